@@ -1,0 +1,491 @@
+"""``UnifiedAgent``: the class agent code subclasses. Its call path is the architecture.
+
+Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAgent._call`)::
+
+    render prompt → input guardrails → budget reserve → Router (egress hook on each attempt)
+        → output guardrails → budget settle → log event
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
+from loomllm._egress import egress_scope
+from loomllm._hooks import METADATA_KEY, unwrap_stop
+from loomllm._litellm import litellm_module
+from loomllm._output import Schema, ToolCall, tool_calls
+from loomllm._provider_errors import to_provider_error
+from loomllm.config import FORBIDDEN_CALL_PARAMS, AgentConfig, deployment_id
+from loomllm.errors import ForbiddenParameter, LoomError, OutputValidationError
+from loomllm.prompts import resolve_system_prompt
+
+if TYPE_CHECKING:
+    from loomllm._budget import Reservation
+    from loomllm._guardrails import Guard, Vault
+    from loomllm._runtime import Loom
+
+Messages = str | Sequence[Mapping[str, Any]]
+
+
+@dataclass
+class _Call:
+    """One request on its way through the call path."""
+
+    kind: str  # "completion" | "stream" | "embedding"
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    started: float = field(default_factory=time.perf_counter)
+
+
+class UnifiedAgent:
+    """An agent whose model, spend, data and destinations are decided by the YAML config.
+
+    Subclass it and set class attributes (``name``, ``model``, ``system_prompt``, ``defaults``...),
+    or get one from YAML alone with ``loom.agent("planner")``. Values in the YAML file override
+    class attributes, so swapping a model never needs a code change.
+    """
+
+    name: ClassVar[str | None] = None
+    model: ClassVar[str | None] = None
+    embedding_model: ClassVar[str | None] = None
+    system_prompt: ClassVar[str | None] = None
+    prompt_file: ClassVar[str | None] = None
+    prompt: ClassVar[str | None] = None
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    budget: ClassVar[str | None] = None
+    guardrails: ClassVar[str | None] = None
+    egress: ClassVar[str | None] = None
+
+    def __init__(self, loom: Loom, name: str | None = None) -> None:
+        agent_name = name or type(self).name
+        if not agent_name:
+            raise TypeError(f"{type(self).__name__} needs a name (class attribute `name` or the `name` argument)")
+        self.loom = loom
+        self.agent_name: str = agent_name
+        self.spec: AgentConfig = self._resolve_spec(loom, agent_name)
+        self._template = loom.template(self.spec.prompt) if self.spec.prompt else None
+        # The agent's own system prompt (prompt_file, else inline); the template's system part is
+        # rendered per call, with the caller's variables.
+        self._system_override = resolve_system_prompt(
+            prompt_file=self.spec.prompt_file,
+            system_prompt=self.spec.system_prompt,
+            template=None,
+            base_dir=loom.config.base_dir,
+        )
+        self._deployments = loom.reachable_deployments(agent_name)
+        self._guard: Guard | None = loom.guard(agent_name)
+        self._egress_policy = loom.egress_policy(agent_name)
+        self._budgeted = loom.ledger.applies_to(agent_name)
+
+    # --- public API: async ------------------------------------------------------------------
+
+    async def complete(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
+                       **params: Any) -> Any:
+        """Send a chat completion; returns LiteLLM's ``ModelResponse`` (OpenAI format).
+
+        ``messages`` is a string (one user message) or OpenAI-format messages. With ``variables``
+        the agent's prompt template is rendered first.
+        """
+        call = _Call("completion", self._render(messages, variables), self._params(params))
+        return await self._call(call)
+
+    async def stream(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
+                     **params: Any) -> AsyncIterator[Any]:
+        """Stream a chat completion: an async iterator of ``ModelResponseStream`` chunks.
+
+        Usage is always counted (``stream_options.include_usage`` is injected); a consumer that
+        stops early is charged for what was produced.
+        """
+        call = _Call("stream", self._render(messages, variables), self._params(params))
+        async for chunk in self._call_stream(call):
+            yield chunk
+
+    async def chat(self, user: str, system: str | None = None, **params: Any) -> str:
+        """Ask one question, get the answer's text."""
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": user})
+        response = await self.complete(messages, **params)
+        return str(response.choices[0].message.content or "")
+
+    async def json(self, prompt: Messages, schema: type[BaseModel] | Mapping[str, Any], **params: Any) -> Any:
+        """Ask for structured output validated against ``schema`` (a pydantic model or a JSON schema).
+
+        Uses the provider's structured-output mode where the model supports it, else JSON mode
+        with the schema in the instructions. Invalid output is re-asked once with the validation
+        error; after that :class:`~loomllm.errors.OutputValidationError` carries the raw text.
+        """
+        spec = Schema(schema)
+        native = self._supports_response_schema()
+        messages = self._render(prompt, None)
+        if not native:
+            messages.insert(_after_system(messages), {"role": "system", "content": spec.instruction()})
+        params = {**params, "response_format": spec.response_format(native)}
+        text = await self._answer_text(messages, params)
+        try:
+            return spec.validate(text)
+        except ValueError as first_error:
+            messages += [
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": f"That reply is invalid: {first_error}. "
+                                            "Reply again with only JSON that matches the schema."},
+            ]
+        text = await self._answer_text(messages, params)
+        try:
+            return spec.validate(text)
+        except ValueError as second_error:
+            raise OutputValidationError(f"agent {self.agent_name!r}: structured output invalid after one re-ask: "
+                                        f"{second_error}", raw=text) from None
+
+    async def embed(self, texts: str | Sequence[str], **params: Any) -> list[list[float]]:
+        """Embed ``texts`` with the agent's ``embedding_model`` group."""
+        if self.spec.embedding_model is None:
+            raise LoomError(f"agent {self.agent_name!r} has no embedding_model configured")
+        items = [texts] if isinstance(texts, str) else list(texts)
+        call = _Call("embedding", [{"role": "user", "content": t} for t in items], self._params(params))
+        response = await self._call(call)
+        return [list(item["embedding"]) for item in response.data]
+
+    @staticmethod
+    def tool_calls(response: Any) -> list[ToolCall]:
+        """The tool calls in ``response``, arguments parsed (see :func:`loomllm.tool_calls`)."""
+        return tool_calls(response)
+
+    async def budget_status(self) -> list[Any]:
+        """Spend, reserved and remaining for every limit that applies to this agent."""
+        return await self.loom.budgets(self.agent_name)
+
+    # --- public API: sync twins (same path, run on a private loop) ----------------------------
+
+    def complete_sync(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
+                      **params: Any) -> Any:
+        """Synchronous :meth:`complete`."""
+        return self.loom.run_sync(self.complete(messages, variables=variables, **params))
+
+    def stream_sync(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
+                    **params: Any) -> Iterator[Any]:
+        """Synchronous :meth:`stream`: an iterator of chunks."""
+        return self.loom.iterate_sync(self.stream(messages, variables=variables, **params))  # type: ignore[no-any-return]
+
+    def chat_sync(self, user: str, system: str | None = None, **params: Any) -> str:
+        """Synchronous :meth:`chat`."""
+        return self.loom.run_sync(self.chat(user, system, **params))  # type: ignore[no-any-return]
+
+    def json_sync(self, prompt: Messages, schema: type[BaseModel] | Mapping[str, Any], **params: Any) -> Any:
+        """Synchronous :meth:`json`."""
+        return self.loom.run_sync(self.json(prompt, schema, **params))
+
+    def embed_sync(self, texts: str | Sequence[str], **params: Any) -> list[list[float]]:
+        """Synchronous :meth:`embed`."""
+        return self.loom.run_sync(self.embed(texts, **params))  # type: ignore[no-any-return]
+
+    def budget_status_sync(self) -> list[Any]:
+        """Synchronous :meth:`budget_status`."""
+        return self.loom.budgets_sync(self.agent_name)
+
+    # --- the call path ------------------------------------------------------------------------
+
+    async def _call(self, call: _Call) -> Any:
+        """The whole path of one non-streaming call, in order."""
+        vault = self._guard.new_vault() if self._guard else None
+        call.messages = await self._guard_input(call.messages, vault)
+        reservation = await self._reserve(call)
+        try:
+            with egress_scope(self._egress_policy, agent=self.agent_name):
+                response = await self._send(call)
+        except BaseException as exc:
+            await self._release(reservation)
+            self._log_call(call, None, outcome=type(exc).__name__)
+            raise self._translate(exc) from _cause(exc)
+        try:
+            response = await self._guard_output(response, vault, call)
+        finally:
+            usage = self._usage(response, call)
+            await self._settle(reservation, usage)
+            self._log_call(call, usage, response=response)
+        return response
+
+    async def _call_stream(self, call: _Call) -> AsyncIterator[Any]:
+        """The streaming path: same steps, settled when the stream ends or is abandoned."""
+        vault = self._guard.new_vault() if self._guard else None
+        call.messages = await self._guard_input(call.messages, vault)
+        reservation = await self._reserve(call)
+        wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
+        call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
+        try:
+            with egress_scope(self._egress_policy, agent=self.agent_name):
+                stream = await self._send(call)
+        except BaseException as exc:
+            await self._release(reservation)
+            self._log_call(call, None, outcome=type(exc).__name__)
+            raise self._translate(exc) from _cause(exc)
+        tally = _StreamTally()
+        filtered = self._guard.stream_filter(vault, agent=self.agent_name) if self._guard and vault else None
+        outcome = "ok"
+        try:
+            async for chunk in stream:
+                tally.add(chunk)
+                for out in filtered.feed(chunk) if filtered else [chunk]:
+                    if out.choices or wants_usage:
+                        yield out
+            for out in filtered.flush() if filtered else []:
+                yield out
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            error = unwrap_stop(exc)
+            if error is not None and error is not exc:
+                raise error from None
+            raise
+        finally:
+            with suppress(Exception):
+                await stream.aclose() if hasattr(stream, "aclose") else None
+            tokens_in, tokens_out = tally.tokens(self._model_name_for_count(), call)
+            usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
+                          cost_usd=self._cost(tally.deployment, tokens_in, tokens_out))
+            await self._settle(reservation, usage)
+            self._log_call(call, usage, outcome=outcome, deployment=tally.deployment)
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _render(self, messages: Messages | None, variables: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        """Step 1: the messages to send (template rendered, system prompt in front)."""
+        if variables is not None or messages is None:
+            if self._template is None:
+                raise LoomError(f"agent {self.agent_name!r}: no messages given and no prompt template configured")
+            rendered: list[dict[str, Any]] = [dict(m) for m in self._template.render(**(variables or {}))]
+            if self._system_override is not None:
+                rendered = [m for m in rendered if m["role"] != "system"]
+                rendered.insert(0, {"role": "system", "content": self._system_override})
+            return rendered + _as_messages(messages) if messages is not None else rendered
+        out = _as_messages(messages)
+        system = self._system_override
+        if system is None and self._template is not None:
+            system = self._template.render_system()
+        if system is not None and not any(m.get("role") == "system" for m in out):
+            out.insert(0, {"role": "system", "content": system})
+        return out
+
+    def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        for key in params:
+            if key in FORBIDDEN_CALL_PARAMS:
+                raise ForbiddenParameter(agent=self.agent_name, parameter=key)
+        merged = {**self.spec.default_params(), **params}
+        if self._budgeted and merged.get("max_tokens") is None:
+            # Bound the worst case so that the reservation is a real upper limit.
+            merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
+        return merged
+
+    async def _guard_input(self, messages: list[dict[str, Any]], vault: Vault | None) -> list[dict[str, Any]]:
+        """Step 2: block or redact secrets and PII before anything else sees the messages."""
+        if self._guard is None or vault is None:
+            return messages
+        return await self._guard.protect_input(messages, vault, agent=self.agent_name)
+
+    async def _reserve(self, call: _Call) -> Reservation | None:
+        """Step 3: reserve the worst-case cost against every budget limit that applies."""
+        if not self._budgeted:
+            return None
+        estimate = self._estimate(call)
+        return await self.loom.ledger.reserve(self.agent_name, estimate)
+
+    async def _send(self, call: _Call) -> Any:
+        """Step 4: the Router call. The egress hook runs before each attempt, fallbacks included."""
+        router = self.loom.router
+        params = dict(call.params)
+        metadata = dict(params.pop("metadata", None) or {})
+        metadata[METADATA_KEY] = {"loom": self.loom.id, "agent": self.agent_name, "call_id": call.call_id}
+        if call.kind == "embedding":
+            return await router.aembedding(model=self.spec.embedding_model,
+                                           input=[m["content"] for m in call.messages], metadata=metadata, **params)
+        params.setdefault("cache", self._cache_control())
+        if params.get("tools") and not any(t.get("type") == "mcp" for t in params["tools"]):
+            # litellm 1.106.2 imports its MCP gateway (proxy code needing the `mcp` package) for any
+            # request with tools; plain function tools never need it.
+            params["_skip_mcp_handler"] = True
+        return await router.acompletion(model=self.spec.model, messages=call.messages, metadata=metadata,
+                                        stream=call.kind == "stream", **params)
+
+    async def _guard_output(self, response: Any, vault: Vault | None, call: _Call) -> Any:
+        """Step 5: scan the answer; block, redact, and restore placeholders for the caller."""
+        if self._guard is None or vault is None or call.kind == "embedding":
+            return response
+        return await self._guard.protect_output(response, vault, agent=self.agent_name)
+
+    async def _settle(self, reservation: Reservation | None, usage: Usage | None) -> None:
+        """Step 6: replace the reservation by what the call actually used."""
+        if reservation is None:
+            return
+        if usage is None:
+            await reservation.release()
+        else:
+            await reservation.settle(usage)
+
+    async def _release(self, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            await reservation.release()
+
+    def _log_call(self, call: _Call, usage: Usage | None, *, response: Any = None, outcome: str = "ok",
+                  deployment: str | None = None) -> None:
+        """Step 7: one event per call: names and numbers, never contents."""
+        hidden = getattr(response, "_hidden_params", None) or {}
+        self.loom.events.emit(
+            "llm.call",
+            agent=self.agent_name,
+            call_id=call.call_id,
+            kind=call.kind,
+            model_group=self.spec.embedding_model if call.kind == "embedding" else self.spec.model,
+            deployment=deployment or hidden.get("model_id"),
+            tokens_in=usage.input_tokens if usage else 0,
+            tokens_out=usage.output_tokens if usage else 0,
+            cost_usd=round(usage.cost_usd, 8) if usage else 0.0,
+            cache_hit=bool(usage.cache_hit) if usage else False,
+            latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
+            outcome=outcome,
+        )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _resolve_spec(self, loom: Loom, name: str) -> AgentConfig:
+        cls = type(self)
+        if cls.model is None:
+            return loom.spec(name) if name in loom.config.loom.agents else loom.register_agent(
+                name, AgentConfig(model="")
+            )
+        from_class = AgentConfig(
+            model=cls.model,
+            embedding_model=cls.embedding_model,
+            system_prompt=cls.system_prompt,
+            prompt_file=cls.prompt_file,
+            prompt=cls.prompt,
+            params=dict(cls.defaults),
+            budget=cls.budget,
+            guardrails=cls.guardrails,
+            egress=cls.egress,
+        )
+        return loom.register_agent(name, from_class)
+
+    def _estimate(self, call: _Call) -> Estimate:
+        if call.kind == "embedding":
+            return estimate_call(call.messages, deployments=self._deployments, max_tokens=0,
+                                 default_output_cap=0)
+        return estimate_call(
+            call.messages,
+            deployments=self._deployments,
+            max_tokens=call.params.get("max_tokens"),
+            default_output_cap=self.loom.config.loom.budgets.default_output_cap,
+            tools=call.params.get("tools"),
+        )
+
+    def _usage(self, response: Any, call: _Call) -> Usage | None:
+        if response is None:
+            return None
+        usage = getattr(response, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cache_hit = bool(hidden.get("cache_hit"))
+        cost = hidden.get("response_cost")
+        if cache_hit or cost is None:
+            cost = self._cost(hidden.get("model_id"), tokens_in, tokens_out)
+        return Usage(input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=float(cost or 0.0),
+                     cache_hit=cache_hit)
+
+    def _cost(self, model_id: str | None, tokens_in: int, tokens_out: int) -> float:
+        for dep in self._deployments:
+            if deployment_id(dep) == model_id:
+                return deployment_cost(dep, tokens_in, tokens_out)
+        return 0.0
+
+    def _cache_control(self) -> dict[str, Any]:
+        if not self.spec.cache:
+            return {"no-cache": True, "no-store": True}
+        if self.loom.config.loom.cache.scope == "agent":
+            return {"namespace": f"loomllm.agent.{self.agent_name}"}
+        return {}
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        error = unwrap_stop(exc)
+        if error is not None:
+            return error
+        if not isinstance(exc, Exception):
+            return exc
+        return to_provider_error(exc, agent=self.agent_name)
+
+    def _supports_response_schema(self) -> bool:
+        litellm = litellm_module()
+        group = self.loom.config.groups.get(self.spec.model, [])
+        if not group:
+            return False
+        try:
+            return bool(litellm.supports_response_schema(model=group[0]["litellm_params"]["model"]))
+        except Exception:
+            return False
+
+    def _model_name_for_count(self) -> str:
+        group = self.loom.config.groups.get(self.spec.model, [])
+        return str(group[0]["litellm_params"]["model"]) if group else "gpt-4o-mini"
+
+    async def _answer_text(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+        response = await self.complete(messages, **params)
+        message = response.choices[0].message
+        return str(message.content or "")
+
+
+class _StreamTally:
+    """Counts what a stream produced, for settling when it ends or is abandoned."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reported: Any = None
+        self.deployment: str | None = None
+
+    def add(self, chunk: Any) -> None:
+        usage = getattr(chunk, "usage", None)
+        if usage is not None and getattr(usage, "prompt_tokens", None):
+            self.reported = usage
+        hidden = getattr(chunk, "_hidden_params", None) or {}
+        self.deployment = self.deployment or hidden.get("model_id")
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = getattr(choice, "delta", None)
+            content = getattr(delta, "content", None)
+            if content:
+                self.text.append(content)
+            for tool_call in getattr(delta, "tool_calls", None) or []:
+                function = getattr(tool_call, "function", None)
+                if function is not None and getattr(function, "arguments", None):
+                    self.text.append(function.arguments)
+
+    def tokens(self, model: str, call: _Call) -> tuple[int, int]:
+        """(input, output) tokens: as the provider reported them, else counted with the tokenizer."""
+        if self.reported is not None:
+            return int(self.reported.prompt_tokens or 0), int(self.reported.completion_tokens or 0)
+        litellm = litellm_module()
+        tokens_in = int(litellm.token_counter(model=model, messages=call.messages))
+        tokens_out = int(litellm.token_counter(model=model, text="".join(self.text))) if self.text else 0
+        return tokens_in, tokens_out
+
+
+def _as_messages(messages: Messages) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [dict(m) for m in messages]
+
+
+def _after_system(messages: list[dict[str, Any]]) -> int:
+    index = 0
+    while index < len(messages) and messages[index].get("role") == "system":
+        index += 1
+    return index
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """What to chain a translated error to: the LiteLLM error, but never a policy wrapper."""
+    return None if unwrap_stop(exc) is not None else exc

@@ -1,0 +1,104 @@
+"""``loomllm demo``: a short multi-agent scenario on ``config/offline.yaml``, with no network.
+
+A local wire server plays OpenAI, Anthropic and a flaky provider; LiteLLM's real translation
+code talks to it. The scenario shows routing, a fallback, and what each agent spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from loomllm._check import table
+
+OFFLINE_URL_VARIABLE = "LOOMLLM_OFFLINE_URL"
+
+_PLAN = (
+    "1. Define the audience and the one promise of the launch.\n"
+    "2. Ship a beta to ten design partners and collect their objections.\n"
+    "3. Publish the launch post, the docs and a migration guide on the same day."
+)
+_CRITIQUE = "Step 2 is the weakest: ten partners is too few to find pricing objections. Aim for thirty."
+_SCOUT = "Three competitors launched similar features this quarter; none ships a migration guide."
+
+
+@contextmanager
+def offline_server() -> Iterator[Any]:
+    """Start the local wire server with the demo's scripted replies; publish its URL for the config."""
+    from loomllm.testing import Reply, WireServer
+
+    previous = os.environ.get(OFFLINE_URL_VARIABLE)
+    with WireServer() as server:
+        server.route(Reply.text(_PLAN), model="gpt-4o")
+        server.route(Reply.text(_CRITIQUE), model="claude-haiku-4-5")
+        server.route(Reply.text(_SCOUT), model="claude-sonnet-4-5")
+        server.route(Reply.status(503), model="flaky-model")
+        os.environ[OFFLINE_URL_VARIABLE] = server.url
+        try:
+            yield server
+        finally:
+            if previous is None:
+                os.environ.pop(OFFLINE_URL_VARIABLE, None)
+            else:
+                os.environ[OFFLINE_URL_VARIABLE] = previous
+
+
+def default_offline_config() -> Path:
+    """``config/offline.yaml`` of the source tree (or the current directory)."""
+    here = Path(__file__).resolve().parent.parent / "config" / "offline.yaml"
+    return here if here.exists() else Path("config/offline.yaml")
+
+
+def run_demo(config: str | None = None) -> int:
+    """Run the scenario and print what happened; returns the exit code."""
+    with offline_server() as server:
+        return asyncio.run(_scenario(Path(config) if config else default_offline_config(), server))
+
+
+async def _scenario(config: Path, server: Any) -> int:
+    from loomllm._runtime import Loom
+
+    events: list[dict[str, Any]] = []
+    with Loom(config, on_event=events.append) as loom:
+        _say("1. The planner (model group 'smart', an OpenAI deployment) drafts a plan")
+        plan = await loom.agent("planner").chat("Plan the launch of our new SDK in three steps.")
+        _quote(plan)
+
+        _say("2. The critic (group 'fast', an Anthropic deployment) reviews it: same agent code")
+        _quote(await loom.agent("critic").chat(f"Review this plan:\n{plan}"))
+
+        _say("3. The scout's provider answers 503: the Router falls back to group 'smart'")
+        _quote(await loom.agent("scout").chat("What did competitors launch this quarter?"))
+
+        _say("4. The librarian embeds two documents (OpenAI embeddings wire format)")
+        vectors = await loom.agent("librarian").embed(["launch plan", "competitor notes"])
+        print(f"   {len(vectors)} vectors of dimension {len(vectors[0])}")
+
+        _say("Per-call log (from loomllm's structlog events)")
+        print(_calls_table(events))
+        _say(f"The local server received {len(server.requests)} requests; no byte left this machine.")
+    return 0
+
+
+def _calls_table(events: list[dict[str, Any]]) -> str:
+    attempts = [e for e in events if e["event"] == "llm.attempt"]
+    rows = []
+    for call in (e for e in events if e["event"] == "llm.call"):
+        tried = [a for a in attempts if a.get("call_id") == call["call_id"]]
+        route = " → ".join(f"{a['deployment']} ({a['outcome']})" for a in tried) or str(call.get("deployment"))
+        rows.append([call["agent"], call["model_group"], route, str(call["tokens_in"]), str(call["tokens_out"]),
+                     f"${call['cost_usd']:.6f}", call["outcome"]])
+    return table(["agent", "group", "attempts", "in", "out", "cost", "outcome"], rows)
+
+
+def _say(text: str) -> None:
+    print(f"\n== {text}")
+
+
+def _quote(text: str) -> None:
+    for line in text.splitlines():
+        print(f"   > {line}")

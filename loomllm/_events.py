@@ -1,0 +1,48 @@
+"""loomllm's log events: structlog events, plus an optional user hook that sees the same dicts.
+
+Events carry names, numbers and hosts only: never message contents, never keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+EventHook = Callable[[dict[str, Any]], None]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def configure_structlog(format: str, level: str) -> None:
+    """Configure structlog's renderer unless the application already configured structlog."""
+    if structlog.is_configured():
+        return
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        cache_logger_on_first_use=False,
+    )
+
+
+class EventLog:
+    """Emits loomllm events to structlog and to an optional hook."""
+
+    def __init__(self, hook: EventHook | None = None) -> None:
+        self._log = structlog.get_logger("loomllm")
+        self._hook = hook
+
+    def emit(self, event: str, level: str = "info", **fields: Any) -> None:
+        """Log ``event`` with ``fields`` and pass the same dict to the hook."""
+        getattr(self._log, level)(event, **fields)
+        if self._hook is not None:
+            self._hook({"event": event, "level": level, **fields})

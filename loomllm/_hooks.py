@@ -1,0 +1,167 @@
+"""The LiteLLM callback through which loomllm sees every Router attempt.
+
+LiteLLM runs ``async_pre_call_deployment_hook`` once per attempt (retries and fallbacks included)
+after a deployment is chosen and before any byte is sent. A plain exception raised there makes
+the Router retry and fall back; only ``GuardrailRaisedException`` (or a subclass) stops the call.
+So policy errors travel through the Router wrapped in :class:`PolicyStop` and are unwrapped by
+the caller. ``log_pre_api_call`` swallows exceptions, so nothing is enforced there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loomllm._litellm import litellm_module
+from loomllm.errors import LoomError
+
+METADATA_KEY = "loomllm"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the Router is about to send: one deployment, one attempt."""
+
+    loom_id: str
+    agent: str
+    call_id: str
+    deployment_id: str | None
+    model: str
+    api_base: str | None
+    litellm_params: Mapping[str, Any]
+
+
+def stop_exception_type() -> type[Exception]:
+    """The exception class that carries a loomllm error through the Router without fallback."""
+    global _STOP_TYPE
+    if _STOP_TYPE is None:
+        from litellm.exceptions import GuardrailRaisedException
+
+        class PolicyStop(GuardrailRaisedException):  # type: ignore[misc]
+            """Carries a loomllm error (``.error``) through the Router, which never falls back on it."""
+
+            def __init__(self, error: LoomError) -> None:
+                self.error = error
+                super().__init__(guardrail_name="loomllm", message=type(error).__name__,
+                                 should_wrap_with_default_message=False)
+
+        _STOP_TYPE = PolicyStop
+    return _STOP_TYPE
+
+
+_STOP_TYPE: type[Exception] | None = None
+
+
+def unwrap_stop(exc: BaseException) -> LoomError | None:
+    """The loomllm error a :class:`PolicyStop` (possibly wrapped by LiteLLM) carries, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        error = getattr(current, "error", None)
+        if isinstance(error, LoomError) and type(current).__name__ == "PolicyStop":
+            return error
+        if isinstance(current, LoomError):
+            return current
+        current = current.__cause__ or current.__context__ or getattr(current, "original_exception", None)
+    return None
+
+
+def make_callback(
+    loom_id: str,
+    *,
+    before_attempt: Callable[[Attempt], None],
+    after_attempt: Callable[[dict[str, Any]], None],
+) -> Any:
+    """A LiteLLM ``CustomLogger`` bound to one Loom: it ignores calls from other Looms."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    stop = stop_exception_type()
+
+    class LoomCallback(CustomLogger):  # type: ignore[misc]
+        async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
+            tag = _tag(kwargs)
+            if tag is None or tag.get("loom") != loom_id:
+                return None
+            attempt = Attempt(
+                loom_id=loom_id,
+                agent=str(tag.get("agent")),
+                call_id=str(tag.get("call_id")),
+                deployment_id=(kwargs.get("model_info") or {}).get("id"),
+                model=str(kwargs.get("model")),
+                api_base=kwargs.get("api_base"),
+                litellm_params=kwargs,
+            )
+            try:
+                before_attempt(attempt)
+            except LoomError as error:
+                raise stop(error) from None
+            return None
+
+        async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            self._emit(kwargs, "ok", start_time, end_time)
+
+        async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            self._emit(kwargs, "error", start_time, end_time)
+
+        def _emit(self, kwargs: Mapping[str, Any], outcome: str, start: Any, end: Any) -> None:
+            tag = _tag(kwargs)
+            if tag is None or tag.get("loom") != loom_id:
+                return
+            payload = kwargs.get("standard_logging_object") or {}
+            exception = kwargs.get("exception")
+            after_attempt(
+                {
+                    "agent": tag.get("agent"),
+                    "call_id": tag.get("call_id"),
+                    "outcome": outcome,
+                    "model_group": payload.get("model_group"),
+                    "deployment": payload.get("model_id") or (kwargs.get("model_info") or {}).get("id"),
+                    "model": payload.get("model") or kwargs.get("model"),
+                    "api_base": payload.get("api_base") or kwargs.get("api_base"),
+                    "tokens_in": payload.get("prompt_tokens", 0),
+                    "tokens_out": payload.get("completion_tokens", 0),
+                    "cost_usd": payload.get("response_cost") or 0.0,
+                    "cache_hit": bool(payload.get("cache_hit")),
+                    "latency_ms": _elapsed_ms(start, end),
+                    "error_type": type(exception).__name__ if exception is not None else None,
+                }
+            )
+
+    return LoomCallback()
+
+
+def register(callback: Any) -> None:
+    """Add ``callback`` to LiteLLM's process-global callback list (once)."""
+    litellm = litellm_module()
+    if callback not in litellm.callbacks:
+        litellm.callbacks.append(callback)
+
+
+def unregister(callback: Any) -> None:
+    """Remove ``callback`` from LiteLLM's global callback lists."""
+    litellm = litellm_module()
+    for name in ("callbacks", "_async_success_callback", "_async_failure_callback", "success_callback",
+                 "failure_callback", "input_callback", "service_callback"):
+        registry = getattr(litellm, name, None)
+        while isinstance(registry, list) and callback in registry:
+            registry.remove(callback)
+
+
+def _tag(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for key in ("metadata", "litellm_metadata"):
+        meta = kwargs.get(key)
+        if isinstance(meta, Mapping) and isinstance(meta.get(METADATA_KEY), Mapping):
+            return meta[METADATA_KEY]  # type: ignore[no-any-return]
+    params = kwargs.get("litellm_params")
+    if isinstance(params, Mapping):
+        return _tag(params)
+    return None
+
+
+def _elapsed_ms(start: Any, end: Any) -> float:
+    try:
+        return round((end - start).total_seconds() * 1000, 2)
+    except (TypeError, AttributeError):
+        return 0.0

@@ -1,0 +1,266 @@
+"""The runtime: one :class:`Loom` per process owns the Router, the policies and the state store."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loomllm import _hooks, _router
+from loomllm._budget import BudgetLedger, check_prices, open_store
+from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
+from loomllm._events import EventHook, EventLog, configure_structlog
+from loomllm._sync import LoopThread
+from loomllm.config import AgentConfig, LoomConfig, deployment_id, load_config, missing_env_vars
+from loomllm.errors import ConfigError, EgressDenied, MissingCredentials
+from loomllm.prompts import PromptRegistry, PromptTemplate
+
+if TYPE_CHECKING:
+    from loomllm._agent import UnifiedAgent
+    from loomllm._guardrails import Guard
+
+A = TypeVar("A", bound="UnifiedAgent")
+
+
+class Loom:
+    """A loomllm runtime built from one config: build it once per process and share it.
+
+    It owns the single ``litellm.Router`` (LiteLLM keeps callbacks in process-global lists and
+    drops events past 100 routers), the policy engines and the state store. Agents come from
+    :meth:`agent`. Close it (or use it as a context manager) to unregister its callbacks.
+    """
+
+    def __init__(
+        self,
+        config: LoomConfig | str | os.PathLike[str],
+        *,
+        on_event: EventHook | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config if isinstance(config, LoomConfig) else load_config(config)
+        self.id = uuid.uuid4().hex
+        self.events = EventLog(on_event)
+        configure_structlog(self.config.loom.logging.format, self.config.loom.logging.level)
+        self._specs: dict[str, AgentConfig] = dict(self.config.loom.agents)
+        self._guards: dict[str, Guard | None] = {}
+        self._prompts: PromptRegistry | None = None
+        self._sync = LoopThread()
+        self._router: Any = None
+        self._callback: Any = None
+        self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
+        self._removed: set[tuple[str, str]] = set()
+        self._store = open_store(self.config.loom.state)
+        ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
+        if clock is not None:
+            ledger_kwargs["clock"] = clock
+        self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
+        self._check_startup()
+
+    # --- agents ------------------------------------------------------------------------------
+
+    def agent(self, name: str, cls: type[A] | None = None) -> A:
+        """The agent ``name`` from the config (as ``cls``, default :class:`UnifiedAgent`)."""
+        from loomllm._agent import UnifiedAgent
+
+        agent_cls: type[Any] = cls or UnifiedAgent
+        if name not in self._specs and getattr(agent_cls, "model", None) is None:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise ConfigError(f"unknown agent {name!r} (known: {known})", file=self._file, path="loomllm.agents")
+        return agent_cls(self, name=name)  # type: ignore[no-any-return]
+
+    def agent_names(self) -> list[str]:
+        """Names of the agents defined in the config."""
+        return sorted(self.config.loom.agents)
+
+    def register_agent(self, name: str, spec: AgentConfig) -> AgentConfig:
+        """Record the effective spec of a code-defined agent (YAML values override class defaults)."""
+        yaml_spec = self.config.loom.agents.get(name)
+        merged = spec if yaml_spec is None else spec.model_copy(
+            update={k: getattr(yaml_spec, k) for k in yaml_spec.model_fields_set}
+        )
+        self._validate_spec(name, merged)
+        self._specs[name] = merged
+        self._budget_policies[name] = merged.budget
+        return merged
+
+    def spec(self, name: str) -> AgentConfig:
+        """The effective configuration of agent ``name``."""
+        return self._specs[name]
+
+    # --- shared pieces used by agents ---------------------------------------------------------
+
+    @property
+    def router(self) -> Any:
+        """The ``litellm.Router`` (built on first use)."""
+        if self._router is None:
+            _router.apply_litellm_settings(self.config)
+            self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
+                                                  after_attempt=self._after_attempt)
+            _hooks.register(self._callback)
+            install_transport_guard()
+            self._router = _router.build_router(self.config)
+        return self._router
+
+    @property
+    def prompts(self) -> PromptRegistry | None:
+        """The prompt template registry, if the config names a directory."""
+        if self._prompts is None and self.config.loom.prompts_dir:
+            self._prompts = PromptRegistry.from_directory(self.config.base_dir / self.config.loom.prompts_dir)
+        return self._prompts
+
+    def template(self, ref: str) -> PromptTemplate:
+        """The prompt template ``ref`` ('name' or 'name@version')."""
+        registry = self.prompts
+        if registry is None:
+            raise ConfigError(f"template {ref!r} is referenced but loomllm.prompts_dir is not set", file=self._file)
+        return registry.get(ref)
+
+    def guard(self, agent: str) -> Guard | None:
+        """The guardrail profile bound to ``agent``, or None."""
+        if agent not in self._guards:
+            profile = self._specs[agent].guardrails or self.config.loom.guardrails.default
+            if profile is None:
+                self._guards[agent] = None
+            else:
+                from loomllm._guardrails import Guard  # Presidio: loaded on first use only
+
+                self._guards[agent] = Guard.from_config(self.config.loom.guardrails, profile)
+        return self._guards[agent]
+
+    def egress_policy(self, agent: str) -> Any:
+        """The egress policy bound to ``agent``, or None (no egress checks)."""
+        return self.config.loom.egress.policy(self._specs[agent].egress or self.config.loom.egress.default)
+
+    def reachable_deployments(self, agent: str) -> list[dict[str, Any]]:
+        """Deployments a call from ``agent`` can land on: its group, then its fallbacks."""
+        spec = self._specs[agent]
+        groups = self.config.groups
+        names = self.config.reachable_groups(spec.model)
+        if spec.embedding_model:
+            names += [g for g in self.config.reachable_groups(spec.embedding_model) if g not in names]
+        return [d for n in names for d in groups.get(n, [])]
+
+    def run_sync(self, coro: Any) -> Any:
+        """Run a coroutine of the async API from synchronous code (same path, private loop)."""
+        return self._sync.run(coro)
+
+    def iterate_sync(self, agen: Any) -> Any:
+        """Iterate an async iterator of the async API from synchronous code."""
+        return self._sync.iterate(agen)
+
+    # --- budgets ------------------------------------------------------------------------------
+
+    async def budgets(self, agent: str | None = None) -> list[Any]:
+        """Spend, reserved and remaining per limit and window (all agents, or one)."""
+        return list(await self.ledger.status(agent))
+
+    def budgets_sync(self, agent: str | None = None) -> list[Any]:
+        """Synchronous twin of :meth:`budgets`."""
+        return list(self.ledger.status_sync(agent))
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Unregister callbacks and stop the sync loop thread."""
+        if self._callback is not None:
+            _hooks.unregister(self._callback)
+            self._callback = None
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        self.close()
+
+    def __enter__(self) -> Loom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Loom:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    @property
+    def _file(self) -> str | None:
+        return str(self.config.source) if self.config.source else None
+
+    def _check_startup(self) -> None:
+        agents = self.config.loom.agents
+        reachable = {name: self.config.reachable_deployments(name) for name in agents}
+        check_prices(self.config.loom.budgets, self._budget_policies, reachable)
+        allowed = enforce_deployments(self.config.loom.egress, self.config.agent_policies("egress"), reachable,
+                                      file=self._file)
+        # on_denied_deployment: remove — these deployments are skipped for that agent (see _before_attempt).
+        self._removed = {
+            (agent, deployment_id(d)) for agent, deps in reachable.items() for d in deps if d not in allowed[agent]
+        }
+
+    def _validate_spec(self, name: str, spec: AgentConfig) -> None:
+        groups = self.config.groups
+        for attr in ("model", "embedding_model"):
+            group = getattr(spec, attr)
+            if group is not None and group not in groups:
+                known = ", ".join(sorted(groups))
+                raise ConfigError(f"unknown model group {group!r} (known: {known})", file=self._file,
+                                  path=f"loomllm.agents.{name}.{attr}")
+
+    def _before_attempt(self, attempt: _hooks.Attempt) -> None:
+        """Runs on every Router attempt, fallbacks and retries included, before anything is sent."""
+        missing = missing_env_vars(attempt.litellm_params)
+        if missing:
+            raise MissingCredentials(deployment=attempt.deployment_id or attempt.model, variable=missing[0],
+                                     file=self._file)
+        if (attempt.agent, attempt.deployment_id) in self._removed:
+            # Not a PolicyStop: a plain error makes the Router move on to the next deployment or group.
+            raise _SkipDeployment(f"deployment {attempt.deployment_id!r} is outside agent {attempt.agent!r}'s egress")
+        policy = self.egress_policy(attempt.agent)
+        if policy is None:
+            return
+        deployment = {"model_name": "", "litellm_params": {"model": attempt.model, "api_base": attempt.api_base}}
+        url = attempt.api_base or deployment_url(deployment)
+        if url is None:
+            raise EgressDenied(agent=attempt.agent, deployment=attempt.deployment_id, host="<unknown>",
+                               reason="the deployment's provider host cannot be resolved")
+        egress_check(url, policy, agent=attempt.agent, deployment=attempt.deployment_id)
+
+    def _after_attempt(self, fields: dict[str, Any]) -> None:
+        if self.config.loom.logging.attempts:
+            fields["host"] = _host_of(fields.pop("api_base", None))
+            self.events.emit("llm.attempt", **fields)
+
+    def _budget_event(self, event: Mapping[str, Any]) -> None:
+        fields = dict(event)
+        name = str(fields.pop("event", "budget.event"))
+        self.events.emit(name, level="warning", **fields)
+
+
+class _SkipDeployment(Exception):
+    """Raised before sending to make the Router skip a deployment removed from an agent's reach."""
+
+
+def _host_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def deployment_ids(deployments: list[dict[str, Any]]) -> list[str]:
+    """Stable ids of ``deployments``."""
+    return [deployment_id(d) for d in deployments]
+
+
+def config_path(path: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: ``path``, else ``$LOOMLLM_CONFIG``, else ``config/loomllm.yaml``."""
+    return Path(path or os.environ.get("LOOMLLM_CONFIG") or "config/loomllm.yaml")

@@ -1,0 +1,223 @@
+"""The exceptions loomllm raises.
+
+Every exception derives from :class:`LoomError`::
+
+    LoomError
+    ├── ConfigError                 the YAML (or a value in it) is wrong; names file and key path
+    ├── MissingCredentials          a deployment's key variable is not set (also a ConfigError)
+    ├── PolicyViolation             a policy refused the call before any byte left the process
+    │   ├── BudgetExceeded          a budget limit cannot hold the call's worst-case cost
+    │   ├── BudgetStoreUnavailable  a hard budget's store is unreachable (fail closed)
+    │   ├── GuardrailViolation      a secret or PII finding whose action is ``block``
+    │   ├── EgressDenied            the destination host is not on the agent's allowlist
+    │   └── ForbiddenParameter      the caller passed api_base/api_key (bypasses the deployments)
+    ├── ProviderError               the provider (or LiteLLM talking to it) failed
+    │   ├── RateLimited             429 after the Router's retries
+    │   ├── ProviderUnavailable     5xx, timeouts, connection errors
+    │   └── BadRequest              4xx other than auth / rate limit
+    │       └── AuthenticationFailed
+    └── OutputValidationError       ``json()`` output failed its schema twice; carries the raw text
+
+A policy error never carries the secret, PII value or credential it caught: messages name
+entity types, counts, positions, agents, limits and hosts only. The Router never retries or falls
+back on a :class:`PolicyViolation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AuthenticationFailed",
+    "BadRequest",
+    "BudgetExceeded",
+    "BudgetStoreUnavailable",
+    "ConfigError",
+    "EgressDenied",
+    "Finding",
+    "ForbiddenParameter",
+    "GuardrailViolation",
+    "LoomError",
+    "MissingCredentials",
+    "OutputValidationError",
+    "PolicyViolation",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
+]
+
+
+class LoomError(Exception):
+    """Base class of every error loomllm raises."""
+
+
+class ConfigError(LoomError):
+    """The configuration is invalid.
+
+    ``file`` and ``path`` (a dotted key path such as ``loomllm.agents.planner.model``) say where;
+    ``str(error)`` reads ``file: path: problem``.
+    """
+
+    def __init__(self, problem: str, *, file: str | None = None, path: str | None = None) -> None:
+        self.problem = problem
+        self.file = file
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [p for p in (self.file, self.path) if p]
+        return ": ".join([*parts, self.problem])
+
+
+class MissingCredentials(ConfigError):
+    """A deployment needs an environment variable that is not set."""
+
+    def __init__(self, *, deployment: str, variable: str, file: str | None = None, path: str | None = None) -> None:
+        self.deployment = deployment
+        self.variable = variable
+        super().__init__(
+            f"deployment {deployment!r} needs environment variable {variable} which is not set",
+            file=file,
+            path=path,
+        )
+
+
+class PolicyViolation(LoomError):
+    """A loomllm policy refused the call. Raised before any request leaves the process."""
+
+    agent: str | None = None
+
+
+class BudgetExceeded(PolicyViolation):
+    """A budget limit cannot hold the call's reservation (worst-case estimate)."""
+
+    def __init__(
+        self,
+        *,
+        agent: str,
+        limit: str,
+        unit: str,
+        remaining: float,
+        requested: float,
+        window: str | None = None,
+    ) -> None:
+        self.agent = agent
+        self.limit = limit
+        self.unit = unit
+        self.remaining = remaining
+        self.requested = requested
+        self.window = window
+        where = f" ({window})" if window else ""
+        super().__init__(
+            f"agent {agent!r}: budget limit {limit!r}{where} exceeded: "
+            f"requested {requested:g} {unit}, remaining {remaining:g} {unit}"
+        )
+
+
+class BudgetStoreUnavailable(PolicyViolation):
+    """The budget store cannot be reached and the budget fails closed."""
+
+    def __init__(self, message: str, *, agent: str | None = None) -> None:
+        self.agent = agent
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Where a guardrail found something: never the value itself."""
+
+    entity_type: str
+    message_index: int | None
+    start: int
+    end: int
+    score: float
+    direction: str = "input"
+
+
+class GuardrailViolation(PolicyViolation):
+    """A guardrail finding whose action is ``block``. Carries types and positions, never values."""
+
+    def __init__(self, *, agent: str | None, direction: str, findings: Sequence[Finding]) -> None:
+        self.agent = agent
+        self.direction = direction
+        self.findings = tuple(findings)
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+        self.counts: Mapping[str, int] = counts
+        summary = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+        where = ", ".join(
+            f"{f.entity_type} at message {f.message_index} chars {f.start}-{f.end}" for f in self.findings[:5]
+        )
+        super().__init__(f"agent {agent!r}: {direction} blocked by guardrail: {summary} ({where})")
+
+
+class EgressDenied(PolicyViolation):
+    """The destination host is not allowed by the agent's egress policy."""
+
+    def __init__(self, *, agent: str | None, deployment: str | None, host: str, reason: str) -> None:
+        self.agent = agent
+        self.deployment = deployment
+        self.host = host
+        self.reason = reason
+        super().__init__(f"agent {agent!r}: egress to host {host!r} denied (deployment {deployment!r}): {reason}")
+
+
+class ForbiddenParameter(PolicyViolation):
+    """The caller passed a parameter that would bypass the configured deployments (``api_base``...)."""
+
+    def __init__(self, *, agent: str, parameter: str) -> None:
+        self.agent = agent
+        self.parameter = parameter
+        super().__init__(
+            f"agent {agent!r}: parameter {parameter!r} is refused: it would bypass the configured deployments "
+            "(set it on the deployment in model_list)"
+        )
+
+
+class ProviderError(LoomError):
+    """The provider failed. The LiteLLM exception is kept as ``__cause__``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        retryable: bool = False,
+        agent: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.provider = provider
+        self.model = model
+        self.retryable = retryable
+        self.agent = agent
+        super().__init__(message)
+
+
+class RateLimited(ProviderError):
+    """The provider kept answering 429."""
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, timeout or connection failure."""
+
+
+class BadRequest(ProviderError):
+    """The provider rejected the request (4xx)."""
+
+
+class AuthenticationFailed(BadRequest):
+    """The provider rejected the credentials (401/403)."""
+
+
+class OutputValidationError(LoomError):
+    """Structured output failed validation, also after one re-ask. ``raw`` holds the model's text."""
+
+    def __init__(self, message: str, *, raw: str, errors: Any = None) -> None:
+        self.raw = raw
+        self.errors = errors
+        super().__init__(message)

@@ -1,0 +1,269 @@
+"""UnifiedAgent's call path against a real Router and the local wire server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from loomllm import (
+    ForbiddenParameter,
+    Loom,
+    MissingCredentials,
+    OutputValidationError,
+    ProviderUnavailable,
+    RateLimited,
+    ToolCall,
+    UnifiedAgent,
+)
+from loomllm.testing import Reply, WireServer
+
+AGENTS = """
+agents:
+  gpt: {model: smart, max_tokens: 50}
+  claude: {model: claude, max_tokens: 50}
+  flaky: {model: broken, max_tokens: 50}
+  librarian: {model: smart, embedding_model: embeddings}
+"""
+
+
+class Plan(BaseModel):
+    title: str
+    steps: list[str]
+
+
+class TestProviders:
+    @pytest.mark.parametrize("agent", ["gpt", "claude"])
+    async def test_same_code_on_openai_and_anthropic(self, make_loom: Any, wire_server: WireServer,
+                                                     agent: str) -> None:
+        """One agent API works unchanged over the OpenAI and the Anthropic wire formats."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.text("bonjour"))
+        assert "bonjour" == await loom.agent(agent).chat("hello")
+        expected_api = "openai" if agent == "gpt" else "anthropic"
+        assert [expected_api] == [r.api for r in wire_server.requests]
+
+    async def test_agent_name_travels_in_metadata(self, make_loom: Any) -> None:
+        """Every attempt event names the agent that made the call."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(AGENTS, on_event=events.append)
+        await loom.agent("gpt").chat("hi")
+        await asyncio.sleep(0.2)  # success callbacks run in the background
+        attempts = [e for e in events if e["event"] == "llm.attempt"]
+        assert ["gpt"] == [a["agent"] for a in attempts]
+        assert "smart/openai/gpt-4o-mini" == attempts[0]["deployment"]
+
+    async def test_call_event_has_numbers_not_contents(self, make_loom: Any, wire_server: WireServer) -> None:
+        """The per-call event carries tokens, cost and latency, never the prompt or the answer."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(AGENTS, on_event=events.append)
+        wire_server.route(Reply.text("the secret answer"))
+        await loom.agent("gpt").chat("my private question")
+        call = next(e for e in events if e["event"] == "llm.call")
+        assert call["tokens_in"] > 0 and call["tokens_out"] == 3 and call["cost_usd"] > 0
+        assert "private" not in repr(events) and "secret answer" not in repr(events)
+
+
+class TestReliability:
+    async def test_fallback_to_another_group(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A failing deployment falls back to the next group and the answer comes from there."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.status(500), model="broken-model")
+        wire_server.route(Reply.text("from claude"), model="claude-haiku-4-5")
+        assert "from claude" == await loom.agent("flaky").chat("hi")
+        assert ["broken-model", "claude-haiku-4-5"] == [r.model for r in wire_server.requests]
+
+    async def test_retry_honours_retry_after(self, make_loom: Any, wire_server: WireServer,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        """A 429 with Retry-After is retried after (at least) the delay the provider asked for."""
+        slept: list[float] = []
+        real_sleep = asyncio.sleep
+
+        async def recording_sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+            slept.append(delay)
+            return await real_sleep(min(delay, 0.01), *args, **kwargs)
+
+        monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+        head = _head(wire_server, "router_settings: {num_retries: 1, retry_after: 0}")
+        loom = make_loom(AGENTS, head=head)
+        wire_server.script(Reply.status(429, retry_after=3), Reply.text("ok"))
+        assert "ok" == await loom.agent("gpt").chat("hi")
+        assert 2 == len(wire_server.requests)
+        assert any(2.9 <= s <= 10 for s in slept), slept
+
+    async def test_provider_error_is_typed(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A 503 without fallback surfaces as ProviderUnavailable, LiteLLM's error kept as the cause."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.status(503))
+        with pytest.raises(ProviderUnavailable) as caught:
+            await loom.agent("gpt").chat("hi")
+        assert 503 == caught.value.status_code and caught.value.retryable
+        assert caught.value.__cause__ is not None
+
+    async def test_rpm_is_enforced(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A deployment's rpm from YAML is a hard limit, not just a routing weight."""
+        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2)
+        loom = make_loom(AGENTS, head=head)
+        agent = loom.agent("gpt")
+        await agent.chat("one")
+        await agent.chat("two")
+        with pytest.raises(RateLimited):
+            await agent.chat("three")
+        assert 2 == len(wire_server.requests)
+
+
+class TestStreaming:
+    async def test_stream_counts_usage(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Streams ask for the usage chunk, so tokens are counted, and the text arrives in chunks."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(AGENTS, on_event=events.append)
+        wire_server.route(Reply.text("one two three four"))
+        text = "".join([c.choices[0].delta.content or "" async for c in loom.agent("claude").stream("hi")])
+        assert "one two three four" == text
+        call = next(e for e in events if e["event"] == "llm.call")
+        assert 4 == call["tokens_out"] and call["tokens_in"] > 0
+
+    async def test_stream_injects_include_usage(self, make_loom: Any, wire_server: WireServer) -> None:
+        """OpenAI streams are sent with stream_options.include_usage even when the caller did not ask."""
+        loom = make_loom(AGENTS)
+        chunks = [c async for c in loom.agent("gpt").stream("hi")]
+        assert all(c.choices for c in chunks)  # the usage-only chunk is not shown to callers who did not ask
+        assert {"include_usage": True} == wire_server.requests[0].body["stream_options"]
+
+    async def test_cut_stream_raises_provider_error(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A stream that ends mid-way raises instead of returning a silently truncated answer."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.cut_stream(after_chunks=1, content="a b c d e f"))
+        with pytest.raises(Exception):  # noqa: B017 - LiteLLM's exception type varies by provider
+            _ = [c async for c in loom.agent("gpt").stream("hi")]
+
+
+class TestToolsJsonEmbeddings:
+    @pytest.mark.parametrize("agent", ["gpt", "claude"])
+    async def test_tool_calls_round_trip(self, make_loom: Any, wire_server: WireServer, agent: str) -> None:
+        """Tool calls come back normalized with their arguments parsed, whatever the provider."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.tool_call("get_weather", {"city": "Paris"}))
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}}}}]
+        response = await loom.agent(agent).complete("weather?", tools=tools)
+        calls = loom.agent(agent).tool_calls(response)
+        assert [("get_weather", {"city": "Paris"})] == [(c.name, c.arguments) for c in calls]
+        assert isinstance(calls[0], ToolCall) and calls[0].id
+
+    async def test_json_with_pydantic_schema(self, make_loom: Any, wire_server: WireServer) -> None:
+        """json() returns a validated pydantic object and uses the provider's structured mode."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.json({"title": "launch", "steps": ["a", "b"]}))
+        plan = await loom.agent("gpt").json("plan it", schema=Plan)
+        assert Plan(title="launch", steps=["a", "b"]) == plan
+        assert "json_schema" == wire_server.requests[0].body["response_format"]["type"]
+
+    async def test_json_reasks_once_with_the_error(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Invalid output is re-asked once, telling the model what was wrong."""
+        loom = make_loom(AGENTS)
+        wire_server.script(Reply.json({"title": "launch"}), Reply.json({"title": "launch", "steps": ["x"]}))
+        assert ["x"] == (await loom.agent("gpt").json("plan it", schema=Plan)).steps
+        second = wire_server.requests[1].body["messages"][-1]["content"]
+        assert "steps" in second and "invalid" in second
+
+    async def test_json_gives_up_with_raw_text(self, make_loom: Any, wire_server: WireServer) -> None:
+        """After a second invalid answer, OutputValidationError carries the raw text."""
+        loom = make_loom(AGENTS)
+        wire_server.route(Reply.text("not json at all"))
+        with pytest.raises(OutputValidationError) as caught:
+            await loom.agent("gpt").json("plan it", schema={"type": "object", "required": ["a"]})
+        assert "not json at all" == caught.value.raw
+        assert 2 == len(wire_server.requests)
+
+    async def test_embeddings(self, make_loom: Any, wire_server: WireServer) -> None:
+        """embed() returns one vector per text through the embeddings group."""
+        loom = make_loom(AGENTS)
+        vectors = await loom.agent("librarian").embed(["a", "b", "c"])
+        assert 3 == len(vectors) and all(isinstance(x, float) for x in vectors[0])
+        assert "embeddings" == wire_server.requests[0].api
+
+
+class TestSyncApi:
+    def test_sync_twins_use_the_same_path(self, make_loom: Any, wire_server: WireServer) -> None:
+        """The sync API answers, streams and enforces exactly like the async one."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(AGENTS, on_event=events.append)
+        agent = loom.agent("gpt")
+        wire_server.route(Reply.text("sync answer"))
+        assert "sync answer" == agent.chat_sync("hi")
+        assert "sync answer" == "".join(c.choices[0].delta.content or "" for c in agent.stream_sync("hi"))
+        assert 2 == len([e for e in events if e["event"] == "llm.call"])
+        with pytest.raises(ForbiddenParameter):
+            agent.complete_sync("hi", api_base="http://evil.example")
+
+
+class TestRefusals:
+    @pytest.mark.parametrize("param", ["api_base", "api_key", "base_url"])
+    async def test_caller_cannot_bypass_deployments(self, make_loom: Any, wire_server: WireServer,
+                                                    param: str) -> None:
+        """api_base / api_key from the caller are refused before anything is sent."""
+        loom = make_loom(AGENTS)
+        with pytest.raises(ForbiddenParameter):
+            await loom.agent("gpt").complete("hi", **{param: "http://127.0.0.1:1"})
+        assert [] == wire_server.requests
+
+    async def test_missing_key_named_when_first_needed(self, make_loom: Any, wire_server: WireServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+        """A deployment whose key variable is unset fails with the deployment and the variable, sending nothing."""
+        monkeypatch.delenv("LOOMLLM_TEST_UNSET_KEY", raising=False)
+        head = (f"model_list:\n  - model_name: smart\n    litellm_params: {{model: openai/gpt-4o-mini, "
+                f'api_base: "{wire_server.openai_base}", api_key: os.environ/LOOMLLM_TEST_UNSET_KEY}}\n')
+        loom = make_loom("agents: {gpt: {model: smart}}", head=head)
+        with pytest.raises(MissingCredentials) as caught:
+            await loom.agent("gpt").chat("hi")
+        assert "LOOMLLM_TEST_UNSET_KEY" == caught.value.variable
+        assert "smart/openai/gpt-4o-mini" in str(caught.value)
+        assert [] == wire_server.requests
+
+
+class TestSubclassing:
+    async def test_class_attributes_and_yaml_override(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Class attributes define an agent; YAML values for the same name override them."""
+
+        class Planner(UnifiedAgent):
+            name = "planner"
+            model = "smart"
+            system_prompt = "You plan."
+            defaults = {"temperature": 0.3}
+
+        loom = make_loom("agents: {planner: {model: claude}}")
+        await Planner(loom).chat("hi")
+        request = wire_server.requests[0]
+        assert "anthropic" == request.api
+        assert "You plan." in str(request.body.get("system"))
+        assert 0.3 == request.body["temperature"]
+
+    async def test_code_only_agent(self, make_loom: Any, wire_server: WireServer) -> None:
+        """An agent defined only in code works without a YAML entry."""
+
+        class Helper(UnifiedAgent):
+            name = "helper"
+            model = "smart"
+
+        loom: Loom = make_loom("agents: {}")
+        wire_server.route(Reply.text("ok"))
+        assert "ok" == await Helper(loom).chat("hi")
+
+
+def _head(server: WireServer, router_settings: str, *, rpm: int | None = None) -> str:
+    limit = f", rpm: {rpm}" if rpm else ""
+    return (
+        "model_list:\n"
+        f'  - model_name: smart\n    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{server.openai_base}", '
+        f"api_key: sk-test{limit}}}\n"
+        f'  - model_name: claude\n    litellm_params: {{model: anthropic/claude-haiku-4-5, '
+        f'api_base: "{server.anthropic_base}", api_key: sk-ant-test}}\n'
+        f'  - model_name: broken\n    litellm_params: {{model: openai/broken-model, api_base: "{server.openai_base}", '
+        "api_key: sk-test}\n"
+        f'  - model_name: embeddings\n    litellm_params: {{model: openai/text-embedding-3-small, '
+        f'api_base: "{server.openai_base}", api_key: sk-test}}\n'
+        f"{router_settings}\n"
+    )

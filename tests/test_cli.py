@@ -1,0 +1,86 @@
+"""The loomllm command: fast help, check, chat, demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loomllm.cli import main
+
+ROOT = Path(__file__).parent.parent
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "loomllm.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+class TestStartup:
+    def test_import_and_help_do_not_load_litellm(self) -> None:
+        """`import loomllm` and `loomllm --help` load neither LiteLLM nor Presidio."""
+        code = ("import sys, loomllm, loomllm.cli, contextlib, io\n"
+                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+                "    loomllm.cli.main(['--help'])\n"
+                "heavy = [m for m in ('litellm', 'presidio_analyzer', 'spacy') if m in sys.modules]\n"
+                "assert not heavy, heavy\n")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    def test_no_socket_opened_by_import_or_setup(self) -> None:
+        """Importing loomllm and LiteLLM and building a Loom opens no socket (cost map, tokenizers...)."""
+        code = ("import socket\n"
+                "def refuse(*a, **k): raise AssertionError('network touched: %r' % (a,))\n"
+                "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+                "import os; os.environ['LOOMLLM_OFFLINE_URL'] = 'http://127.0.0.1:9'\n"
+                "import loomllm\n"
+                "from loomllm._litellm import litellm_module\n"
+                "litellm = litellm_module()\n"
+                "loom = loomllm.Loom('config/offline.yaml'); loom.router\n"
+                "litellm.token_counter(model='openai/gpt-4o', messages=[{'role': 'user', 'content': 'hi'}])\n"
+                "loom.close()\n")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)
+
+
+class TestCheck:
+    def test_offline_config_is_ok(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        """`loomllm check` prints a table of agents → groups → deployments → hosts and exits 0."""
+        monkeypatch.setenv("LOOMLLM_OFFLINE_URL", "http://127.0.0.1:9")
+        assert 0 == main(["check", str(ROOT / "config" / "offline.yaml")])
+        out = capsys.readouterr().out
+        assert "planner" in out and "smart/openai/gpt-4o" in out and "127.0.0.1:9" in out
+
+    def test_missing_credentials_listed(self, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+        """Unset key variables are listed per deployment and make the exit code 1."""
+        for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("LOOMLLM_REDIS_URL", "redis://127.0.0.1:6379/0")
+        assert 1 == main(["check", str(ROOT / "config" / "loomllm.yaml")])
+        out = capsys.readouterr().out
+        assert "missing OPENAI_API_KEY" in out and "needs unset variable(s) OPENAI_API_KEY" in out
+
+    def test_invalid_config_exits_1(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A config error is printed with file and key, exit code 1."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("loomllm: {agents: {a: {model: nope}}}\n")
+        assert 1 == main(["check", str(bad)])
+        assert "loomllm.agents.a.model: unknown model group 'nope'" in capsys.readouterr().out
+
+
+class TestChatAndDemo:
+    def test_chat_streams_and_reports_cost(self) -> None:
+        """`loomllm chat --offline` streams an answer and prints tokens and cost."""
+        result = _run("chat", "--offline", "--config", "config/offline.yaml", "--agent", "planner", "Plan it")
+        assert 0 == result.returncode, result.stderr
+        assert "1. Define the audience" in result.stdout
+        assert "tokens in" in result.stderr and "$" in result.stderr
+
+    def test_demo_runs_offline(self) -> None:
+        """`loomllm demo` runs the whole scenario with no network and exits 0."""
+        result = _run("demo")
+        assert 0 == result.returncode, result.stderr
+        assert "falls back" in result.stdout and "no byte left this machine" in result.stdout

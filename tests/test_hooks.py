@@ -1,0 +1,85 @@
+"""Facts about LiteLLM's Router that loomllm's enforcement rests on (re-checked on every upgrade)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from loomllm import _hooks
+from loomllm._litellm import litellm_module
+from loomllm.errors import EgressDenied
+from loomllm.testing import Reply, WireServer
+
+
+@pytest.fixture
+def router(wire_server: WireServer) -> Iterator[Any]:
+    """A bare Router: group 'first' falls back to group 'second', with retries."""
+    litellm = litellm_module()
+    model_list = [
+        {"model_name": "first", "litellm_params": {"model": "openai/first-model", "api_base": wire_server.openai_base,
+                                                   "api_key": "sk-test"}},
+        {"model_name": "second", "litellm_params": {"model": "openai/second-model",
+                                                    "api_base": wire_server.openai_base, "api_key": "sk-test"}},
+    ]
+    yield litellm.Router(model_list=model_list, fallbacks=[{"first": ["second"]}], num_retries=2, retry_after=0)
+
+
+@pytest.fixture
+def hook(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Register a callback that raises ``request.param`` on attempts to group 'first'."""
+    error_factory = request.param
+
+    def before_attempt(attempt: _hooks.Attempt) -> None:
+        if attempt.model == "openai/first-model":
+            raise error_factory()
+
+    callback = _hooks.make_callback("test-loom", before_attempt=before_attempt, after_attempt=lambda _: None)
+    _hooks.register(callback)
+    yield callback
+    _hooks.unregister(callback)
+
+
+def _tagged() -> dict[str, Any]:
+    return {_hooks.METADATA_KEY: {"loom": "test-loom", "agent": "a", "call_id": "c"}}
+
+
+class TestPreCallHook:
+    @pytest.mark.parametrize("hook", [lambda: RuntimeError("plain")], indirect=True)
+    async def test_plain_exception_falls_back(self, router: Any, hook: Any, wire_server: WireServer) -> None:
+        """A plain exception in async_pre_call_deployment_hook makes the Router fall back (so never use it)."""
+        wire_server.route(Reply.text("from second"))
+        response = await router.acompletion(model="first", messages=[{"role": "user", "content": "hi"}],
+                                            metadata=_tagged())
+        assert "from second" == response.choices[0].message.content
+        assert ["second-model"] == [r.model for r in wire_server.requests]
+
+    @pytest.mark.parametrize(
+        "hook", [lambda: EgressDenied(agent="a", deployment="d", host="h", reason="r")], indirect=True
+    )
+    async def test_policy_stop_stops_everything(self, router: Any, hook: Any, wire_server: WireServer) -> None:
+        """A loomllm error travels as GuardrailRaisedException: no retry, no fallback, zero requests."""
+        with pytest.raises(Exception) as caught:  # noqa: B017 - checked below
+            await router.acompletion(model="first", messages=[{"role": "user", "content": "hi"}], metadata=_tagged())
+        assert isinstance(_hooks.unwrap_stop(caught.value), EgressDenied)
+        assert [] == wire_server.requests
+
+    @pytest.mark.parametrize("hook", [lambda: RuntimeError("never raised")], indirect=True)
+    async def test_other_looms_calls_are_ignored(self, router: Any, hook: Any, wire_server: WireServer) -> None:
+        """A Loom's callback does nothing for calls that carry another Loom's tag (or none)."""
+        await router.acompletion(model="first", messages=[{"role": "user", "content": "hi"}])
+        assert ["first-model"] == [r.model for r in wire_server.requests]
+
+    def test_sync_completion_skips_the_hook(self, router: Any, wire_server: WireServer) -> None:
+        """Router.completion (sync) never runs the deployment hook: loomllm's sync API must not use it."""
+        seen: list[str] = []
+        callback = _hooks.make_callback("test-loom", before_attempt=lambda a: seen.append(a.model),
+                                        after_attempt=lambda _: None)
+        _hooks.register(callback)
+        try:
+            router.completion(model="first", messages=[{"role": "user", "content": "hi"}], metadata=_tagged())
+        finally:
+            _hooks.unregister(callback)
+        assert [] == seen
+        assert 1 == len(wire_server.requests)
