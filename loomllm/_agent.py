@@ -98,16 +98,15 @@ class UnifiedAgent:
         call = _Call("completion", self._render(messages, variables), self._params(params))
         return await self._call(call)
 
-    async def stream(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
-                     **params: Any) -> AsyncIterator[Any]:
+    def stream(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
+               **params: Any) -> AsyncIterator[Any]:
         """Stream a chat completion: an async iterator of ``ModelResponseStream`` chunks.
 
         Usage is always counted (``stream_options.include_usage`` is injected); a consumer that
         stops early is charged for what was produced.
         """
         call = _Call("stream", self._render(messages, variables), self._params(params))
-        async for chunk in self._call_stream(call):
-            yield chunk
+        return self._call_stream(call)
 
     async def chat(self, user: str, system: str | None = None, **params: Any) -> str:
         """Ask one question, get the answer's text."""
@@ -203,8 +202,9 @@ class UnifiedAgent:
                 response = await self._send(call)
         except BaseException as exc:
             await self._release(reservation)
-            self._log_call(call, None, outcome=type(exc).__name__)
-            raise self._translate(exc) from _cause(exc)
+            error = self._translate(exc, call)
+            self._log_call(call, None, outcome=type(error).__name__)
+            raise error from _cause(exc)
         try:
             response = await self._guard_output(response, vault, call)
         finally:
@@ -225,8 +225,9 @@ class UnifiedAgent:
                 stream = await self._send(call)
         except BaseException as exc:
             await self._release(reservation)
-            self._log_call(call, None, outcome=type(exc).__name__)
-            raise self._translate(exc) from _cause(exc)
+            error = self._translate(exc, call)
+            self._log_call(call, None, outcome=type(error).__name__)
+            raise error from _cause(exc)
         tally = _StreamTally()
         filtered = self._guard.stream_filter(vault, agent=self.agent_name) if self._guard and vault else None
         outcome = "ok"
@@ -238,12 +239,15 @@ class UnifiedAgent:
                         yield out
             for out in filtered.flush() if filtered else []:
                 yield out
+        except GeneratorExit:
+            outcome = "abandoned"
+            raise
         except BaseException as exc:
             outcome = type(exc).__name__
-            error = unwrap_stop(exc)
-            if error is not None and error is not exc:
-                raise error from None
-            raise
+            translated = self._translate(exc, call)
+            if translated is exc:
+                raise
+            raise translated from _cause(exc)
         finally:
             with suppress(Exception):
                 await stream.aclose() if hasattr(stream, "aclose") else None
@@ -411,8 +415,8 @@ class UnifiedAgent:
             return {"namespace": f"loomllm.agent.{self.agent_name}"}
         return {}
 
-    def _translate(self, exc: BaseException) -> BaseException:
-        error = unwrap_stop(exc)
+    def _translate(self, exc: BaseException, call: _Call) -> BaseException:
+        error = self.loom.take_violation(call.call_id) or unwrap_stop(exc)
         if error is not None:
             return error
         if not isinstance(exc, Exception):

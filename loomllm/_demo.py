@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,15 @@ def offline_server() -> Iterator[Any]:
                 os.environ[OFFLINE_URL_VARIABLE] = previous
 
 
+def quiet_litellm() -> None:
+    """Keep LiteLLM's own error logging and typing warnings out of a terminal session's output."""
+    import logging
+
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message=r"Item '.*' on TypedDict class .* `ReadOnly` qualifier")
+
+
 def default_offline_config() -> Path:
     """``config/offline.yaml`` of the source tree (or the current directory)."""
     here = Path(__file__).resolve().parent.parent / "config" / "offline.yaml"
@@ -55,15 +65,24 @@ def default_offline_config() -> Path:
 
 def run_demo(config: str | None = None) -> int:
     """Run the scenario and print what happened; returns the exit code."""
+    quiet_litellm()
     with offline_server() as server:
         return asyncio.run(_scenario(Path(config) if config else default_offline_config(), server))
 
 
 async def _scenario(config: Path, server: Any) -> int:
     from loomllm._runtime import Loom
+    from loomllm.errors import BudgetExceeded, EgressDenied
 
     events: list[dict[str, Any]] = []
-    with Loom(config, on_event=events.append) as loom:
+    with warnings.catch_warnings(record=True) as startup_warnings:
+        warnings.simplefilter("always")
+        loom = Loom(config, on_event=events.append)
+    with loom:
+        _say("0. Start-up: every deployment each agent can reach is checked against its egress policy")
+        for warning in startup_warnings:
+            print(f"   {warning.message}")
+
         _say("1. The planner (model group 'smart', an OpenAI deployment) drafts a plan")
         plan = await loom.agent("planner").chat("Plan the launch of our new SDK in three steps.")
         _quote(plan)
@@ -78,8 +97,27 @@ async def _scenario(config: Path, server: Any) -> int:
         vectors = await loom.agent("librarian").embed(["launch plan", "competitor notes"])
         print(f"   {len(vectors)} vectors of dimension {len(vectors[0])}")
 
+        _say("5. The intern's budget ($0.001/day) cannot hold the worst case: refused before sending")
+        before = len(server.requests)
+        try:
+            await loom.agent("intern").chat("Write the launch announcement.")
+        except BudgetExceeded as exc:
+            print(f"   BudgetExceeded: {exc}")
+        print(f"   requests sent for it: {len(server.requests) - before}")
+
+        _say("6. The courier's provider is down and its fallback host is outside its allowlist")
+        before = len(server.requests)
+        try:
+            await loom.agent("courier").chat("Deliver the summary.")
+        except EgressDenied as exc:
+            print(f"   EgressDenied: {exc}")
+        print(f"   requests sent: {len(server.requests) - before} (the failing local provider only)")
+
         _say("Per-call log (from loomllm's structlog events)")
         print(_calls_table(events))
+
+        _say("Budgets")
+        print(_budget_table(await loom.budgets()))
         _say(f"The local server received {len(server.requests)} requests; no byte left this machine.")
     return 0
 
@@ -93,6 +131,17 @@ def _calls_table(events: list[dict[str, Any]]) -> str:
         rows.append([call["agent"], call["model_group"], route, str(call["tokens_in"]), str(call["tokens_out"]),
                      f"${call['cost_usd']:.6f}", call["outcome"]])
     return table(["agent", "group", "attempts", "in", "out", "cost", "outcome"], rows)
+
+
+def _budget_table(rows: list[Any]) -> str:
+    return table(
+        ["agent", "limit", "window", "spent", "remaining"],
+        [[r.scope_name, r.limit, r.window, _amount(r.unit, r.spent), _amount(r.unit, r.remaining)] for r in rows],
+    )
+
+
+def _amount(unit: str, value: float) -> str:
+    return f"${value:.6f}" if unit == "usd" else f"{value:g} {unit}"
 
 
 def _say(text: str) -> None:

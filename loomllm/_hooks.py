@@ -162,6 +162,6 @@ def _tag(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def _elapsed_ms(start: Any, end: Any) -> float:
     try:
-        return round((end - start).total_seconds() * 1000, 2)
+        return round(float((end - start).total_seconds()) * 1000, 2)
     except (TypeError, AttributeError):
         return 0.0

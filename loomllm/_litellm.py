@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-from types import ModuleType
+from typing import Any
 
 _lock = threading.Lock()
 
 
-def litellm_module() -> ModuleType:
+def litellm_module() -> Any:
     """Import LiteLLM with its network-touching defaults switched off, and return the module."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", os.environ.get("LITELLM_LOG", "ERROR"))

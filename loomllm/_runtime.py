@@ -14,7 +14,7 @@ from loomllm._egress import deployment_url, egress_check, enforce_deployments, i
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._sync import LoopThread
 from loomllm.config import AgentConfig, LoomConfig, deployment_id, load_config, missing_env_vars
-from loomllm.errors import ConfigError, EgressDenied, MissingCredentials
+from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials
 from loomllm.prompts import PromptRegistry, PromptTemplate
 
 if TYPE_CHECKING:
@@ -50,7 +50,9 @@ class Loom:
         self._router: Any = None
         self._callback: Any = None
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
-        self._removed: set[tuple[str, str]] = set()
+        # (agent, deployment id) -> whether the agent keeps another deployment in that group
+        self._removed: dict[tuple[str, str], bool] = {}
+        self._violations: dict[str, LoomError] = {}
         self._store = open_store(self.config.loom.state)
         ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
         if clock is not None:
@@ -197,10 +199,12 @@ class Loom:
         check_prices(self.config.loom.budgets, self._budget_policies, reachable)
         allowed = enforce_deployments(self.config.loom.egress, self.config.agent_policies("egress"), reachable,
                                       file=self._file)
-        # on_denied_deployment: remove — these deployments are skipped for that agent (see _before_attempt).
-        self._removed = {
-            (agent, deployment_id(d)) for agent, deps in reachable.items() for d in deps if d not in allowed[agent]
-        }
+        # on_denied_deployment: remove — these deployments are out of that agent's reach (see _before_attempt).
+        for agent, deps in reachable.items():
+            kept_groups = {d["model_name"] for d in allowed[agent]}
+            for dep in deps:
+                if dep not in allowed[agent]:
+                    self._removed[(agent, deployment_id(dep))] = dep["model_name"] in kept_groups
 
     def _validate_spec(self, name: str, spec: AgentConfig) -> None:
         groups = self.config.groups
@@ -211,14 +215,30 @@ class Loom:
                 raise ConfigError(f"unknown model group {group!r} (known: {known})", file=self._file,
                                   path=f"loomllm.agents.{name}.{attr}")
 
+    def take_violation(self, call_id: str) -> LoomError | None:
+        """The policy error a call's attempt raised, if any (forgotten once taken).
+
+        When a fallback attempt is refused, the Router re-raises the *original* provider error;
+        the refusal is what the caller must see, so it is kept here by call id.
+        """
+        return self._violations.pop(call_id, None)
+
     def _before_attempt(self, attempt: _hooks.Attempt) -> None:
+        try:
+            self._check_attempt(attempt)
+        except LoomError as error:
+            self._violations[attempt.call_id] = error
+            raise
+
+    def _check_attempt(self, attempt: _hooks.Attempt) -> None:
         """Runs on every Router attempt, fallbacks and retries included, before anything is sent."""
         missing = missing_env_vars(attempt.litellm_params)
         if missing:
             raise MissingCredentials(deployment=attempt.deployment_id or attempt.model, variable=missing[0],
                                      file=self._file)
-        if (attempt.agent, attempt.deployment_id) in self._removed:
-            # Not a PolicyStop: a plain error makes the Router move on to the next deployment or group.
+        removed = self._removed.get((attempt.agent, str(attempt.deployment_id)))
+        if removed:
+            # Not a PolicyStop: a plain error makes the Router pick another deployment of the group.
             raise _SkipDeployment(f"deployment {attempt.deployment_id!r} is outside agent {attempt.agent!r}'s egress")
         policy = self.egress_policy(attempt.agent)
         if policy is None:

@@ -96,12 +96,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 async def _chat(args: argparse.Namespace) -> int:
+    from loomllm._demo import quiet_litellm
     from loomllm._runtime import Loom
 
+    quiet_litellm()
     events: list[dict[str, Any]] = []
     with Loom(args.config, on_event=events.append) as loom:
         name = args.agent or (loom.agent_names() or [""])[0]
-        agent = loom.agent(name)
+        agent: Any = loom.agent(name)
         async for chunk in agent.stream(args.prompt):
             for choice in chunk.choices:
                 sys.stdout.write(choice.delta.content or "")

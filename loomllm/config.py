@@ -299,7 +299,11 @@ def _resolve_deployments(raw: Any, file: str) -> tuple[list[dict[str, Any]], dic
         except ValidationError as exc:
             raise _config_error(exc, file, prefix=path) from None
         unset: list[str] = []
-        resolved = _resolve_env(entry, path, on_missing=lambda name, _where: unset.append(name))
+
+        def note_missing(name: str, _where: str, unset: list[str] = unset) -> None:
+            unset.append(name)
+
+        resolved = _resolve_env(entry, path, on_missing=note_missing)
         # A stable id the Router, logs, budgets and egress verdicts all agree on.
         resolved["model_info"] = {**(resolved.get("model_info") or {}), "id": deployment_id(resolved)}
         deployments.append(resolved)
@@ -369,7 +373,8 @@ def _fallback_lists(*sections: Mapping[str, Any]) -> Iterator[list[tuple[str, li
             pairs: list[tuple[str, list[str]]] = []
             for entry in entries if isinstance(entries, list) else []:
                 if isinstance(entry, dict):
-                    pairs += [(str(g), [str(t) for t in (ts if isinstance(ts, list) else [ts])]) for g, ts in entry.items()]
+                    pairs += [(str(g), [str(t) for t in (ts if isinstance(ts, list) else [ts])])
+                              for g, ts in entry.items()]
             yield pairs
 
 
@@ -408,10 +413,10 @@ def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str, pa
 def _config_error(exc: ValidationError, file: str, *, prefix: str) -> ConfigError:
     """Turn pydantic's report into a ConfigError naming the key path of every problem."""
     problems = []
-    for error in exc.errors():
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
+    for detail in exc.errors():
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in detail["loc"])
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
             message = "unknown key (a typo here would silently disable a policy)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]

@@ -6,8 +6,6 @@ import asyncio
 import importlib.util
 from typing import Any
 
-import pytest
-
 from loomllm.testing import Reply, WireServer
 from tests.conftest import deployments_yaml
 

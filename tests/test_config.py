@@ -113,5 +113,5 @@ class TestErrors:
 
     def test_unreadable_file(self, tmp_path: Path) -> None:
         """A missing file is a ConfigError naming it."""
-        with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
+        with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read config"):
             load_config(tmp_path / "nope.yaml")

@@ -60,7 +60,7 @@ class TestPreCallHook:
     )
     async def test_policy_stop_stops_everything(self, router: Any, hook: Any, wire_server: WireServer) -> None:
         """A loomllm error travels as GuardrailRaisedException: no retry, no fallback, zero requests."""
-        with pytest.raises(Exception) as caught:  # noqa: B017 - checked below
+        with pytest.raises(Exception) as caught:
             await router.acompletion(model="first", messages=[{"role": "user", "content": "hi"}], metadata=_tagged())
         assert isinstance(_hooks.unwrap_stop(caught.value), EgressDenied)
         assert [] == wire_server.requests

@@ -1,0 +1,107 @@
+"""What UnifiedAgent costs over a bare litellm.Router, measured in the same run.
+
+The same workload (N chat calls against the local wire server, at concurrency 1 and 50) goes
+through a bare ``litellm.Router`` and through a ``UnifiedAgent`` with no policies configured, in
+alternating rounds. Prints p50/p99 latency and throughput of each, and the ratio.
+
+    .venv/bin/python bench/overhead.py [--calls 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from loomllm import Loom, _hooks
+from loomllm.testing import Reply, WireServer
+
+CONFIG = """
+model_list:
+  - model_name: smart
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{base}", api_key: sk-bench}}
+router_settings: {{num_retries: 0}}
+loomllm:
+  logging: {{format: json, level: info}}
+  agents:
+    bench: {{model: smart}}
+"""
+MESSAGES = [{"role": "user", "content": "Summarize the launch plan in one sentence."}]
+
+
+async def run(call: Callable[[], Awaitable[object]], calls: int, concurrency: int) -> tuple[list[float], float]:
+    """Latencies (ms) of ``calls`` calls made ``concurrency`` at a time, and the wall time (s)."""
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with semaphore:
+            start = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(calls)))
+    return latencies, time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    # Events are rendered as JSON and written, as in production, but to /dev/null.
+    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    with WireServer() as server, tempfile.TemporaryDirectory() as tmp:
+        server.route(Reply.text("The launch ships a beta, gathers objections, then publishes."))
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(CONFIG.format(base=server.openai_base))
+        loom = Loom(path)
+        agent = loom.agent("bench")
+        router = loom.router
+        callback = loom._callback
+
+        async def bare() -> object:
+            return await router.acompletion(model="smart", messages=MESSAGES)
+
+        async def unified() -> object:
+            return await agent.complete(MESSAGES)
+
+        for _ in range(20):  # warm up connections and LiteLLM's caches on both paths
+            await bare()
+            await unified()
+        print(f"{args.calls} calls per run, {args.rounds} alternating rounds; best round shown")
+        print(f"{'concurrency':>11} {'path':>13} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
+        for concurrency in (1, 50):
+            results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], "UnifiedAgent": []}
+            for _ in range(args.rounds):
+                _hooks.unregister(callback)  # the bare Router must not pay for loomllm's callback
+                results["litellm.Router"].append(await run(bare, args.calls, concurrency))
+                _hooks.register(callback)
+                results["UnifiedAgent"].append(await run(unified, args.calls, concurrency))
+            throughput = {}
+            for name, rounds in results.items():
+                latencies, wall = min(rounds, key=lambda r: r[1])
+                throughput[name] = args.calls / wall
+                print(f"{concurrency:>11} {name:>13} {statistics.median(latencies):>8.2f} "
+                      f"{pct(latencies, 0.99):>8.2f} {throughput[name]:>8.0f}")
+            ratio = throughput["UnifiedAgent"] / throughput["litellm.Router"]
+            print(f"{concurrency:>11} {'ratio':>13} {'':>8} {'':>8} {ratio:>8.3f}x  (target >= 0.95)")
+        loom.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

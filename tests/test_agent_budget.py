@@ -1,0 +1,150 @@
+"""Budgets on the agent call path: refused before sending, released on failure, settled with actual use."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from loomllm import BudgetExceeded, ProviderUnavailable
+from loomllm.testing import Reply, WireServer
+
+
+def _section(limits: str, *, extra: str = "", state: str = "memory://", agent_extra: str = "") -> str:
+    return f"""
+state: {state}
+agents:
+  gpt: {{model: smart, max_tokens: 20, budget: tight{agent_extra}}}
+  flaky: {{model: broken, max_tokens: 20, budget: tight}}
+budgets:
+  default_output_cap: 64
+  policies:
+    tight:
+      limits: [{limits}]
+{extra}"""
+
+
+def _spent(rows: list[Any], unit: str) -> tuple[float, float]:
+    row = next(r for r in rows if r.unit == unit)
+    return row.spent, row.reserved
+
+
+class TestHardLimit:
+    async def test_refused_before_any_request(self, make_loom: Any, wire_server: WireServer) -> None:
+        """An agent whose worst case does not fit is refused with BudgetExceeded and nothing is sent."""
+        loom = make_loom(_section("{tokens: 10, per: day}"))
+        with pytest.raises(BudgetExceeded) as caught:
+            await loom.agent("gpt").chat("hello there")
+        assert "gpt" == caught.value.agent and "tokens" == caught.value.unit
+        assert [] == wire_server.requests
+
+    async def test_spend_is_settled_with_actual_usage(self, make_loom: Any, wire_server: WireServer) -> None:
+        """After a call, the reservation is replaced by the provider-reported tokens."""
+        loom = make_loom(_section("{tokens: 1000, per: day}"))
+        wire_server.route(Reply.text("one two three"))
+        agent = loom.agent("gpt")
+        await agent.chat("hi")
+        spent, reserved = _spent(await agent.budget_status(), "tokens")
+        tokens_in = wire_server.requests[0]
+        assert 0 == reserved
+        assert 3 < spent < 40, (spent, tokens_in.body)
+
+    async def test_max_tokens_injected_when_agent_sets_none(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A budgeted agent without max_tokens gets the configured output cap, so the estimate is bounded."""
+        loom = make_loom(_section("{tokens: 1000, per: day}").replace("max_tokens: 20, budget: tight}",
+                                                                       "budget: tight}", 1))
+        await loom.agent("gpt").chat("hi")
+        assert 64 == wire_server.requests[0].body["max_tokens"]
+
+
+class TestRelease:
+    async def test_failed_call_gives_reservation_back(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A provider failure releases the whole reservation: nothing spent, nothing held."""
+        loom = make_loom(_section("{tokens: 1000, per: day}"))
+        wire_server.route(Reply.status(503))
+        agent = loom.agent("gpt")
+        with pytest.raises(ProviderUnavailable):
+            await agent.chat("hi")
+        assert (0, 0) == _spent(await agent.budget_status(), "tokens")
+
+    async def test_cancelled_call_gives_reservation_back(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A call cancelled while in flight releases its reservation."""
+        loom = make_loom(_section("{tokens: 1000, per: day}"))
+        wire_server.route(Reply.text("slow", latency=2))
+        agent = loom.agent("gpt")
+        task = asyncio.create_task(agent.chat("hi"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (0, 0) == _spent(await agent.budget_status(), "tokens")
+
+
+class TestStreams:
+    async def test_stream_settles_with_usage_chunk(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A stream is charged with the provider's usage chunk, not $0."""
+        loom = make_loom(_section("{usd: 1.0, per: day}"))
+        wire_server.route(Reply.text("a b c d e f").with_usage(100, 6))
+        agent = loom.agent("gpt")
+        _ = [c async for c in agent.stream("hi")]
+        spent, reserved = _spent(await agent.budget_status(), "usd")
+        assert 0 == reserved and spent > 0
+
+    async def test_abandoned_stream_charges_what_was_produced(self, make_loom: Any,
+                                                              wire_server: WireServer) -> None:
+        """A consumer that stops early is charged for the tokens produced so far, counted by tokenizer."""
+        loom = make_loom(_section("{tokens: 10000, per: day}"))
+        wire_server.route(Reply.text(" ".join(["word"] * 40)).with_chunk_delay(0.01))
+        agent = loom.agent("gpt")
+        stream = agent.stream("hi")
+        async for _chunk in stream:
+            break
+        await stream.aclose()
+        spent, reserved = _spent(await agent.budget_status(), "tokens")
+        assert 0 == reserved and 0 < spent
+
+
+class TestFallbackAndCache:
+    async def test_fallback_charged_at_the_final_deployment(self, make_loom: Any, wire_server: WireServer) -> None:
+        """After a fallback, the settled cost is the one of the deployment that answered."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(_section("{usd: 1.0, per: day}"), on_event=events.append)
+        wire_server.route(Reply.status(500), model="broken-model")
+        wire_server.route(Reply.text("ok").with_usage(1000, 10), model="claude-haiku-4-5")
+        agent = loom.agent("flaky")
+        await agent.chat("hi")
+        call = next(e for e in events if e["event"] == "llm.call")
+        assert "broken/openai/broken-model" != call["deployment"]
+        spent, _ = _spent(await agent.budget_status(), "usd")
+        assert spent == pytest.approx(call["cost_usd"], rel=1e-6) and spent > 0
+
+    async def test_cache_hit_is_free_by_default(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A cache hit costs nothing against the budget unless cache_hit_cost is full."""
+        loom = make_loom(_section("{tokens: 1000, per: day}"),
+                         extra="litellm_settings: {cache: true, cache_params: {type: local}}\n")
+        agent = loom.agent("gpt")
+        await agent.chat("same")
+        await asyncio.sleep(0.05)
+        first, _ = _spent(await agent.budget_status(), "tokens")
+        await agent.chat("same")
+        second, _ = _spent(await agent.budget_status(), "tokens")
+        assert 1 == len(wire_server.requests) and first == second
+
+
+class TestSharedStore:
+    async def test_redis_budget_shared_between_looms(self, make_loom: Any, wire_server: WireServer,
+                                                     redis_url: str) -> None:
+        """Two runtimes (as two processes would) share one Redis budget."""
+        state = f"{redis_url}?prefix=loomllm-test-{uuid.uuid4().hex}"
+        first = make_loom(_section("{tokens: 100, per: day}", state=state))
+        second = make_loom(_section("{tokens: 100, per: day}", state=state))
+        wire_server.route(Reply.text("a b c").with_usage(30, 3))
+        await first.agent("gpt").chat("hi")
+        await second.agent("gpt").chat("hi")
+        spent, _ = _spent(await first.agent("gpt").budget_status(), "tokens")
+        assert 66 == spent
+        with pytest.raises(BudgetExceeded):  # 66 spent + (prompt + 20 max_tokens) does not fit in 100
+            await second.agent("gpt").chat("a much longer prompt " * 5)
+        await first.ledger.reset("gpt")
