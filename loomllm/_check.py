@@ -53,14 +53,18 @@ def check_report(path: str) -> tuple[str, bool]:
 
 
 def budget_table(rows: Iterable[Any]) -> str:
-    """Budget status rows (from the ledger) as a table."""
-    out: list[list[str]] = []
-    for row in rows:
-        data = row if isinstance(row, dict) else getattr(row, "__dict__", {})
-        out.append([str(data.get(k, "")) for k in
-                    ("scope", "policy", "limit", "unit", "window", "spent", "reserved", "remaining")])
-    headers = ["scope", "policy", "limit", "unit", "window", "spent", "reserved", "remaining"]
+    """Budget status rows (:class:`LimitStatus` from the ledger) as a table."""
+    headers = ["scope", "name", "limit", "mode", "window", "spent", "reserved", "remaining", "cap"]
+    out = [
+        [row.scope, row.scope_name, row.limit, row.mode, row.window,
+         *(_amount(row.unit, v) for v in (row.spent, row.reserved, row.remaining, row.cap))]
+        for row in rows
+    ]
     return table(headers, out) if out else "no budget limits apply"
+
+
+def _amount(unit: str, value: float) -> str:
+    return f"${value:,.6f}" if unit == "usd" else f"{value:,.0f} {unit}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loomllm._check import table
+from loomllm._check import budget_table, table
 
 OFFLINE_URL_VARIABLE = "LOOMLLM_OFFLINE_URL"
 
@@ -116,8 +116,8 @@ async def _scenario(config: Path, server: Any) -> int:
         _say("Per-call log (from loomllm's structlog events)")
         print(_calls_table(events))
 
-        _say("Budgets")
-        print(_budget_table(await loom.budgets()))
+        _say("Budgets (also: loomllm budget status)")
+        print(budget_table(await loom.budgets()))
         _say(f"The local server received {len(server.requests)} requests; no byte left this machine.")
     return 0
 
@@ -131,17 +131,6 @@ def _calls_table(events: list[dict[str, Any]]) -> str:
         rows.append([call["agent"], call["model_group"], route, str(call["tokens_in"]), str(call["tokens_out"]),
                      f"${call['cost_usd']:.6f}", call["outcome"]])
     return table(["agent", "group", "attempts", "in", "out", "cost", "outcome"], rows)
-
-
-def _budget_table(rows: list[Any]) -> str:
-    return table(
-        ["agent", "limit", "window", "spent", "remaining"],
-        [[r.scope_name, r.limit, r.window, _amount(r.unit, r.spent), _amount(r.unit, r.remaining)] for r in rows],
-    )
-
-
-def _amount(unit: str, value: float) -> str:
-    return f"${value:.6f}" if unit == "usd" else f"{value:g} {unit}"
 
 
 def _say(text: str) -> None:

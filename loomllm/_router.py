@@ -6,6 +6,7 @@ callback lists). This module is the one place loomllm writes them.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import sys
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ import structlog
 
 from loomllm._litellm import litellm_module
 from loomllm.config import LoomConfig
+from loomllm.errors import ConfigError
 
 _log = structlog.get_logger("loomllm")
 
@@ -105,6 +107,9 @@ def _make_cache(config: LoomConfig) -> Any:
     params.setdefault("type", "local")
     # LiteLLM's default of 4 silently stops caching longer conversations.
     params["max_messages"] = config.loom.cache.max_messages
+    if params["type"] == "disk" and importlib.util.find_spec("diskcache") is None:
+        raise ConfigError("the disk cache needs the 'diskcache' package: pip install 'loomllm[disk]'",
+                          file=str(config.source) if config.source else None, path="litellm_settings.cache_params.type")
     if params["type"] == "redis" and not any(k in params for k in ("host", "url", "redis_url")):
         state = config.loom.state
         if state.startswith(("redis://", "rediss://")):
@@ -143,6 +148,4 @@ def patch_cache_hit_import() -> None:
 
 
 def _fastapi_importable() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("fastapi") is not None

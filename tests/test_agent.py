@@ -267,3 +267,20 @@ def _head(server: WireServer, router_settings: str, *, rpm: int | None = None) -
         f'api_base: "{server.openai_base}", api_key: sk-test}}\n'
         f"{router_settings}\n"
     )
+
+
+class TestSharedRateLimits:
+    async def test_rpm_shared_through_redis(self, make_loom: Any, wire_server: WireServer, redis_url: str) -> None:
+        """With a Redis state store, two runtimes (as two processes would) share a deployment's rpm."""
+        import uuid
+
+        # A fresh deployment id per run, so counters from earlier runs in this minute do not count.
+        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2).replace(
+            "model_name: smart\n", f"model_name: smart\n    model_info: {{id: rpm-{uuid.uuid4().hex}}}\n", 1)
+        first = make_loom(AGENTS + f"state: {redis_url}\n", head=head)
+        second = make_loom(AGENTS + f"state: {redis_url}\n", head=head)
+        await first.agent("gpt").chat("one")
+        await second.agent("gpt").chat("two")
+        with pytest.raises(RateLimited):
+            await first.agent("gpt").chat("three")
+        assert 2 == len(wire_server.requests)

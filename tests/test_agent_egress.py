@@ -51,9 +51,8 @@ class TestFallbackChains:
         path = tmp_path / "c.yaml"
         path.write_text(_config(wire_server, forbidden, allow_extra=', "api.openai.com"'))
         wire_server.route(Reply.status(503))
-        with pytest.warns(UserWarning, match="removed"), Loom(path) as loom:
-            with pytest.raises(EgressDenied) as caught:
-                await loom.agent("worker").chat("hi")
+        with pytest.warns(UserWarning, match="removed"), Loom(path) as loom, pytest.raises(EgressDenied) as caught:
+            await loom.agent("worker").chat("hi")
         assert "worker" == caught.value.agent and "127.0.0.1" == caught.value.host
         assert isinstance(caught.value.__cause__, Exception)  # the primary's failure, kept for context
         assert 1 == len(wire_server.requests)

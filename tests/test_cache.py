@@ -71,6 +71,14 @@ class TestCacheHits:
         await _ask(loom, "alice")
         assert 2 == len(wire_server.requests)
 
+    async def test_disk_cache_hit(self, make_loom: Any, wire_server: WireServer, tmp_path: Any) -> None:
+        """The disk cache backend serves hits too."""
+        loom = make_loom(AGENTS, extra="litellm_settings:\n  cache: true\n  cache_params: {type: disk, "
+                                       f"disk_cache_dir: '{tmp_path}/cache'}}\n")
+        await _ask(loom, "alice")
+        second = await _ask(loom, "alice")
+        assert second._hidden_params.get("cache_hit") is True
+
     async def test_redis_cache_hit(self, make_loom: Any, wire_server: WireServer, redis_url: str) -> None:
         """The Redis cache backend (host taken from loomllm.state) serves hits too."""
         loom = make_loom(AGENTS + f"state: {redis_url}\n",

@@ -84,3 +84,30 @@ class TestChatAndDemo:
         result = _run("demo")
         assert 0 == result.returncode, result.stderr
         assert "falls back" in result.stdout and "no byte left this machine" in result.stdout
+
+
+class TestBudgetCommands:
+    def _config(self, tmp_path: Path) -> Path:
+        path = tmp_path / "b.yaml"
+        path.write_text(
+            "model_list:\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-x}\n"
+            f"loomllm:\n  state: sqlite:///{tmp_path}/budget.db\n"
+            "  agents: {a: {model: g, budget: p}}\n"
+            "  budgets: {policies: {p: {limits: [{usd: 2, per: day}, {tokens: 900, per: hour}]}}}\n"
+        )
+        return path
+
+    def test_status_prints_a_table(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """`loomllm budget status` prints one row per limit with spent, reserved and remaining."""
+        assert 0 == main(["budget", "status", "--config", str(self._config(tmp_path))])
+        out = capsys.readouterr().out
+        assert "remaining" in out and "$2.000000" in out and "900 tokens" in out
+
+    def test_reset_needs_confirmation(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without --yes and without a terminal, reset refuses; with --yes it resets."""
+        config = str(self._config(tmp_path))
+        monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+        assert 1 == main(["budget", "reset", "--agent", "a", "--config", config])
+        assert 0 == main(["budget", "reset", "--agent", "a", "--config", config, "--yes"])
+        assert "reset" in capsys.readouterr().out
