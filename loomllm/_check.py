@@ -31,7 +31,10 @@ def check_report(path: str) -> tuple[str, bool]:
                 if missing:
                     problems.append(f"{name}: deployment {dep_id!r} needs unset variable(s) {', '.join(missing)}")
                 if verdict.startswith("denied"):
-                    problems.append(f"{name}: deployment {dep_id!r}: egress {verdict}")
+                    if config.loom.egress.on_denied_deployment == "remove":
+                        verdict = "removed: " + verdict
+                    else:
+                        problems.append(f"{name}: deployment {dep_id!r}: egress {verdict}")
                 rows.append([
                     name if not rows or rows[-1][0] != name else "",
                     group if group == spec.model else f"↳ {group}",
