@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from loomllm import _hooks, _router
 from loomllm._budget import BudgetLedger, check_prices, open_store
@@ -62,7 +62,13 @@ class Loom:
 
     # --- agents ------------------------------------------------------------------------------
 
-    def agent(self, name: str, cls: type[A] | None = None) -> A:
+    @overload
+    def agent(self, name: str) -> UnifiedAgent: ...
+
+    @overload
+    def agent(self, name: str, cls: type[A]) -> A: ...
+
+    def agent(self, name: str, cls: type[Any] | None = None) -> Any:
         """The agent ``name`` from the config (as ``cls``, default :class:`UnifiedAgent`)."""
         from loomllm._agent import UnifiedAgent
 
@@ -70,7 +76,7 @@ class Loom:
         if name not in self._specs and getattr(agent_cls, "model", None) is None:
             known = ", ".join(sorted(self._specs)) or "none"
             raise ConfigError(f"unknown agent {name!r} (known: {known})", file=self._file, path="loomllm.agents")
-        return agent_cls(self, name=name)  # type: ignore[no-any-return]
+        return agent_cls(self, name=name)
 
     def agent_names(self) -> list[str]:
         """Names of the agents defined in the config."""

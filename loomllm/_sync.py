@@ -8,6 +8,7 @@ per-attempt policy checks. Coroutines are run on one private event loop in a dae
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -44,11 +45,14 @@ class LoopThread:
                 self.run(aclose())
 
     def close(self) -> None:
-        """Stop the loop thread (idempotent)."""
+        """Cancel what still runs on the loop (LiteLLM's logging worker...), then stop it (idempotent)."""
         with self._lock:
             loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -58,6 +62,14 @@ class LoopThread:
                 thread.start()
                 self._loop = loop
             return self._loop
+
+
+async def _cancel_all() -> None:
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:

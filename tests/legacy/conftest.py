@@ -1,0 +1,86 @@
+"""Fixtures for the legacy wrapper tests: one YAML config on the wire server, with policies set."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from loomllm import Loom
+from loomllm.legacy import close_default_looms
+from loomllm.legacy._deprecation import reset_warnings
+from loomllm.testing import WireServer
+
+
+def legacy_yaml(server: WireServer, *, openai_key: str = "sk-test") -> str:
+    """Deployments of the models legacy code names, a tiny token budget for agent "broke", guardrails on."""
+    return textwrap.dedent(
+        f"""
+        model_list:
+          - model_name: gpt
+            litellm_params: {{model: openai/gpt-4o, api_base: "{server.openai_base}", api_key: {openai_key}}}
+          - model_name: claude
+            litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{server.anthropic_base}",
+                              api_key: sk-ant-test}}
+          - model_name: old-gpt4
+            litellm_params: {{model: openai/gpt-4-0125-preview, api_base: "{server.openai_base}", api_key: sk-test}}
+          - model_name: opus
+            litellm_params: {{model: anthropic/claude-3-opus-20240229, api_base: "{server.anthropic_base}",
+                              api_key: sk-ant-test}}
+          - model_name: embeddings
+            litellm_params: {{model: openai/text-embedding-3-small, api_base: "{server.openai_base}",
+                              api_key: sk-test}}
+        router_settings:
+          num_retries: 0
+        loomllm:
+          agents:
+            planner: {{model: gpt, system_prompt: You plan.}}
+          budgets:
+            policies:
+              tiny: {{limits: [{{tokens: 100, per: day}}]}}
+              meter: {{limits: [{{tokens: 1000, per: day}}]}}
+            teams:
+              broke: {{agents: [broke], policy: tiny}}
+              metered: {{agents: [counted], policy: meter}}
+          guardrails:
+            default: standard
+        """
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_legacy_state() -> Iterator[None]:
+    """Every test sees each deprecation warning afresh and leaves no default Loom behind."""
+    reset_warnings()
+    yield
+    close_default_looms()
+    reset_warnings()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, wire_server: WireServer) -> Callable[..., Path]:
+    """Write ``legacy_yaml`` (keyword arguments passed on) to a new file; returns its path."""
+
+    def write(name: str = "loomllm.yaml", **kwargs: str) -> Path:
+        path = tmp_path / name
+        path.write_text(legacy_yaml(wire_server, **kwargs))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, wire_server: WireServer) -> Path:
+    """The legacy YAML config, written to a file."""
+    path = tmp_path / "loomllm.yaml"
+    path.write_text(legacy_yaml(wire_server))
+    return path
+
+
+@pytest.fixture
+def loom(config_path: Path) -> Iterator[Loom]:
+    """A Loom on the legacy config, closed after the test."""
+    with Loom(config_path) as built:
+        yield built
