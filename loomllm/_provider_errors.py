@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from loomllm.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -35,6 +37,13 @@ def to_provider_error(exc: BaseException, *, agent: str) -> ProviderError:
     return cls(message, status_code=status, provider=provider, model=model, retryable=retryable, agent=agent)
 
 
+# Provider error bodies sometimes echo (part of) a credential; never pass one on.
+_KEY_LIKE = re.compile(
+    r"(?:sk|pk|rk|sess)-[A-Za-z0-9_\-*.]{6,}|(?:ghp|gho|ghu|ghs|ghr|github_pat|glpat|hf|xox[abpr]|npm|pypi)"
+    r"[_-][A-Za-z0-9_\-*.]{6,}|AKIA[A-Z0-9]{12,}|AIza[A-Za-z0-9_\-]{20,}|(?i:bearer)\s+\S+"
+)
+
+
 def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    text = _KEY_LIKE.sub("<redacted>", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
