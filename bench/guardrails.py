@@ -1,0 +1,189 @@
+"""Guardrail latency: loomllm's engine vs plain Presidio ``AnalyzerEngine`` with the same recognizers, same run.
+
+Run: ``.venv/bin/python bench/guardrails.py [--rounds N]``
+
+Every measured message is fresh (never seen by the scan cache) except in the conversation case, where an agent
+resends its whole history each turn — there loomllm scans each distinct message once and plain Presidio scans
+everything every turn. Plain Presidio uses the same tokenizer-only NLP engine, loomllm's secret recognizers and
+Presidio's stock PII recognizers (``PhoneRecognizer`` over the whole text, ``EmailRecognizer``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from loomllm._guardrails import Guard, GuardrailsConfig
+from loomllm._guardrails.analyzer import TokenizerNlpEngine
+from loomllm._guardrails.entities import DEFAULT_PII_ENTITIES
+
+WORDS = (  # noqa: SIM905 (a sentence reads better than a list of words)
+    "the model returns a list of results for each request and the client retries with backoff when the server "
+    "is busy we deploy on tuesday after review please check the logs in the dashboard config value timeout "
+    "retries cache region user account order invoice total price build version release notes function class"
+).split()
+SNIPPETS = [
+    "def handler(event, context):\n    return {'status': 200, 'items': len(event['items'])}",
+    "Order 48213 shipped on 2024-05-17, total $1,284.50.",
+    "Latency p99 was 240 ms at 1,500 rps.",
+    "Contact jane.doe@acme-corp.io or call +1 415-555-0132.",
+    "see https://docs.python.org/3/library/asyncio.html for details",
+    "SELECT id, total FROM orders WHERE created_at > '2024-01-01' LIMIT 50;",
+]
+
+
+def make_text(size: int, rng: random.Random) -> str:
+    """Realistic-looking prose and code of about ``size`` characters, unique per call."""
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        piece = rng.choice(SNIPPETS) if rng.random() < 0.15 else " ".join(rng.choices(WORDS, k=12)) + "."
+        parts.append(piece)
+        length += len(piece) + 1
+    return " ".join(parts)[:size] + f" #{rng.getrandbits(48):x}"
+
+
+class EagerTokenizerNlpEngine(TokenizerNlpEngine):
+    """What Presidio does with any NLP engine: tokenize every text up front (spaCy ``Doc`` tokens)."""
+
+    def process_text(self, text: str, language: str) -> Any:
+        """Tokens, indices, lemmas and keywords for ``text``, computed now."""
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+
+        doc = self.nlp(text)
+        return NlpArtifacts(
+            entities=[],
+            tokens=doc,
+            tokens_indices=[token.idx for token in doc],
+            lemmas=[token.lower_ for token in doc],
+            nlp_engine=self,
+            language=language,
+            scores=[],
+        )
+
+
+def plain_presidio() -> Any:
+    """``AnalyzerEngine`` with stock Presidio PII recognizers plus loomllm's secret recognizers."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        CryptoRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        MacAddressRecognizer,
+        PhoneRecognizer,
+        UsItinRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from loomllm._guardrails.analyzer import SECRET_SPECS, OfflineEmailRecognizer, SecretRecognizer
+
+    stock = {
+        "CREDIT_CARD": CreditCardRecognizer,
+        "CRYPTO": CryptoRecognizer,
+        # Presidio's stock EmailRecognizer downloads the public-suffix list on first use; same regex, offline.
+        "EMAIL_ADDRESS": OfflineEmailRecognizer,
+        "IBAN_CODE": IbanRecognizer,
+        "IP_ADDRESS": IpRecognizer,
+        "MAC_ADDRESS": MacAddressRecognizer,
+        "PHONE_NUMBER": PhoneRecognizer,
+        "US_ITIN": UsItinRecognizer,
+        "US_SSN": UsSsnRecognizer,
+    }
+    registry = RecognizerRegistry(supported_languages=["en"])
+    by_entity: dict[str, list[Any]] = {}
+    for spec in SECRET_SPECS:
+        by_entity.setdefault(spec.entity, []).append(spec)
+    for entity, specs in by_entity.items():
+        registry.add_recognizer(SecretRecognizer(entity, specs))
+    for entity in DEFAULT_PII_ENTITIES:
+        registry.add_recognizer(stock[entity]())
+    nlp = EagerTokenizerNlpEngine()
+    nlp.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+
+
+def timed(fn: Callable[[], Any], rounds: int) -> list[float]:
+    """Milliseconds per call of ``fn``."""
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def pct(samples: list[float], q: float) -> float:
+    """The ``q`` quantile of ``samples``."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    """Print p50/p99 per message size and for a 20-turn conversation."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    rng = random.Random(7)
+    config = GuardrailsConfig(default="standard")
+    guard = Guard.from_config(config, "standard")
+    analyzer = plain_presidio()
+    guard.protect_input_sync([{"role": "user", "content": make_text(2048, rng)}], guard.new_vault(), agent="bench")
+    analyzer.analyze(text=make_text(2048, rng), language="en")
+
+    print(f"{'case':24} {'loomllm p50':>12} {'p99':>8} {'presidio p50':>13} {'p99':>8} {'speedup p50':>12}")
+    for size in (512, 2048, 8192, 32768):
+        rounds = args.rounds if size <= 8192 else max(20, args.rounds // 5)
+        ours_texts = [make_text(size, rng) for _ in range(rounds)]
+        theirs_texts = [make_text(size, rng) for _ in range(rounds)]
+        it_ours = iter(ours_texts)
+        it_theirs = iter(theirs_texts)
+        ours = timed(
+            lambda it=it_ours: guard.protect_input_sync(  # type: ignore[misc]
+                [{"role": "user", "content": next(it)}], guard.new_vault(), agent="bench"
+            ),
+            rounds,
+        )
+        theirs = timed(lambda it=it_theirs: analyzer.analyze(text=next(it), language="en"), rounds)
+        report(f"fresh {size // 1024 if size >= 1024 else 0.5} KB message", ours, theirs)
+
+    # 20-turn conversation: each call sends the whole history (system + user/assistant turns of ~1 KB).
+    conversations = max(5, args.rounds // 20)
+    ours_calls: list[float] = []
+    theirs_calls: list[float] = []
+    for _ in range(conversations):
+        history: list[dict[str, Any]] = [{"role": "system", "content": make_text(1024, rng)}]
+        vault = guard.new_vault()
+        for _turn in range(20):
+            history.append({"role": "user", "content": make_text(1024, rng)})
+            snapshot = list(history)
+            ours_calls += timed(lambda s=snapshot, v=vault: guard.protect_input_sync(s, v, agent="bench"), 1)
+            theirs_calls += timed(lambda s=snapshot: [analyzer.analyze(text=m["content"], language="en") for m in s], 1)
+            history.append({"role": "assistant", "content": make_text(1024, rng)})
+    report("20-turn conversation/call", ours_calls, theirs_calls)
+    stats = guard.scanner.stats
+    print(
+        f"\nscanner: {stats.analyzer_calls} analyzer calls, {stats.prefilter_skips} prefilter skips, "
+        f"{stats.cache_hits} cache hits"
+    )
+
+
+def report(name: str, ours: list[float], theirs: list[float]) -> None:
+    """One table row."""
+    p50, p99 = pct(ours, 0.5), pct(ours, 0.99)
+    t50, t99 = pct(theirs, 0.5), pct(theirs, 0.99)
+    print(f"{name:24} {p50:10.3f}ms {p99:6.2f}ms {t50:11.3f}ms {t99:6.2f}ms {t50 / p50:11.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""The :class:`Guard`: one profile applied to requests (input), responses (output) and streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ..errors import Finding, GuardrailViolation
+from .config import GuardrailProfile, GuardrailsConfig
+from .policy import Decision, apply_decisions, decide
+from .vault import Vault
+
+if TYPE_CHECKING:
+    from .analyzer import Detection, Scanner, ScanSettings
+    from .stream import StreamFilter
+
+__all__ = ["ANALYZER_ERROR", "Guard"]
+
+_log = structlog.get_logger("loomllm.guardrails")
+
+#: Entity type of the finding raised when the analyzer fails and the policy fails closed.
+ANALYZER_ERROR = "GUARDRAIL_ANALYZER_ERROR"
+#: Scans larger than this (characters not yet in the cache) run in a worker thread in the async API.
+OFF_LOOP_CHARS = 16 * 1024
+
+TextFn = Callable[[str, bool], str]
+
+
+def _settings(config: GuardrailsConfig) -> ScanSettings:
+    from .analyzer import ScanSettings
+
+    return ScanSettings(pii_entities=config.pii_entities, spacy_model=config.spacy_model, cache_size=config.cache_size)
+
+
+def scanner_for(config: GuardrailsConfig) -> Scanner:
+    """The process-wide scanner for ``config``'s analyzer settings."""
+    from .analyzer import get_scanner
+
+    return get_scanner(_settings(config))
+
+
+# --- walking OpenAI-format messages ----------------------------------------------------------------------------
+
+
+def _map_content(content: Any, fn: TextFn) -> Any:
+    if isinstance(content, str):
+        return fn(content, False)
+    if isinstance(content, list):
+        parts: list[Any] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                parts.append({**part, "text": fn(part["text"], False)})
+            else:
+                parts.append(part)  # images, audio, files: not text, left alone
+        return parts
+    return content
+
+
+def _map_function(function: Any, fn: TextFn) -> Any:
+    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+        return {**function, "arguments": fn(function["arguments"], True)}
+    return function
+
+
+def map_message(message: dict[str, Any], fn: TextFn) -> dict[str, Any]:
+    """A copy of ``message`` with every text field passed through ``fn(text, is_json)``.
+
+    Text fields: ``content`` (string or text parts), tool-call and legacy function-call arguments.
+    """
+    out = dict(message)
+    if "content" in out:
+        out["content"] = _map_content(out["content"], fn)
+    if isinstance(out.get("tool_calls"), list):
+        out["tool_calls"] = [
+            {**call, "function": _map_function(call.get("function"), fn)} if isinstance(call, dict) else call
+            for call in out["tool_calls"]
+        ]
+    if "function_call" in out:
+        out["function_call"] = _map_function(out["function_call"], fn)
+    return out
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    """An OpenAI-format message as a dict (pydantic message objects are dumped; anything else is refused)."""
+    if isinstance(message, dict):
+        return message
+    dump = getattr(message, "model_dump", None)
+    if callable(dump):
+        dumped = dump(exclude_none=True)
+        if isinstance(dumped, dict):
+            return dumped
+    # Never let an unknown shape through unscanned.
+    raise TypeError(f"guardrails cannot scan a message of type {type(message).__name__}; pass OpenAI-format dicts")
+
+
+def _looks_like_json(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "{[":
+        return False
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return False
+    return True
+
+
+# --- the guard ------------------------------------------------------------------------------------------------
+
+
+class Guard:
+    """One profile, ready to apply. Cheap to create per agent; shares the process-wide analyzer and scan cache."""
+
+    def __init__(self, config: GuardrailsConfig, profile_name: str) -> None:
+        self.config = config
+        self.profile_name = profile_name
+        self.profile: GuardrailProfile = config.profile(profile_name)
+        self._allow_patterns = tuple(re.compile(p) for p in self.profile.allow_patterns)
+
+    @classmethod
+    def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
+        """The guard for ``profile`` (``KeyError`` if the config does not define it)."""
+        return cls(config, profile)
+
+    @property
+    def scanner(self) -> Scanner:
+        """The shared scanner (Presidio analyzer + LRU of findings)."""
+        return scanner_for(self.config)
+
+    def new_vault(self) -> Vault:
+        """A fresh placeholder map for one call or conversation."""
+        return Vault()
+
+    def __repr__(self) -> str:
+        return f"Guard(profile={self.profile_name!r})"
+
+    # -- scanning -------------------------------------------------------------------------------------------
+
+    def scan(
+        self, text: str, *, direction: str, message_index: int | None, agent: str | None, cache: bool = True
+    ) -> tuple[Detection, ...]:
+        """Detections in ``text``; on analyzer failure raise (fail_closed) or log and return none (fail_open)."""
+        try:
+            return self.scanner.scan(text, cache=cache)
+        except Exception as exc:  # any analyzer failure: the exception text may quote the input, so drop it
+            error_type = type(exc).__name__
+        _log.error(
+            "guardrail.analyzer_failed",
+            agent=agent,
+            direction=direction,
+            error_type=error_type,
+            policy=self.config.on_analyzer_error,
+        )
+        if self.config.on_analyzer_error == "fail_open":
+            return ()
+        finding = Finding(ANALYZER_ERROR, message_index, 0, len(text), 1.0, direction)
+        raise GuardrailViolation(agent=agent, direction=direction, findings=[finding])
+
+    def decide(
+        self, text: str, direction: str, *, message_index: int | None, agent: str | None, cache: bool = True
+    ) -> list[Decision]:
+        """The profile's decisions for ``text``."""
+        detections = self.scan(text, direction=direction, message_index=message_index, agent=agent, cache=cache)
+        if not detections:
+            return []
+        return decide(text, detections, self.profile, direction, self._allow_patterns)
+
+    # -- input ----------------------------------------------------------------------------------------------
+
+    def protect_input_sync(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
+        """Redacted/masked copies of ``messages``; raise :class:`GuardrailViolation` on block findings."""
+        blocked: list[Finding] = []
+        changed: Counter[str] = Counter()
+
+        def make_fn(index: int) -> TextFn:
+            def transform(text: str, is_json: bool) -> str:
+                decisions = self.decide(text, "input", message_index=index, agent=agent)
+                if not decisions:
+                    return text
+                blocked.extend(
+                    Finding(d.entity_type, index, d.start, d.end, d.score, "input")
+                    for d in decisions
+                    if d.action == "block"
+                )
+                changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
+                return apply_decisions(text, decisions, vault, restore=False)
+
+            return transform
+
+        protected = [map_message(_as_dict(message), make_fn(index)) for index, message in enumerate(messages)]
+        self._report(blocked, changed, direction="input", agent=agent)
+        return protected
+
+    async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
+        """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""
+        fresh = self._uncached(self._input_texts(messages))
+        if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
+            return await asyncio.to_thread(self.protect_input_sync, messages, vault, agent=agent)
+        return self.protect_input_sync(messages, vault, agent=agent)
+
+    @staticmethod
+    def _input_texts(messages: list[dict[str, Any]]) -> list[str]:
+        texts: list[str] = []
+
+        def collect(text: str, is_json: bool) -> str:
+            texts.append(text)
+            return text
+
+        for message in messages:
+            map_message(_as_dict(message), collect)
+        return texts
+
+    def _uncached(self, texts: list[str]) -> list[str]:
+        scanner = self.scanner
+        return [t for t in dict.fromkeys(texts) if t and not scanner.is_cached(t)]
+
+    # -- output ---------------------------------------------------------------------------------------------
+
+    def protect_output_sync(self, response: Any, vault: Vault, *, agent: str) -> Any:
+        """Scan every choice's content and tool-call arguments; block, redact or mask; restore placeholders.
+
+        Mutates and returns ``response`` (a ``litellm.ModelResponse``).
+        """
+        blocked: list[Finding] = []
+        changed: Counter[str] = Counter()
+        for index, choice in enumerate(getattr(response, "choices", None) or []):
+            message = getattr(choice, "message", None)
+            if message is None:
+                continue
+            content = getattr(message, "content", None)
+            if isinstance(content, str) and content:
+                message.content = self._protect_output_text(
+                    content, index, _looks_like_json(content), vault, agent, blocked, changed
+                )
+            reasoning = getattr(message, "reasoning_content", None)
+            if isinstance(reasoning, str) and reasoning:
+                message.reasoning_content = self._protect_output_text(
+                    reasoning, index, False, vault, agent, blocked, changed
+                )
+            functions = [getattr(call, "function", None) for call in getattr(message, "tool_calls", None) or []]
+            functions.append(getattr(message, "function_call", None))
+            for function in functions:
+                arguments = getattr(function, "arguments", None)
+                if function is not None and isinstance(arguments, str) and arguments:
+                    function.arguments = self._protect_output_text(
+                        arguments, index, True, vault, agent, blocked, changed
+                    )
+        self._report(blocked, changed, direction="output", agent=agent)
+        return response
+
+    async def protect_output(self, response: Any, vault: Vault, *, agent: str) -> Any:
+        """Async :meth:`protect_output_sync`; large uncached scans run in a worker thread."""
+        texts: list[str] = []
+        for choice in getattr(response, "choices", None) or []:
+            content = getattr(getattr(choice, "message", None), "content", None)
+            if isinstance(content, str):
+                texts.append(content)
+        fresh = self._uncached(texts)
+        if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
+            return await asyncio.to_thread(self.protect_output_sync, response, vault, agent=agent)
+        return self.protect_output_sync(response, vault, agent=agent)
+
+    def _protect_output_text(
+        self,
+        text: str,
+        index: int,
+        is_json: bool,
+        vault: Vault,
+        agent: str,
+        blocked: list[Finding],
+        changed: Counter[str],
+    ) -> str:
+        decisions = self.decide(text, "output", message_index=index, agent=agent)
+        blocked.extend(
+            Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions if d.action == "block"
+        )
+        changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
+        return apply_decisions(text, decisions, vault, restore=self.profile.restore, json_escape=is_json)
+
+    # -- streams --------------------------------------------------------------------------------------------
+
+    def stream_filter(self, vault: Vault, *, agent: str) -> StreamFilter:
+        """A filter for one streamed answer: feed it chunks, emit what it returns, call ``flush`` at the end."""
+        from .stream import StreamFilter
+
+        return StreamFilter(self, vault, agent=agent)
+
+    # -- reporting ------------------------------------------------------------------------------------------
+
+    def _report(self, blocked: list[Finding], changed: Counter[str], *, direction: str, agent: str | None) -> None:
+        if changed:
+            _log.info(
+                "guardrail.redacted",
+                agent=agent,
+                profile=self.profile_name,
+                direction=direction,
+                entity_types=sorted({key.split(":")[0] for key in changed}),
+                counts=dict(sorted(changed.items())),
+            )
+        if blocked:
+            self.raise_blocked(blocked, direction=direction, agent=agent)
+
+    def raise_blocked(self, findings: list[Finding], *, direction: str, agent: str | None) -> None:
+        """Log ``guardrail.blocked`` (types and counts only) and raise :class:`GuardrailViolation`."""
+        counts = Counter(f.entity_type for f in findings)
+        _log.warning(
+            "guardrail.blocked",
+            agent=agent,
+            profile=self.profile_name,
+            direction=direction,
+            entity_types=sorted(counts),
+            counts=dict(sorted(counts.items())),
+        )
+        raise GuardrailViolation(agent=agent, direction=direction, findings=findings)

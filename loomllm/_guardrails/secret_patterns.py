@@ -1,0 +1,715 @@
+"""The credential formats loomllm detects, as data: one :class:`SecretSpec` per pattern.
+
+Each spec names its entity type (always ``SECRET_*``), a regex (a named group ``s`` marks the secret inside a
+longer match, e.g. the password in a database URL), a base score, literal *triggers* (the recognizer only runs
+when one of them occurs in the text — the cheap prefilter), Presidio context words, and optional checks on the
+value (entropy, extra validation). Placeholders (``sk-...``, ``YOUR_API_KEY``, ``<token>``, ``${VAR}``) are
+rejected by :func:`looks_like_placeholder` for every spec.
+
+This module imports only the standard library: the entity list is needed to validate configs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["SECRET_SPECS", "SecretSpec", "looks_like_placeholder", "looks_like_reference", "shannon_entropy"]
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One credential pattern."""
+
+    entity: str
+    name: str
+    regex: str
+    score: float
+    triggers: tuple[str, ...]
+    #: Compare triggers against the lower-cased text.
+    triggers_ignore_case: bool = False
+    context: tuple[str, ...] = ()
+    #: Minimum Shannon entropy (bits per character) of the secret value.
+    min_entropy: float = 0.0
+    check: Callable[[str], bool] | None = field(default=None, compare=False)
+    #: Replaces ``check`` when the value was quoted (group ``q``): a literal, so never a variable reference.
+    literal_check: Callable[[str], bool] | None = field(default=None, compare=False)
+    #: A regex used as the trigger instead of the literal ``triggers`` (for formats without a fixed prefix).
+    trigger_regex: str | None = None
+
+    @functools.cached_property
+    def compiled(self) -> re.Pattern[str]:
+        """The compiled regex (compiled on first scan, not at import)."""
+        return re.compile(self.regex)
+
+
+def shannon_entropy(value: str) -> float:
+    """Shannon entropy of ``value`` in bits per character."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+# Substrings that never occur in a random token by chance but always in stand-ins.
+_PLACEHOLDER_MARKERS = (
+    "example",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "change-me",
+    "redacted",
+    "your_",
+    "your-",
+    "yourapi",
+    "yourkey",
+    "yourtoken",
+    "yoursecret",
+    "yourpass",
+    "replace_me",
+    "replace-me",
+    "<",
+    ">",
+    "${",
+    "{{",
+    "}}",
+    "%(",
+    "$(",
+    "...",
+    "…",
+    "***",
+    "•••",
+    "xxxxx",
+    "0000000000",
+    "1234567890",
+    "abcdefghij",
+)
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_SEGMENT = r"(?:[a-z_][a-z0-9_]*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z_][A-Z0-9_]*)"
+_REFERENCE = re.compile(
+    r"\$\w+|%\w+%|\{[^}]*\}|" + _SEGMENT + r"(?:\." + _SEGMENT + r")+(?:\(\))?|" + _SEGMENT + r"\(\)"
+)
+_COMMON_VALUES = frozenset(
+    {
+        "password",
+        "passw0rd",
+        "secret",
+        "token",
+        "string",
+        "required",
+        "optional",
+        "none",
+        "null",
+        "true",
+        "false",
+        "undefined",
+        "admin",
+        "root",
+        "test",
+        "testing",
+        "default",
+        "hidden",
+        "masked",
+        "empty",
+        "notset",
+        "unset",
+        "pass",
+        "api_key",
+        "apikey",
+    }
+)
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """Whether ``value`` is a stand-in (``sk-xxxx``, ``YOUR_API_KEY``, ``<token>``, ``${VAR}``), not a credential.
+
+    Only markers that a random token cannot contain by chance count, so real keys are never dismissed.
+    """
+    lowered = value.lower()
+    if lowered in _COMMON_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
+        return True
+    if _ENV_NAME.fullmatch(value):
+        return True
+    most_common = Counter(value).most_common(1)[0][1] if value else 0
+    return most_common / max(len(value), 1) > 0.4
+
+
+def looks_like_reference(value: str) -> bool:
+    """Whether an assigned value is code, not a literal: ``self.password``, ``get_token()``, ``$VAR``."""
+    lowered = value.lower()
+    return bool(_REFERENCE.fullmatch(value)) or any(m in lowered for m in ("environ", "getenv", "process.env"))
+
+
+def _char_classes(value: str) -> int:
+    return sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+            any(not c.isalnum() for c in value),
+        )
+    )
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def _password_value_ok(value: str) -> bool:
+    """A password assignment's value: not an identifier or a bare word; a mix of character classes."""
+    if looks_like_reference(value) or re.fullmatch(r"[A-Za-z_]+", value):
+        return False
+    return _char_classes(value) >= 2 or len(value) >= 12
+
+
+def _password_literal_ok(value: str) -> bool:
+    """A quoted password: any non-placeholder literal of six or more characters."""
+    return len(value) >= 6
+
+
+def _generic_literal_ok(value: str) -> bool:
+    """A quoted ``token=``/``secret:`` value: random-looking, not a word or a version."""
+    return not re.fullmatch(r"[A-Za-z_\-]+|[\d.\-]+", value) and _char_classes(value) >= 2
+
+
+def _generic_value_ok(value: str) -> bool:
+    """A ``token=``/``secret:`` value: random-looking, not a word, an identifier or a version."""
+    if looks_like_reference(value) or re.fullmatch(r"[A-Za-z_\-]+", value) or re.fullmatch(r"[\d.\-]+", value):
+        return False
+    return _char_classes(value) >= 2
+
+
+def _high_entropy_value_ok(value: str) -> bool:
+    """A random-looking string next to a key-like word in prose: three character classes, no hash or UUID."""
+    if _UUID.fullmatch(value) or _HEX.fullmatch(value):
+        return False
+    return (_char_classes(value) >= 3 and not re.fullmatch(r"[\w\-]+\.[\w\-.]+", value)) or _char_classes(value) == 4
+
+
+def _jwt_ok(value: str) -> bool:
+    header = value.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        return isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+
+
+def _pem_ok(value: str) -> bool:
+    body = re.sub(r"-----[A-Z ]+-----|\\n|\s", "", value)
+    return len(body) >= 40 and not looks_like_placeholder(body)
+
+
+# Character class pieces reused below.
+_B62 = "A-Za-z0-9"
+_URLSAFE = "A-Za-z0-9_\\-"
+_END = r"(?![A-Za-z0-9_\-])"
+_START = r"(?<![A-Za-z0-9_\-])"
+_ASSIGN = r"""["']?\]?\s*(?:=|:=|=>|:)\s*"""
+
+_DB_SCHEMES = (
+    r"postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|oracle|"
+    r"cockroachdb|clickhouse|couchdb|neo4j|memcached|snowflake|db2|jdbc:[a-z]+"
+)
+
+SECRET_SPECS: tuple[SecretSpec, ...] = (
+    # --- cloud providers -------------------------------------------------------------------------------------
+    SecretSpec(
+        "SECRET_AWS_ACCESS_KEY",
+        "aws_access_key_id",
+        _START + r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|A3T[A-Z0-9])[A-Z0-9]{16}" + _END,
+        0.9,
+        ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "A3T"),
+        context=("aws", "access", "key", "id"),
+    ),
+    SecretSpec(
+        "SECRET_AWS_SECRET_KEY",
+        "aws_secret_access_key",
+        r"(?i:aws[\w.\-]{0,30}(?:secret|sk)[\w.\-]{0,20})"
+        + _ASSIGN
+        + r"""["']?(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
+        0.9,
+        ("aws",),
+        triggers_ignore_case=True,
+        context=("aws", "secret"),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_AWS_SECRET_KEY",
+        "aws_secret_key_prose",
+        r"(?i:aws\s+secret(?:\s+access)?\s+key)\W{1,5}(?:is\s+)?(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        0.85,
+        ("aws",),
+        triggers_ignore_case=True,
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_GCP_API_KEY",
+        "google_api_key",
+        _START + r"AIza[" + _URLSAFE + r"]{35}" + _END,
+        0.9,
+        ("AIza",),
+        context=("google", "gcp", "key"),
+    ),
+    SecretSpec(
+        "SECRET_GCP_SERVICE_ACCOUNT_KEY",
+        "gcp_service_account_private_key",
+        r'"private_key"\s*:\s*"(?P<s>-----BEGIN (?:RSA )?PRIVATE KEY-----(?:\\n|[A-Za-z0-9+/=\s])+?'
+        r'-----END (?:RSA )?PRIVATE KEY-----(?:\\n)?)"',
+        0.99,
+        ('"private_key"',),
+        check=_pem_ok,
+    ),
+    SecretSpec(
+        "SECRET_GOOGLE_OAUTH_TOKEN",
+        "google_oauth_client_secret",
+        _START + r"GOCSPX-[" + _URLSAFE + r"]{28}" + _END,
+        0.9,
+        ("GOCSPX-",),
+    ),
+    SecretSpec(
+        "SECRET_GOOGLE_OAUTH_TOKEN",
+        "google_oauth_access_token",
+        _START + r"ya29\.[" + _URLSAFE + r"]{30,}" + _END,
+        0.85,
+        ("ya29.",),
+    ),
+    SecretSpec(
+        "SECRET_AZURE_STORAGE_KEY",
+        "azure_storage_connection_string",
+        r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{86}==)",
+        0.95,
+        ("accountkey=",),
+        triggers_ignore_case=True,
+        context=("azure", "storage"),
+    ),
+    SecretSpec(
+        "SECRET_AZURE_STORAGE_KEY",
+        "azure_storage_key_assignment",
+        r"(?i:(?:azure|storage|account)[\w.\-]{0,30}key[\w.\-]{0,10})"
+        + _ASSIGN
+        + r"""["']?(?P<s>[A-Za-z0-9+/]{86}==)""",
+        0.9,
+        ("key",),
+        triggers_ignore_case=True,
+    ),
+    SecretSpec(
+        "SECRET_AZURE_SAS_TOKEN",
+        "azure_sas_signature",
+        r"(?:[?&;]|\b)sv=\d{4}-\d{2}-\d{2}[^\s\"']*?[?&;]sig=(?P<s>[A-Za-z0-9%+/]{30,}(?:%3D|=){0,2})",
+        0.9,
+        ("sig=",),
+    ),
+    SecretSpec(
+        "SECRET_AZURE_SAS_TOKEN",
+        "azure_service_bus_key",
+        r"(?i:SharedAccessKey)=(?P<s>[A-Za-z0-9+/]{43}=)",
+        0.9,
+        ("sharedaccesskey=",),
+        triggers_ignore_case=True,
+    ),
+    SecretSpec(
+        "SECRET_AZURE_CLIENT_SECRET",
+        "azure_ad_client_secret",
+        _START + r"[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}" + _END,
+        0.85,
+        ("Q~",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_AZURE_API_KEY",
+        "azure_cognitive_key",
+        r"(?i:azure[\w.\-]{0,30}(?:key|secret)[\w.\-]{0,10})"
+        + _ASSIGN
+        + r"""["']?(?P<s>[a-fA-F0-9]{32}|[A-Za-z0-9]{84}JQQJ99[A-Za-z0-9]{6}|[A-Za-z0-9]{52})"""
+        + _END,
+        0.85,
+        ("azure",),
+        triggers_ignore_case=True,
+        min_entropy=3.0,
+    ),
+    SecretSpec(
+        "SECRET_DIGITALOCEAN_TOKEN",
+        "digitalocean_token",
+        _START + r"do[opr]_v1_[a-f0-9]{64}" + _END,
+        0.95,
+        ("_v1_",),
+    ),
+    # --- source hosting and package registries -----------------------------------------------------------------
+    SecretSpec(
+        "SECRET_GITHUB_TOKEN",
+        "github_token",
+        _START + r"gh[pousr]_[" + _B62 + r"]{36,251}" + _END,
+        0.95,
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        context=("github", "token"),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_GITHUB_TOKEN",
+        "github_fine_grained_pat",
+        _START + r"github_pat_[" + _B62 + r"]{22}_[" + _B62 + r"]{59}" + _END,
+        0.99,
+        ("github_pat_",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_GITLAB_TOKEN",
+        "gitlab_token",
+        _START + r"gl(?:pat|ptt|dt|rt|cbt|imt|oas|ft)-[" + _URLSAFE + r"]{20,}" + _END,
+        0.95,
+        ("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glimt-", "gloas-", "glft-"),
+        min_entropy=3.0,
+    ),
+    SecretSpec(
+        "SECRET_NPM_TOKEN",
+        "npm_token",
+        _START + r"npm_[" + _B62 + r"]{36}" + _END,
+        0.95,
+        ("npm_",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_PYPI_TOKEN",
+        "pypi_token",
+        _START + r"pypi-Ag[" + _URLSAFE + r"]{50,}" + _END,
+        0.99,
+        ("pypi-Ag",),
+    ),
+    SecretSpec(
+        "SECRET_DOCKERHUB_TOKEN",
+        "dockerhub_pat",
+        _START + r"dckr_pat_[" + _URLSAFE + r"]{27}" + _END,
+        0.95,
+        ("dckr_pat_",),
+    ),
+    # --- chat, messaging, payments -----------------------------------------------------------------------------
+    SecretSpec(
+        "SECRET_SLACK_TOKEN",
+        "slack_token",
+        _START + r"xox[abposre]-(?:\d+-){1,3}[" + _B62 + r"]{20,}" + _END,
+        0.95,
+        ("xox",),
+    ),
+    SecretSpec(
+        "SECRET_SLACK_TOKEN",
+        "slack_app_token",
+        _START + r"xapp-\d-[A-Z0-9]+-\d+-[a-zA-Z0-9]{32,}" + _END,
+        0.95,
+        ("xapp-",),
+    ),
+    SecretSpec(
+        "SECRET_SLACK_WEBHOOK",
+        "slack_webhook",
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,}",
+        0.95,
+        ("hooks.slack.com",),
+    ),
+    SecretSpec(
+        "SECRET_DISCORD_BOT_TOKEN",
+        "discord_bot_token",
+        _START + r"[MNO][A-Za-z\d]{23,27}\.[" + _URLSAFE + r"]{6}\.[" + _URLSAFE + r"]{27,38}" + _END,
+        0.85,
+        (),
+        min_entropy=3.5,
+        trigger_regex=r"[MNO][A-Za-z\d]{23,27}\.",
+    ),
+    SecretSpec(
+        "SECRET_DISCORD_WEBHOOK",
+        "discord_webhook",
+        r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[" + _URLSAFE + r"]{60,70}",
+        0.95,
+        ("/api/webhooks/",),
+    ),
+    SecretSpec(
+        "SECRET_TELEGRAM_BOT_TOKEN",
+        "telegram_bot_token",
+        r"(?<!\d)\d{8,10}:AA[" + _URLSAFE + r"]{33}" + _END,
+        0.9,
+        (":AA",),
+    ),
+    SecretSpec(
+        "SECRET_TWILIO_API_KEY",
+        "twilio_api_key",
+        _START + r"SK[0-9a-f]{32}" + _END,
+        0.8,
+        ("SK",),
+        context=("twilio",),
+        min_entropy=3.2,
+    ),
+    SecretSpec(
+        "SECRET_TWILIO_AUTH_TOKEN",
+        "twilio_auth_token",
+        r"(?i:twilio[\w.\-]{0,20}(?:auth|token|secret)[\w.\-]{0,10})"
+        + _ASSIGN
+        + r"""["']?(?P<s>[a-f0-9]{32})"""
+        + _END,
+        0.9,
+        ("twilio",),
+        triggers_ignore_case=True,
+        min_entropy=3.2,
+    ),
+    SecretSpec(
+        "SECRET_SENDGRID_API_KEY",
+        "sendgrid_api_key",
+        _START + r"SG\.[" + _URLSAFE + r"]{22}\.[" + _URLSAFE + r"]{43}" + _END,
+        0.95,
+        ("SG.",),
+    ),
+    SecretSpec(
+        "SECRET_MAILGUN_API_KEY",
+        "mailgun_api_key",
+        _START + r"key-[0-9a-f]{32}" + _END,
+        0.85,
+        ("key-",),
+        min_entropy=3.2,
+    ),
+    SecretSpec(
+        "SECRET_MAILCHIMP_API_KEY",
+        "mailchimp_api_key",
+        _START + r"[0-9a-f]{32}-us\d{1,2}" + _END,
+        0.9,
+        ("-us",),
+        min_entropy=3.2,
+    ),
+    SecretSpec(
+        "SECRET_STRIPE_KEY",
+        "stripe_secret_key",
+        _START + r"(?:sk|rk)_(?:live|test)_[" + _B62 + r"]{20,247}" + _END,
+        0.95,
+        ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_STRIPE_KEY",
+        "stripe_webhook_secret",
+        _START + r"whsec_[" + _B62 + r"]{32,}" + _END,
+        0.95,
+        ("whsec_",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_SQUARE_TOKEN",
+        "square_token",
+        _START + r"(?:EAAA[" + _URLSAFE + r"]{60}|sq0(?:atp|csp)-[" + _URLSAFE + r"]{22,43})" + _END,
+        0.9,
+        ("EAAA", "sq0atp-", "sq0csp-"),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_SHOPIFY_TOKEN",
+        "shopify_token",
+        _START + r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}" + _END,
+        0.95,
+        ("shpat_", "shpca_", "shppa_", "shpss_"),
+    ),
+    # --- AI providers ------------------------------------------------------------------------------------------
+    SecretSpec(
+        "SECRET_ANTHROPIC_API_KEY",
+        "anthropic_api_key",
+        _START + r"sk-ant-(?:api|admin|sid)\d{2}-[" + _URLSAFE + r"]{80,120}" + _END,
+        0.99,
+        ("sk-ant-",),
+    ),
+    SecretSpec(
+        "SECRET_OPENAI_API_KEY",
+        "openai_api_key",
+        _START + r"sk-(?:(?:proj|svcacct|admin)-)?(?:[" + _URLSAFE + r"]{20,}T3BlbkFJ[" + _URLSAFE + r"]{20,}"
+        r"|[" + _B62 + r"]{48}|(?:proj|svcacct|admin)-[" + _URLSAFE + r"]{40,200})" + _END,
+        0.95,
+        ("sk-",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_HUGGINGFACE_TOKEN",
+        "huggingface_token",
+        _START + r"(?:hf_|api_org_)[" + _B62 + r"]{34,40}" + _END,
+        0.9,
+        ("hf_", "api_org_"),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_GROQ_API_KEY",
+        "groq_api_key",
+        _START + r"gsk_[" + _B62 + r"]{52}" + _END,
+        0.95,
+        ("gsk_",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_REPLICATE_TOKEN",
+        "replicate_token",
+        _START + r"r8_[" + _B62 + r"]{37}" + _END,
+        0.9,
+        ("r8_",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_PERPLEXITY_API_KEY",
+        "perplexity_api_key",
+        _START + r"pplx-[" + _B62 + r"]{48}" + _END,
+        0.95,
+        ("pplx-",),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_XAI_API_KEY",
+        "xai_api_key",
+        _START + r"xai-[" + _B62 + r"]{80}" + _END,
+        0.95,
+        ("xai-",),
+        min_entropy=3.5,
+    ),
+    # --- infrastructure -----------------------------------------------------------------------------------------
+    SecretSpec(
+        "SECRET_VAULT_TOKEN",
+        "hashicorp_vault_token",
+        _START + r"hv[sbr]\.[" + _URLSAFE + r"]{24,}" + _END,
+        0.9,
+        ("hvs.", "hvb.", "hvr."),
+        min_entropy=3.5,
+    ),
+    SecretSpec(
+        "SECRET_NEW_RELIC_KEY",
+        "new_relic_key",
+        _START + r"NR(?:AK|II|JS)-[A-Za-z0-9]{27}" + _END,
+        0.9,
+        ("NRAK-", "NRII-", "NRJS-"),
+    ),
+    SecretSpec(
+        "SECRET_DOPPLER_TOKEN",
+        "doppler_token",
+        _START + r"dp\.(?:pt|st|sa|ct|scim|audit)\.[" + _B62 + r"]{40,44}" + _END,
+        0.95,
+        ("dp.",),
+    ),
+    SecretSpec(
+        "SECRET_AGE_SECRET_KEY",
+        "age_secret_key",
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        0.99,
+        ("AGE-SECRET-KEY-",),
+    ),
+    SecretSpec(
+        "SECRET_JWT",
+        "json_web_token",
+        _START + r"eyJ[" + _URLSAFE + r"]{8,}\.eyJ[" + _URLSAFE + r"]{8,}\.[" + _URLSAFE + r"]{16,}" + _END,
+        0.85,
+        ("eyJ",),
+        context=("jwt", "token", "bearer", "authorization"),
+        check=_jwt_ok,
+    ),
+    SecretSpec(
+        "SECRET_PRIVATE_KEY",
+        "pem_private_key",
+        r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |ED25519 )?PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:\\n|\\r|[A-Za-z0-9+/=:,\-\s])+?"
+        r"-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |ED25519 )?PRIVATE KEY(?: BLOCK)?-----",
+        0.99,
+        ("PRIVATE KEY",),
+        check=_pem_ok,
+    ),
+    # --- credentials in URLs and assignments --------------------------------------------------------------------
+    SecretSpec(
+        "SECRET_DATABASE_PASSWORD",
+        "connection_url_password",
+        r"(?i:\b(?:" + _DB_SCHEMES + r")(?:\+\w+)?)://[^:/\s@\"']*:(?P<s>[^@\s/\"']{3,128})@[\w.\-\[\]]",
+        0.9,
+        ("://",),
+        context=("database", "url", "dsn"),
+        check=lambda v: v.lower() not in {"pass", "pwd", "pw"},
+    ),
+    SecretSpec(
+        "SECRET_URL_PASSWORD",
+        "basic_auth_url_password",
+        r"(?i:\b(?:https?|ftps?|sftp|ssh|git|smtps?|imaps?|ldaps?|ws|wss|svn|nats|kafka|socks5?))"
+        r"://[^:/\s@\"']+:(?P<s>[^@\s/\"']{3,128})@[\w.\-\[\]]",
+        0.85,
+        ("://",),
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_assignment",
+        r"(?i:(?<![A-Za-z0-9])[\w.\-]*(?:password|passwd|passphrase|pwd|(?<![a-z])pass)s?)"
+        + _ASSIGN
+        + r"""(?P<q>["'`]?)(?P<s>[^\s"'`,;(){}\[\]<>]{6,128})(?P=q)(?![^\s"'`,;(){}\[\]<>])""",
+        0.8,
+        ("pass", "pwd"),
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+        literal_check=_password_literal_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_cli_flag",
+        r"(?:\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,80}?\s-p|--(?:db-)?pass(?:word|wd)?[= ])"
+        r"""(?P<q>["']?)(?P<s>[^\s"']{4,128})(?P=q)(?!\S)""",
+        0.8,
+        ("mysql", "mariadb", "--pass", "--db-pass"),
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_xml_element",
+        r"<(?P<tag>(?i:[\w.\-]*(?:password|passwd|passphrase|pwd)))>(?P<s>[^<\s]{4,256})</(?P=tag)>",
+        0.8,
+        ("pass", "pwd"),
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "secret_xml_element",
+        r"<(?P<tag>(?i:[\w.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|credential)s?))>"
+        r"(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})</(?P=tag)>",
+        0.8,
+        ("secret", "token", "key", "credential"),
+        triggers_ignore_case=True,
+        min_entropy=3.0,
+        check=_generic_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "secret_assignment",
+        r"(?i:(?<![A-Za-z0-9])[\w.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|"
+        r"private[_\-]?key|client[_\-]?secret|credentials?|auth|bearer|session[_\-]?key|signing[_\-]?key|"
+        r"(?:secret|token|app|master|encryption)[_\-]?key)s?)"
+        + _ASSIGN
+        + r"""(?:bearer\s+)?(?P<q>["'`]?)(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})(?P=q)(?![A-Za-z0-9_\-+/=.~])""",
+        0.8,
+        ("secret", "token", "key", "credential", "auth", "bearer"),
+        triggers_ignore_case=True,
+        min_entropy=3.0,
+        check=_generic_value_ok,
+        literal_check=_generic_literal_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "bearer_header",
+        r"(?i:authorization\s*:\s*(?:bearer|token|basic)\s+)(?P<s>[A-Za-z0-9_\-+/=.~]{16,})",
+        0.85,
+        ("authorization",),
+        triggers_ignore_case=True,
+        min_entropy=3.0,
+        check=_generic_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_HIGH_ENTROPY_STRING",
+        "high_entropy_near_keyword",
+        r"(?i:\b(?:api[ _\-]?key|secret|token|password|passwd|credentials?|access[ _\-]?key|auth(?:entication)?)\b)"
+        r"[^\n]{0,30}?(?<![\w/+=.\-])(?P<s>[A-Za-z0-9_\-+/=]{20,200})(?![\w/+=\-])",
+        0.7,
+        ("key", "secret", "token", "passw", "credential", "auth"),
+        triggers_ignore_case=True,
+        min_entropy=3.5,
+        check=_high_entropy_value_ok,
+    ),
+)

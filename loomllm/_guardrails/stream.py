@@ -1,0 +1,248 @@
+"""Output guardrails for streamed answers: scan as text arrives, hold back only what may still change.
+
+A :class:`StreamFilter` keeps, per choice, one text stream for ``content`` and one per tool call. Each feed
+scans the new text together with a short look-back of what was already emitted (so ``password = `` in one
+chunk and the value in the next are seen together), then releases everything except the trailing region that
+could still grow into a finding or a placeholder:
+
+- the last word: text after the last whitespace, quote, bracket, comma or semicolon (``<EMA`` of
+  ``<EMAIL_ADDRESS_1>``, half a token);
+- digit groups separated by single spaces before it (phone and card numbers);
+- an unterminated PEM private-key block;
+- any finding that touches the end of the buffer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Finding
+from .policy import Decision, apply_decisions
+
+if TYPE_CHECKING:
+    from .guard import Guard
+    from .vault import Vault
+
+__all__ = ["StreamFilter"]
+
+_LOOKBACK = 256
+_TRAILING_REGION = 256
+_MAX_HOLD = 4096
+_MAX_PEM_HOLD = 64 * 1024
+# A "word" for hold-back purposes: no credential, PII value or placeholder contains whitespace, quotes,
+# brackets, commas or semicolons (so compact JSON streams word by word too).
+_WORD = r"[^\s\"'{}\[\],;]"
+_TRAILING = re.compile(rf"(?:{_WORD}*\d{_WORD}*[ \t]){{0,6}}{_WORD}*\Z")
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
+# A BEGIN line whose header has not fully arrived yet (it may turn out to be a private key).
+_PEM_HEADER_ARRIVING = re.compile(r"-{3,5}(?:B(?:E(?:G(?:I(?:N(?: [A-Z0-9 ]*)?)?)?)?)?)?\Z")
+
+
+class _TextStream:
+    """One growing text (a choice's content or one tool call's arguments)."""
+
+    def __init__(self, guard: Guard, vault: Vault, *, agent: str, index: int, json_escape: bool) -> None:
+        self.guard = guard
+        self.vault = vault
+        self.agent = agent
+        self.index = index
+        self.json_escape = json_escape
+        self.tail = ""  # the last emitted raw characters, scanned again as context
+        self.pending = ""  # received, not yet emitted
+        self.emitted = 0  # raw characters emitted so far
+
+    def push(self, text: str) -> str:
+        """Add ``text``; return what is safe to emit now (rewritten)."""
+        self.pending += text
+        return self._release(final=False)
+
+    def finish(self) -> str:
+        """Release everything still held (end of this text)."""
+        return self._release(final=True)
+
+    def _release(self, *, final: bool) -> str:
+        if not self.pending:
+            return ""
+        window = self.tail + self.pending
+        offset = len(self.tail)
+        decisions = self.guard.decide(window, "output", message_index=self.index, agent=self.agent, cache=False)
+        blocks = [d for d in decisions if d.action == "block" and d.end > offset]
+        if blocks:
+            base = self.emitted - offset
+            findings = [
+                Finding(d.entity_type, self.index, base + d.start, base + d.end, d.score, "output") for d in blocks
+            ]
+            self.guard.raise_blocked(findings, direction="output", agent=self.agent)
+        hold = len(window) if final else self._hold_point(window, offset, decisions)
+        if hold <= offset:
+            return ""
+        out = apply_decisions(
+            window,
+            decisions,
+            self.vault,
+            restore=self.guard.profile.restore,
+            json_escape=self.json_escape,
+            start=offset,
+            end=hold,
+        )
+        raw = window[offset:hold]
+        self.emitted += len(raw)
+        self.tail = (self.tail + raw)[-_LOOKBACK:]
+        self.pending = window[hold:]
+        return out
+
+    @staticmethod
+    def _hold_point(window: str, offset: int, decisions: list[Decision]) -> int:
+        n = len(window)
+        match = _TRAILING.search(window, max(offset, n - _TRAILING_REGION))
+        hold = match.start() if match else n
+        hold = max(hold, n - _MAX_HOLD)
+        for decision in decisions:
+            if decision.start < hold < decision.end or (decision.end >= n and decision.start < hold):
+                hold = min(hold, decision.start)
+        header = _PEM_HEADER_ARRIVING.search(window, max(0, n - _TRAILING_REGION))
+        if header is not None:
+            hold = min(hold, header.start())
+        begin = None
+        for begin_match in _PEM_BEGIN.finditer(window):
+            begin = begin_match.start()
+        if begin is not None and "-----END" not in window[begin:] and n - begin < _MAX_PEM_HOLD:
+            hold = min(hold, begin)
+        return max(hold, offset)
+
+
+@dataclass
+class _ChoiceState:
+    content: _TextStream
+    tools: dict[int, _TextStream] = field(default_factory=dict)
+    finished_tools: set[int] = field(default_factory=set)
+
+
+class StreamFilter:
+    """Applies a guard's output policy to ``litellm.ModelResponseStream`` chunks, in order.
+
+    ``feed`` returns the chunks to emit now (possibly none: text is held back only as long as a finding or a
+    placeholder could still span the next chunk); ``flush`` returns what is left at the end of the stream.
+    Raises :class:`~loomllm.errors.GuardrailViolation` (direction ``output``) on a block finding.
+    """
+
+    def __init__(self, guard: Guard, vault: Vault, *, agent: str) -> None:
+        self.guard = guard
+        self.vault = vault
+        self.agent = agent
+        self._choices: dict[int, _ChoiceState] = {}
+        self._last_chunk: Any = None
+
+    def _state(self, index: int) -> _ChoiceState:
+        state = self._choices.get(index)
+        if state is None:
+            content = _TextStream(self.guard, self.vault, agent=self.agent, index=index, json_escape=False)
+            state = self._choices[index] = _ChoiceState(content)
+        return state
+
+    def _tool_stream(self, state: _ChoiceState, choice_index: int, tool_index: int) -> _TextStream:
+        stream = state.tools.get(tool_index)
+        if stream is None:
+            stream = _TextStream(self.guard, self.vault, agent=self.agent, index=choice_index, json_escape=True)
+            state.tools[tool_index] = stream
+        return stream
+
+    def feed(self, chunk: Any) -> list[Any]:
+        """The chunks safe to emit after ``chunk`` arrived (``chunk`` itself, rewritten, or nothing)."""
+        self._last_chunk = chunk
+        for choice in getattr(chunk, "choices", None) or []:
+            self._feed_choice(choice)
+        return [chunk] if _has_payload(chunk) else []
+
+    def _feed_choice(self, choice: Any) -> None:
+        index = getattr(choice, "index", 0) or 0
+        state = self._state(index)
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            return
+        content = getattr(delta, "content", None)
+        if isinstance(content, str) and content:
+            delta.content = state.content.push(content)
+        calls = list(getattr(delta, "tool_calls", None) or [])
+        before: list[Any] = []
+        for call in calls:
+            tool_index = getattr(call, "index", 0) or 0
+            # Tool calls stream one after another: a new index means the earlier ones are complete.
+            before += self._finish_tools(state, lambda j, k=tool_index: j < k)
+            function = getattr(call, "function", None)
+            arguments = getattr(function, "arguments", None)
+            if function is not None and isinstance(arguments, str) and arguments:
+                function.arguments = self._tool_stream(state, index, tool_index).push(arguments)
+        after: list[Any] = []
+        if getattr(choice, "finish_reason", None):
+            rest = state.content.finish()
+            if rest:
+                delta.content = (getattr(delta, "content", None) or "") + rest
+            after = self._finish_tools(state, lambda j: True)
+        if before or after:
+            delta.tool_calls = before + calls + after
+
+    def _finish_tools(self, state: _ChoiceState, which: Any) -> list[Any]:
+        released: list[Any] = []
+        for tool_index, stream in sorted(state.tools.items()):
+            if tool_index in state.finished_tools or not which(tool_index):
+                continue
+            state.finished_tools.add(tool_index)
+            text = stream.finish()
+            if text:
+                released.append(_tool_delta(tool_index, text))
+        return released
+
+    def flush(self) -> list[Any]:
+        """Whatever is still held at the end of the stream, as one final chunk (or nothing)."""
+        from .._litellm import litellm_module
+
+        types = litellm_module().types.utils
+        choices: list[Any] = []
+        for index, state in sorted(self._choices.items()):
+            content = state.content.finish()
+            tools = self._finish_tools(state, lambda j: True)
+            if content or tools:
+                delta = types.Delta(content=content or None, tool_calls=tools or None)
+                choices.append(types.StreamingChoices(index=index, delta=delta))
+        if not choices:
+            return []
+        last = self._last_chunk
+        return [
+            types.ModelResponseStream(
+                choices=choices,
+                id=getattr(last, "id", None),
+                created=getattr(last, "created", None),
+                model=getattr(last, "model", None),
+            )
+        ]
+
+
+def _tool_delta(index: int, arguments: str) -> Any:
+    from .._litellm import litellm_module
+
+    types = litellm_module().types.utils
+    return types.ChatCompletionDeltaToolCall(index=index, function=types.Function(arguments=arguments))
+
+
+def _has_payload(chunk: Any) -> bool:
+    if getattr(chunk, "usage", None) is not None:
+        return True
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return True
+    for choice in choices:
+        if getattr(choice, "finish_reason", None):
+            return True
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            continue
+        if getattr(delta, "content", None) or getattr(delta, "role", None):
+            return True
+        for call in getattr(delta, "tool_calls", None) or []:
+            function = getattr(call, "function", None)
+            if getattr(call, "id", None) or getattr(function, "name", None) or getattr(function, "arguments", None):
+                return True
+    return False

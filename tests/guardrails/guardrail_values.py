@@ -1,0 +1,6 @@
+"""Fake values shaped like real credentials and PII (random, never issued), shared by the guardrail tests."""
+
+GITHUB_TOKEN = "ghp_R8f2KqLm4Xz7Tn1Vb9Wc3Yd6Ep0Hs5Ju2Ag4"
+AWS_KEY = "AKIAZ7QK3MWN5TXB2P6R"
+EMAIL = "jane.doe@gmail.com"
+CARD = "4111 1111 1111 1111"

@@ -1,0 +1,169 @@
+"""The scanner: real Presidio, placeholders, cache, offline operation, analyzer failure modes."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from guardrail_values import AWS_KEY, EMAIL, GITHUB_TOKEN
+
+from loomllm._guardrails import Guard, GuardrailsConfig, scan_text
+from loomllm._guardrails.analyzer import Detection, Scanner, ScanSettings
+from loomllm._guardrails.entities import DEFAULT_PII_ENTITIES
+from loomllm.errors import GuardrailViolation
+
+PLACEHOLDERS = [
+    "OPENAI_API_KEY=sk-...",
+    "OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "api_key = 'YOUR_API_KEY'",
+    "token: <token>",
+    "password = os.environ['DB_PASSWORD']",
+    "export GITHUB_TOKEN=${GITHUB_TOKEN}",
+    "password: changeme",
+    "secret: ****",
+    "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+    "GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "DATABASE_URL=postgres://user:password@localhost:5432/db",
+    "Authorization: Bearer <your-token>",
+    "api_key: ${{ secrets.API_KEY }}",
+    "token = settings.API_TOKEN",
+    "password=self.password",
+    "ANTHROPIC_API_KEY=sk-ant-...",
+]
+
+
+def fresh_scanner(**overrides: Any) -> Scanner:
+    """A scanner of its own (not the process-wide one), so its analyzer is built inside the test."""
+    settings = ScanSettings(pii_entities=overrides.pop("pii_entities", DEFAULT_PII_ENTITIES), **overrides)
+    return Scanner(settings)
+
+
+@pytest.mark.parametrize("text", PLACEHOLDERS)
+def test_placeholders_are_not_findings(text: str) -> None:
+    """Stand-ins for credentials are not reported."""
+    assert [] == [f for f in scan_text(text) if f.entity_type.startswith("SECRET_")]
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        (f"GITHUB_TOKEN={GITHUB_TOKEN}", "SECRET_GITHUB_TOKEN"),
+        (f"aws_access_key_id = {AWS_KEY}", "SECRET_AWS_ACCESS_KEY"),
+        ("postgres://app:Zq8#rT2vLm9x@db.internal:5432/app", "SECRET_DATABASE_PASSWORD"),
+        ('password = "h7$Kq2!mPzR4"', "SECRET_PASSWORD"),
+        (f"mail {EMAIL} please", "EMAIL_ADDRESS"),
+        ("card 4111 1111 1111 1111", "CREDIT_CARD"),
+        ("IBAN DE89 3704 0044 0532 0130 00", "IBAN_CODE"),
+    ],
+)
+def test_known_formats_are_found(text: str, entity: str) -> None:
+    """A few representative formats through the public scan_text."""
+    assert entity in {f.entity_type for f in scan_text(text)}
+
+
+def test_checksums_reject_invalid_numbers() -> None:
+    """A card number failing Luhn and an IBAN failing mod-97 are not findings."""
+    types = {f.entity_type for f in scan_text("card 4111 1111 1111 1112 and IBAN DE89 3704 0044 0532 0130 01")}
+    assert not types & {"CREDIT_CARD", "IBAN_CODE"}
+
+
+class TestCache:
+    def test_second_scan_skips_the_analyzer(self) -> None:
+        """The same text scanned twice reaches Presidio once."""
+        scanner = fresh_scanner()
+        text = f"reach me at {EMAIL}"
+        first = scanner.scan(text)
+        calls = scanner.stats.analyzer_calls
+        assert first == scanner.scan(text)
+        assert calls == scanner.stats.analyzer_calls
+        assert 1 == scanner.stats.cache_hits
+
+    def test_cache_holds_findings_not_text(self) -> None:
+        """Cache keys are digests and values are Detection tuples; the text appears nowhere."""
+        scanner = fresh_scanner()
+        text = f"token {GITHUB_TOKEN}"
+        scanner.scan(text)
+        for key, value in scanner._cache.items():
+            assert isinstance(key, bytes) and 16 == len(key)
+            assert all(isinstance(d, Detection) for d in value)
+            assert GITHUB_TOKEN not in repr(value) and GITHUB_TOKEN.encode() not in key
+
+    def test_cache_is_bounded(self) -> None:
+        """The LRU never grows past cache_size."""
+        scanner = fresh_scanner(cache_size=3)
+        for i in range(10):
+            scanner.scan(f"message number {i} to {EMAIL}")
+        assert 3 == len(scanner._cache)
+
+    def test_prefilter_skips_texts_without_triggers(self) -> None:
+        """Plain prose never reaches the analyzer."""
+        scanner = fresh_scanner()
+        assert () == scanner.scan("Hello there, how are you today")
+        assert 0 == scanner.stats.analyzer_calls and 1 == scanner.stats.prefilter_skips
+
+
+def test_no_socket_is_opened_during_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the analyzer and scanning emails (tldextract) never touches the network."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("network access during a guardrail scan")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    scanner = fresh_scanner(cache_size=0)
+    types = {d.entity_type for d in scanner.scan(f"mail {EMAIL}, or bob@example.co.uk, or ops@startup.io")}
+    assert "EMAIL_ADDRESS" in types
+
+
+class TestAnalyzerFailure:
+    def broken_guard(self, mode: str, monkeypatch: pytest.MonkeyPatch) -> Guard:
+        """A guard whose Presidio analyzer raises (fault injected on the real engine)."""
+        config = GuardrailsConfig(on_analyzer_error=mode, cache_size=0)  # type: ignore[arg-type]
+        guard = Guard.from_config(config, "standard")
+
+        def explode(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError(f"analyzer broke on {GITHUB_TOKEN}")
+
+        monkeypatch.setattr(guard.scanner.analyzer, "analyze", explode)
+        return guard
+
+    def test_fails_closed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """fail_closed blocks the message, without echoing the exception text."""
+        guard = self.broken_guard("fail_closed", monkeypatch)
+        with pytest.raises(GuardrailViolation) as info:
+            guard.protect_input_sync([{"role": "user", "content": f"x {EMAIL}"}], guard.new_vault(), agent="a")
+        assert "GUARDRAIL_ANALYZER_ERROR" == info.value.findings[0].entity_type
+        assert GITHUB_TOKEN not in str(info.value) and info.value.__cause__ is None
+
+    def test_fails_open(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """fail_open lets the message through unchanged."""
+        guard = self.broken_guard("fail_open", monkeypatch)
+        messages = [{"role": "user", "content": f"x {EMAIL}"}]
+        assert messages == guard.protect_input_sync(messages, guard.new_vault(), agent="a")
+
+
+def test_missing_spacy_model_falls_back_to_patterns() -> None:
+    """A configured but uninstalled spaCy model logs a warning; pattern recognizers keep working."""
+    from structlog.testing import capture_logs
+
+    scanner = fresh_scanner(spacy_model="en_core_web_sm", cache_size=0)
+    with capture_logs() as logs:
+        types = {d.entity_type for d in scanner.scan(f"token {GITHUB_TOKEN} mail {EMAIL}")}
+    assert {"SECRET_GITHUB_TOKEN", "EMAIL_ADDRESS"} <= types
+    assert any(e["event"] == "guardrail.spacy_model_missing" for e in logs)
+
+
+def test_import_is_lazy() -> None:
+    """Importing the guardrails package loads neither Presidio, spaCy nor litellm."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, loomllm._guardrails; "
+        "print([m for m in ('presidio_analyzer', 'spacy', 'litellm') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "[]" == out.strip()

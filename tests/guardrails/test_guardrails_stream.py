@@ -1,0 +1,177 @@
+"""Streaming output: restoration and blocking across chunk boundaries, minimal hold-back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from guardrail_values import EMAIL, GITHUB_TOKEN
+
+from loomllm._guardrails import Guard, Vault
+from loomllm.errors import GuardrailViolation
+
+
+def email_vault(guard: Guard) -> Vault:
+    """A vault holding EMAIL as <EMAIL_ADDRESS_1>."""
+    vault = guard.new_vault()
+    assert "<EMAIL_ADDRESS_1>" == vault.placeholder_for("EMAIL_ADDRESS", EMAIL)
+    return vault
+
+
+def texts(chunks: list[Any]) -> list[str]:
+    """The content of each emitted chunk."""
+    return [c.choices[0].delta.content or "" for c in chunks]
+
+
+def run(stream: Any, chunks: list[Any]) -> list[list[str]]:
+    """Feed every chunk and flush; the emitted contents per step."""
+    steps = [texts(stream.feed(chunk)) for chunk in chunks]
+    steps.append(texts(stream.flush()))
+    return steps
+
+
+def test_placeholder_split_across_chunks_is_restored(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """`<EMA` + `IL_ADDRESS_1>` comes out as the address; text before it is not held."""
+    stream = guard.stream_filter(email_vault(guard), agent="a")
+    steps = run(
+        stream,
+        [
+            make_chunk("Hello <EMA", role="assistant"),
+            make_chunk("IL_ADDRESS_1>, bye"),
+            make_chunk(None, finish_reason="stop"),
+        ],
+    )
+    assert ["Hello "] == steps[0]
+    assert f"Hello {EMAIL}, bye" == "".join("".join(s) for s in steps)
+
+
+def test_plain_text_is_not_held(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """Text ending in whitespace with nothing to find is emitted at once."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    assert ["The answer is "] == texts(stream.feed(make_chunk("The answer is ")))
+    assert ["forty two. "] == texts(stream.feed(make_chunk("forty two. ")))
+
+
+def test_only_trailing_word_is_held(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """A chunk ending mid-word holds back that word only; flush releases it."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    assert ["It works "] == texts(stream.feed(make_chunk("It works wel")))
+    assert ["wel"] == texts(stream.flush())
+
+
+def test_secret_split_across_chunks_blocks(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """A token arriving in two halves raises before any part of it was emitted."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    emitted = texts(stream.feed(make_chunk(f"use {GITHUB_TOKEN[:14]}")))
+    assert ["use "] == emitted
+    with pytest.raises(GuardrailViolation) as info:
+        stream.feed(make_chunk(f"{GITHUB_TOKEN[14:]} now"))
+    finding = info.value.findings[0]
+    assert ("SECRET_GITHUB_TOKEN", "output") == (finding.entity_type, finding.direction)
+    assert (4, 4 + len(GITHUB_TOKEN)) == (finding.start, finding.end)
+    assert GITHUB_TOKEN not in str(info.value)
+
+
+def test_private_key_over_many_chunks_blocks(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """A PEM block is held from its BEGIN line until it can be judged, then blocked."""
+    body = (
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+        "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n"
+    )
+    pieces = [
+        "Here it is:\n-----BEGIN RSA PRIV",
+        "ATE KEY-----\n",
+        body[:70],
+        body[70:],
+        "-----END RSA PRIVATE KEY-----\n",
+    ]
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    emitted: list[str] = []
+    with pytest.raises(GuardrailViolation):
+        for piece in pieces:
+            emitted += texts(stream.feed(make_chunk(piece)))
+    assert "BEGIN" not in "".join(emitted) and "MIIE" not in "".join(emitted)
+
+
+def test_card_number_split_across_chunks_is_masked(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """Digit groups separated by spaces are held until the number is complete."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    steps = run(
+        stream,
+        [make_chunk("pay with 4111 1111 "), make_chunk("1111 1111 today"), make_chunk(None, finish_reason="stop")],
+    )
+    assert "pay with **** **** **** 1111 today" == "".join("".join(s) for s in steps)
+
+
+def test_tool_call_arguments_restored_across_chunks(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """Streamed tool-call arguments are restored (JSON-escaped) even with the placeholder split."""
+    stream = guard.stream_filter(email_vault(guard), agent="a")
+    chunks = [
+        make_chunk(tool=(0, '{"to": "<EMAIL_')),
+        make_chunk(tool=(0, 'ADDRESS_1>", "n": 1}')),
+        make_chunk(None, finish_reason="tool_calls"),
+    ]
+    arguments = ""
+    for chunk in chunks:
+        for out in stream.feed(chunk):
+            for call in out.choices[0].delta.tool_calls or []:
+                arguments += call.function.arguments or ""
+    for out in stream.flush():
+        for call in out.choices[0].delta.tool_calls or []:
+            arguments += call.function.arguments or ""
+    assert {"to": EMAIL, "n": 1} == json.loads(arguments)
+
+
+def test_finish_chunk_carries_the_held_text(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """The chunk with finish_reason releases everything; flush then has nothing left."""
+    stream = guard.stream_filter(email_vault(guard), agent="a")
+    stream.feed(make_chunk("mail <EMAIL_ADDRESS_1>"))
+    final = stream.feed(make_chunk(None, finish_reason="stop"))
+    assert [EMAIL] == texts(final)
+    assert [] == stream.flush()
+
+
+def test_compact_json_is_not_held_whole(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """JSON without spaces streams up to the last delimiter, not up to the end of the object."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    assert ['{"city":"Paris","temp"'] == texts(stream.feed(make_chunk('{"city":"Paris","temp":21')))
+
+
+def test_empty_chunks_are_dropped_while_holding(guard: Guard, make_chunk: Callable[..., Any]) -> None:
+    """A chunk whose whole text is held back is not emitted (no empty deltas)."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    assert [] == stream.feed(make_chunk("ghp_"))
+
+
+PIECES = [
+    "Hello",
+    " ",
+    "<EMAIL_ADDRESS_1>",
+    " call +1 415-555-0132 ",
+    "card 4111 1111 1111 1111",
+    " and x@outlook.com.",
+    "\n",
+    "the order 12345 ",
+    "IBAN DE89 3704 0044 0532 0130 00 ",
+    '{"to":"<EMAIL_ADDRESS_1>","cc":["bob@outlook.com"],"card":"4111111111111111"}',
+    f'{{"token":"{GITHUB_TOKEN[:0]}x","n":[1,2,3]}}',
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_stream_matches_whole_response(
+    seed: int, guard: Guard, make_chunk: Callable[..., Any], make_response: Callable[..., Any]
+) -> None:
+    """However the answer is cut into chunks, the streamed text equals the non-streamed result."""
+    import random
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(PIECES) for _ in range(rng.randint(3, 12)))
+    expected = guard.protect_output_sync(make_response(text), email_vault(guard), agent="a").choices[0].message.content
+    cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(1, 12))))
+    parts = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    stream = guard.stream_filter(email_vault(guard), agent="a")
+    steps = [texts(stream.feed(make_chunk(part))) for part in parts] + [texts(stream.flush())]
+    assert expected == "".join("".join(step) for step in steps)
