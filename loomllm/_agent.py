@@ -8,6 +8,7 @@ Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAge
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -229,12 +230,14 @@ class UnifiedAgent:
             self._log_call(call, None, outcome=type(error).__name__)
             raise error from _cause(exc)
         tally = _StreamTally()
-        filtered = self._guard.stream_filter(vault, agent=self.agent_name) if self._guard and vault else None
+        filtered = None
+        if self._guard is not None and vault is not None:
+            filtered = self._guard.stream_filter(vault, agent=self.agent_name)
         outcome = "ok"
         try:
             async for chunk in stream:
                 tally.add(chunk)
-                for out in filtered.feed(chunk) if filtered else [chunk]:
+                for out in filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]:
                     if out.choices or wants_usage:
                         yield out
             for out in filtered.flush() if filtered else []:
@@ -321,7 +324,9 @@ class UnifiedAgent:
         """Step 5: scan the answer; block, redact, and restore placeholders for the caller."""
         if self._guard is None or vault is None or call.kind == "embedding":
             return response
-        return await self._guard.protect_output(response, vault, agent=self.agent_name)
+        # LiteLLM's logging and cache write still hold `response` (they run after we return):
+        # restoring placeholders in place would hand them the originals.
+        return await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
 
     async def _settle(self, reservation: Reservation | None, usage: Usage | None) -> None:
         """Step 6: replace the reservation by what the call actually used."""

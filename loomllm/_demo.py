@@ -24,6 +24,7 @@ _PLAN = (
     "3. Publish the launch post, the docs and a migration guide on the same day."
 )
 _CRITIQUE = "Step 2 is the weakest: ten partners is too few to find pricing objections. Aim for thirty."
+_FAKE_AWS_KEY = "AKIA" + "Q3EGRVLMZ7TPKX2N"  # a made-up key in the real format
 _SCOUT = "Three competitors launched similar features this quarter; none ships a migration guide."
 
 
@@ -72,7 +73,8 @@ def run_demo(config: str | None = None) -> int:
 
 async def _scenario(config: Path, server: Any) -> int:
     from loomllm._runtime import Loom
-    from loomllm.errors import BudgetExceeded, EgressDenied
+    from loomllm.errors import BudgetExceeded, EgressDenied, GuardrailViolation
+    from loomllm.testing import Reply
 
     events: list[dict[str, Any]] = []
     with warnings.catch_warnings(record=True) as startup_warnings:
@@ -112,6 +114,21 @@ async def _scenario(config: Path, server: Any) -> int:
         except EgressDenied as exc:
             print(f"   EgressDenied: {exc}")
         print(f"   requests sent: {len(server.requests) - before} (the failing local provider only)")
+
+        _say("7. Guardrails: a prompt carrying an API key is blocked before anything is sent")
+        before = len(server.requests)
+        try:
+            await loom.agent("planner").chat(f"Deploy with AWS key {_FAKE_AWS_KEY} tonight.")
+        except GuardrailViolation as exc:
+            print(f"   GuardrailViolation: {exc}")
+        print(f"   requests sent: {len(server.requests) - before}")
+
+        _say("8. Guardrails: an e-mail address is redacted for the provider and restored for the caller")
+        server.script(Reply.echo(prefix="Drafted a note for "), model="gpt-4o")
+        answer = await loom.agent("planner").chat("Send the plan to jane.doe@acme-corp.com")
+        sent = server.requests[-1].body["messages"][-1]["content"]
+        print(f"   the provider received: {sent!r}")
+        print(f"   the caller received:   {answer!r}")
 
         _say("Per-call log (from loomllm's structlog events)")
         print(_calls_table(events))

@@ -83,7 +83,12 @@ class TestChatAndDemo:
         """`loomllm demo` runs the whole scenario with no network and exits 0."""
         result = _run("demo")
         assert 0 == result.returncode, result.stderr
-        assert "falls back" in result.stdout and "no byte left this machine" in result.stdout
+        out = result.stdout
+        assert "falls back" in out and "no byte left this machine" in out
+        assert "BudgetExceeded" in out and "requests sent for it: 0" in out
+        assert "EgressDenied" in out and "api.untrusted.example" in out
+        assert "GuardrailViolation" in out and "AKIA" not in out
+        assert "received: 'Send the plan to <EMAIL_ADDRESS_1>'" in out and "jane.doe@acme-corp.com'" in out
 
 
 class TestBudgetCommands:
