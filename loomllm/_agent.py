@@ -25,7 +25,7 @@ from loomllm._litellm import litellm_module
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._provider_errors import to_provider_error
 from loomllm.config import FORBIDDEN_CALL_PARAMS, AgentConfig, deployment_id
-from loomllm.errors import ForbiddenParameter, LoomError, OutputValidationError
+from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
@@ -198,14 +198,7 @@ class UnifiedAgent:
         vault = self._guard.new_vault() if self._guard else None
         call.messages = await self._guard_input(call.messages, vault)
         reservation = await self._reserve(call)
-        try:
-            with egress_scope(self._egress_policy, agent=self.agent_name):
-                response = await self._send(call)
-        except BaseException as exc:
-            await self._release(reservation)
-            error = self._translate(exc, call)
-            self._log_call(call, None, outcome=type(error).__name__)
-            raise error from _cause(exc)
+        response = await self._send(call, reservation)
         try:
             response = await self._guard_output(response, vault, call)
         finally:
@@ -221,14 +214,7 @@ class UnifiedAgent:
         reservation = await self._reserve(call)
         wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
         call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
-        try:
-            with egress_scope(self._egress_policy, agent=self.agent_name):
-                stream = await self._send(call)
-        except BaseException as exc:
-            await self._release(reservation)
-            error = self._translate(exc, call)
-            self._log_call(call, None, outcome=type(error).__name__)
-            raise error from _cause(exc)
+        stream = await self._send(call, reservation)
         tally = _StreamTally()
         filtered = None
         if self._guard is not None and vault is not None:
@@ -303,8 +289,22 @@ class UnifiedAgent:
         estimate = self._estimate(call)
         return await self.loom.ledger.reserve(self.agent_name, estimate)
 
-    async def _send(self, call: _Call) -> Any:
-        """Step 4: the Router call. The egress hook runs before each attempt, fallbacks included."""
+    async def _send(self, call: _Call, reservation: Reservation | None) -> Any:
+        """Step 4: the Router call (the egress hook runs before each attempt, fallbacks included).
+
+        If it fails, the reservation is given back and the error is translated: a policy error
+        that refused any attempt wins over the provider error the Router re-raises.
+        """
+        try:
+            with egress_scope(self._egress_policy, agent=self.agent_name):
+                return await self._route(call)
+        except BaseException as exc:
+            await self._release(reservation)
+            error = self._translate(exc, call)
+            self._log_call(call, None, outcome=type(error).__name__)
+            raise error from _cause(exc)
+
+    async def _route(self, call: _Call) -> Any:
         router = self.loom.router
         params = dict(call.params)
         metadata = dict(params.pop("metadata", None) or {})
@@ -365,9 +365,11 @@ class UnifiedAgent:
     def _resolve_spec(self, loom: Loom, name: str) -> AgentConfig:
         cls = type(self)
         if cls.model is None:
-            return loom.spec(name) if name in loom.config.loom.agents else loom.register_agent(
-                name, AgentConfig(model="")
-            )
+            if name not in loom.config.loom.agents:
+                known = ", ".join(sorted(loom.config.loom.agents)) or "none"
+                raise ConfigError(f"agent {name!r} is not in the config and {cls.__name__} sets no model "
+                                  f"(known agents: {known})", path="loomllm.agents")
+            return loom.spec(name)
         from_class = AgentConfig(
             model=cls.model,
             embedding_model=cls.embedding_model,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,28 +100,15 @@ async def _scenario(config: Path, server: Any) -> int:
         print(f"   {len(vectors)} vectors of dimension {len(vectors[0])}")
 
         _say("5. The intern's budget ($0.001/day) cannot hold the worst case: refused before sending")
-        before = len(server.requests)
-        try:
-            await loom.agent("intern").chat("Write the launch announcement.")
-        except BudgetExceeded as exc:
-            print(f"   BudgetExceeded: {exc}")
-        print(f"   requests sent for it: {len(server.requests) - before}")
+        await _refused(loom.agent("intern").chat("Write the launch announcement."), BudgetExceeded, server)
 
         _say("6. The courier's provider is down and its fallback host is outside its allowlist")
-        before = len(server.requests)
-        try:
-            await loom.agent("courier").chat("Deliver the summary.")
-        except EgressDenied as exc:
-            print(f"   EgressDenied: {exc}")
-        print(f"   requests sent: {len(server.requests) - before} (the failing local provider only)")
+        await _refused(loom.agent("courier").chat("Deliver the summary."), EgressDenied, server,
+                       note=" (to the failing local provider only)")
 
         _say("7. Guardrails: a prompt carrying an API key is blocked before anything is sent")
-        before = len(server.requests)
-        try:
-            await loom.agent("planner").chat(f"Deploy with AWS key {_FAKE_AWS_KEY} tonight.")
-        except GuardrailViolation as exc:
-            print(f"   GuardrailViolation: {exc}")
-        print(f"   requests sent: {len(server.requests) - before}")
+        await _refused(loom.agent("planner").chat(f"Deploy with AWS key {_FAKE_AWS_KEY} tonight."),
+                       GuardrailViolation, server)
 
         _say("8. Guardrails: an e-mail address is redacted for the provider and restored for the caller")
         server.script(Reply.echo(prefix="Drafted a note for "), model="gpt-4o")
@@ -137,6 +124,16 @@ async def _scenario(config: Path, server: Any) -> int:
         print(budget_table(await loom.budgets()))
         _say(f"The local server received {len(server.requests)} requests; no byte left this machine.")
     return 0
+
+
+async def _refused(call: Awaitable[object], expected: type[Exception], server: Any, note: str = "") -> None:
+    """Run ``call``, which a policy refuses, and show the refusal and how many requests it sent."""
+    before = len(server.requests)
+    try:
+        await call
+    except expected as exc:
+        print(f"   {type(exc).__name__}: {exc}")
+    print(f"   requests sent for it: {len(server.requests) - before}{note}")
 
 
 def _calls_table(events: list[dict[str, Any]]) -> str:

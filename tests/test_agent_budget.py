@@ -148,3 +148,18 @@ class TestSharedStore:
         with pytest.raises(BudgetExceeded):  # 66 spent + (prompt + 20 max_tokens) does not fit in 100
             await second.agent("gpt").chat("a much longer prompt " * 5)
         await first.ledger.reset("gpt")
+
+
+class TestRetries:
+    async def test_retry_settles_the_final_attempt(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A 429 retried to success is charged once, with the usage of the attempt that answered."""
+        head = (f"model_list:\n  - model_name: smart\n    litellm_params: {{model: openai/gpt-4o-mini, "
+                f'api_base: "{wire_server.openai_base}", api_key: sk-test}}\n'
+                "router_settings: {num_retries: 1, retry_after: 0}\n")
+        loom = make_loom(_section("{tokens: 1000, per: day}").replace("  flaky: {model: broken, max_tokens: 20, "
+                                                                      "budget: tight}\n", ""), head=head)
+        wire_server.script(Reply.status(429), Reply.text("ok").with_usage(40, 2))
+        agent = loom.agent("gpt")
+        await agent.chat("hi")
+        assert (42, 0) == _spent(await agent.budget_status(), "tokens")
+        assert 2 == len(wire_server.requests)

@@ -116,3 +116,21 @@ class TestBudgetCommands:
         assert 1 == main(["budget", "reset", "--agent", "a", "--config", config])
         assert 0 == main(["budget", "reset", "--agent", "a", "--config", config, "--yes"])
         assert "reset" in capsys.readouterr().out
+
+
+class TestScan:
+    def test_scan_reports_positions_not_values(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """`loomllm scan FILE` lists findings by type, line and column (never the value) and exits non-zero."""
+        secret = "ghp_" + "R8s2KfQ0pLx7VwN3bYc5Hd9JmT1eZa4Ug6Io"
+        path = tmp_path / "settings.py"
+        path.write_text(f"DEBUG = True\nGITHUB_TOKEN = '{secret}'\n")
+        assert 0 != main(["scan", str(path)])
+        out = capsys.readouterr().out
+        assert f"{path}:2:17: SECRET_GITHUB_TOKEN" in out
+        assert secret not in out
+
+    def test_clean_file_exits_zero(self, tmp_path: Path) -> None:
+        """A file with nothing to block exits 0 (usable as a pre-commit hook)."""
+        path = tmp_path / "ok.txt"
+        path.write_text("nothing to see here\n")
+        assert 0 == main(["scan", str(path)])
