@@ -2,9 +2,11 @@
 
 The same workload (N chat calls against the local wire server, at concurrency 1 and 50) goes
 through a bare ``litellm.Router`` and through a ``UnifiedAgent`` with no policies configured, in
-alternating rounds. Prints p50/p99 latency and throughput of each, and the ratio.
+alternating rounds. Prints p50/p99 latency and throughput of each, and the ratio. With
+``--policies`` a third path runs too: an agent with a budget (in-memory store), the standard
+guardrail profile and an egress allowlist, so the cost of all three policies shows in the same run.
 
-    .venv/bin/python bench/overhead.py [--calls 1000] [--rounds 3]
+    .venv/bin/python bench/overhead.py [--calls 1000] [--rounds 3] [--policies]
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ loomllm:
   logging: {{format: json, level: info}}
   agents:
     bench: {{model: smart}}
+    guarded: {{model: smart, max_tokens: 64, budget: roomy, guardrails: standard, egress: local}}
+  budgets:
+    policies:
+      roomy: {{limits: [{{usd: 1000, per: day}}, {{tokens: 100000000, per: day}}]}}
+  egress:
+    policies:
+      local: {{allow: ["http://127.0.0.1:*"]}}
 """
 MESSAGES = [{"role": "user", "content": "Summarize the launch plan in one sentence."}]
 
@@ -61,6 +70,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
     args = parser.parse_args()
     # Events are rendered as JSON and written, as in production, but to /dev/null.
     structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
@@ -71,6 +81,7 @@ async def main() -> None:
         path.write_text(CONFIG.format(base=server.openai_base))
         loom = Loom(path)
         agent = loom.agent("bench")
+        guarded = loom.agent("guarded")
         router = loom.router
         callback = loom._callback
 
@@ -80,26 +91,34 @@ async def main() -> None:
         async def unified() -> object:
             return await agent.complete(MESSAGES)
 
-        for _ in range(20):  # warm up connections and LiteLLM's caches on both paths
+        async def with_policies() -> object:
+            return await guarded.complete(MESSAGES)
+
+        paths = {"UnifiedAgent": unified, **({"+policies": with_policies} if args.policies else {})}
+        for _ in range(20):  # warm up connections, LiteLLM's caches, Presidio on every path
             await bare()
-            await unified()
+            for path in paths.values():
+                await path()
         print(f"{args.calls} calls per run, {args.rounds} alternating rounds; best round shown")
-        print(f"{'concurrency':>11} {'path':>13} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
+        print(f"{'concurrency':>11} {'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
         for concurrency in (1, 50):
-            results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], "UnifiedAgent": []}
+            results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], **{p: [] for p in paths}}
             for _ in range(args.rounds):
                 _hooks.unregister(callback)  # the bare Router must not pay for loomllm's callback
                 results["litellm.Router"].append(await run(bare, args.calls, concurrency))
                 _hooks.register(callback)
-                results["UnifiedAgent"].append(await run(unified, args.calls, concurrency))
+                for name, path in paths.items():
+                    results[name].append(await run(path, args.calls, concurrency))
             throughput = {}
             for name, rounds in results.items():
                 latencies, wall = min(rounds, key=lambda r: r[1])
                 throughput[name] = args.calls / wall
-                print(f"{concurrency:>11} {name:>13} {statistics.median(latencies):>8.2f} "
+                print(f"{concurrency:>11} {name:>20} {statistics.median(latencies):>8.2f} "
                       f"{pct(latencies, 0.99):>8.2f} {throughput[name]:>8.0f}")
-            ratio = throughput["UnifiedAgent"] / throughput["litellm.Router"]
-            print(f"{concurrency:>11} {'ratio':>13} {'':>8} {'':>8} {ratio:>8.3f}x  (target >= 0.95)")
+            for name in paths:
+                ratio = throughput[name] / throughput["litellm.Router"]
+                target = "  (target >= 0.95)" if name == "UnifiedAgent" else ""
+                print(f"{concurrency:>11} {'ratio ' + name:>20} {'':>8} {'':>8} {ratio:>8.3f}x{target}")
         loom.close()
 
 

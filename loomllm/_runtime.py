@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -48,6 +49,7 @@ class Loom:
         self._prompts: PromptRegistry | None = None
         self._sync = LoopThread()
         self._router: Any = None
+        self._init_lock = threading.Lock()
         self._callback: Any = None
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
         # (agent, deployment id) -> whether the agent keeps another deployment in that group
@@ -103,12 +105,14 @@ class Loom:
     def router(self) -> Any:
         """The ``litellm.Router`` (built on first use)."""
         if self._router is None:
-            _router.apply_litellm_settings(self.config)
-            self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
-                                                  after_attempt=self._after_attempt)
-            _hooks.register(self._callback)
-            install_transport_guard()
-            self._router = _router.build_router(self.config)
+            with self._init_lock:
+                if self._router is None:
+                    _router.apply_litellm_settings(self.config)
+                    self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
+                                                          after_attempt=self._after_attempt)
+                    _hooks.register(self._callback)
+                    install_transport_guard()
+                    self._router = _router.build_router(self.config)
         return self._router
 
     @property
