@@ -9,6 +9,7 @@ Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAge
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ from loomllm._hooks import METADATA_KEY, unwrap_stop
 from loomllm._litellm import litellm_module
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._provider_errors import to_provider_error
-from loomllm.config import FORBIDDEN_CALL_PARAMS, AgentConfig, deployment_id
+from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
 from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError
 from loomllm.prompts import resolve_system_prompt
 
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from loomllm._runtime import Loom
 
 Messages = str | Sequence[Mapping[str, Any]]
+
+# Call parameters whose text goes to the provider: scanned by the input guardrail like messages.
+_SCANNED_PARAMS = ("tools", "functions", "response_format", "prediction", "user", "extra_body", "tool_choice")
 
 
 @dataclass
@@ -150,7 +154,8 @@ class UnifiedAgent:
         if self.spec.embedding_model is None:
             raise LoomError(f"agent {self.agent_name!r} has no embedding_model configured")
         items = [texts] if isinstance(texts, str) else list(texts)
-        call = _Call("embedding", [{"role": "user", "content": t} for t in items], self._params(params))
+        call = _Call("embedding", [{"role": "user", "content": t} for t in items],
+                     self._params(params, kind="embedding"))
         response = await self._call(call)
         return [list(item["embedding"]) for item in response.data]
 
@@ -196,21 +201,25 @@ class UnifiedAgent:
     async def _call(self, call: _Call) -> Any:
         """The whole path of one non-streaming call, in order."""
         vault = self._guard.new_vault() if self._guard else None
-        call.messages = await self._guard_input(call.messages, vault)
+        await self._guard_input(call, vault)
         reservation = await self._reserve(call)
         response = await self._send(call, reservation)
+        outcome = "ok"
         try:
             response = await self._guard_output(response, vault, call)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
         finally:
             usage = self._usage(response, call)
             await self._settle(reservation, usage)
-            self._log_call(call, usage, response=response)
+            self._log_call(call, usage, response=response, outcome=outcome)
         return response
 
     async def _call_stream(self, call: _Call) -> AsyncIterator[Any]:
         """The streaming path: same steps, settled when the stream ends or is abandoned."""
         vault = self._guard.new_vault() if self._guard else None
-        call.messages = await self._guard_input(call.messages, vault)
+        await self._guard_input(call, vault)
         reservation = await self._reserve(call)
         wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
         call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
@@ -240,7 +249,11 @@ class UnifiedAgent:
         finally:
             with suppress(Exception):
                 await stream.aclose() if hasattr(stream, "aclose") else None
-            tokens_in, tokens_out = tally.tokens(self._model_name_for_count(), call)
+            try:
+                tokens_in, tokens_out = tally.tokens(self._model_name_for_count(), call)
+            except Exception:  # counting must never leave the reservation held: charge the worst case
+                estimate = reservation.estimate if reservation is not None else None
+                tokens_in, tokens_out = (estimate.input_tokens, estimate.output_tokens) if estimate else (0, 0)
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
                           cost_usd=self._cost(tally.deployment, tokens_in, tokens_out))
             await self._settle(reservation, usage)
@@ -266,21 +279,40 @@ class UnifiedAgent:
             out.insert(0, {"role": "system", "content": system})
         return out
 
-    def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _params(self, params: Mapping[str, Any], *, kind: str = "completion") -> dict[str, Any]:
         for key in params:
-            if key in FORBIDDEN_CALL_PARAMS:
+            if is_forbidden_param(key):
                 raise ForbiddenParameter(agent=self.agent_name, parameter=key)
+            if key in RESERVED_CALL_PARAMS:
+                raise TypeError(f"{key!r} is set by the agent and cannot be passed as a call parameter")
+        if kind == "embedding":
+            return dict(params)  # chat defaults (temperature, max_tokens...) mean nothing to embeddings
         merged = {**self.spec.default_params(), **params}
+        if "max_completion_tokens" in merged:
+            # One output cap, the one the estimate reads: LiteLLM maps it per provider.
+            cap = merged.pop("max_completion_tokens")
+            merged["max_tokens"] = params.get("max_tokens", cap)
         if self._budgeted and merged.get("max_tokens") is None:
             # Bound the worst case so that the reservation is a real upper limit.
             merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
         return merged
 
-    async def _guard_input(self, messages: list[dict[str, Any]], vault: Vault | None) -> list[dict[str, Any]]:
-        """Step 2: block or redact secrets and PII before anything else sees the messages."""
+    async def _guard_input(self, call: _Call, vault: Vault | None) -> None:
+        """Step 2: block or redact secrets and PII before anything else sees the request.
+
+        Messages and the free-text parameters (tool descriptions, schemas, ``user``...) are
+        scanned; redactions are applied to both.
+        """
         if self._guard is None or vault is None:
-            return messages
-        return await self._guard.protect_input(messages, vault, agent=self.agent_name)
+            return
+        call.messages = await self._guard.protect_input(call.messages, vault, agent=self.agent_name)
+        extras = {k: call.params[k] for k in _SCANNED_PARAMS if k in call.params}
+        if extras:
+            text = json.dumps(extras, sort_keys=True, default=str)
+            [scanned] = await self._guard.protect_input([{"role": "system", "content": text}], vault,
+                                                        agent=self.agent_name)
+            if scanned["content"] != text:
+                call.params.update(json.loads(scanned["content"]))
 
     async def _reserve(self, call: _Call) -> Reservation | None:
         """Step 3: reserve the worst-case cost against every budget limit that applies."""
@@ -387,10 +419,12 @@ class UnifiedAgent:
         if call.kind == "embedding":
             return estimate_call(call.messages, deployments=self._deployments, max_tokens=0,
                                  default_output_cap=0)
+        choices = max(1, int(call.params.get("n") or 1))
+        max_tokens = call.params.get("max_tokens")
         return estimate_call(
             call.messages,
             deployments=self._deployments,
-            max_tokens=call.params.get("max_tokens"),
+            max_tokens=max_tokens * choices if max_tokens is not None else None,
             default_output_cap=self.loom.config.loom.budgets.default_output_cap,
             tools=call.params.get("tools"),
         )
@@ -485,9 +519,21 @@ class _StreamTally:
 
 
 def _as_messages(messages: Messages) -> list[dict[str, Any]]:
+    """Plain dict copies of the messages (message objects, e.g. a response's message, are dumped)."""
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
-    return [dict(m) for m in messages]
+    return [_plain(m) for m in messages]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every pydantic object inside turned into dicts, so guardrails see all of it."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump(exclude_none=True))
+    return value
 
 
 def _after_system(messages: list[dict[str, Any]]) -> int:

@@ -22,7 +22,10 @@ def check_report(path: str) -> tuple[str, bool]:
     verdicts = _egress_verdicts(config)
     for name in sorted(config.loom.agents):
         spec = config.loom.agents[name]
-        for group in config.reachable_groups(spec.model):
+        groups = config.reachable_groups(spec.model)
+        if spec.embedding_model:
+            groups += [g for g in config.reachable_groups(spec.embedding_model) if g not in groups]
+        for group in groups:
             for dep in config.groups.get(group, []):
                 dep_id = deployment_id(dep)
                 missing = missing_env_vars(dep["litellm_params"])
@@ -37,7 +40,7 @@ def check_report(path: str) -> tuple[str, bool]:
                         problems.append(f"{name}: deployment {dep_id!r}: egress {verdict}")
                 rows.append([
                     name if not rows or rows[-1][0] != name else "",
-                    group if group == spec.model else f"↳ {group}",
+                    group if group in (spec.model, spec.embedding_model) else f"↳ {group}",
                     dep_id,
                     _host(url),
                     "missing " + ",".join(missing) if missing else "ok",

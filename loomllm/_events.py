@@ -45,4 +45,7 @@ class EventLog:
         """Log ``event`` with ``fields`` and pass the same dict to the hook."""
         getattr(self._log, level)(event, **fields)
         if self._hook is not None:
-            self._hook({"event": event, "level": level, **fields})
+            try:
+                self._hook({"event": event, "level": level, **fields})
+            except Exception as exc:  # a broken alerting hook must not fail the call it reports on
+                self._log.warning("loomllm.event_hook_failed", hook_event=event, error_type=type(exc).__name__)

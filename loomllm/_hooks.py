@@ -73,6 +73,7 @@ def make_callback(
     *,
     before_attempt: Callable[[Attempt], None],
     after_attempt: Callable[[dict[str, Any]], None],
+    filter_deployments: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> Any:
     """A LiteLLM ``CustomLogger`` bound to one Loom: it ignores calls from other Looms."""
     from litellm.integrations.custom_logger import CustomLogger
@@ -80,6 +81,14 @@ def make_callback(
     stop = stop_exception_type()
 
     class LoomCallback(CustomLogger):  # type: ignore[misc]
+        async def async_filter_deployments(self, model: str, healthy_deployments: list[Any], messages: Any,
+                                           request_kwargs: dict[str, Any] | None = None,
+                                           parent_otel_span: Any = None) -> list[Any]:
+            tag = _tag(request_kwargs or {})
+            if filter_deployments is None or tag is None or tag.get("loom") != loom_id:
+                return healthy_deployments
+            return filter_deployments(str(tag.get("agent")), healthy_deployments)
+
         async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
             tag = _tag(kwargs)
             if tag is None or tag.get("loom") != loom_id:

@@ -54,6 +54,8 @@ class Loom:
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
         # (agent, deployment id) -> whether the agent keeps another deployment in that group
         self._removed: dict[tuple[str, str], bool] = {}
+        self._reach: dict[str, set[str]] = {}
+        self._closed = False
         self._violations: dict[str, LoomError] = {}
         self._store = open_store(self.config.loom.state)
         ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
@@ -91,8 +93,11 @@ class Loom:
             update={k: getattr(yaml_spec, k) for k in yaml_spec.model_fields_set}
         )
         self._validate_spec(name, merged)
+        if self._specs.get(name) != merged:
+            self._check_agent(name, merged)
         self._specs[name] = merged
         self._budget_policies[name] = merged.budget
+        self._guards.pop(name, None)
         return merged
 
     def spec(self, name: str) -> AgentConfig:
@@ -104,12 +109,15 @@ class Loom:
     @property
     def router(self) -> Any:
         """The ``litellm.Router`` (built on first use)."""
+        if self._closed:
+            raise LoomError("this Loom is closed")
         if self._router is None:
             with self._init_lock:
                 if self._router is None:
                     _router.apply_litellm_settings(self.config)
                     self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
-                                                          after_attempt=self._after_attempt)
+                                                          after_attempt=self._after_attempt,
+                                                          filter_deployments=self._filter_deployments)
                     _hooks.register(self._callback)
                     install_transport_guard()
                     self._router = _router.build_router(self.config)
@@ -147,15 +155,13 @@ class Loom:
 
     def reachable_deployments(self, agent: str) -> list[dict[str, Any]]:
         """Deployments a call from ``agent`` can land on: its group, then its fallbacks."""
-        spec = self._specs[agent]
-        groups = self.config.groups
-        names = self.config.reachable_groups(spec.model)
-        if spec.embedding_model:
-            names += [g for g in self.config.reachable_groups(spec.embedding_model) if g not in names]
-        return [d for n in names for d in groups.get(n, [])]
+        return self.config.reachable_deployments(self._specs[agent])
 
     def run_sync(self, coro: Any) -> Any:
         """Run a coroutine of the async API from synchronous code (same path, private loop)."""
+        if self._closed:
+            coro.close()
+            raise LoomError("this Loom is closed")
         return self._sync.run(coro)
 
     def iterate_sync(self, agen: Any) -> Any:
@@ -175,7 +181,8 @@ class Loom:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Unregister callbacks and stop the sync loop thread."""
+        """Unregister callbacks and stop the sync loop thread; the Loom cannot be used afterwards."""
+        self._closed = True
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None
@@ -204,17 +211,27 @@ class Loom:
         return str(self.config.source) if self.config.source else None
 
     def _check_startup(self) -> None:
-        agents = self.config.loom.agents
-        reachable = {name: self.config.reachable_deployments(name) for name in agents}
-        check_prices(self.config.loom.budgets, self._budget_policies, reachable)
-        allowed = enforce_deployments(self.config.loom.egress, self.config.agent_policies("egress"), reachable,
-                                      file=self._file)
-        # on_denied_deployment: remove — these deployments are out of that agent's reach (see _before_attempt).
-        for agent, deps in reachable.items():
-            kept_groups = {d["model_name"] for d in allowed[agent]}
-            for dep in deps:
-                if dep not in allowed[agent]:
-                    self._removed[(agent, deployment_id(dep))] = dep["model_name"] in kept_groups
+        for name, spec in self.config.loom.agents.items():
+            self._check_agent(name, spec)
+
+    def _check_agent(self, name: str, spec: AgentConfig) -> None:
+        """Start-up checks of one agent (YAML or code-defined): prices under USD limits, egress verdicts."""
+        reachable = {name: self.config.reachable_deployments(spec)}
+        check_prices(self.config.loom.budgets, {name: spec.budget}, reachable)
+        egress = spec.egress or self.config.loom.egress.default
+        allowed = enforce_deployments(self.config.loom.egress, {name: egress}, reachable, file=self._file)[name]
+        self._reach[name] = {deployment_id(d) for d in reachable[name]}
+        # on_denied_deployment: remove. A removed deployment is filtered out of the Router's choice
+        # when its group keeps another one for this agent; otherwise the attempt is refused.
+        kept_groups = {d["model_name"] for d in allowed}
+        for dep in reachable[name]:
+            if dep not in allowed:
+                self._removed[(name, deployment_id(dep))] = dep["model_name"] in kept_groups
+
+    def _filter_deployments(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop the deployments removed from ``agent``'s reach before the Router picks one."""
+        return [d for d in deployments
+                if not self._removed.get((agent, str((d.get("model_info") or {}).get("id"))), False)]
 
     def _validate_spec(self, name: str, spec: AgentConfig) -> None:
         groups = self.config.groups
@@ -246,10 +263,9 @@ class Loom:
         if missing:
             raise MissingCredentials(deployment=attempt.deployment_id or attempt.model, variable=missing[0],
                                      file=self._file)
-        removed = self._removed.get((attempt.agent, str(attempt.deployment_id)))
-        if removed:
-            # Not a PolicyStop: a plain error makes the Router pick another deployment of the group.
-            raise _SkipDeployment(f"deployment {attempt.deployment_id!r} is outside agent {attempt.agent!r}'s egress")
+        if str(attempt.deployment_id) not in self._reach.get(attempt.agent, ()):
+            raise EgressDenied(agent=attempt.agent, deployment=attempt.deployment_id, host=_host_of(attempt.api_base)
+                               or "<unknown>", reason="the deployment is outside the agent's configured reach")
         policy = self.egress_policy(attempt.agent)
         if policy is None:
             return
@@ -271,10 +287,6 @@ class Loom:
         self.events.emit(name, level="warning", **fields)
 
 
-class _SkipDeployment(Exception):
-    """Raised before sending to make the Router skip a deployment removed from an agent's reach."""
-
-
 def _host_of(url: str | None) -> str | None:
     if not url:
         return None
@@ -284,11 +296,6 @@ def _host_of(url: str | None) -> str | None:
         return urlsplit(url).hostname
     except ValueError:
         return None
-
-
-def deployment_ids(deployments: list[dict[str, Any]]) -> list[str]:
-    """Stable ids of ``deployments``."""
-    return [deployment_id(d) for d in deployments]
 
 
 def config_path(path: str | os.PathLike[str] | None) -> Path:

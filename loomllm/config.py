@@ -51,7 +51,21 @@ _PROXY_ONLY_SECTIONS = {
     "litellm_proxy_settings",
 }
 # Caller parameters that would bypass the configured deployments.
-FORBIDDEN_CALL_PARAMS = frozenset({"api_base", "base_url", "api_key", "custom_llm_provider", "api_version"})
+FORBIDDEN_CALL_PARAMS = frozenset({
+    "api_base", "base_url", "api_key", "custom_llm_provider", "api_version",
+    # Routing is configuration: a call may not widen its own reach (and so its price or its hosts).
+    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks", "model_list",
+    "specific_deployment", "mock_response", "client", "http_client", "organization", "deployment_id",
+})
+# Prefixes of LiteLLM arguments that carry credentials, clients or destinations of their own.
+_FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "client", "http_client", "base_url")
+# Arguments the call path sets itself.
+RESERVED_CALL_PARAMS = frozenset({"model", "messages", "stream", "input"})
+
+
+def is_forbidden_param(name: str) -> bool:
+    """Whether a call parameter would bypass the configured deployments (credentials, hosts, routing)."""
+    return name in FORBIDDEN_CALL_PARAMS or name.startswith(_FORBIDDEN_PREFIXES)
 
 _ENV_PREFIX = "os.environ/"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -80,7 +94,7 @@ class AgentConfig(StrictModel):
     @field_validator("params")
     @classmethod
     def _no_bypass_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(FORBIDDEN_CALL_PARAMS & value.keys())
+        bad = sorted(k for k in value if is_forbidden_param(k) or k in RESERVED_CALL_PARAMS)
         if bad:
             raise ValueError(f"{', '.join(bad)} may not be set per agent: configure it on the deployment")
         return value
@@ -127,7 +141,10 @@ class LoomSection(StrictModel):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if not re.match(r"^(memory|sqlite|redis|rediss)://", value):
-            raise ValueError(f"unsupported state URL {value!r} (use memory://, sqlite:///path or redis://host:port/db)")
+            scheme = value.split("://", 1)[0] if "://" in value else "(none)"
+            # The URL itself is not echoed: it may carry a password.
+            raise ValueError(f"unsupported state URL scheme {scheme!r} (use memory://, sqlite:///path or "
+                             "redis://host:port/db)")
         return value
 
 
@@ -181,6 +198,15 @@ class LoomConfig:
                 out[group] += [t for t in targets if t not in out[group]]
         return out
 
+    @property
+    def default_fallbacks(self) -> list[str]:
+        """Groups the Router tries after any group that has no fallbacks of its own."""
+        out: list[str] = []
+        for section in (self.router_settings, self.litellm_settings):
+            value = section.get("default_fallbacks") or []
+            out += [str(g) for g in (value if isinstance(value, list) else [value]) if str(g) not in out]
+        return out
+
     def reachable_groups(self, group: str) -> list[str]:
         """``group`` followed by every group its fallbacks can reach, transitively, without repeats."""
         order: list[str] = []
@@ -191,12 +217,12 @@ class LoomConfig:
             if current in order:
                 continue
             order.append(current)
-            pending += fallbacks.get(current, []) + fallbacks.get("*", [])
+            pending += fallbacks.get(current, []) + fallbacks.get("*", []) + self.default_fallbacks
         return order
 
-    def reachable_deployments(self, agent: str) -> list[dict[str, Any]]:
+    def reachable_deployments(self, agent: str | AgentConfig) -> list[dict[str, Any]]:
         """Every deployment a call from ``agent`` can land on (its group, fallbacks, embeddings)."""
-        spec = self.loom.agents[agent]
+        spec = self.loom.agents[agent] if isinstance(agent, str) else agent
         groups = self.groups
         names = self.reachable_groups(spec.model)
         if spec.embedding_model:

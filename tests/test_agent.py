@@ -284,3 +284,49 @@ class TestSharedRateLimits:
         with pytest.raises(RateLimited):
             await first.agent("gpt").chat("three")
         assert 2 == len(wire_server.requests)
+
+
+class TestCallParameters:
+    @pytest.mark.parametrize("param", ["fallbacks", "default_fallbacks", "client", "http_client", "litellm_params",
+                                       "aws_access_key_id", "vertex_credentials", "mock_response"])
+    async def test_routing_and_client_params_refused(self, make_loom: Any, wire_server: WireServer,
+                                                     param: str) -> None:
+        """Parameters that would widen a call's reach or swap its client are refused before sending."""
+        loom = make_loom(AGENTS)
+        with pytest.raises(ForbiddenParameter):
+            await loom.agent("gpt").complete("hi", **{param: ["claude"]})
+        assert [] == wire_server.requests
+
+    @pytest.mark.parametrize("param", ["model", "messages", "stream"])
+    async def test_reserved_params_are_a_type_error(self, make_loom: Any, param: str) -> None:
+        """Arguments the agent sets itself are a caller error, not a provider error."""
+        loom = make_loom(AGENTS)
+        with pytest.raises(TypeError, match=param):
+            await loom.agent("gpt").complete("hi", **{param: "x"})
+
+    async def test_embeddings_get_no_chat_defaults(self, make_loom: Any, wire_server: WireServer) -> None:
+        """embed() sends neither the agent's chat defaults nor an output cap to the embeddings API."""
+        loom = make_loom("agents: {librarian: {model: smart, embedding_model: embeddings, temperature: 0.3, "
+                         "max_tokens: 99}}")
+        await loom.agent("librarian").embed(["a"])
+        body = wire_server.requests[0].body
+        assert "temperature" not in body and "max_tokens" not in body
+
+    async def test_closed_loom_refuses_calls(self, make_loom: Any) -> None:
+        """After close() a Loom refuses calls instead of running without its per-attempt checks."""
+        from loomllm import LoomError
+
+        loom = make_loom(AGENTS)
+        agent = loom.agent("gpt")
+        loom.close()
+        with pytest.raises(LoomError, match="closed"):
+            await agent.chat("hi")
+
+    async def test_broken_event_hook_does_not_fail_the_call(self, make_loom: Any) -> None:
+        """An on_event hook that raises is logged, and the call still returns its answer."""
+
+        def hook(event: dict[str, Any]) -> None:
+            raise RuntimeError("alerting is down")
+
+        loom = make_loom(AGENTS, on_event=hook)
+        assert "echo: hi" == await loom.agent("gpt").chat("hi")

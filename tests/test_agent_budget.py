@@ -163,3 +163,48 @@ class TestRetries:
         await agent.chat("hi")
         assert (42, 0) == _spent(await agent.budget_status(), "tokens")
         assert 2 == len(wire_server.requests)
+
+
+class TestWorstCase:
+    async def test_n_choices_multiply_the_estimate(self, make_loom: Any, wire_server: WireServer) -> None:
+        """n=5 reserves five answers' worth of output tokens, so it cannot slip past a hard cap."""
+        loom = make_loom(_section("{tokens: 60, per: day}"))  # one answer (20 tokens) fits, five do not
+        with pytest.raises(BudgetExceeded):
+            await loom.agent("gpt").chat("hi", n=5)
+        assert [] == wire_server.requests
+
+    async def test_max_completion_tokens_is_the_cap_sent(self, make_loom: Any, wire_server: WireServer) -> None:
+        """max_completion_tokens becomes the one output cap: reserved and sent."""
+        loom = make_loom(_section("{tokens: 100000, per: day}"))
+        await loom.agent("gpt").chat("hi", max_completion_tokens=33)
+        body = wire_server.requests[0].body
+        assert 33 == body.get("max_tokens", body.get("max_completion_tokens"))
+
+    async def test_default_fallbacks_are_priced(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A pricier group reachable through default_fallbacks counts in the worst-case estimate."""
+        head = (f"model_list:\n  - model_name: cheap\n    litellm_params: {{model: openai/gpt-4o-mini, "
+                f'api_base: "{wire_server.openai_base}", api_key: sk-test}}\n'
+                f"  - model_name: pricey\n    litellm_params: {{model: openai/gpt-4o, "
+                f'api_base: "{wire_server.openai_base}", api_key: sk-test}}\n'
+                "router_settings: {num_retries: 0, default_fallbacks: [pricey]}\n")
+        loom = make_loom("agents: {a: {model: cheap, max_tokens: 1000, budget: p}}\n"
+                         "budgets: {policies: {p: {limits: [{usd: 0.005, per: day}]}}}", head=head)
+        # gpt-4o-mini's worst case (~$0.0006) fits; gpt-4o's (~$0.01) does not.
+        with pytest.raises(BudgetExceeded):
+            await loom.agent("a").chat("hi")
+
+    def test_code_agent_checked_like_yaml_agent(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A code-defined agent under a USD limit on an unpriced deployment fails at construction."""
+        from loomllm import ConfigError, UnifiedAgent
+
+        head = (f"model_list:\n  - model_name: custom\n    litellm_params: {{model: openai/house-model-x, "
+                f'api_base: "{wire_server.openai_base}", api_key: sk-test}}\n')
+        loom = make_loom("budgets: {policies: {usd: {limits: [{usd: 1, per: day}]}}}", head=head)
+
+        class House(UnifiedAgent):
+            name = "house"
+            model = "custom"
+            budget = "usd"
+
+        with pytest.raises(ConfigError, match="price"):
+            House(loom)

@@ -89,3 +89,29 @@ class TestEnvironmentBaseUrl:
         path.write_text(_config(wire_server, forbidden, allow_extra=', "api.openai.com"'))
         with pytest.warns(UserWarning), pytest.raises(ConfigError, match="env_user"):
             Loom(path)
+
+
+class TestRemoveMode:
+    async def test_removed_deployment_never_chosen(self, tmp_path: Any, wire_server: WireServer,
+                                                   forbidden: WireServer) -> None:
+        """In remove mode, a group's denied deployment is filtered out: every call lands on the allowed one."""
+        path = tmp_path / "c.yaml"
+        path.write_text(f"""
+model_list:
+  - model_name: g
+    litellm_params: {{model: openai/ok-model, api_base: "{wire_server.openai_base}", api_key: sk-test}}
+  - model_name: g
+    litellm_params: {{model: openai/bad-model, api_base: "{forbidden.openai_base}", api_key: sk-test}}
+router_settings: {{num_retries: 0}}
+loomllm:
+  agents: {{a: {{model: g}}}}
+  egress:
+    default: local
+    on_denied_deployment: remove
+    policies:
+      local: {{allow: ["http://127.0.0.1:{wire_server.port}"]}}
+""")
+        with pytest.warns(UserWarning, match="removed"), Loom(path) as loom:
+            for _ in range(20):
+                await loom.agent("a").chat("hi")
+        assert 20 == len(wire_server.requests)

@@ -123,3 +123,45 @@ class TestOutput:
             async for chunk in loom.agent("gpt").stream("key?"):
                 received.append(chunk.choices[0].delta.content or "")
         assert AWS_KEY not in "".join(received)
+
+
+class TestWholeRequest:
+    async def test_secret_in_tool_description_blocked(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Tool definitions are scanned like messages: a key in a description is blocked."""
+        loom = make_loom(SECTION)
+        tools = [{"type": "function", "function": {"name": "deploy", "description": f"uses key {AWS_KEY}",
+                                                   "parameters": {"type": "object", "properties": {}}}}]
+        with pytest.raises(GuardrailViolation):
+            await loom.agent("gpt").complete("deploy", tools=tools)
+        assert [] == wire_server.requests
+
+    async def test_email_in_user_param_redacted(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Free-text parameters get the same redaction as messages."""
+        loom = make_loom(SECTION)
+        await loom.agent("gpt").complete("hi", user=EMAIL)
+        assert EMAIL not in repr(wire_server.requests[0].body)
+
+    async def test_message_objects_are_scanned_whole(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A response message passed back as an object (tool calls inside) is scanned like a dict."""
+        loom = make_loom(SECTION)
+        wire_server.route(Reply.tool_call("deploy", {"key": AWS_KEY}))
+        agent = loom.agent("gpt")
+        with pytest.raises(GuardrailViolation):  # the answer itself carries the key
+            await agent.complete("deploy")
+        wire_server.reset()
+        wire_server.route(Reply.tool_call("deploy", {"key": "none"}))
+        response = await agent.complete("deploy")
+        message = response.choices[0].message
+        message.tool_calls[0].function.arguments = '{"key": "' + AWS_KEY + '"}'
+        with pytest.raises(GuardrailViolation):
+            await agent.complete([{"role": "user", "content": "deploy"}, message])
+        assert 1 == len(wire_server.requests)
+
+    async def test_blocked_output_logged_as_such(self, make_loom: Any, wire_server: WireServer) -> None:
+        """The call event of an answer blocked by the output guardrail says so."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(SECTION, on_event=events.append)
+        wire_server.route(Reply.text(f"use {GITHUB_TOKEN}"))
+        with pytest.raises(GuardrailViolation):
+            await loom.agent("gpt").chat("token?")
+        assert ["GuardrailViolation"] == [e["outcome"] for e in events if e["event"] == "llm.call"]

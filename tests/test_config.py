@@ -93,7 +93,7 @@ BAD_CONFIGS = [
      "loomllm.agents.planner.budget: unknown policy 'missing'"),
     (BASE + "loomllm:\n  agents:\n    planner: {model: smart, params: {api_base: 'http://x'}}\n",
      "loomllm.agents.planner.params: api_base may not be set per agent"),
-    (BASE + "loomllm:\n  state: postgres://x\n", "loomllm.state: unsupported state URL"),
+    (BASE + "loomllm:\n  state: postgres://x\n", "loomllm.state: unsupported state URL scheme 'postgres'"),
     ("model_list:\n  - model_name: g\n    litellm_params: {api_key: x}\n", "model_list[0].litellm_params.model"),
     ("model_list: {a: 1}\n", "model_list: must be a list"),
     ("modle_list: []\n", "modle_list: unknown top-level key"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import logging
 import re
 import threading
 import warnings
@@ -510,6 +511,8 @@ def _recognizers(settings: ScanSettings) -> list[Any]:
 
 def build_analyzer(settings: ScanSettings, *, nlp_engine: Any = None) -> tuple[Any, bool]:
     """A Presidio ``AnalyzerEngine`` with loomllm's recognizers; and whether it runs NER."""
+    # Presidio's debug logging quotes the scanned text (context words): never let it through.
+    logging.getLogger("presidio-analyzer").setLevel(max(logging.INFO, logging.getLogger("presidio-analyzer").level))
     ner = False
     if nlp_engine is None:
         nlp_engine, ner = _build_nlp_engine(settings.spacy_model)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from loomllm.config import is_forbidden_param
+
 from ._deprecation import warn_once
 from ._resolve import DEFAULT_AGENT, group_for_model, legacy_agent, resolve_loom
 
@@ -44,7 +46,8 @@ class LiteLLMAgent:
         agent_name = str(config.pop("agent", DEFAULT_AGENT))
         self.system_prompt: str | None = config.pop("system_prompt", None)
         self.model_name = model_name
-        self.config: dict[str, Any] = config
+        # Old callers pass api_key/api_base here; deployments in YAML decide those now.
+        self.config: dict[str, Any] = {k: v for k, v in config.items() if not is_forbidden_param(k)}
         self.loom = resolve_loom(loom)
         self.model_group = group_for_model(self.loom, model_name)
         self.agent: UnifiedAgent = legacy_agent(self.loom, agent_name, self.model_group)

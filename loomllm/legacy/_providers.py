@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from loomllm.config import is_forbidden_param
 from loomllm.errors import MissingCredentials
 
 from ._deprecation import warn_once
@@ -63,7 +64,8 @@ class LLMProvider:
         ``max_tokens`` ...) are call parameters.
         """
         system_prompt, system = kwargs.pop("system_prompt", None), kwargs.pop("system", None)
-        return self.agent.chat_sync(prompt, system_prompt or system, **kwargs)
+        params = {k: v for k, v in kwargs.items() if not is_forbidden_param(k)}  # api_key etc. live in YAML
+        return self.agent.chat_sync(prompt, system_prompt or system, **params)
 
     def get_model_name(self) -> str:
         """The model behind this provider (the first deployment of its group, e.g. ``gpt-4o``)."""

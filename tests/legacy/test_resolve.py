@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loomllm import EgressDenied, Loom
+from loomllm import Loom
 from loomllm.errors import ConfigError
 from loomllm.legacy import (
     ChatGPTProvider,
@@ -70,7 +70,7 @@ class TestGroups:
 
 
 def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer) -> None:
-    """A legacy call to a host outside the egress allowlist raises EgressDenied; the server receives nothing."""
+    """A legacy object whose deployment is outside the egress allowlist is refused at construction."""
     path = tmp_path / "egress.yaml"
     path.write_text(textwrap.dedent(f"""
         model_list:
@@ -84,8 +84,8 @@ def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer)
         """))
 
     with Loom(path) as loom:
-        with pytest.raises(EgressDenied):
+        with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
             ChatGPTProvider("k", loom=loom).generate_response("Hi")
-        with pytest.raises(EgressDenied):
+        with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
             LiteLLMAgent("gpt-4o", loom=loom).run("Hi")
     assert [] == wire_server.requests
