@@ -116,6 +116,7 @@ class _TextStream:
 @dataclass
 class _ChoiceState:
     content: _TextStream
+    reasoning: _TextStream
     tools: dict[int, _TextStream] = field(default_factory=dict)
     finished_tools: set[int] = field(default_factory=set)
 
@@ -139,7 +140,8 @@ class StreamFilter:
         state = self._choices.get(index)
         if state is None:
             content = _TextStream(self.guard, self.vault, agent=self.agent, index=index, json_escape=False)
-            state = self._choices[index] = _ChoiceState(content)
+            reasoning = _TextStream(self.guard, self.vault, agent=self.agent, index=index, json_escape=False)
+            state = self._choices[index] = _ChoiceState(content, reasoning)
         return state
 
     def _tool_stream(self, state: _ChoiceState, choice_index: int, tool_index: int) -> _TextStream:
@@ -165,6 +167,9 @@ class StreamFilter:
         content = getattr(delta, "content", None)
         if isinstance(content, str) and content:
             delta.content = state.content.push(content)
+        reasoning = getattr(delta, "reasoning_content", None)
+        if isinstance(reasoning, str) and reasoning:
+            delta.reasoning_content = state.reasoning.push(reasoning)
         calls = list(getattr(delta, "tool_calls", None) or [])
         before: list[Any] = []
         for call in calls:
@@ -180,6 +185,9 @@ class StreamFilter:
             rest = state.content.finish()
             if rest:
                 delta.content = (getattr(delta, "content", None) or "") + rest
+            thought = state.reasoning.finish()
+            if thought:
+                delta.reasoning_content = (getattr(delta, "reasoning_content", None) or "") + thought
             after = self._finish_tools(state, lambda j: True)
         if before or after:
             delta.tool_calls = before + calls + after
@@ -203,9 +211,11 @@ class StreamFilter:
         choices: list[Any] = []
         for index, state in sorted(self._choices.items()):
             content = state.content.finish()
+            reasoning = state.reasoning.finish()
             tools = self._finish_tools(state, lambda j: True)
-            if content or tools:
-                delta = types.Delta(content=content or None, tool_calls=tools or None)
+            if content or reasoning or tools:
+                delta = types.Delta(content=content or None, reasoning_content=reasoning or None,
+                                    tool_calls=tools or None)
                 choices.append(types.StreamingChoices(index=index, delta=delta))
         if not choices:
             return []
@@ -239,7 +249,7 @@ def _has_payload(chunk: Any) -> bool:
         delta = getattr(choice, "delta", None)
         if delta is None:
             continue
-        if getattr(delta, "content", None) or getattr(delta, "role", None):
+        if getattr(delta, "content", None) or getattr(delta, "reasoning_content", None) or getattr(delta, "role", None):
             return True
         for call in getattr(delta, "tool_calls", None) or []:
             function = getattr(call, "function", None)

@@ -175,3 +175,28 @@ def test_stream_matches_whole_response(
     stream = guard.stream_filter(email_vault(guard), agent="a")
     steps = [texts(stream.feed(make_chunk(part))) for part in parts] + [texts(stream.flush())]
     assert expected == "".join("".join(step) for step in steps)
+
+
+def _reasoning_chunk(text: str) -> Any:
+    from loomllm._litellm import litellm_module
+
+    types = litellm_module().types.utils
+    return types.ModelResponseStream(choices=[types.StreamingChoices(index=0, delta=types.Delta(
+        reasoning_content=text))])
+
+
+def test_reasoning_only_chunks_pass_through(guard: Guard) -> None:
+    """Chunks that carry only reasoning text are emitted (held back only like content)."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    out = [c for text in ("thinking about ", "the plan ", "now") for c in stream.feed(_reasoning_chunk(text))]
+    out += stream.flush()
+    assert "thinking about the plan now" == "".join(c.choices[0].delta.reasoning_content or "" for c in out)
+
+
+def test_secret_in_reasoning_blocks(guard: Guard) -> None:
+    """A credential in streamed reasoning is blocked like one in the answer."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    with pytest.raises(GuardrailViolation):
+        for text in ("the token is ", GITHUB_TOKEN[:20], GITHUB_TOKEN[20:], " ok"):
+            stream.feed(_reasoning_chunk(text))
+        stream.flush()
