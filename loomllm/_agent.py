@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
 from loomllm._egress import egress_scope
-from loomllm._hooks import METADATA_KEY, unwrap_stop
+from loomllm._hooks import call_metadata, unwrap_stop
 from loomllm._litellm import litellm_module
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._provider_errors import to_provider_error
@@ -340,7 +340,7 @@ class UnifiedAgent:
         router = self.loom.router
         params = dict(call.params)
         metadata = dict(params.pop("metadata", None) or {})
-        metadata[METADATA_KEY] = {"loom": self.loom.id, "agent": self.agent_name, "call_id": call.call_id}
+        metadata.update(call_metadata(self.loom.id, self.agent_name, call.call_id))
         if call.kind == "embedding":
             return await router.aembedding(model=self.spec.embedding_model,
                                            input=[m["content"] for m in call.messages], metadata=metadata, **params)

@@ -38,11 +38,14 @@ class EventLog:
     """Emits loomllm events to structlog and to an optional hook."""
 
     def __init__(self, hook: EventHook | None = None) -> None:
-        self._log = structlog.get_logger("loomllm")
+        self._proxy = structlog.get_logger("loomllm")
+        self._log: Any = None  # bound on first use: structlog's lazy proxy re-binds on every call
         self._hook = hook
 
     def emit(self, event: str, level: str = "info", **fields: Any) -> None:
         """Log ``event`` with ``fields`` and pass the same dict to the hook."""
+        if self._log is None:
+            self._log = self._proxy.bind()
         getattr(self._log, level)(event, **fields)
         if self._hook is not None:
             try:

@@ -14,7 +14,7 @@ from loomllm._budget import BudgetLedger, check_prices, open_store
 from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._sync import LoopThread
-from loomllm.config import AgentConfig, LoomConfig, deployment_id, load_config, missing_env_vars
+from loomllm.config import AgentConfig, LoomConfig, deployment_id, load_config
 from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials
 from loomllm.prompts import PromptRegistry, PromptTemplate
 
@@ -259,7 +259,7 @@ class Loom:
 
     def _check_attempt(self, attempt: _hooks.Attempt) -> None:
         """Runs on every Router attempt, fallbacks and retries included, before anything is sent."""
-        missing = missing_env_vars(attempt.litellm_params)
+        missing = self.config.missing_env.get(str(attempt.deployment_id))
         if missing:
             raise MissingCredentials(deployment=attempt.deployment_id or attempt.model, variable=missing[0],
                                      file=self._file)

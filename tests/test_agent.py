@@ -55,6 +55,30 @@ class TestProviders:
         assert ["gpt"] == [a["agent"] for a in attempts]
         assert "smart/openai/gpt-4o-mini" == attempts[0]["deployment"]
 
+    async def test_other_callbacks_can_attribute_attempts(self, make_loom: Any) -> None:
+        """A user's own LiteLLM callback finds the agent name in the request metadata."""
+        from litellm.integrations.custom_logger import CustomLogger
+
+        from loomllm._litellm import litellm_module
+
+        seen: list[Any] = []
+
+        class Spy(CustomLogger):  # type: ignore[misc]
+            async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                              end_time: Any) -> None:
+                seen.append((kwargs.get("litellm_params") or {}).get("metadata", {}).get("loomllm_agent"))
+
+        litellm = litellm_module()
+        spy = Spy()
+        litellm.callbacks.append(spy)
+        try:
+            loom = make_loom(AGENTS)
+            await loom.agent("gpt").chat("hi")
+            await asyncio.sleep(0.2)
+        finally:
+            litellm.callbacks.remove(spy)
+        assert ["gpt"] == seen
+
     async def test_call_event_has_numbers_not_contents(self, make_loom: Any, wire_server: WireServer) -> None:
         """The per-call event carries tokens, cost and latency, never the prompt or the answer."""
         events: list[dict[str, Any]] = []

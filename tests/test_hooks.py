@@ -42,7 +42,7 @@ def hook(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def _tagged() -> dict[str, Any]:
-    return {_hooks.METADATA_KEY: {"loom": "test-loom", "agent": "a", "call_id": "c"}}
+    return _hooks.call_metadata("test-loom", "a", "c")
 
 
 class TestPreCallHook:
