@@ -79,11 +79,15 @@ async def main() -> None:
         server.route(Reply.text("The launch ships a beta, gathers objections, then publishes."))
         path = Path(tmp) / "bench.yaml"
         path.write_text(CONFIG.format(base=server.openai_base))
-        loom = Loom(path)
+        quiet = Path(tmp) / "quiet.yaml"  # the same, without the per-attempt events
+        quiet.write_text(CONFIG.format(base=server.openai_base).replace("level: info", "level: info, attempts: false"))
+        loom, quiet_loom = Loom(path), Loom(quiet)
         agent = loom.agent("bench")
+        quiet_agent = quiet_loom.agent("bench")
         guarded = loom.agent("guarded")
         router = loom.router
-        callback = loom._callback
+        quiet_loom.router  # noqa: B018 - builds its callback
+        callbacks = {loom: loom._callback, quiet_loom: quiet_loom._callback}
 
         async def bare() -> object:
             return await router.acompletion(model="smart", messages=MESSAGES)
@@ -91,25 +95,35 @@ async def main() -> None:
         async def unified() -> object:
             return await agent.complete(MESSAGES)
 
+        async def without_attempt_events() -> object:
+            return await quiet_agent.complete(MESSAGES)
+
         async def with_policies() -> object:
             return await guarded.complete(MESSAGES)
 
-        paths = {"UnifiedAgent": unified, **({"+policies": with_policies} if args.policies else {})}
+        # path name -> (call, the Loom whose callback is registered while it runs)
+        paths: dict[str, tuple[Callable[[], Awaitable[object]], Loom]] = {
+            "UnifiedAgent": (unified, loom),
+            "attempts: false": (without_attempt_events, quiet_loom),
+            **({"+policies": (with_policies, loom)} if args.policies else {}),
+        }
         for _ in range(20):  # warm up connections, LiteLLM's caches, Presidio on every path
             await bare()
-            for path in paths.values():
-                await path()
+            for call, _owner in paths.values():
+                await call()
         print(f"{args.calls} calls per run, {args.rounds} alternating rounds; latency over all rounds, "
               "throughput of the best round, ratio = median of the per-round throughput ratios")
         print(f"{'concurrency':>11} {'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
         for concurrency in (1, 50):
             results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], **{p: [] for p in paths}}
             for _ in range(args.rounds):
-                _hooks.unregister(callback)  # the bare Router must not pay for loomllm's callback
+                for callback in callbacks.values():  # the bare Router must not pay for loomllm's callbacks
+                    _hooks.unregister(callback)
                 results["litellm.Router"].append(await run(bare, args.calls, concurrency))
-                _hooks.register(callback)
-                for name, path in paths.items():
-                    results[name].append(await run(path, args.calls, concurrency))
+                for name, (call, owner) in paths.items():
+                    _hooks.register(callbacks[owner])
+                    results[name].append(await run(call, args.calls, concurrency))
+                    _hooks.unregister(callbacks[owner])
             for name, rounds in results.items():
                 latencies = [x for lat, _ in rounds for x in lat]
                 best = max(args.calls / wall for _, wall in rounds)
@@ -124,6 +138,7 @@ async def main() -> None:
                 print(f"{concurrency:>11} {'ratio ' + name:>20} {'':>8} {'':>8} {statistics.median(ratios):>8.3f}x"
                       f"{target}  rounds: {' '.join(f'{r:.3f}' for r in ratios)}")
         loom.close()
+        quiet_loom.close()
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ class Loom:
                 if self._router is None:
                     _router.apply_litellm_settings(self.config)
                     self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
-                                                          after_attempt=self._after_attempt,
+                                                          after_attempt=self._after_attempt
+                                                          if self.config.loom.logging.attempts else None,
                                                           filter_deployments=self._filter_deployments)
                     _hooks.register(self._callback)
                     install_transport_guard()
@@ -277,9 +278,8 @@ class Loom:
         egress_check(url, policy, agent=attempt.agent, deployment=attempt.deployment_id)
 
     def _after_attempt(self, fields: dict[str, Any]) -> None:
-        if self.config.loom.logging.attempts:
-            fields["host"] = _host_of(fields.pop("api_base", None))
-            self.events.emit("llm.attempt", **fields)
+        fields["host"] = _host_of(fields.pop("api_base", None))
+        self.events.emit("llm.attempt", **fields)
 
     def _budget_event(self, event: Mapping[str, Any]) -> None:
         fields = dict(event)
