@@ -375,8 +375,12 @@ class UnifiedAgent:
 
     def _log_call(self, call: _Call, usage: Usage | None, *, response: Any = None, outcome: str = "ok",
                   deployment: str | None = None) -> None:
-        """Step 7: one event per call: names and numbers, never contents."""
+        """Step 7: one event per call (and one for the attempt that answered): names and numbers only."""
         hidden = getattr(response, "_hidden_params", None) or {}
+        attempt = self.loom.take_attempt(call.call_id)
+        if attempt is not None and usage is not None:
+            self.loom.attempt_succeeded(attempt, agent=self.agent_name, call_id=call.call_id, usage=usage,
+                                        cache_hit=bool(usage.cache_hit))
         self.loom.events.emit(
             "llm.call",
             agent=self.agent_name,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -57,6 +59,8 @@ class Loom:
         self._reach: dict[str, set[str]] = {}
         self._closed = False
         self._violations: dict[str, LoomError] = {}
+        self._last_attempt: dict[str, _AttemptStart] = {}
+        self._group_of = {deployment_id(d): str(d["model_name"]) for d in self.config.model_list}
         self._store = open_store(self.config.loom.state)
         ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
         if clock is not None:
@@ -116,7 +120,7 @@ class Loom:
                 if self._router is None:
                     _router.apply_litellm_settings(self.config)
                     self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
-                                                          after_attempt=self._after_attempt
+                                                          attempt_failed=self._attempt_failed
                                                           if self.config.loom.logging.attempts else None,
                                                           filter_deployments=self._filter_deployments)
                     _hooks.register(self._callback)
@@ -252,6 +256,9 @@ class Loom:
         return self._violations.pop(call_id, None)
 
     def _before_attempt(self, attempt: _hooks.Attempt) -> None:
+        self._last_attempt[attempt.call_id] = _AttemptStart(
+            str(attempt.deployment_id), attempt.model, _host_of(attempt.api_base), time.perf_counter()
+        )
         try:
             self._check_attempt(attempt)
         except LoomError as error:
@@ -277,14 +284,39 @@ class Loom:
                                reason="the deployment's provider host cannot be resolved")
         egress_check(url, policy, agent=attempt.agent, deployment=attempt.deployment_id)
 
-    def _after_attempt(self, fields: dict[str, Any]) -> None:
+    def _attempt_failed(self, fields: dict[str, Any]) -> None:
         fields["host"] = _host_of(fields.pop("api_base", None))
         self.events.emit("llm.attempt", **fields)
+
+    def take_attempt(self, call_id: str) -> _AttemptStart | None:
+        """The last attempt the Router started for a call (forgotten once taken)."""
+        return self._last_attempt.pop(call_id, None)
+
+    def attempt_succeeded(self, attempt: _AttemptStart, *, agent: str, call_id: str, usage: Any,
+                          cache_hit: bool) -> None:
+        """Log the attempt that answered (failed ones are logged as LiteLLM reports them)."""
+        if not self.config.loom.logging.attempts:
+            return
+        self.events.emit(
+            "llm.attempt", agent=agent, call_id=call_id, outcome="ok",
+            model_group=self._group_of.get(attempt.deployment_id), deployment=attempt.deployment_id,
+            model=attempt.model, host=attempt.host, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+            cost_usd=usage.cost_usd, cache_hit=cache_hit,
+            latency_ms=round((time.perf_counter() - attempt.started) * 1000, 2), error_type=None,
+        )
 
     def _budget_event(self, event: Mapping[str, Any]) -> None:
         fields = dict(event)
         name = str(fields.pop("event", "budget.event"))
         self.events.emit(name, level="warning", **fields)
+
+
+@dataclass(frozen=True)
+class _AttemptStart:
+    deployment_id: str
+    model: str
+    host: str | None
+    started: float
 
 
 def _host_of(url: str | None) -> str | None:

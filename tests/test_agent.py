@@ -17,6 +17,7 @@ from loomllm import (
     RateLimited,
     ToolCall,
     UnifiedAgent,
+    _hooks,
 )
 from loomllm.testing import Reply, WireServer
 
@@ -74,9 +75,12 @@ class TestProviders:
         try:
             loom = make_loom(AGENTS)
             await loom.agent("gpt").chat("hi")
-            await asyncio.sleep(0.2)
+            for _ in range(100):  # LiteLLM's logging worker runs in the background
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
         finally:
-            litellm.callbacks.remove(spy)
+            _hooks.unregister(spy)  # from every LiteLLM list, or the next test's spy is de-duplicated away
         assert ["gpt"] == seen
 
     async def test_call_event_has_numbers_not_contents(self, make_loom: Any, wire_server: WireServer) -> None:
@@ -98,6 +102,25 @@ class TestReliability:
         wire_server.route(Reply.text("from claude"), model="claude-haiku-4-5")
         assert "from claude" == await loom.agent("flaky").chat("hi")
         assert ["broken-model", "claude-haiku-4-5"] == [r.model for r in wire_server.requests]
+
+    async def test_two_live_looms_both_see_failed_attempts(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Each live Loom logs its own failed attempts (LiteLLM de-duplicates look-alike callbacks)."""
+        first_events: list[dict[str, Any]] = []
+        second_events: list[dict[str, Any]] = []
+        first = make_loom(AGENTS, on_event=first_events.append)
+        second = make_loom(AGENTS, on_event=second_events.append)
+        wire_server.route(Reply.status(500), model="broken-model")
+        await first.agent("flaky").chat("hi")
+        await second.agent("flaky").chat("hi")
+        for _ in range(100):
+            if all(any(e["event"] == "llm.attempt" and e["outcome"] == "error" for e in events)
+                   for events in (first_events, second_events)):
+                break
+            await asyncio.sleep(0.05)
+        for events in (first_events, second_events):
+            outcomes = [(e["deployment"], e["outcome"]) for e in events if e["event"] == "llm.attempt"]
+            assert ("broken/openai/broken-model", "error") in outcomes
+            assert ("claude/anthropic/claude-haiku-4-5", "ok") in outcomes
 
     async def test_retry_honours_retry_after(self, make_loom: Any, wire_server: WireServer,
                                              monkeypatch: pytest.MonkeyPatch) -> None:

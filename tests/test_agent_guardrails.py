@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loomllm import GuardrailViolation
+from loomllm import GuardrailViolation, _hooks
 from loomllm._litellm import litellm_module
 from loomllm.testing import Reply, WireServer
 
@@ -93,9 +93,12 @@ class TestRedactAndRestore:
         try:
             loom = make_loom(SECTION, extra="litellm_settings: {cache: true, cache_params: {type: local}}\n")
             await loom.agent("gpt").chat(f"Write to {EMAIL}")
-            await asyncio.sleep(0.2)
+            for _ in range(100):  # LiteLLM's logging worker runs in the background
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
         finally:
-            litellm.callbacks.remove(spy)
+            _hooks.unregister(spy)  # from every LiteLLM list, or the next test's spy is de-duplicated away
         assert seen and all(EMAIL not in s for s in seen)
         assert "<EMAIL_ADDRESS_1>" in "".join(seen)
         cached = repr(litellm.cache.cache.cache_dict)

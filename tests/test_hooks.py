@@ -35,7 +35,7 @@ def hook(request: pytest.FixtureRequest) -> Iterator[Any]:
         if attempt.model == "openai/first-model":
             raise error_factory()
 
-    callback = _hooks.make_callback("test-loom", before_attempt=before_attempt, after_attempt=lambda _: None)
+    callback = _hooks.make_callback("test-loom", before_attempt=before_attempt, attempt_failed=lambda _: None)
     _hooks.register(callback)
     yield callback
     _hooks.unregister(callback)
@@ -75,7 +75,7 @@ class TestPreCallHook:
         """Router.completion (sync) never runs the deployment hook: loomllm's sync API must not use it."""
         seen: list[str] = []
         callback = _hooks.make_callback("test-loom", before_attempt=lambda a: seen.append(a.model),
-                                        after_attempt=lambda _: None)
+                                        attempt_failed=lambda _: None)
         _hooks.register(callback)
         try:
             router.completion(model="first", messages=[{"role": "user", "content": "hi"}], metadata=_tagged())
