@@ -2,7 +2,9 @@
 
 The same workload (N chat calls against the local wire server, at concurrency 1 and 50) goes
 through a bare ``litellm.Router`` and through a ``UnifiedAgent`` with no policies configured, in
-alternating rounds. Prints p50/p99 latency and throughput of each, and the ratio. With
+alternating rounds. Every path sends the same request (max_tokens=64: a budget needs a bounded
+output, and LiteLLM's pre-call checks do more work when it is set). Prints p50/p99 latency and
+throughput of each, and the ratio. With
 ``--policies`` a third path runs too: an agent with a budget (in-memory store), the standard
 guardrail profile and an egress allowlist, so the cost of all three policies shows in the same run.
 
@@ -33,7 +35,7 @@ router_settings: {{num_retries: 0}}
 loomllm:
   logging: {{format: json, level: info}}
   agents:
-    bench: {{model: smart}}
+    bench: {{model: smart, max_tokens: 64}}
     guarded: {{model: smart, max_tokens: 64, budget: roomy, guardrails: standard, egress: local}}
   budgets:
     policies:
@@ -90,7 +92,7 @@ async def main() -> None:
         callbacks = {loom: loom._callback, quiet_loom: quiet_loom._callback}
 
         async def bare() -> object:
-            return await router.acompletion(model="smart", messages=MESSAGES)
+            return await router.acompletion(model="smart", messages=MESSAGES, max_tokens=64)
 
         async def unified() -> object:
             return await agent.complete(MESSAGES)
