@@ -263,6 +263,13 @@ class Loom:
             self._check_attempt(attempt)
         except LoomError as error:
             self._violations[attempt.call_id] = error
+            if self.config.loom.logging.attempts:
+                self.events.emit(
+                    "llm.attempt", agent=attempt.agent, call_id=attempt.call_id, outcome="refused",
+                    model_group=self._group_of.get(str(attempt.deployment_id)), deployment=attempt.deployment_id,
+                    model=attempt.model, host=_host_of(attempt.api_base), tokens_in=0, tokens_out=0, cost_usd=0.0,
+                    cache_hit=False, latency_ms=0.0, error_type=type(error).__name__,
+                )
             raise
 
     def _check_attempt(self, attempt: _hooks.Attempt) -> None:
@@ -285,8 +292,16 @@ class Loom:
         egress_check(url, policy, agent=attempt.agent, deployment=attempt.deployment_id)
 
     def _attempt_failed(self, fields: dict[str, Any]) -> None:
-        fields["host"] = _host_of(fields.pop("api_base", None))
-        self.events.emit("llm.attempt", **fields)
+        start = self._last_attempt.get(str(fields.get("call_id")))
+        deployment = str(fields.get("deployment"))
+        self.events.emit(
+            "llm.attempt", agent=fields["agent"], call_id=fields["call_id"], outcome="error",
+            model_group=self._group_of.get(deployment), deployment=deployment, model=fields.get("model"),
+            host=_host_of(fields.get("api_base")), tokens_in=0, tokens_out=0, cost_usd=0.0, cache_hit=False,
+            latency_ms=round((time.perf_counter() - start.started) * 1000, 2) if start else None,
+            error_type=fields.get("error_type"), status_code=fields.get("status_code"),
+            fallback_depth=fields.get("fallback_depth"),
+        )
 
     def take_attempt(self, call_id: str) -> _AttemptStart | None:
         """The last attempt the Router started for a call (forgotten once taken)."""
