@@ -118,14 +118,20 @@ async def main() -> None:
         print(f"{'concurrency':>11} {'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
         for concurrency in (1, 50):
             results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], **{p: [] for p in paths}}
-            for _ in range(args.rounds):
-                for callback in callbacks.values():  # the bare Router must not pay for loomllm's callbacks
-                    _hooks.unregister(callback)
-                results["litellm.Router"].append(await run(bare, args.calls, concurrency))
-                for name, (call, owner) in paths.items():
+            # Every path runs once per round; the order rotates from round to round, so that no
+            # path always follows the same neighbour (garbage and warm caches carry over).
+            order: list[str] = ["litellm.Router", *paths]
+            for round_index in range(args.rounds):
+                shift = round_index % len(order)
+                for name in order[shift:] + order[:shift]:
+                    for callback in callbacks.values():  # the bare Router must not pay for loomllm's callbacks
+                        _hooks.unregister(callback)
+                    if name == "litellm.Router":
+                        results[name].append(await run(bare, args.calls, concurrency))
+                        continue
+                    call, owner = paths[name]
                     _hooks.register(callbacks[owner])
                     results[name].append(await run(call, args.calls, concurrency))
-                    _hooks.unregister(callbacks[owner])
             for name, rounds in results.items():
                 latencies = [x for lat, _ in rounds for x in lat]
                 best = max(args.calls / wall for _, wall in rounds)
