@@ -22,12 +22,10 @@ __all__ = ["RedisStore"]
 
 DEFAULT_PREFIX = "loomllm:budget:"
 
-_RESERVE = """
-local now, untl, lease = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local n = #KEYS / 2
-local out = {0}
-for i = 1, n do
-  local k, l = KEYS[2 * i - 1], KEYS[2 * i]
+# Shared by the scripts that read counters: drop expired leases (crashed callers), then read
+# (spent, reserved) of one counter.
+_LIVE_COUNTS = """
+local function live_counts(k, l, now)
   local dead = redis.call('ZRANGEBYSCORE', l, '-inf', now)
   if #dead > 0 then
     local freed = 0
@@ -35,7 +33,17 @@ for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', l, '-inf', now)
     redis.call('HINCRBY', k, 'r', string.format('%d', -freed))
   end
-  local v = redis.call('HMGET', k, 's', 'r')
+  return redis.call('HMGET', k, 's', 'r')
+end
+"""
+
+_RESERVE = _LIVE_COUNTS + """
+local now, untl, lease = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local n = #KEYS / 2
+local out = {0}
+for i = 1, n do
+  local k, l = KEYS[2 * i - 1], KEYS[2 * i]
+  local v = live_counts(k, l, now)
   local used = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
   out[i + 1] = used
   local a = 4 + (i - 1) * 4
@@ -83,19 +91,12 @@ end
 return crossed
 """
 
-_READ = """
+_READ = _LIVE_COUNTS + """
 local now = tonumber(ARGV[1])
 local out = {}
 for i = 1, #KEYS / 2 do
   local k, l = KEYS[2 * i - 1], KEYS[2 * i]
-  local dead = redis.call('ZRANGEBYSCORE', l, '-inf', now)
-  if #dead > 0 then
-    local freed = 0
-    for _, m in ipairs(dead) do freed = freed + tonumber(string.match(m, ':(%d+)$')) end
-    redis.call('ZREMRANGEBYSCORE', l, '-inf', now)
-    redis.call('HINCRBY', k, 'r', string.format('%d', -freed))
-  end
-  local v = redis.call('HMGET', k, 's', 'r')
+  local v = live_counts(k, l, now)
   out[2 * i - 1] = tonumber(v[1]) or 0
   out[2 * i] = tonumber(v[2]) or 0
 end
