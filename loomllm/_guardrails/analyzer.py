@@ -16,6 +16,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -226,9 +227,10 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):  # type: ignore[misc]
 
 
 def _spacy_model_installed(name: str) -> bool:
+    """An installed spaCy package, or a directory with a saved pipeline (never a download)."""
     import spacy.util
 
-    return bool(spacy.util.is_package(name))
+    return bool(spacy.util.is_package(name)) or (Path(name).is_dir() and (Path(name) / "config.cfg").is_file())
 
 
 def _build_nlp_engine(spacy_model: str | None) -> tuple[Any, bool]:

@@ -171,8 +171,9 @@ class GuardrailsConfig(StrictModel):
     @field_validator("spacy_model")
     @classmethod
     def _model_name(cls, name: str | None) -> str | None:
-        if name is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
-            raise ValueError(f"spacy_model {name!r} is not a package name")
+        # An installed package name (en_core_web_sm) or a directory holding a saved pipeline.
+        if name is not None and ("/" not in name and "\\" not in name) and not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+            raise ValueError(f"spacy_model {name!r} is neither a package name nor a directory path")
         return name
 
     @model_validator(mode="after")
