@@ -211,7 +211,7 @@ class UnifiedAgent:
             outcome = type(exc).__name__
             raise
         finally:
-            usage = self._usage(response, call)
+            usage = self._usage(response)
             await self._settle(reservation, usage)
             self._log_call(call, usage, response=response, outcome=outcome)
         return response
@@ -360,13 +360,9 @@ class UnifiedAgent:
         # restoring placeholders in place would hand them the originals.
         return await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
 
-    async def _settle(self, reservation: Reservation | None, usage: Usage | None) -> None:
+    async def _settle(self, reservation: Reservation | None, usage: Usage) -> None:
         """Step 6: replace the reservation by what the call actually used."""
-        if reservation is None:
-            return
-        if usage is None:
-            await reservation.release()
-        else:
+        if reservation is not None:
             await reservation.settle(usage)
 
     async def _release(self, reservation: Reservation | None) -> None:
@@ -433,9 +429,7 @@ class UnifiedAgent:
             tools=call.params.get("tools"),
         )
 
-    def _usage(self, response: Any, call: _Call) -> Usage | None:
-        if response is None:
-            return None
+    def _usage(self, response: Any) -> Usage:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)

@@ -16,7 +16,7 @@ from loomllm._budget import BudgetLedger, check_prices, open_store
 from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._sync import LoopThread
-from loomllm.config import AgentConfig, LoomConfig, deployment_id, load_config
+from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
 from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials
 from loomllm.prompts import PromptRegistry, PromptTemplate
 
@@ -96,7 +96,7 @@ class Loom:
         merged = spec if yaml_spec is None else spec.model_copy(
             update={k: getattr(yaml_spec, k) for k in yaml_spec.model_fields_set}
         )
-        self._validate_spec(name, merged)
+        check_agent_spec(self.config, name, merged, file=self._file)
         if self._specs.get(name) != merged:
             self._check_agent(name, merged)
         self._specs[name] = merged
@@ -156,7 +156,10 @@ class Loom:
 
     def egress_policy(self, agent: str) -> Any:
         """The egress policy bound to ``agent``, or None (no egress checks)."""
-        return self.config.loom.egress.policy(self._specs[agent].egress or self.config.loom.egress.default)
+        return self.config.loom.egress.policy(self._egress_name(self._specs[agent]))
+
+    def _egress_name(self, spec: AgentConfig) -> str | None:
+        return spec.egress or self.config.loom.egress.default
 
     def reachable_deployments(self, agent: str) -> list[dict[str, Any]]:
         """Deployments a call from ``agent`` can land on: its group, then its fallbacks."""
@@ -223,8 +226,8 @@ class Loom:
         """Start-up checks of one agent (YAML or code-defined): prices under USD limits, egress verdicts."""
         reachable = {name: self.config.reachable_deployments(spec)}
         check_prices(self.config.loom.budgets, {name: spec.budget}, reachable)
-        egress = spec.egress or self.config.loom.egress.default
-        allowed = enforce_deployments(self.config.loom.egress, {name: egress}, reachable, file=self._file)[name]
+        allowed = enforce_deployments(self.config.loom.egress, {name: self._egress_name(spec)}, reachable,
+                                      file=self._file)[name]
         self._reach[name] = {deployment_id(d) for d in reachable[name]}
         # on_denied_deployment: remove. A removed deployment is filtered out of the Router's choice
         # when its group keeps another one for this agent; otherwise the attempt is refused.
@@ -237,15 +240,6 @@ class Loom:
         """Drop the deployments removed from ``agent``'s reach before the Router picks one."""
         return [d for d in deployments
                 if not self._removed.get((agent, str((d.get("model_info") or {}).get("id"))), False)]
-
-    def _validate_spec(self, name: str, spec: AgentConfig) -> None:
-        groups = self.config.groups
-        for attr in ("model", "embedding_model"):
-            group = getattr(spec, attr)
-            if group is not None and group not in groups:
-                known = ", ".join(sorted(groups))
-                raise ConfigError(f"unknown model group {group!r} (known: {known})", file=self._file,
-                                  path=f"loomllm.agents.{name}.{attr}")
 
     def take_violation(self, call_id: str) -> LoomError | None:
         """The policy error a call's attempt raised, if any (forgotten once taken).

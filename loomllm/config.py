@@ -420,17 +420,24 @@ def _check_references(config: LoomConfig, file: str) -> None:
                         raise ConfigError(f"unknown model group {name!r} (known: {known})",
                                           file=file, path=f"{section_name}.{key}[{index}]")
     for name, agent in config.loom.agents.items():
-        base = f"loomllm.agents.{name}"
-        for attr in ("model", "embedding_model"):
-            group = getattr(agent, attr)
-            if group is not None and group not in groups:
-                raise ConfigError(f"unknown model group {group!r} (known: {known})", file=file, path=f"{base}.{attr}")
-        _check_policy_name(agent.budget, config.loom.budgets.policies, file, f"{base}.budget")
-        _check_policy_name(agent.guardrails, config.loom.guardrails.profiles, file, f"{base}.guardrails")
-        _check_policy_name(agent.egress, config.loom.egress.policies, file, f"{base}.egress")
+        check_agent_spec(config, name, agent, file=file)
 
 
-def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str, path: str) -> None:
+def check_agent_spec(config: LoomConfig, name: str, agent: AgentConfig, *, file: str | None) -> None:
+    """An agent's model groups and policy names exist (YAML agents at load, code agents when created)."""
+    groups = config.groups
+    known = ", ".join(sorted(groups)) or "none"
+    base = f"loomllm.agents.{name}"
+    for attr in ("model", "embedding_model"):
+        group = getattr(agent, attr)
+        if group is not None and group not in groups:
+            raise ConfigError(f"unknown model group {group!r} (known: {known})", file=file, path=f"{base}.{attr}")
+    _check_policy_name(agent.budget, config.loom.budgets.policies, file, f"{base}.budget")
+    _check_policy_name(agent.guardrails, config.loom.guardrails.profiles, file, f"{base}.guardrails")
+    _check_policy_name(agent.egress, config.loom.egress.policies, file, f"{base}.egress")
+
+
+def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | None, path: str) -> None:
     if name is not None and name not in known:
         names = ", ".join(sorted(known)) or "none defined"
         raise ConfigError(f"unknown policy {name!r} (known: {names})", file=file, path=path)
