@@ -377,3 +377,18 @@ class TestCallParameters:
 
         loom = make_loom(AGENTS, on_event=hook)
         assert "echo: hi" == await loom.agent("gpt").chat("hi")
+
+
+class TestCodeAgentChecks:
+    def test_unknown_policy_name_on_code_agent(self, make_loom: Any) -> None:
+        """A code-defined agent naming an unknown guardrail profile fails like a YAML agent would."""
+        from loomllm import ConfigError
+
+        class Careless(UnifiedAgent):
+            name = "careless"
+            model = "smart"
+            guardrails = "strictt"
+
+        loom = make_loom(AGENTS)
+        with pytest.raises(ConfigError, match=r"loomllm\.agents\.careless\.guardrails: unknown policy 'strictt'"):
+            Careless(loom)
