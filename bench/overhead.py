@@ -24,7 +24,8 @@ from pathlib import Path
 
 import structlog
 
-from loomllm import Loom, _hooks
+from loomllm import Loom
+from loomllm._litellm import callbacks as _hooks
 from loomllm.testing import Reply, WireServer
 
 CONFIG = """

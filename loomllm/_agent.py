@@ -21,10 +21,10 @@ from pydantic import BaseModel
 
 from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
 from loomllm._egress import egress_scope
-from loomllm._hooks import call_metadata, unwrap_stop
 from loomllm._litellm import litellm_module
+from loomllm._litellm.callbacks import call_metadata, unwrap_stop
+from loomllm._litellm.errors import to_provider_error
 from loomllm._output import Schema, ToolCall, tool_calls
-from loomllm._provider_errors import to_provider_error
 from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
 from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError
 from loomllm.prompts import resolve_system_prompt

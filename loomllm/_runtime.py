@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from loomllm import _hooks, _router
 from loomllm._budget import BudgetLedger, check_prices, open_store
 from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, configure_structlog
+from loomllm._litellm import callbacks as _hooks
+from loomllm._litellm import router as _router
 from loomllm._sync import LoopThread
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
 from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials

@@ -17,8 +17,8 @@ from loomllm import (
     RateLimited,
     ToolCall,
     UnifiedAgent,
-    _hooks,
 )
+from loomllm._litellm import callbacks as _hooks
 from loomllm.testing import Reply, WireServer
 
 AGENTS = """

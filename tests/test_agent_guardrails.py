@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from loomllm import GuardrailViolation, _hooks
+from loomllm import GuardrailViolation
+from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import litellm_module
 from loomllm.testing import Reply, WireServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loomllm import AuthenticationFailed, BadRequest, ProviderError, ProviderUnavailable, RateLimited
-from loomllm._provider_errors import to_provider_error
+from loomllm._litellm.errors import to_provider_error
 
 
 class _Fake(Exception):

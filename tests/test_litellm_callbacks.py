@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loomllm import _hooks
+from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import litellm_module
 from loomllm.errors import EgressDenied
 from loomllm.testing import Reply, WireServer
