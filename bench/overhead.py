@@ -26,6 +26,7 @@ import structlog
 
 from loomllm import Loom
 from loomllm._litellm import callbacks as _hooks
+from loomllm._litellm import litellm_module
 from loomllm.testing import Reply, WireServer
 
 CONFIG = """
@@ -88,8 +89,11 @@ async def main() -> None:
         agent = loom.agent("bench")
         quiet_agent = quiet_loom.agent("bench")
         guarded = loom.agent("guarded")
-        router = loom.router
-        quiet_loom.router  # noqa: B018 - builds its callback
+        loom._litellm_router()  # builds the Router and registers its callback
+        quiet_loom._litellm_router()
+        # The bare path: a Router of its own over the same deployments (loomllm's Router refuses
+        # requests that do not come from an agent call).
+        router = litellm_module().Router(model_list=loom.config.model_list, num_retries=0)
         callbacks = {loom: loom._callback, quiet_loom: quiet_loom._callback}
 
         async def bare() -> object:

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from loomllm._attempt import CallState, call_scope, strings_of
 from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
-from loomllm._egress import egress_scope
-from loomllm._litellm import litellm_module
+from loomllm._litellm import litellm_module, model_output_limit, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
 from loomllm._output import Schema, ToolCall, tool_calls
-from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
-from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError
+from loomllm._params import check_call_params
+from loomllm.config import AgentConfig, deployment_id
+from loomllm.errors import ConfigError, LoomError, OutputValidationError
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
 
 Messages = str | Sequence[Mapping[str, Any]]
 
-# Call parameters whose text goes to the provider: scanned by the input guardrail like messages.
-_SCANNED_PARAMS = ("tools", "functions", "response_format", "prediction", "user", "extra_body", "tool_choice")
+# Call parameters that carry no text: every other one is scanned by the input guardrail like messages.
+_NOT_TEXT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed", "logprobs", "top_logprobs",
+                              "presence_penalty", "frequency_penalty", "parallel_tool_calls", "stream_options",
+                              "timeout", "cache", "reasoning_effort", "top_k", "verbosity", "logit_bias"})
 
 
 @dataclass
@@ -49,6 +52,7 @@ class _Call:
     params: dict[str, Any]
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
+    state: CallState | None = None  # what the attempt half sees of this call
 
 
 class UnifiedAgent:
@@ -90,6 +94,8 @@ class UnifiedAgent:
         self._guard: Guard | None = loom.guard(agent_name)
         self._egress_policy = loom.egress_policy(agent_name)
         self._budgeted = loom.ledger.applies_to(agent_name)
+        self._allowed_extra = frozenset(self.spec.allow_params)
+        self._output_limit_cache: tuple[int | None] | None = None
 
     # --- public API: async ------------------------------------------------------------------
 
@@ -201,12 +207,13 @@ class UnifiedAgent:
     async def _call(self, call: _Call) -> Any:
         """The whole path of one non-streaming call, in order."""
         vault = self._guard.new_vault() if self._guard else None
-        await self._guard_input(call, vault)
-        reservation = await self._reserve(call)
-        response = await self._send(call, reservation)
+        state = self._new_state(call)
+        await self._guard_input(call, vault, state)
+        reservation = await self._reserve(call, state)
+        response = await self._send(call, reservation, state)
         outcome = "ok"
         try:
-            response = await self._guard_output(response, vault, call)
+            response = await self._guard_output(response, vault, call, state)
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
@@ -217,20 +224,31 @@ class UnifiedAgent:
         return response
 
     async def _call_stream(self, call: _Call) -> AsyncIterator[Any]:
-        """The streaming path: same steps, settled when the stream ends or is abandoned."""
+        """The streaming path: same steps, settled when the stream ends or is abandoned.
+
+        Every step of the stream runs inside the call's scope: LiteLLM falls back to another
+        deployment *while the caller iterates* when a stream fails before its first chunk, and
+        that attempt must meet the same checks (and the transport guard the same policy).
+        """
         vault = self._guard.new_vault() if self._guard else None
-        await self._guard_input(call, vault)
-        reservation = await self._reserve(call)
+        state = self._new_state(call)
+        await self._guard_input(call, vault, state)
+        reservation = await self._reserve(call, state)
         wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
         call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
-        stream = await self._send(call, reservation)
+        stream = await self._send(call, reservation, state)
         tally = _StreamTally()
         filtered = None
         if self._guard is not None and vault is not None:
             filtered = self._guard.stream_filter(vault, agent=self.agent_name)
         outcome = "ok"
         try:
-            async for chunk in stream:
+            while True:
+                with call_scope(state):
+                    try:
+                        chunk = await stream.__anext__()
+                    except StopAsyncIteration:
+                        break
                 tally.add(chunk)
                 for out in filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]:
                     if out.choices or wants_usage:
@@ -242,12 +260,12 @@ class UnifiedAgent:
             raise
         except BaseException as exc:
             outcome = type(exc).__name__
-            translated = self._translate(exc, call)
+            translated = self._translate(exc, state)
             if translated is exc:
                 raise
             raise translated from _cause(exc)
         finally:
-            with suppress(Exception):
+            with suppress(Exception), call_scope(state):
                 await stream.aclose() if hasattr(stream, "aclose") else None
             try:
                 tokens_in, tokens_out = tally.tokens(self._model_name_for_count(), call)
@@ -280,11 +298,9 @@ class UnifiedAgent:
         return out
 
     def _params(self, params: Mapping[str, Any], *, kind: str = "completion") -> dict[str, Any]:
-        for key in params:
-            if is_forbidden_param(key):
-                raise ForbiddenParameter(agent=self.agent_name, parameter=key)
-            if key in RESERVED_CALL_PARAMS:
-                raise TypeError(f"{key!r} is set by the agent and cannot be passed as a call parameter")
+        """The call's parameters: the caller's (allowlisted and bounded) over the agent's defaults."""
+        check_call_params(params, agent=self.agent_name, kind=kind, allowed_extra=self._allowed_extra,
+                          max_n=self.spec.max_n, max_output_tokens=self._output_limit())
         if kind == "embedding":
             return dict(params)  # chat defaults (temperature, max_tokens...) mean nothing to embeddings
         merged = {**self.spec.default_params(), **params}
@@ -297,54 +313,65 @@ class UnifiedAgent:
             merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
         return merged
 
-    async def _guard_input(self, call: _Call, vault: Vault | None) -> None:
+    def _new_state(self, call: _Call) -> CallState:
+        call.state = CallState(loom_id=self.loom.id, agent=self.agent_name, call_id=call.call_id,
+                               egress=self._egress_policy, guard=self._guard)
+        return call.state
+
+    async def _guard_input(self, call: _Call, vault: Vault | None, state: CallState) -> None:
         """Step 2: block or redact secrets and PII before anything else sees the request.
 
-        Messages and the free-text parameters (tool descriptions, schemas, ``user``...) are
-        scanned; redactions are applied to both.
+        Messages and every call parameter that carries text (tool descriptions, schemas, ``user``,
+        ``stop``, metadata...) are scanned; redactions are applied to both. What was scanned is
+        remembered, so that the per-attempt scan of the final request only looks at what is new.
         """
         if self._guard is None or vault is None:
             return
         call.messages = await self._guard.protect_input(call.messages, vault, agent=self.agent_name)
-        extras = {k: call.params[k] for k in _SCANNED_PARAMS if k in call.params}
+        state.seen.update(scanned_texts(call.messages))
+        extras = {k: v for k, v in call.params.items() if k not in _NOT_TEXT_PARAMS}
         if extras:
             text = json.dumps(extras, sort_keys=True, default=str)
             [scanned] = await self._guard.protect_input([{"role": "system", "content": text}], vault,
                                                         agent=self.agent_name)
             if scanned["content"] != text:
                 call.params.update(json.loads(scanned["content"]))
+            state.seen.update(strings_of({k: call.params[k] for k in extras}))
 
-    async def _reserve(self, call: _Call) -> Reservation | None:
+    async def _reserve(self, call: _Call, state: CallState) -> Reservation | None:
         """Step 3: reserve the worst-case cost against every budget limit that applies."""
         if not self._budgeted:
             return None
         estimate = self._estimate(call)
-        return await self.loom.ledger.reserve(self.agent_name, estimate)
+        reservation = await self.loom.ledger.reserve(self.agent_name, estimate)
+        if call.kind != "embedding":
+            state.reserved_output = estimate.output_tokens
+        return reservation
 
-    async def _send(self, call: _Call, reservation: Reservation | None) -> Any:
-        """Step 4: the Router call (the egress hook runs before each attempt, fallbacks included).
+    async def _send(self, call: _Call, reservation: Reservation | None, state: CallState) -> Any:
+        """Step 4: the Router call (the attempt checks run before each attempt, fallbacks included).
 
         If it fails, the reservation is given back and the error is translated: a policy error
         that refused any attempt wins over the provider error the Router re-raises.
         """
         try:
-            with egress_scope(self._egress_policy, agent=self.agent_name):
+            with call_scope(state):
                 return await self._route(call)
         except BaseException as exc:
             await self._release(reservation)
-            error = self._translate(exc, call)
+            error = self._translate(exc, state)
             self._log_call(call, None, outcome=type(error).__name__)
             raise error from _cause(exc)
 
     async def _route(self, call: _Call) -> Any:
-        router = self.loom.router
+        router = self.loom._litellm_router()
         params = dict(call.params)
         metadata = dict(params.pop("metadata", None) or {})
         metadata.update(call_metadata(self.loom.id, self.agent_name, call.call_id))
         if call.kind == "embedding":
             return await router.aembedding(model=self.spec.embedding_model,
                                            input=[m["content"] for m in call.messages], metadata=metadata, **params)
-        params.setdefault("cache", self._cache_control())
+        params["cache"] = {**(params.get("cache") or {}), **self._cache_control()}
         if params.get("tools") and not any(t.get("type") == "mcp" for t in params["tools"]):
             # litellm 1.106.2 imports its MCP gateway (proxy code needing the `mcp` package) for any
             # request with tools; plain function tools never need it.
@@ -352,13 +379,22 @@ class UnifiedAgent:
         return await router.acompletion(model=self.spec.model, messages=call.messages, metadata=metadata,
                                         stream=call.kind == "stream", **params)
 
-    async def _guard_output(self, response: Any, vault: Vault | None, call: _Call) -> Any:
-        """Step 5: scan the answer; block, redact, and restore placeholders for the caller."""
+    async def _guard_output(self, response: Any, vault: Vault | None, call: _Call, state: CallState) -> Any:
+        """Step 5: scan the answer; block, redact, and restore placeholders for the caller.
+
+        The response cache gets the answer only after this step, as the guardrail left it but with
+        placeholders not restored (a blocked answer is never cached).
+        """
         if self._guard is None or vault is None or call.kind == "embedding":
             return response
-        # LiteLLM's logging and cache write still hold `response` (they run after we return):
-        # restoring placeholders in place would hand them the originals.
-        return await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
+        # LiteLLM's logging still holds `response` (it runs after we return): restoring
+        # placeholders in place would hand it the originals.
+        guarded = await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
+        if state.cache_request is not None and not _is_cache_hit(response):
+            for_cache = await self._guard.protect_output(copy.deepcopy(response), self._guard.new_vault(),
+                                                         agent=self.agent_name)
+            await write_response_cache(for_cache, state.cache_request)
+        return guarded
 
     async def _settle(self, reservation: Reservation | None, usage: Usage) -> None:
         """Step 6: replace the reservation by what the call actually used."""
@@ -373,10 +409,9 @@ class UnifiedAgent:
                   deployment: str | None = None) -> None:
         """Step 7: one event per call (and one for the attempt that answered): names and numbers only."""
         hidden = getattr(response, "_hidden_params", None) or {}
-        attempt = self.loom.take_attempt(call.call_id)
-        if attempt is not None and usage is not None:
-            self.loom.attempt_succeeded(attempt, agent=self.agent_name, call_id=call.call_id, usage=usage,
-                                        cache_hit=bool(usage.cache_hit))
+        if call.state is not None and usage is not None:
+            self.loom.attempts.succeeded(call.state, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+                                         cost_usd=usage.cost_usd, cache_hit=bool(usage.cache_hit))
         self.loom.events.emit(
             "llm.call",
             agent=self.agent_name,
@@ -454,13 +489,22 @@ class UnifiedAgent:
             return {"namespace": f"loomllm.agent.{self.agent_name}"}
         return {}
 
-    def _translate(self, exc: BaseException, call: _Call) -> BaseException:
-        error = self.loom.take_violation(call.call_id) or unwrap_stop(exc)
-        if error is not None:
-            return error
-        if not isinstance(exc, Exception):
+    def _translate(self, exc: BaseException, state: CallState) -> BaseException:
+        """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""
+        error = state.violation or unwrap_stop(exc)
+        if error is None and isinstance(exc, Exception):
+            error = to_provider_error(exc, agent=self.agent_name)
+        scrubber = self.loom.scrubber
+        scrubber.scrub_exception(exc)
+        if error is None:
             return exc
-        return to_provider_error(exc, agent=self.agent_name)
+        scrubber.scrub_exception(error)
+        return error
+
+    def _output_limit(self) -> int | None:
+        if self._output_limit_cache is None:
+            self._output_limit_cache = (_output_limit(self._deployments),)
+        return self._output_limit_cache[0]
 
     def _supports_response_schema(self) -> bool:
         litellm = litellm_module()
@@ -539,6 +583,32 @@ def _after_system(messages: list[dict[str, Any]]) -> int:
     while index < len(messages) and messages[index].get("role") == "system":
         index += 1
     return index
+
+
+def scanned_texts(messages: list[dict[str, Any]]) -> list[str]:
+    """The message texts the input guardrail scans (content, text parts, tool-call arguments)."""
+    from loomllm._guardrails.guard import map_message
+
+    texts: list[str] = []
+
+    def collect(text: str, is_json: bool) -> str:
+        texts.append(text)
+        return text
+
+    for message in messages:
+        map_message(message, collect)
+    return texts
+
+
+def _is_cache_hit(response: Any) -> bool:
+    return bool((getattr(response, "_hidden_params", None) or {}).get("cache_hit"))
+
+
+def _output_limit(deployments: Sequence[Mapping[str, Any]]) -> int | None:
+    """The largest output any reachable deployment allows (None: unknown), bounding ``max_tokens``."""
+    limits = [model_output_limit(str(d["litellm_params"]["model"])) for d in deployments]
+    known = [limit for limit in limits if limit]
+    return max(known) if known and len(known) == len(limits) else None
 
 
 def _cause(exc: BaseException) -> BaseException | None:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from loomllm._attempt import Attempts
 from loomllm._budget import BudgetLedger, check_prices, open_store
-from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
+from loomllm._egress import enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import router as _router
+from loomllm._scrub import CredentialScrubber, credential_values
 from loomllm._sync import LoopThread
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
-from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials
+from loomllm.errors import ConfigError, LoomError
 from loomllm.prompts import PromptRegistry, PromptTemplate
 
 if TYPE_CHECKING:
@@ -51,17 +51,14 @@ class Loom:
         self._guards: dict[str, Guard | None] = {}
         self._prompts: PromptRegistry | None = None
         self._sync = LoopThread()
-        self._router: Any = None
+        self._router_obj: Any = None
         self._init_lock = threading.Lock()
         self._callback: Any = None
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
-        # (agent, deployment id) -> whether the agent keeps another deployment in that group
-        self._removed: dict[tuple[str, str], bool] = {}
-        self._reach: dict[str, set[str]] = {}
         self._closed = False
-        self._violations: dict[str, LoomError] = {}
-        self._last_attempt: dict[str, _AttemptStart] = {}
-        self._group_of = {deployment_id(d): str(d["model_name"]) for d in self.config.model_list}
+        self.attempts = Attempts(loom_id=self.id, config=self.config, events=self.events,
+                                 log_attempts=self.config.loom.logging.attempts)
+        self.scrubber = CredentialScrubber(credential_values(self.config.model_list, state_url=self.config.loom.state))
         self._store = open_store(self.config.loom.state)
         ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
         if clock is not None:
@@ -111,23 +108,22 @@ class Loom:
 
     # --- shared pieces used by agents ---------------------------------------------------------
 
-    @property
-    def router(self) -> Any:
-        """The ``litellm.Router`` (built on first use)."""
+    def _litellm_router(self) -> Any:
+        """The ``litellm.Router`` (built on first use). Private on purpose: requests through it that
+        do not come from an agent call are refused (no policy would see them)."""
         if self._closed:
             raise LoomError("this Loom is closed")
-        if self._router is None:
+        if self._router_obj is None:
             with self._init_lock:
-                if self._router is None:
+                if self._router_obj is None:
                     _router.apply_litellm_settings(self.config)
-                    self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
-                                                          attempt_failed=self._attempt_failed
-                                                          if self.config.loom.logging.attempts else None,
-                                                          filter_deployments=self._filter_deployments)
+                    _router.install_log_scrubber(self.scrubber)
+                    self._callback = _hooks.make_callback(self.id, self.attempts)
                     _hooks.register(self._callback)
                     install_transport_guard()
-                    self._router = _router.build_router(self.config)
-        return self._router
+                    self._router_obj = _router.build_router(self.config,
+                                                            metadata=_hooks.router_metadata(self.id))
+        return self._router_obj
 
     @property
     def prompts(self) -> PromptRegistry | None:
@@ -229,115 +225,18 @@ class Loom:
         check_prices(self.config.loom.budgets, {name: spec.budget}, reachable)
         allowed = enforce_deployments(self.config.loom.egress, {name: self._egress_name(spec)}, reachable,
                                       file=self._file)[name]
-        self._reach[name] = {deployment_id(d) for d in reachable[name]}
+        self.attempts.reach[name] = {deployment_id(d) for d in reachable[name]}
         # on_denied_deployment: remove. A removed deployment is filtered out of the Router's choice
         # when its group keeps another one for this agent; otherwise the attempt is refused.
         kept_groups = {d["model_name"] for d in allowed}
         for dep in reachable[name]:
             if dep not in allowed:
-                self._removed[(name, deployment_id(dep))] = dep["model_name"] in kept_groups
-
-    def _filter_deployments(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Drop the deployments removed from ``agent``'s reach before the Router picks one."""
-        return [d for d in deployments
-                if not self._removed.get((agent, str((d.get("model_info") or {}).get("id"))), False)]
-
-    def take_violation(self, call_id: str) -> LoomError | None:
-        """The policy error a call's attempt raised, if any (forgotten once taken).
-
-        When a fallback attempt is refused, the Router re-raises the *original* provider error;
-        the refusal is what the caller must see, so it is kept here by call id.
-        """
-        return self._violations.pop(call_id, None)
-
-    def _before_attempt(self, attempt: _hooks.Attempt) -> None:
-        self._last_attempt[attempt.call_id] = _AttemptStart(
-            str(attempt.deployment_id), attempt.model, _host_of(attempt.api_base), time.perf_counter()
-        )
-        try:
-            self._check_attempt(attempt)
-        except LoomError as error:
-            self._violations[attempt.call_id] = error
-            if self.config.loom.logging.attempts:
-                self.events.emit(
-                    "llm.attempt", agent=attempt.agent, call_id=attempt.call_id, outcome="refused",
-                    model_group=self._group_of.get(str(attempt.deployment_id)), deployment=attempt.deployment_id,
-                    model=attempt.model, host=_host_of(attempt.api_base), tokens_in=0, tokens_out=0, cost_usd=0.0,
-                    cache_hit=False, latency_ms=0.0, error_type=type(error).__name__,
-                )
-            raise
-
-    def _check_attempt(self, attempt: _hooks.Attempt) -> None:
-        """Runs on every Router attempt, fallbacks and retries included, before anything is sent."""
-        missing = self.config.missing_env.get(str(attempt.deployment_id))
-        if missing:
-            raise MissingCredentials(deployment=attempt.deployment_id or attempt.model, variable=missing[0],
-                                     file=self._file)
-        if str(attempt.deployment_id) not in self._reach.get(attempt.agent, ()):
-            raise EgressDenied(agent=attempt.agent, deployment=attempt.deployment_id, host=_host_of(attempt.api_base)
-                               or "<unknown>", reason="the deployment is outside the agent's configured reach")
-        policy = self.egress_policy(attempt.agent)
-        if policy is None:
-            return
-        deployment = {"model_name": "", "litellm_params": {"model": attempt.model, "api_base": attempt.api_base}}
-        url = attempt.api_base or deployment_url(deployment)
-        if url is None:
-            raise EgressDenied(agent=attempt.agent, deployment=attempt.deployment_id, host="<unknown>",
-                               reason="the deployment's provider host cannot be resolved")
-        egress_check(url, policy, agent=attempt.agent, deployment=attempt.deployment_id)
-
-    def _attempt_failed(self, fields: dict[str, Any]) -> None:
-        start = self._last_attempt.get(str(fields.get("call_id")))
-        deployment = str(fields.get("deployment"))
-        self.events.emit(
-            "llm.attempt", agent=fields["agent"], call_id=fields["call_id"], outcome="error",
-            model_group=self._group_of.get(deployment), deployment=deployment, model=fields.get("model"),
-            host=_host_of(fields.get("api_base")), tokens_in=0, tokens_out=0, cost_usd=0.0, cache_hit=False,
-            latency_ms=round((time.perf_counter() - start.started) * 1000, 2) if start else None,
-            error_type=fields.get("error_type"), status_code=fields.get("status_code"),
-            fallback_depth=fields.get("fallback_depth"),
-        )
-
-    def take_attempt(self, call_id: str) -> _AttemptStart | None:
-        """The last attempt the Router started for a call (forgotten once taken)."""
-        return self._last_attempt.pop(call_id, None)
-
-    def attempt_succeeded(self, attempt: _AttemptStart, *, agent: str, call_id: str, usage: Any,
-                          cache_hit: bool) -> None:
-        """Log the attempt that answered (failed ones are logged as LiteLLM reports them)."""
-        if not self.config.loom.logging.attempts:
-            return
-        self.events.emit(
-            "llm.attempt", agent=agent, call_id=call_id, outcome="ok",
-            model_group=self._group_of.get(attempt.deployment_id), deployment=attempt.deployment_id,
-            model=attempt.model, host=attempt.host, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
-            cost_usd=usage.cost_usd, cache_hit=cache_hit,
-            latency_ms=round((time.perf_counter() - attempt.started) * 1000, 2), error_type=None,
-        )
+                self.attempts.removed[(name, deployment_id(dep))] = dep["model_name"] in kept_groups
 
     def _budget_event(self, event: Mapping[str, Any]) -> None:
         fields = dict(event)
         name = str(fields.pop("event", "budget.event"))
         self.events.emit(name, level="warning", **fields)
-
-
-@dataclass(frozen=True)
-class _AttemptStart:
-    deployment_id: str
-    model: str
-    host: str | None
-    started: float
-
-
-def _host_of(url: str | None) -> str | None:
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).hostname
-    except ValueError:
-        return None
 
 
 def config_path(path: str | os.PathLike[str] | None) -> Path:

@@ -90,6 +90,23 @@ class AgentConfig(StrictModel):
     guardrails: str | None = None
     egress: str | None = None
     cache: bool = True
+    allow_params: list[str] = Field(
+        default_factory=list,
+        description="Call parameters beyond the allowlist this agent accepts (e.g. extra_body); still checked "
+                    "per attempt.",
+    )
+    max_n: int = Field(default=8, ge=1, le=128, description="Most choices (n) one call may ask for.")
+
+    @field_validator("allow_params")
+    @classmethod
+    def _allowable(cls, value: list[str]) -> list[str]:
+        from loomllm._params import RESERVED, is_always_forbidden
+
+        bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
+        if bad:
+            raise ValueError(f"{', '.join(bad)} can never be allowed: it would replace the deployment, its "
+                             "credentials, its prices or the routing")
+        return value
 
     @field_validator("params")
     @classmethod

@@ -10,7 +10,7 @@ Every exception derives from :class:`LoomError`::
     │   ├── BudgetStoreUnavailable  a hard budget's store is unreachable (fail closed)
     │   ├── GuardrailViolation      a secret or PII finding whose action is ``block``
     │   ├── EgressDenied            the destination host is not on the agent's allowlist
-    │   └── ForbiddenParameter      the caller passed api_base/api_key (bypasses the deployments)
+    │   └── ForbiddenParameter      a call parameter off the allowlist, or out of its bounds
     ├── ProviderError               the provider (or LiteLLM talking to it) failed
     │   ├── RateLimited             429 after the Router's retries
     │   ├── ProviderUnavailable     5xx, timeouts, connection errors
@@ -166,15 +166,17 @@ class EgressDenied(PolicyViolation):
 
 
 class ForbiddenParameter(PolicyViolation):
-    """The caller passed a parameter that would bypass the configured deployments (``api_base``...)."""
+    """A call parameter is not on the allowlist (``api_base``, ``extra_body``...) or out of its bounds.
 
-    def __init__(self, *, agent: str, parameter: str) -> None:
+    Also raised at an attempt whose final request is not what the policies admitted (a worst case
+    beyond the reservation, prices that are not the configured ones). Names the key, never the value.
+    """
+
+    def __init__(self, *, agent: str, parameter: str, reason: str | None = None) -> None:
         self.agent = agent
         self.parameter = parameter
-        super().__init__(
-            f"agent {agent!r}: parameter {parameter!r} is refused: it would bypass the configured deployments "
-            "(set it on the deployment in model_list)"
-        )
+        self.reason = reason or "it would bypass the configured deployments (set it on the deployment in model_list)"
+        super().__init__(f"agent {agent!r}: parameter {parameter!r} is refused: {self.reason}")
 
 
 class ProviderError(LoomError):

@@ -39,7 +39,7 @@ class TestStartup:
                 "import loomllm\n"
                 "from loomllm._litellm import litellm_module\n"
                 "litellm = litellm_module()\n"
-                "loom = loomllm.Loom('config/offline.yaml'); loom.router\n"
+                "loom = loomllm.Loom('config/offline.yaml'); loom._litellm_router()\n"
                 "litellm.token_counter(model='openai/gpt-4o', messages=[{'role': 'user', 'content': 'hi'}])\n"
                 "loom.close()\n")
         subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)

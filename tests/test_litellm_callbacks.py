@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -26,16 +26,34 @@ def router(wire_server: WireServer) -> Iterator[Any]:
     yield litellm.Router(model_list=model_list, fallbacks=[{"first": ["second"]}], num_retries=2, retry_after=0)
 
 
+class _Handler:
+    """An attempt handler that calls ``before_attempt`` with each attempt's final request."""
+
+    def __init__(self, before_attempt: Callable[[dict[str, Any]], None]) -> None:
+        self.before_attempt = before_attempt
+
+    def before(self, kwargs: dict[str, Any], tag: Mapping[str, Any]) -> dict[str, Any] | None:
+        self.before_attempt(kwargs)
+        return None
+
+    def failed(self, request: Mapping[str, Any], exception: Exception, fallback_depth: int | None,
+               tag: Mapping[str, Any]) -> None:
+        return None
+
+    def filter(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return deployments
+
+
 @pytest.fixture
 def hook(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Register a callback that raises ``request.param`` on attempts to group 'first'."""
     error_factory = request.param
 
-    def before_attempt(attempt: _hooks.Attempt) -> None:
-        if attempt.model == "openai/first-model":
+    def before_attempt(kwargs: dict[str, Any]) -> None:
+        if kwargs["model"] == "openai/first-model":
             raise error_factory()
 
-    callback = _hooks.make_callback("test-loom", before_attempt=before_attempt, attempt_failed=lambda _: None)
+    callback = _hooks.make_callback("test-loom", _Handler(before_attempt))
     _hooks.register(callback)
     yield callback
     _hooks.unregister(callback)
@@ -74,8 +92,7 @@ class TestPreCallHook:
     def test_sync_completion_skips_the_hook(self, router: Any, wire_server: WireServer) -> None:
         """Router.completion (sync) never runs the deployment hook: loomllm's sync API must not use it."""
         seen: list[str] = []
-        callback = _hooks.make_callback("test-loom", before_attempt=lambda a: seen.append(a.model),
-                                        attempt_failed=lambda _: None)
+        callback = _hooks.make_callback("test-loom", _Handler(lambda kwargs: seen.append(kwargs["model"])))
         _hooks.register(callback)
         try:
             router.completion(model="first", messages=[{"role": "user", "content": "hi"}], metadata=_tagged())

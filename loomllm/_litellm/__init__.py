@@ -26,3 +26,48 @@ def litellm_module() -> Any:
         litellm.telemetry = False
         litellm.suppress_debug_info = True
     return litellm
+
+
+def module_base_urls() -> list[str]:
+    """Base URLs set as LiteLLM module globals (``litellm.api_base``...): they override deployments."""
+    litellm = litellm_module()
+    return [str(v) for v in (getattr(litellm, "api_base", None), getattr(litellm, "gdc_api_base", None)) if v]
+
+
+def named_credential(name: Any) -> dict[str, Any]:
+    """The values of a ``credential_list`` entry LiteLLM merges into a request naming it (empty if none)."""
+    if not name:
+        return {}
+    litellm = litellm_module()
+    for item in getattr(litellm, "credential_list", None) or []:
+        if getattr(item, "credential_name", None) == name:
+            return dict(getattr(item, "credential_values", None) or {})
+    return {}
+
+
+def response_cache() -> Any:
+    """LiteLLM's process-wide response cache (``litellm.cache``), or None."""
+    return getattr(litellm_module(), "cache", None)
+
+
+def model_output_limit(model: str) -> int | None:
+    """The most output tokens ``model`` can produce according to LiteLLM's (local) cost map, if known."""
+    litellm = litellm_module()
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:  # unknown model: LiteLLM raises
+        return None
+    limit = info.get("max_output_tokens") or info.get("max_tokens")
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+async def write_response_cache(response: Any, request: dict[str, Any]) -> None:
+    """Store ``response`` in LiteLLM's response cache under the key of ``request`` (an attempt's final kwargs).
+
+    loomllm defers this write until the output guardrail has run (the attempt told LiteLLM ``no-store``).
+    """
+    cache = response_cache()
+    if cache is None:
+        return
+    control = {k: v for k, v in (request.get("cache") or {}).items() if k != "no-store"}
+    await cache.async_add_cache(response, **{**request, "cache": control})

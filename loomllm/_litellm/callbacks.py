@@ -9,36 +9,28 @@ the caller. ``log_pre_api_call`` swallows exceptions, so nothing is enforced the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from loomllm._litellm import litellm_module
-from loomllm.errors import LoomError
+from loomllm.errors import LoomError, PolicyViolation
 
 # Request metadata keys that attribute every attempt to a Loom, an agent and a call. Flat string
 # values on purpose: LiteLLM copies nested metadata values on every call (about 150 µs here).
 METADATA_LOOM = "loomllm_loom"
 METADATA_AGENT = "loomllm_agent"
 METADATA_CALL = "loomllm_call_id"
+METADATA_ROUTER = "loomllm_router"
+
+
+def router_metadata(loom_id: str) -> dict[str, str]:
+    """Metadata the Loom's Router adds to every request (``default_litellm_params``): marks its own requests."""
+    return {METADATA_ROUTER: loom_id}
 
 
 def call_metadata(loom_id: str, agent: str, call_id: str) -> dict[str, str]:
     """The metadata entries a call carries so that callbacks can attribute each attempt."""
     return {METADATA_LOOM: loom_id, METADATA_AGENT: agent, METADATA_CALL: call_id}
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What the Router is about to send: one deployment, one attempt."""
-
-    loom_id: str
-    agent: str
-    call_id: str
-    deployment_id: str | None
-    model: str
-    api_base: str | None
-    litellm_params: Mapping[str, Any]
 
 
 def stop_exception_type() -> type[Exception]:
@@ -77,17 +69,23 @@ def unwrap_stop(exc: BaseException) -> LoomError | None:
     return None
 
 
-def make_callback(
-    loom_id: str,
-    *,
-    before_attempt: Callable[[Attempt], None],
-    attempt_failed: Callable[[dict[str, Any]], None] | None,
-    filter_deployments: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
-) -> Any:
+class AttemptHandler(Protocol):
+    """What the callback delegates to (``loomllm._attempt.Attempts``)."""
+
+    def before(self, kwargs: dict[str, Any], tag: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+    def failed(self, request: Mapping[str, Any], exception: Exception, fallback_depth: int | None,
+               tag: Mapping[str, Any]) -> None: ...
+
+    def filter(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
+def make_callback(loom_id: str, attempts: AttemptHandler) -> Any:
     """A LiteLLM ``CustomLogger`` bound to one Loom: it ignores calls from other Looms.
 
-    ``attempt_failed`` hears of every failed attempt; the caller knows the successful one itself.
-    The callback deliberately has no logging handlers (``async_log_*_event``).
+    It hands every attempt to ``attempts`` and turns a loomllm error raised there into
+    :class:`PolicyStop`. It deliberately has no logging handlers (``async_log_*_event``): the call
+    path logs the attempt that answered itself, which is cheaper.
     """
     from litellm.integrations.custom_logger import CustomLogger
 
@@ -98,46 +96,30 @@ def make_callback(
                                            request_kwargs: dict[str, Any] | None = None,
                                            parent_otel_span: Any = None) -> list[Any]:
             tag = _tag(request_kwargs or {})
-            if filter_deployments is None or tag is None or tag.get("loom") != loom_id:
+            if tag is None or tag.get("loom") != loom_id:
                 return healthy_deployments
-            return filter_deployments(str(tag.get("agent")), healthy_deployments)
+            return attempts.filter(str(tag.get("agent")), healthy_deployments)
 
         async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
             tag = _tag(kwargs)
             if tag is None or tag.get("loom") != loom_id:
+                if _router_tag(kwargs) == loom_id:
+                    # This Loom's Router, but no agent call tagged the request: refuse it.
+                    raise stop(PolicyViolation("requests through loomllm's Router must come from an agent call"))
                 return None
-            attempt = Attempt(
-                loom_id=loom_id,
-                agent=str(tag.get("agent")),
-                call_id=str(tag.get("call_id")),
-                deployment_id=(kwargs.get("model_info") or {}).get("id"),
-                model=str(kwargs.get("model")),
-                api_base=kwargs.get("api_base"),
-                litellm_params=kwargs,
-            )
             try:
-                before_attempt(attempt)
+                return attempts.before(kwargs, tag)
             except LoomError as error:
                 raise stop(error) from None
-            return None
 
         async def async_post_call_failure_deployment_hook(self, request_data: Mapping[str, Any], exception: Exception,
                                                           call_type: Any, fallback_depth: int | None = None) -> None:
             # Runs once per failed attempt (first try, retries, fallbacks), inside the call's task,
             # and without LiteLLM's logging machinery: logging handlers cost ~5% throughput under load.
             tag = _tag(request_data)
-            if attempt_failed is None or tag is None or tag.get("loom") != loom_id:
+            if tag is None or tag.get("loom") != loom_id:
                 return
-            attempt_failed({
-                "agent": tag.get("agent"),
-                "call_id": tag.get("call_id"),
-                "deployment": (request_data.get("model_info") or {}).get("id"),
-                "model": request_data.get("model"),
-                "api_base": request_data.get("api_base"),
-                "error_type": type(exception).__name__,
-                "status_code": getattr(exception, "status_code", None),
-                "fallback_depth": fallback_depth,
-            })
+            attempts.failed(request_data, exception, fallback_depth, tag)
 
     return _keyed(LoomCallback(), loom_id)
 
@@ -164,6 +146,14 @@ def unregister(callback: Any) -> None:
         registry = getattr(litellm, name, None)
         while isinstance(registry, list) and callback in registry:
             registry.remove(callback)
+
+
+def _router_tag(kwargs: Mapping[str, Any]) -> str | None:
+    for key in ("metadata", "litellm_metadata"):
+        meta = kwargs.get(key)
+        if isinstance(meta, Mapping) and METADATA_ROUTER in meta:
+            return str(meta[METADATA_ROUTER])
+    return None
 
 
 def _tag(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:

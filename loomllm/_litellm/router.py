@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import logging
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 import structlog
 
 from loomllm._litellm import litellm_module
+from loomllm._scrub import CredentialScrubber
 from loomllm.config import LoomConfig
 from loomllm.errors import ConfigError
 
@@ -36,11 +38,32 @@ _ROUTER_KEYS_IN_LITELLM_SETTINGS = (
 _HANDLED_LITELLM_SETTINGS = {"cache", "cache_params", "request_timeout", *_ROUTER_KEYS_IN_LITELLM_SETTINGS}
 
 
-def build_router(config: LoomConfig) -> Any:
-    """A Router over ``config.model_list`` with loomllm's additions (stable ids, rate limits, Redis)."""
+def build_router(config: LoomConfig, *, metadata: Mapping[str, str] | None = None) -> Any:
+    """A Router over ``config.model_list`` with loomllm's additions (stable ids, rate limits, Redis).
+
+    ``metadata`` is added to every request the Router sends (it marks the Loom's own requests).
+    """
     litellm = litellm_module()
     kwargs = _router_kwargs(config)
+    if metadata:
+        defaults = dict(kwargs.get("default_litellm_params") or {})
+        defaults["metadata"] = {**(defaults.get("metadata") or {}), **metadata}
+        kwargs["default_litellm_params"] = defaults
     return litellm.Router(model_list=config.model_list, **kwargs)
+
+
+# LiteLLM's loggers (litellm/_logging.py): their lines quote request parameters and provider errors.
+_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+
+
+def install_log_scrubber(scrubber: CredentialScrubber) -> None:
+    """Remove ``scrubber``'s credentials from every line LiteLLM's loggers emit (once per scrubber)."""
+    if not scrubber:
+        return
+    for name in _LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(getattr(f, "scrubber", None) is scrubber for f in logger.filters):
+            logger.addFilter(scrubber.logging_filter())
 
 
 def apply_litellm_settings(config: LoomConfig) -> None:

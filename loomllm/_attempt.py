@@ -1,0 +1,347 @@
+"""An attempt: one request the Router is about to send to one deployment (first try, retry or fallback).
+
+The call half of a call lives in ``_agent.py``; this module owns the attempt half. LiteLLM runs
+:meth:`Attempts.before` (through the callback in ``_litellm/callbacks.py``) after it has merged the
+deployment's parameters into the request and before the cache lookup or any byte is sent. It checks
+the request that will really leave, not what the caller asked for:
+
+* credentials: the deployment's key variables are set;
+* reach: the deployment is one the agent's config can reach;
+* egress: every base URL LiteLLM may use for it (``api_base``, ``base_url``, ``litellm.api_base``,
+  a named credential's ``api_base``, the provider's environment variable or default host), and
+  every URL inside the messages (images, files) that LiteLLM would fetch;
+* budget: the attempt's worst case (``max_tokens`` under any name, times ``n``) is what was reserved;
+* prices: pricing keys are the configured ones;
+* content: every string in the request that the input guardrail did not already pass is scanned,
+  and any finding blocks (a new LiteLLM field cannot carry a secret past the guardrail).
+
+A refusal travels through the Router as ``PolicyStop`` (no retry, no fallback) and is remembered on
+the :class:`CallState`, because the Router re-raises the *original* provider error when a fallback
+attempt is refused. The call's :class:`CallState` is found through a context variable that the
+agent sets around routing and around every step of a stream (:func:`call_scope`), which is also what
+keeps the egress scope of the transport guard alive for mid-stream fallbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from loomllm._egress import EgressPolicy, check_url, deployment_url, egress_scope
+from loomllm._litellm import module_base_urls, named_credential, response_cache
+from loomllm.errors import (
+    EgressDenied,
+    Finding,
+    ForbiddenParameter,
+    LoomError,
+    MissingCredentials,
+    PolicyViolation,
+)
+
+if TYPE_CHECKING:
+    from loomllm._events import EventLog
+    from loomllm._guardrails import Guard
+    from loomllm.config import LoomConfig
+
+__all__ = ["Attempts", "CallState", "call_scope", "current_call"]
+
+# Keys of the final request that are not content: credentials and endpoints (checked above),
+# LiteLLM's own bookkeeping, and metadata (the caller's part was scanned with the input).
+_NOT_CONTENT = frozenset({
+    "api_key", "api_base", "base_url", "api_version", "model", "model_info", "metadata", "litellm_metadata",
+    "litellm_logging_obj", "litellm_call_id", "litellm_trace_id", "litellm_params", "timeout", "stream",
+    "max_retries", "client", "caching", "cache", "stream_options", "_context_compaction_state",
+    "allow_client_keepalive_override", "use_in_pass_through", "use_litellm_proxy", "use_xai_oauth",
+    "merge_reasoning_content_in_choices", "_skip_mcp_handler", "preset_cache_key",
+})
+_PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
+_OUTPUT_CAP_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "max_new_tokens")
+_CHOICE_KEYS = ("n", "candidate_count", "candidateCount", "best_of")
+
+
+@dataclass(eq=False)
+class CallState:
+    """What the attempt half knows about one call, and what it learned during it."""
+
+    loom_id: str
+    agent: str
+    call_id: str
+    egress: EgressPolicy | None
+    guard: Guard | None
+    reserved_output: int | None = None
+    """Output tokens the budget reservation covers (``None``: the agent has no budget)."""
+    seen: set[str] = field(default_factory=set)
+    """Strings the input guardrail passed; the final-request scan skips them."""
+    violation: LoomError | None = None
+    started: float | None = None
+    deployment: str | None = None
+    host: str | None = None
+    model: str | None = None
+    cache_request: dict[str, Any] | None = None
+    """The request whose cache write was deferred until the output guardrail has run."""
+
+
+_CURRENT: ContextVar[CallState | None] = ContextVar("loomllm_call", default=None)
+
+
+@contextmanager
+def call_scope(state: CallState) -> Iterator[CallState]:
+    """Make ``state`` the current call (and its egress policy the transport guard's) inside the block.
+
+    Enter it around each await that may send (routing, and every ``__anext__`` of a stream): the
+    block never spans a ``yield``, so the context variable is reset in the context that set it.
+    """
+    token = _CURRENT.set(state)
+    try:
+        with egress_scope(state.egress, agent=state.agent):
+            yield state
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_call() -> CallState | None:
+    """The call whose attempt is running now, if any."""
+    return _CURRENT.get()
+
+
+class Attempts:
+    """Checks and records every attempt of one Loom's calls. Built with the policies it needs."""
+
+    def __init__(
+        self,
+        *,
+        loom_id: str,
+        config: LoomConfig,
+        events: EventLog,
+        log_attempts: bool,
+    ) -> None:
+        from loomllm.config import deployment_id
+
+        self.loom_id = loom_id
+        self._config = config
+        self._file = str(config.source) if config.source else None
+        self._events = events
+        self._log_attempts = log_attempts
+        self._params = {deployment_id(d): dict(d["litellm_params"]) for d in config.model_list}
+        self._group_of = {deployment_id(d): str(d["model_name"]) for d in config.model_list}
+        self.reach: dict[str, set[str]] = {}
+        """agent -> ids of the deployments its config can reach."""
+        self.removed: dict[tuple[str, str], bool] = {}
+        """(agent, deployment id) -> removed by egress; True when its group keeps another deployment."""
+
+    # --- LiteLLM's hooks (through _litellm/callbacks.py) ---------------------------------------
+
+    def filter(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop the deployments removed from ``agent``'s reach before the Router picks one."""
+        return [d for d in deployments
+                if not self.removed.get((agent, str((d.get("model_info") or {}).get("id"))), False)]
+
+    def before(self, kwargs: dict[str, Any], tag: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Check the final request of an attempt; returns the request to send instead, if changed."""
+        state = current_call()
+        deployment = str((kwargs.get("model_info") or {}).get("id"))
+        if state is None or state.loom_id != self.loom_id or state.call_id != tag.get("call_id"):
+            # A request through this Loom's Router that no agent call is making: refuse it.
+            raise PolicyViolation("requests through loomllm's Router must come from an agent call")
+        state.started = time.perf_counter()
+        state.deployment, state.model = deployment, str(kwargs.get("model"))
+        state.host = _host_of(kwargs.get("api_base") or kwargs.get("base_url"))
+        try:
+            self._check(kwargs, state, deployment)
+        except LoomError as error:
+            state.violation = error
+            self._log_refused(state, error)
+            raise
+        return self._defer_cache_write(kwargs, state)
+
+    def failed(self, request: Mapping[str, Any], exception: Exception, fallback_depth: int | None,
+               tag: Mapping[str, Any]) -> None:
+        """Log a failed attempt (LiteLLM reports each one: first try, retries, fallbacks)."""
+        if not self._log_attempts:
+            return
+        state = current_call()
+        deployment = str((request.get("model_info") or {}).get("id"))
+        started = state.started if state is not None else None
+        self._events.emit(
+            "llm.attempt", agent=tag.get("agent"), call_id=tag.get("call_id"), outcome="error",
+            model_group=self._group_of.get(deployment), deployment=deployment, model=request.get("model"),
+            host=_host_of(request.get("api_base")), tokens_in=0, tokens_out=0, cost_usd=0.0, cache_hit=False,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+            error_type=type(exception).__name__, status_code=getattr(exception, "status_code", None),
+            fallback_depth=fallback_depth,
+        )
+
+    def succeeded(self, state: CallState, *, tokens_in: int, tokens_out: int, cost_usd: float,
+                  cache_hit: bool) -> None:
+        """Log the attempt that answered (called by the call path, which knows the usage)."""
+        if not self._log_attempts or state.started is None:
+            return
+        self._events.emit(
+            "llm.attempt", agent=state.agent, call_id=state.call_id, outcome="ok",
+            model_group=self._group_of.get(str(state.deployment)), deployment=state.deployment, model=state.model,
+            host=state.host, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=round(cost_usd, 8),
+            cache_hit=cache_hit, latency_ms=round((time.perf_counter() - state.started) * 1000, 2),
+        )
+
+    # --- the checks -------------------------------------------------------------------------------
+
+    def _check(self, kwargs: dict[str, Any], state: CallState, deployment: str) -> None:
+        missing = self._config.missing_env.get(deployment)
+        if missing:
+            raise MissingCredentials(deployment=deployment, variable=missing[0], file=self._file)
+        if deployment not in self.reach.get(state.agent, ()):
+            raise EgressDenied(agent=state.agent, deployment=deployment, host=state.host or "<unknown>",
+                               reason="the deployment is outside the agent's configured reach")
+        configured = self._params.get(deployment, {})
+        if state.egress is not None:
+            self._check_egress(kwargs, state, deployment, state.egress)
+        self._check_prices(kwargs, state, configured)
+        if state.reserved_output is not None:
+            self._check_worst_case(kwargs, state)
+        if state.guard is not None:
+            self._scan_request(kwargs, state, configured)
+
+    def _check_egress(self, kwargs: Mapping[str, Any], state: CallState, deployment: str,
+                      policy: EgressPolicy) -> None:
+        urls = _base_urls(kwargs)
+        if not urls:
+            fallback = deployment_url({"model_name": "", "litellm_params": {"model": kwargs.get("model")}})
+            if fallback is None:
+                raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
+                                   reason="the deployment's provider host cannot be resolved")
+            urls = [fallback]
+        for url in urls + list(_message_urls(kwargs.get("messages"))):
+            verdict = check_url(url, policy)
+            if not verdict.allowed:
+                raise EgressDenied(agent=state.agent, deployment=deployment, host=verdict.host, reason=verdict.reason)
+
+    def _check_prices(self, kwargs: Mapping[str, Any], state: CallState, configured: Mapping[str, Any]) -> None:
+        for key in _PRICE_KEYS:
+            if key in kwargs and kwargs[key] != configured.get(key):
+                raise ForbiddenParameter(agent=state.agent, parameter=key,
+                                         reason="prices come from the config or the cost map, never from a call")
+
+    def _check_worst_case(self, kwargs: Mapping[str, Any], state: CallState) -> None:
+        extra = _mapping(kwargs.get("extra_body"))
+        caps = [v for source in (kwargs, extra) for k in _OUTPUT_CAP_KEYS
+                if isinstance(v := source.get(k), int) and not isinstance(v, bool)]
+        choices = [v for source in (kwargs, extra) for k in _CHOICE_KEYS
+                   if isinstance(v := source.get(k), int) and not isinstance(v, bool)]
+        reserved = state.reserved_output or 0
+        if not caps:
+            raise ForbiddenParameter(agent=state.agent, parameter="max_tokens",
+                                     reason="a budgeted call must bound its output")
+        worst = max(caps) * max([1, *choices])
+        if min(caps) < 1 or min([1, *choices]) < 1 or worst > reserved:
+            raise ForbiddenParameter(agent=state.agent, parameter="max_tokens",
+                                     reason=f"the request asks for up to {worst} output tokens; the budget "
+                                            f"reservation covers {reserved}")
+
+    def _scan_request(self, kwargs: Mapping[str, Any], state: CallState, configured: Mapping[str, Any]) -> None:
+        guard = state.guard
+        assert guard is not None
+        findings: list[Finding] = []
+        for key, value in kwargs.items():
+            if key in _NOT_CONTENT or (key in configured and configured[key] == value):
+                continue  # deployment parameters are config, not content
+            for text in _strings(value):
+                if text in state.seen:
+                    continue
+                decisions = guard.decide(text, "input", message_index=None, agent=state.agent)
+                findings += [Finding(d.entity_type, None, d.start, d.end, d.score, "input") for d in decisions]
+                if not decisions:
+                    state.seen.add(text)
+        if findings:
+            guard.raise_blocked(findings, direction="input", agent=state.agent)
+
+    # --- the cache ---------------------------------------------------------------------------------
+
+    def _defer_cache_write(self, kwargs: dict[str, Any], state: CallState) -> dict[str, Any] | None:
+        """With an output guardrail, LiteLLM must not write the cache: the call path writes it after the guard."""
+        if state.guard is None or kwargs.get("stream"):
+            return None
+        cache = response_cache()
+        control = _mapping(kwargs.get("cache"))
+        if cache is None or control.get("no-store"):
+            return None
+        state.cache_request = dict(kwargs)
+        return {**kwargs, "cache": {**control, "no-store": True}}
+
+    def _log_refused(self, state: CallState, error: LoomError) -> None:
+        if not self._log_attempts:
+            return
+        self._events.emit(
+            "llm.attempt", agent=state.agent, call_id=state.call_id, outcome="refused",
+            model_group=self._group_of.get(str(state.deployment)), deployment=state.deployment, model=state.model,
+            host=state.host, tokens_in=0, tokens_out=0, cost_usd=0.0, cache_hit=False, latency_ms=0.0,
+            error_type=type(error).__name__,
+        )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _base_urls(kwargs: Mapping[str, Any]) -> list[str]:
+    """Every base URL LiteLLM may pick for this request: per request, module globals, a named credential."""
+    urls = [str(kwargs[k]) for k in ("api_base", "base_url") if kwargs.get(k)]
+    urls += module_base_urls()
+    credential = named_credential(kwargs.get("litellm_credential_name"))
+    urls += [str(credential[k]) for k in ("api_base", "base_url") if credential.get(k)]
+    return urls
+
+
+def _message_urls(messages: Any) -> Iterator[str]:
+    """http(s) URLs in message content parts that a provider adapter may fetch (images, files, documents)."""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, Mapping):
+                yield from _part_urls(part)
+
+
+def _part_urls(part: Mapping[str, Any]) -> Iterator[str]:
+    for value in part.values():
+        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+            yield value
+        elif isinstance(value, Mapping):
+            yield from _part_urls(value)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, type):
+        if hasattr(value, "model_json_schema"):  # a pydantic response_format: its schema is sent
+            yield from _strings(value.model_json_schema())
+    elif hasattr(value, "model_dump"):
+        yield from _strings(value.model_dump(exclude_none=True))
+
+
+def strings_of(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value (what :class:`CallState.seen` is filled with)."""
+    return _strings(value)
+
+
+def _host_of(url: Any) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(str(url)).hostname
+    except ValueError:
+        return None
