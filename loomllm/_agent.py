@@ -409,7 +409,7 @@ class UnifiedAgent:
                   deployment: str | None = None) -> None:
         """Step 7: one event per call (and one for the attempt that answered): names and numbers only."""
         hidden = getattr(response, "_hidden_params", None) or {}
-        if call.state is not None and usage is not None:
+        if call.state is not None and usage is not None and outcome == "ok":
             self.loom.attempts.succeeded(call.state, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
                                          cost_usd=usage.cost_usd, cache_hit=bool(usage.cache_hit))
         self.loom.events.emit(
@@ -491,7 +491,7 @@ class UnifiedAgent:
 
     def _translate(self, exc: BaseException, state: CallState) -> BaseException:
         """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""
-        error = state.violation or unwrap_stop(exc)
+        error = state.violation or unwrap_stop(exc) or (state.denials[0] if state.denials else None)
         if error is None and isinstance(exc, Exception):
             error = to_provider_error(exc, agent=self.agent_name)
         scrubber = self.loom.scrubber

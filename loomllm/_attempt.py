@@ -83,6 +83,8 @@ class CallState:
     model: str | None = None
     cache_request: dict[str, Any] | None = None
     """The request whose cache write was deferred until the output guardrail has run."""
+    denials: list[EgressDenied] = field(default_factory=list)
+    """What the transport guard refused under this call (LiteLLM wraps those errors in its own)."""
 
 
 _CURRENT: ContextVar[CallState | None] = ContextVar("loomllm_call", default=None)
@@ -97,8 +99,11 @@ def call_scope(state: CallState) -> Iterator[CallState]:
     """
     token = _CURRENT.set(state)
     try:
-        with egress_scope(state.egress, agent=state.agent):
-            yield state
+        with egress_scope(state.egress, agent=state.agent) as scope:
+            try:
+                yield state
+            finally:
+                state.denials += scope.denials
     finally:
         _CURRENT.reset(token)
 

@@ -1,0 +1,81 @@
+"""Shared pieces of the attack tests: credentials, configs, a redirecting server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from loomllm.testing import WireServer
+
+# A deployment key shaped like no vendor's (so that only the credential scrubber can catch it).
+DEPLOYMENT_KEY = "loomtest-4f9b2c7e1d8a6035b2e9c4f7a1d3e6b8"
+AWS_KEY = "AKIA" + "Q3EGRVLMZ7TPKX2N"
+GITHUB_TOKEN = "ghp_" + "R8s2KfQ0pLx7VwN3bYc5Hd9JmT1eZa4Ug6Io"
+
+
+class Redirector:
+    """A stdlib server on 127.0.0.1 that answers every request 307 to ``target`` (and counts them)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.hits = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.hits += 1
+                self.send_response(307)
+                self.send_header("Location", owner.target + self.path)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SECURE_SECTION = """
+loomllm:
+  agents:
+    worker: {{model: primary, budget: tight, max_tokens: 20{agent_extra}}}
+  budgets:
+    policies:
+      tight: {{limits: [{{tokens: 100000, per: day}}]}}
+  guardrails:
+    default: standard
+  egress:
+    default: local
+    policies:
+      local:
+        allow: ["http://127.0.0.1:{port}"]
+"""
+
+
+def secure_config(allowed: WireServer, *, primary: str | None = None, extra_models: str = "",
+                  router: str = "", agent_extra: str = "", litellm_settings: str = "") -> str:
+    """A config with one budgeted, guarded, egress-limited agent on the allowed server."""
+    primary = primary or f'{{model: openai/gpt-4o-mini, api_base: "{allowed.openai_base}", api_key: {DEPLOYMENT_KEY}}}'
+    text = f"model_list:\n  - model_name: primary\n    litellm_params: {primary}\n{extra_models}"
+    text += f"router_settings:\n  num_retries: 0\n  retry_after: 0\n{router}"
+    text += litellm_settings
+    return text + SECURE_SECTION.format(port=allowed.port, agent_extra=agent_extra)
+
+
+def sent_bodies(server: WireServer) -> str:
+    """Everything the server received, as one string (bodies, paths, queries, headers)."""
+    return json.dumps([{"body": r.body, "path": r.path, "query": dict(r.query), "headers": dict(r.headers)}
+                       for r in server.requests])
