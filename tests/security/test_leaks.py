@@ -128,3 +128,23 @@ class TestCache:
         second = await agent.complete(f"write to {email}", temperature=0)
         assert 1 == len(wire_server.requests)
         assert email in second.choices[0].message.content
+
+
+async def test_blocked_answer_is_not_in_the_redis_cache(secure_loom: Callable[..., Loom], wire_server: WireServer,
+                                                        redis_url: str) -> None:
+    """Same for the Redis backend: after a blocked answer no key in the namespace holds the secret."""
+    import uuid
+
+    import redis
+
+    namespace = f"loomllm-sec-{uuid.uuid4().hex}"
+    settings = ("litellm_settings:\n  cache: true\n  cache_params: {type: redis, ttl: 60, "
+                f"host: 127.0.0.1, port: 6379, namespace: {namespace}}}\n")
+    wire_server.route(Reply.text(f"the deploy key is {AWS_KEY}"))
+    agent = secure_loom(litellm_settings=settings).agent("worker")
+    with pytest.raises(GuardrailViolation):
+        await agent.complete("what is the key?", temperature=0)
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    keys = list(client.scan_iter(f"{namespace}*"))
+    assert all(AWS_KEY.encode() not in (client.get(k) or b"") for k in keys)
+    assert [] == keys
