@@ -84,7 +84,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _egress_verdicts(config: LoomConfig) -> dict[tuple[str, str], str]:
     reachable = {name: config.reachable_deployments(name) for name in config.loom.agents}
     out: dict[tuple[str, str], str] = {}
-    for v in check_deployments(config.loom.egress, config.agent_policies("egress"), reachable):
+    global_base = config.litellm_settings.get("api_base")
+    for v in check_deployments(config.loom.egress, config.agent_policies("egress"), reachable,
+                               global_base=str(global_base) if global_base else None):
         out[(v.agent, v.deployment)] = "allowed" if v.allowed else f"denied ({v.reason})"
     return out
 

@@ -223,8 +223,9 @@ class Loom:
         """Start-up checks of one agent (YAML or code-defined): prices under USD limits, egress verdicts."""
         reachable = {name: self.config.reachable_deployments(spec)}
         check_prices(self.config.loom.budgets, {name: spec.budget}, reachable)
+        global_base = self.config.litellm_settings.get("api_base")
         allowed = enforce_deployments(self.config.loom.egress, {name: self._egress_name(spec)}, reachable,
-                                      file=self._file)[name]
+                                      file=self._file, global_base=str(global_base) if global_base else None)[name]
         self.attempts.reach[name] = {deployment_id(d) for d in reachable[name]}
         # on_denied_deployment: remove. A removed deployment is filtered out of the Router's choice
         # when its group keeps another one for this agent; otherwise the attempt is refused.

@@ -20,7 +20,13 @@ from loomllm._egress.check import EgressVerdict, check_addresses, check_destinat
 from loomllm._egress.config import AllowEntry, EgressConfig, EgressPolicy, parse_allow_entry
 from loomllm._egress.guard import install_transport_guard, transport_guard_installed, uninstall_transport_guard
 from loomllm._egress.hosts import DENIED_NETWORKS, PRIVATE_NAME_SUFFIXES, normalize_host
-from loomllm._egress.providers import PROVIDER_DEFAULTS, deployment_label, deployment_provider, deployment_url
+from loomllm._egress.providers import (
+    PROVIDER_DEFAULTS,
+    deployment_label,
+    deployment_provider,
+    deployment_url,
+    deployment_urls,
+)
 from loomllm._egress.scope import EgressScope, current_scope, egress_scope, find_egress_denied, scope_policy
 from loomllm._egress.startup import DeploymentVerdict, EgressConfigWarning, check_deployments, enforce_deployments
 from loomllm._egress.url import ParsedURL, URLError, parse_url, redact_url
@@ -46,6 +52,7 @@ __all__ = [
     "deployment_label",
     "deployment_provider",
     "deployment_url",
+    "deployment_urls",
     "egress_check",
     "egress_scope",
     "enforce_deployments",

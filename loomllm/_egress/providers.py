@@ -127,6 +127,24 @@ def deployment_url(deployment: Mapping[str, Any], *, environ: Mapping[str, str] 
     return known.default
 
 
+def deployment_urls(
+    deployment: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, global_base: str | None = None
+) -> list[str]:
+    """Every base URL LiteLLM may send a deployment's requests to: ``api_base`` *and* ``base_url``
+    (code paths differ in which one wins), a module-wide ``litellm.api_base`` (``global_base``),
+    else the provider's environment variable or default host. Empty when none can be determined.
+    """
+    env = os.environ if environ is None else environ
+    params: _Params = deployment.get("litellm_params") or {}
+    urls = [u for k in ("api_base", "base_url") if params.get(k) and (u := _resolve_reference(str(params[k]), env))]
+    if global_base:
+        urls.append(global_base)
+    if urls:
+        return list(dict.fromkeys(urls))
+    fallback = deployment_url(deployment, environ=env)
+    return [fallback] if fallback else []
+
+
 def deployment_label(deployment: Mapping[str, Any]) -> str:
     """A name for a deployment in messages: its ``model_info.id``, else ``model_name (model)``."""
     info = deployment.get("model_info") or {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from loomllm._egress.check import check_url
 from loomllm._egress.config import EgressConfig
-from loomllm._egress.providers import deployment_label, deployment_url
+from loomllm._egress.providers import deployment_label, deployment_urls
 from loomllm.errors import ConfigError
 
 __all__ = ["DeploymentVerdict", "EgressConfigWarning", "check_deployments", "enforce_deployments"]
@@ -51,8 +51,13 @@ def check_deployments(
     reachable: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     environ: Mapping[str, str] | None = None,
+    global_base: str | None = None,
 ) -> list[DeploymentVerdict]:
-    """A verdict for every deployment reachable by every agent (agents without a policy: all allowed)."""
+    """A verdict for every deployment reachable by every agent (agents without a policy: all allowed).
+
+    Every URL LiteLLM may use for a deployment is checked (``api_base``, ``base_url``, a module-wide
+    ``global_base``); the first refused one decides.
+    """
     verdicts: list[DeploymentVerdict] = []
     for agent, deployments in reachable.items():
         name = agent_policies.get(agent)
@@ -60,13 +65,14 @@ def check_deployments(
         for deployment in deployments:
             label = deployment_label(deployment)
             model = str((deployment.get("litellm_params") or {}).get("model", "?"))
-            url = deployment_url(deployment, environ=environ)
+            urls = deployment_urls(deployment, environ=environ, global_base=global_base)
             if policy is None:
                 verdicts.append(DeploymentVerdict(agent, None, label, model, None, None, True, "no egress policy"))
-            elif url is None:
+            elif not urls:
                 verdicts.append(DeploymentVerdict(agent, name, label, model, None, None, False, _UNRESOLVABLE))
             else:
-                v = check_url(url, policy)
+                checked = [check_url(url, policy) for url in urls]
+                v = next((c for c in checked if not c.allowed), checked[0])
                 verdicts.append(DeploymentVerdict(agent, name, label, model, v.url, v.host, v.allowed, v.reason))
     return verdicts
 
@@ -78,6 +84,7 @@ def enforce_deployments(
     *,
     file: str | None = None,
     environ: Mapping[str, str] | None = None,
+    global_base: str | None = None,
 ) -> dict[str, list[Mapping[str, Any]]]:
     """Apply ``on_denied_deployment`` and return each agent's (possibly pruned) reachable deployments.
 
@@ -87,7 +94,8 @@ def enforce_deployments(
     """
     pruned: dict[str, list[Mapping[str, Any]]] = {}
     for agent, deployments in reachable.items():
-        verdicts = check_deployments(config, agent_policies, {agent: deployments}, environ=environ)
+        verdicts = check_deployments(config, agent_policies, {agent: deployments}, environ=environ,
+                                     global_base=global_base)
         path = f"loomllm.agents.{agent}.egress"
         unresolvable = [v for v in verdicts if not v.resolvable]
         if unresolvable:

@@ -168,3 +168,43 @@ class TestRouterAccess:
                                                      metadata=call_metadata(loom.id, "worker", "forged"))
         assert isinstance(unwrap_stop(caught.value), PolicyViolation)
         assert [] == wire_server.requests
+
+
+class TestStartupVerdicts:
+    def test_base_url_is_part_of_the_verdict(self, tmp_path: Any, wire_server: WireServer,
+                                             forbidden: WireServer) -> None:
+        """api_base allowed, base_url forbidden: start-up refuses it (``check`` would say denied too)."""
+        from security_support import secure_config
+
+        from loomllm import ConfigError
+
+        path = tmp_path / "b.yaml"
+        path.write_text(secure_config(wire_server, primary=_primary(wire_server,
+                                                                    f', base_url: "{forbidden.openai_base}"')))
+        with pytest.raises(ConfigError, match="denied"):
+            Loom(path)
+
+    def test_litellm_settings_api_base_is_part_of_the_verdict(self, tmp_path: Any, wire_server: WireServer,
+                                                              forbidden: WireServer) -> None:
+        """``litellm_settings.api_base`` overrides deployments for some providers: start-up refuses it."""
+        from security_support import secure_config
+
+        from loomllm import ConfigError
+
+        path = tmp_path / "g.yaml"
+        path.write_text(secure_config(wire_server,
+                                      litellm_settings=f'litellm_settings:\n  api_base: "{forbidden.openai_base}"\n'))
+        with pytest.raises(ConfigError, match="denied"):
+            Loom(path)
+
+    def test_check_reports_the_base_url(self, tmp_path: Any, wire_server: WireServer, forbidden: WireServer) -> None:
+        """``loomllm check`` names the deployment as denied instead of reporting it allowed."""
+        from security_support import secure_config
+
+        from loomllm._check import check_report
+
+        path = tmp_path / "c.yaml"
+        path.write_text(secure_config(wire_server, primary=_primary(wire_server,
+                                                                    f', base_url: "{forbidden.openai_base}"')))
+        report, ok = check_report(str(path))
+        assert not ok and "egress denied" in report
