@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from loomllm._attempt import CallState, call_scope, strings_of
 from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
-from loomllm._litellm import litellm_module, model_output_limit, write_response_cache
+from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
 from loomllm._output import Schema, ToolCall, tool_calls
@@ -507,14 +507,8 @@ class UnifiedAgent:
         return self._output_limit_cache[0]
 
     def _supports_response_schema(self) -> bool:
-        litellm = litellm_module()
         group = self.loom.config.groups.get(self.spec.model, [])
-        if not group:
-            return False
-        try:
-            return bool(litellm.supports_response_schema(model=group[0]["litellm_params"]["model"]))
-        except Exception:
-            return False
+        return bool(group) and supports_response_schema(str(group[0]["litellm_params"]["model"]))
 
     def _model_name_for_count(self) -> str:
         group = self.loom.config.groups.get(self.spec.model, [])
@@ -554,9 +548,8 @@ class _StreamTally:
         """(input, output) tokens: as the provider reported them, else counted with the tokenizer."""
         if self.reported is not None:
             return int(self.reported.prompt_tokens or 0), int(self.reported.completion_tokens or 0)
-        litellm = litellm_module()
-        tokens_in = int(litellm.token_counter(model=model, messages=call.messages))
-        tokens_out = int(litellm.token_counter(model=model, text="".join(self.text))) if self.text else 0
+        tokens_in = count_tokens(model, messages=call.messages)
+        tokens_out = count_tokens(model, text="".join(self.text)) if self.text else 0
         return tokens_in, tokens_out
 
 

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loomllm._egress import EgressPolicy, check_url, deployment_url, egress_scope
+from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_url, use_scope
 from loomllm._litellm import module_base_urls, named_credential, response_cache
 from loomllm.errors import (
     EgressDenied,
@@ -83,8 +83,16 @@ class CallState:
     model: str | None = None
     cache_request: dict[str, Any] | None = None
     """The request whose cache write was deferred until the output guardrail has run."""
-    denials: list[EgressDenied] = field(default_factory=list)
-    """What the transport guard refused under this call (LiteLLM wraps those errors in its own)."""
+    egress_scope: EgressScope = field(init=False)
+    """The transport guard's scope for the whole call, entered around every step that may send."""
+
+    def __post_init__(self) -> None:
+        self.egress_scope = EgressScope(policy=self.egress, agent=self.agent)
+
+    @property
+    def denials(self) -> list[EgressDenied]:
+        """What the transport guard refused under this call (LiteLLM wraps those errors in its own)."""
+        return self.egress_scope.denials
 
 
 _CURRENT: ContextVar[CallState | None] = ContextVar("loomllm_call", default=None)
@@ -99,11 +107,8 @@ def call_scope(state: CallState) -> Iterator[CallState]:
     """
     token = _CURRENT.set(state)
     try:
-        with egress_scope(state.egress, agent=state.agent) as scope:
-            try:
-                yield state
-            finally:
-                state.denials += scope.denials
+        with use_scope(state.egress_scope):
+            yield state
     finally:
         _CURRENT.reset(token)
 

@@ -27,7 +27,14 @@ from loomllm._egress.providers import (
     deployment_url,
     deployment_urls,
 )
-from loomllm._egress.scope import EgressScope, current_scope, egress_scope, find_egress_denied, scope_policy
+from loomllm._egress.scope import (
+    EgressScope,
+    current_scope,
+    egress_scope,
+    find_egress_denied,
+    scope_policy,
+    use_scope,
+)
 from loomllm._egress.startup import DeploymentVerdict, EgressConfigWarning, check_deployments, enforce_deployments
 from loomllm._egress.url import ParsedURL, URLError, parse_url, redact_url
 
@@ -65,4 +72,5 @@ __all__ = [
     "scope_policy",
     "transport_guard_installed",
     "uninstall_transport_guard",
+    "use_scope",
 ]

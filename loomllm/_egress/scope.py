@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from loomllm._egress.config import EgressPolicy
 from loomllm.errors import EgressDenied
 
-__all__ = ["EgressScope", "current_scope", "egress_scope", "find_egress_denied", "scope_policy"]
+__all__ = ["EgressScope", "current_scope", "egress_scope", "find_egress_denied", "scope_policy", "use_scope"]
 
 
 @dataclass
@@ -42,6 +42,16 @@ def egress_scope(
 ) -> Iterator[EgressScope]:
     """Apply ``policy`` to every request made inside the block (``None``: no checks inside it)."""
     scope = EgressScope(policy=policy, agent=agent, deployment=deployment)
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def use_scope(scope: EgressScope) -> Iterator[EgressScope]:
+    """Put an existing scope in force inside the block (one scope can be entered many times)."""
     token = _current.set(scope)
     try:
         yield scope

@@ -71,3 +71,19 @@ async def write_response_cache(response: Any, request: dict[str, Any]) -> None:
         return
     control = {k: v for k, v in (request.get("cache") or {}).items() if k != "no-store"}
     await cache.async_add_cache(response, **{**request, "cache": control})
+
+
+def supports_response_schema(model: str) -> bool:
+    """Whether LiteLLM says ``model`` takes a JSON schema as ``response_format`` (False when unknown)."""
+    try:
+        return bool(litellm_module().supports_response_schema(model=model))
+    except Exception:  # unknown models raise
+        return False
+
+
+def count_tokens(model: str, *, messages: list[dict[str, Any]] | None = None, text: str | None = None) -> int:
+    """Tokens in ``messages`` or ``text`` by ``model``'s tokenizer (LiteLLM's, no download)."""
+    litellm = litellm_module()
+    if messages is not None:
+        return int(litellm.token_counter(model=model, messages=messages))
+    return int(litellm.token_counter(model=model, text=text or ""))
