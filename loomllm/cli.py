@@ -156,7 +156,7 @@ def _cmd_budget_reset(args: argparse.Namespace) -> int:
             print("not reset")
             return 1
     with Loom(args.config) as loom:
-        loom.ledger.reset_sync(args.agent)
+        loom.run_sync(loom.ledger.reset(args.agent))
     print(f"budget of agent {args.agent!r} reset")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ def drop_prefix(prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    keys = [*client.scan_iter(match=f"{prefix}*", count=1000), *client.scan_iter(match=f"{{{prefix}}}*", count=1000)]
     if keys:
         client.delete(*keys)
     client.close()
@@ -66,7 +67,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     s = open_store(store_url(request.param, tmp_path, prefix))
     yield s
     await s.aclose()
-    s.close()
 
 
 class FakeClock:
@@ -105,5 +105,6 @@ def make_ledger(
     **budgets: Any,
 ) -> BudgetLedger:
     """A ledger over ``store`` with the given policies and agent → policy mapping."""
+    budgets.setdefault("journal_path", os.path.join(tempfile.mkdtemp(prefix="loom-journal-"), "journal.db"))
     config = BudgetsConfig.model_validate({"policies": policies, **budgets})
     return BudgetLedger(config, agents, store, clock=clock, on_event=events.append)
