@@ -14,6 +14,7 @@ Works the same on Valkey.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -60,8 +61,8 @@ for i = 1, n do
   local a = 4 + (i - 1) * 4
   local amount, ttl = ARGV[a + 1], tonumber(ARGV[a + 3])
   if amount ~= '0' then
-    redis.call('ZADD', l, untl, lease .. ':' .. amount)
-    redis.call('HINCRBY', k, 'r', amount)
+    -- a client retry of this script (reply lost) must not count the same lease twice
+    if redis.call('ZADD', l, untl, lease .. ':' .. amount) == 1 then redis.call('HINCRBY', k, 'r', amount) end
     if ttl > 0 then redis.call('PEXPIRE', l, ttl) end
   end
   if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
@@ -146,6 +147,7 @@ class RedisStore:
         self._tag = "{" + prefix + "}"
         self._cluster = cluster
         self._client_kwargs: dict[str, Any] = {"socket_connect_timeout": connect_timeout_s, "socket_timeout": timeout_s}
+        self._retries = 2  # short: a store that is down must refuse (or journal) fast, not after seconds
         self._async: tuple[asyncio.AbstractEventLoop, Any, tuple[Any, ...]] | None = None
         where = urlsplit(url)
         host = f"{where.hostname or where.path}:{where.port or ''}".rstrip(":")  # never the password
@@ -170,6 +172,10 @@ class RedisStore:
         # redis.asyncio connections belong to the loop that opened them; keep one client per loop.
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
+
+            self._client_kwargs["retry"] = Retry(ExponentialBackoff(cap=0.25, base=0.025), self._retries)
             if self._cluster:
                 from redis.asyncio.cluster import RedisCluster
 
@@ -187,11 +193,21 @@ class RedisStore:
     async def _run(self, script: int, keys: list[str], args: list[str]) -> Any:
         import redis
 
-        _, scripts = self._client()
+        client, scripts = self._client()
         try:
             return await scripts[script](keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:
+            if isinstance(exc, redis.ConnectionError | OSError):
+                await self._drop_idle_connections(client)
             raise self._unavailable(exc) from exc
+
+    @staticmethod
+    async def _drop_idle_connections(client: Any) -> None:
+        """After a restart every pooled connection is dead; without this each would fail one call."""
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.disconnect(inuse_connections=False)
 
     # -- argument packing ----------------------------------------------------------------------
 
