@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def events() -> list[dict[str, Any]]:
 
 def make_ledger(
     store: BudgetStore,
-    clock: FakeClock,
+    clock: Callable[[], float],
     events: list[dict[str, Any]],
     *,
     policies: dict[str, Any],
