@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import textwrap
 import warnings
@@ -205,10 +206,8 @@ async def _run_against_1_3x(tmp_path: Any, server: WireServer, state: str, *, fa
         agent = loom.agent("writer")
 
         async def one(i: int) -> None:
-            try:
+            with contextlib.suppress(BudgetExceeded):
                 await agent.chat(f"Call {i}: {NEWS[: 120 + (i * 37) % 200]}")
-            except BudgetExceeded:
-                pass
 
         for wave in range(4):
             await asyncio.gather(*(one(wave * 50 + i) for i in range(50)))
