@@ -259,9 +259,9 @@ class RedisStore:
         out: list[str] = []
         try:
             async for raw in client.scan_iter(match=pattern, count=1000):
-                key = raw.decode() if isinstance(raw, bytes) else str(raw)
-                if not key.endswith("|l"):
-                    out.append(key[len(self._tag) :])
+                key = (raw.decode() if isinstance(raw, bytes) else str(raw))[len(self._tag) :]
+                if not key.endswith("|l") and not key.startswith("done|"):
+                    out.append(key)
         except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
         return out

@@ -58,13 +58,29 @@ def store_url(kind: str, tmp_path: Path, prefix: str) -> str:
     return f"{REDIS_URL}?prefix={prefix}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    """A real 3-node Redis Cluster on free ports, started once per test session."""
+    from redis_servers import start_cluster
+
+    nodes = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BudgetStore]:
-    """A fresh store of each kind."""
+    """A fresh store of each kind (the cluster one with a fresh prefix on the session's cluster)."""
     prefix = ""
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-    s = open_store(store_url(request.param, tmp_path, prefix))
+    if request.param == "cluster":
+        port = request.getfixturevalue("redis_cluster")[0].port
+        url = f"redis://127.0.0.1:{port}/0?cluster=true&prefix=ct-{uuid.uuid4().hex}:"
+    else:
+        url = store_url(request.param, tmp_path, prefix)
+    s = open_store(url)
     yield s
     await s.aclose()
 

@@ -95,8 +95,10 @@ def start_cluster(directory: Path, nodes: int = 3) -> list[RedisServer]:
             pytest.fail("redis-cli is required in CI")
         pytest.skip("redis-cli is not installed")
     servers = [
+        # The cluster bus defaults to port + 10000, which may not exist for a high free port: pick one too.
         RedisServer(directory / f"node{i}", None, "--cluster-enabled", "yes", "--cluster-config-file",
-                    str(directory / f"node{i}" / "nodes.conf"), "--cluster-node-timeout", "2000")
+                    str(directory / f"node{i}" / "nodes.conf"), "--cluster-node-timeout", "2000",
+                    "--cluster-port", str(free_port()))
         for i in range(nodes)
     ]
     for server in servers:
@@ -113,9 +115,8 @@ def _wait_cluster_ok(port: int) -> None:
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        info = redis.Redis(port=port).execute_command("CLUSTER INFO")
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        if "cluster_state:ok" in text:
+        info = redis.Redis(port=port).execute_command("CLUSTER INFO")  # redis-py parses it into a dict
+        if (info.get("cluster_state") if isinstance(info, dict) else None) == "ok":
             return
         time.sleep(0.1)
     raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
