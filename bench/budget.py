@@ -1,11 +1,15 @@
-"""Budget engine benchmark: reserve+settle cost per store, and the multi-process overshoot scenario.
+"""Budget engine benchmark: reserve+settle cost per store, the journal path, and the overshoot scenario.
 
-Run: .venv/bin/python bench/budget.py            (needs Redis on 127.0.0.1:6379 for the Redis rows)
+Run: PYTHONPATH=. .venv/bin/python bench/budget.py
+     (Redis rows need Redis on 127.0.0.1:6379; the private-Redis, cluster and journal rows start
+     their own redis-server processes on free ports and are skipped if redis-server is missing)
 
 Per-call rows time one reserve followed by one settle against three limits (the agent's usd/day and
-tokens/hour, a global usd/month), so each operation touches three counters atomically. The
-scenario rows run 1,000 concurrent calls from 4 spawned processes against a limit that fits 200
-worst-case reservations; each call settles 80-95% of its estimate.
+tokens/hour, a global usd/month) plus the per-day spend record, each with new amounts. The journal
+rows reserve with Redis up, SIGKILL it, time each settle going to the journal, restart Redis and
+time the replay. A bare ``litellm.Router.acompletion`` against the local wire server, measured in
+the same run, gives the ratio. The scenario rows run 1,000 concurrent calls from 4 spawned
+processes against a limit that fits 200 worst-case reservations; each call settles 80-95%.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import asyncio
 import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from loomllm._budget import BudgetLedger, BudgetsConfig, Estimate, Usage, estimate_call, open_store
@@ -45,29 +51,86 @@ def _pct(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
-def bench_sync(ledger: BudgetLedger, n: int) -> tuple[float, float]:
-    """p50/p99 microseconds of reserve_sync + settle_sync."""
-    out: list[float] = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        ledger.reserve_sync("a", ESTIMATE).settle_sync(USAGE)
-        out.append((time.perf_counter() - t0) * 1e6)
-    return _pct(out[n // 10 :])
+def _amounts(rng: random.Random) -> tuple[Estimate, Usage]:
+    """A new worst case and actual use per call (prompt sizes of 0.5-3 KB of text)."""
+    tokens_in = rng.randint(150, 900)
+    est = Estimate(tokens_in, 1024, round(tokens_in * 2.5e-6 + 1024 * 1e-5, 9))
+    out = rng.randint(20, 1024)
+    return est, Usage(tokens_in, out, round(tokens_in * 2.5e-6 + out * 1e-5, 9))
 
 
 def bench_async(ledger: BudgetLedger, n: int) -> tuple[float, float]:
     """p50/p99 microseconds of await reserve + await settle."""
+    rng = random.Random(7)
 
     async def run() -> list[float]:
         out: list[float] = []
         for _ in range(n):
+            est, usage = _amounts(rng)
             t0 = time.perf_counter()
-            await (await ledger.reserve("a", ESTIMATE)).settle(USAGE)
+            await (await ledger.reserve("a", est)).settle(usage)
             out.append((time.perf_counter() - t0) * 1e6)
         await ledger.store.aclose()
         return out
 
     out = asyncio.run(run())
+    return _pct(out[n // 10 :])
+
+
+def bench_journal(config: BudgetsConfig, tmp: str, n: int) -> tuple[tuple[float, float], float, int]:
+    """Settle-to-journal p50/p99 µs with Redis SIGKILLed, replay µs per settle, settles lost."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "budget"))
+    from redis_servers import RedisServer
+
+    server = RedisServer(Path(tmp) / "journal-redis").start()
+    journaled = config.model_copy(update={"journal_path": f"{tmp}/journal.db"})
+    ledger = BudgetLedger(journaled, {"a": "agent"}, open_store(f"{server.url}?prefix=bench:"))
+    rng = random.Random(11)
+
+    async def run() -> tuple[list[float], float, int]:
+        held = [(await ledger.reserve("a", est), usage) for est, usage in (_amounts(rng) for _ in range(n))]
+        server.kill()
+        out: list[float] = []
+        for reservation, usage in held:
+            t0 = time.perf_counter()
+            await reservation.settle(usage)
+            out.append((time.perf_counter() - t0) * 1e6)
+        server.start()
+        t0 = time.perf_counter()
+        replayed = await ledger.replay_journal()
+        per_settle = (time.perf_counter() - t0) * 1e6 / max(1, replayed)
+        await ledger.store.aclose()
+        return out, per_settle, n - replayed
+
+    try:
+        out, replay, lost = asyncio.run(run())
+    finally:
+        server.stop()
+    return _pct(out), replay, lost
+
+
+def bench_router(n: int) -> tuple[float, float]:
+    """p50/p99 µs of a bare litellm.Router.acompletion against the local wire server, new prompt per call."""
+    from loomllm._litellm import litellm_module
+    from loomllm.testing import WireServer
+
+    litellm = litellm_module()
+    rng = random.Random(3)
+    with WireServer() as server:
+        router = litellm.Router(model_list=[{"model_name": "m", "litellm_params": {
+            "model": "openai/gpt-4o-mini", "api_base": server.openai_base, "api_key": "sk-bench"}}])
+
+        async def run() -> list[float]:
+            out: list[float] = []
+            for i in range(n):
+                text = f"Invoice {i}: " + " ".join(f"line {rng.randint(1, 999)} EUR {rng.random() * 900:.2f}"
+                                                   for _ in range(120))
+                t0 = time.perf_counter()
+                await router.acompletion(model="m", messages=[{"role": "user", "content": text}], max_tokens=64)
+                out.append((time.perf_counter() - t0) * 1e6)
+            return out
+
+        out = asyncio.run(run())
     return _pct(out[n // 10 :])
 
 
@@ -85,7 +148,9 @@ def bench_callable(fn: Callable[[], Any], n: int) -> tuple[float, float]:
 
 
 def _scenario_ledger(url: str) -> BudgetLedger:
-    return BudgetLedger(BudgetsConfig.model_validate(SCENARIO_CONFIG), {"agent": "cap"}, open_store(url))
+    journal = os.path.join(tempfile.gettempdir(), "loombench-scenario-journal.db")
+    config = BudgetsConfig.model_validate({**SCENARIO_CONFIG, "journal_path": journal})
+    return BudgetLedger(config, {"agent": "cap"}, open_store(url))
 
 
 async def _scenario_calls(ledger: BudgetLedger, n: int, rng: random.Random) -> list[float]:
@@ -126,7 +191,7 @@ def scenario(url: str) -> tuple[float, int, float]:
     wall = time.perf_counter() - t0
     for p in procs:
         p.join()
-    (row,) = _scenario_ledger(url).status_sync("agent")
+    (row,) = asyncio.run(_scenario_ledger(url).status("agent"))
     return row.spent, admitted, wall
 
 
@@ -143,28 +208,50 @@ def _drop(prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    keys = list(client.scan_iter(match=f"{{{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
 
 
+def _private_stores(tmp: str) -> tuple[dict[str, tuple[str, int]], list[Any]]:
+    """A private redis-server and a 3-node cluster (started here), if redis-server is installed."""
+
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        print("(redis-server/redis-cli not installed: private Redis, cluster and journal rows skipped)",
+              file=sys.stderr)
+        return {}, []
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "budget"))
+    from redis_servers import RedisServer, start_cluster
+
+    private = RedisServer(Path(tmp) / "private").start()
+    nodes = start_cluster(Path(tmp) / "cluster")
+    stores = {
+        "redis-aof": (f"{private.url}?prefix=bench:", 5_000),
+        "cluster": (f"redis://127.0.0.1:{nodes[0].port}/0?cluster=true&prefix=bench:", 5_000),
+    }
+    return stores, [private, *nodes]
+
+
 def main() -> int:
-    """Run everything and print two tables."""
+    """Run everything and print the tables."""
     tmp = tempfile.mkdtemp(prefix="loombench-")
     prefix = f"loombench:{uuid.uuid4().hex}:"
     redis_up = _redis_up()
-    config = BudgetsConfig.model_validate(CONFIG)
-    stores = {"memory": ("memory://", 50_000), "sqlite": (f"sqlite:///{tmp}/bench.db", 5_000)}
+    config = BudgetsConfig.model_validate({**CONFIG, "journal_path": f"{tmp}/unused-journal.db"})
+    stores = {"memory": ("memory://", 20_000), "sqlite": (f"sqlite:///{tmp}/bench.db", 3_000)}
     if redis_up:
-        stores["redis"] = (f"{REDIS_URL}?prefix={prefix}", 10_000)
+        stores["redis"] = (f"{REDIS_URL}?prefix={prefix}", 5_000)
     else:
-        print("(Redis not reachable on 127.0.0.1:6379: Redis rows skipped)", file=sys.stderr)
+        print("(Redis not reachable on 127.0.0.1:6379: shared-Redis rows skipped)", file=sys.stderr)
+    private, servers = _private_stores(tmp)
+    stores.update(private)
 
-    rows: list[tuple[str, str, float, float]] = []
+    rows: list[tuple[str, float, float]] = []
     try:
+        router = bench_router(300)
         for name, (url, n) in stores.items():
-            rows.append((name, "sync", *bench_sync(BudgetLedger(config, {"a": "agent"}, open_store(url)), n)))
-            rows.append((name, "async", *bench_async(BudgetLedger(config, {"a": "agent"}, open_store(url)), n)))
+            rows.append((name, *bench_async(BudgetLedger(config, {"a": "agent"}, open_store(url)), n)))
+        journal = bench_journal(config, tmp, 500) if servers else None
 
         messages = [
             {"role": "system", "content": "You are a careful planner."},
@@ -185,10 +272,16 @@ def main() -> int:
         bare = bench_callable(lambda: litellm.token_counter(model="openai/gpt-4o", messages=messages), 2000)
         est = bench_callable(est_call, 2000)
 
-        print("\nreserve + settle per call (3 limits, 3 counters), microseconds")
-        print(f"{'store':<8} {'api':<6} {'p50 µs':>10} {'p99 µs':>10}")
-        for store, api, p50, p99 in rows:
-            print(f"{store:<8} {api:<6} {p50:>10.1f} {p99:>10.1f}")
+        print(f"\nbare litellm.Router.acompletion (local wire server, ~2 KB prompt): p50 {router[0]:.0f} µs, "
+              f"p99 {router[1]:.0f} µs")
+        print("\nreserve + settle per call (3 limits + spend record, one atomic op each), microseconds")
+        print(f"{'store':<10} {'p50 µs':>10} {'p99 µs':>10} {'p50 / Router':>13}")
+        for store, p50, p99 in rows:
+            print(f"{store:<10} {p50:>10.1f} {p99:>10.1f} {p50 / router[0]:>12.1%}")
+        if journal is not None:
+            (j50, j99), replay, lost = journal
+            print(f"{'journal':<10} {j50:>10.1f} {j99:>10.1f} {j50 / router[0]:>12.1%}   (settle with Redis "
+                  f"SIGKILLed; replay {replay:.0f} µs per settle; settles lost: {lost})")
         print(
             f"\nestimate_call (2 deployments, ~230 prompt tokens): p50 {est[0]:.1f} µs, p99 {est[1]:.1f} µs; "
             f"bare litellm.token_counter p50 {bare[0]:.1f} µs (ratio {est[0] / bare[0]:.2f}x)"
@@ -197,6 +290,8 @@ def main() -> int:
         scen_urls = {"sqlite": f"sqlite:///{tmp}/scenario.db"}
         if redis_up:
             scen_urls["redis"] = f"{REDIS_URL}?prefix={prefix}scenario:"
+        if servers:
+            scen_urls["cluster"] = f"redis://127.0.0.1:{servers[1].port}/0?cluster=true&prefix=scenario:"
         print(
             f"\nconcurrency: {SCENARIO_CALLS} calls from {SCENARIO_PROCS} processes, limit ${SCENARIO_CAP:.2f} "
             f"(fits {SCENARIO_CAP / SCENARIO_EST:.0f} estimates), actual 80-95% of estimate"
@@ -211,9 +306,9 @@ def main() -> int:
     finally:
         if redis_up:
             _drop(prefix)
-        for f in os.listdir(tmp):
-            os.remove(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

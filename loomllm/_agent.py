@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from loomllm._attempt import CallState, call_scope, strings_of
-from loomllm._budget import Estimate, Usage, deployment_cost, estimate_call
+from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, estimate_call
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
@@ -40,7 +40,8 @@ Messages = str | Sequence[Mapping[str, Any]]
 # Call parameters that carry no text: every other one is scanned by the input guardrail like messages.
 _NOT_TEXT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed", "logprobs", "top_logprobs",
                               "presence_penalty", "frequency_penalty", "parallel_tool_calls", "stream_options",
-                              "timeout", "cache", "reasoning_effort", "top_k", "verbosity", "logit_bias"})
+                              "timeout", "cache", "reasoning_effort", "top_k", "verbosity", "logit_bias",
+                              "budget_keys"})  # budget_keys: a budget scope, never sent (and never redacted)
 
 
 @dataclass
@@ -273,7 +274,7 @@ class UnifiedAgent:
                 estimate = reservation.estimate if reservation is not None else None
                 tokens_in, tokens_out = (estimate.input_tokens, estimate.output_tokens) if estimate else (0, 0)
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
-                          cost_usd=self._cost(tally.deployment, tokens_in, tokens_out))
+                          cost_usd=self._cost(tally.deployment, tokens_in, tokens_out), deployment=tally.deployment)
             await self._settle(reservation, usage)
             self._log_call(call, usage, outcome=outcome, deployment=tally.deployment)
 
@@ -308,7 +309,7 @@ class UnifiedAgent:
             # One output cap, the one the estimate reads: LiteLLM maps it per provider.
             cap = merged.pop("max_completion_tokens")
             merged["max_tokens"] = params.get("max_tokens", cap)
-        if self._budgeted and merged.get("max_tokens") is None:
+        if (self._budgeted or "budget_keys" in params) and merged.get("max_tokens") is None:
             # Bound the worst case so that the reservation is a real upper limit.
             merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
         return merged
@@ -340,11 +341,12 @@ class UnifiedAgent:
 
     async def _reserve(self, call: _Call, state: CallState) -> Reservation | None:
         """Step 3: reserve the worst-case cost against every budget limit that applies."""
-        if not self._budgeted:
+        keys = call.params.pop("budget_keys", None)  # a budget scope, never sent to the provider
+        if not self._budgeted and not keys:
             return None
         estimate = self._estimate(call)
-        reservation = await self.loom.ledger.reserve(self.agent_name, estimate)
-        if call.kind != "embedding":
+        reservation = await self.loom.ledger.reserve(self.agent_name, estimate, keys=keys)
+        if call.kind != "embedding" and reservation is not None:
             state.reserved_output = estimate.output_tokens
         return reservation
 
@@ -451,17 +453,19 @@ class UnifiedAgent:
         return loom.register_agent(name, from_class)
 
     def _estimate(self, call: _Call) -> Estimate:
+        budgets = self.loom.config.loom.budgets
         if call.kind == "embedding":
             return estimate_call(call.messages, deployments=self._deployments, max_tokens=0,
-                                 default_output_cap=0)
+                                 default_output_cap=0, config=budgets)
         choices = max(1, int(call.params.get("n") or 1))
         max_tokens = call.params.get("max_tokens")
         return estimate_call(
             call.messages,
             deployments=self._deployments,
             max_tokens=max_tokens * choices if max_tokens is not None else None,
-            default_output_cap=self.loom.config.loom.budgets.default_output_cap,
+            default_output_cap=budgets.default_output_cap,
             tools=call.params.get("tools"),
+            config=budgets,
         )
 
     def _usage(self, response: Any) -> Usage:
@@ -469,18 +473,23 @@ class UnifiedAgent:
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
         hidden = getattr(response, "_hidden_params", None) or {}
-        cache_hit = bool(hidden.get("cache_hit"))
-        cost = hidden.get("response_cost")
-        if cache_hit or cost is None:
-            cost = self._cost(hidden.get("model_id"), tokens_in, tokens_out)
-        return Usage(input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=float(cost or 0.0),
-                     cache_hit=cache_hit)
+        model_id = hidden.get("model_id")
+        # Our price, not LiteLLM's response_cost: the Router prices unmapped models at $0, and
+        # streamed calls are priced here too (one pricing function for both).
+        return Usage(input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=self._cost(model_id, tokens_in,
+                     tokens_out), cache_hit=bool(hidden.get("cache_hit")), deployment=model_id)
 
     def _cost(self, model_id: str | None, tokens_in: int, tokens_out: int) -> float:
+        """USD of a call on deployment ``model_id``; unknown deployment: the dearest one the agent reaches."""
+        costs = []
         for dep in self._deployments:
+            if deployment_price(dep) is None:
+                continue
+            cost = deployment_cost(dep, tokens_in, tokens_out)
             if deployment_id(dep) == model_id:
-                return deployment_cost(dep, tokens_in, tokens_out)
-        return 0.0
+                return cost
+            costs.append(cost)
+        return max(costs, default=0.0)
 
     def _cache_control(self) -> dict[str, Any]:
         if not self.spec.cache:

@@ -154,6 +154,14 @@ def _metadata(value: Any) -> str | None:
     return None
 
 
+def _budget_keys(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not 0 < len(value) <= 16:
+        return "must be a mapping of 1 to 16 key kinds (user, tenant...)"
+    if not all(isinstance(k, str) and isinstance(v, str) and 0 < len(v) <= 256 for k, v in value.items()):
+        return "kinds and keys must be non-empty strings of at most 256 characters"
+    return None
+
+
 def _any_mapping_or_list(value: Any) -> str | None:
     return None if isinstance(value, Mapping | list) else "must be a mapping or a list"
 
@@ -188,6 +196,7 @@ CHAT_PARAMS: Mapping[str, Check] = {
     "prediction": _mapping,
     "top_k": _integer(1, 1000),
     "verbosity": _one_of("low", "medium", "high"),
+    "budget_keys": _budget_keys,  # call-time budget scopes: read by the ledger, never sent
 }
 
 EMBEDDING_PARAMS: Mapping[str, Check] = {
@@ -196,6 +205,7 @@ EMBEDDING_PARAMS: Mapping[str, Check] = {
     "user": _text(256),
     "timeout": _number(0.001, _MAX_TIMEOUT_S),
     "metadata": _metadata,
+    "budget_keys": _budget_keys,
 }
 
 

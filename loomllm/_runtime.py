@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -60,7 +60,7 @@ class Loom:
                                  log_attempts=self.config.loom.logging.attempts)
         self.scrubber = CredentialScrubber(credential_values(self.config.model_list, state_url=self.config.loom.state))
         self._store = open_store(self.config.loom.state)
-        ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event}
+        ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event, "model_groups": set(self.config.groups)}
         if clock is not None:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
@@ -175,13 +175,25 @@ class Loom:
 
     # --- budgets ------------------------------------------------------------------------------
 
-    async def budgets(self, agent: str | None = None) -> list[Any]:
-        """Spend, reserved and remaining per limit and window (all agents, or one)."""
-        return list(await self.ledger.status(agent))
+    async def budgets(self, agent: str | None = None, *, keys: Mapping[str, str] | None = None) -> list[Any]:
+        """Spend, reserved and remaining per limit and window (all agents, or one; ``keys``: call-time keys)."""
+        return list(await self.ledger.status(agent, keys=keys))
 
-    def budgets_sync(self, agent: str | None = None) -> list[Any]:
+    def budgets_sync(self, agent: str | None = None, *, keys: Mapping[str, str] | None = None) -> list[Any]:
         """Synchronous twin of :meth:`budgets`."""
-        return list(self.ledger.status_sync(agent))
+        return list(self.run_sync(self.ledger.status(agent, keys=keys)))
+
+    async def spend(self, by: Sequence[str] = ("agent",), *, since: Any = None, until: Any = None) -> list[Any]:
+        """Settled spend grouped ``by`` agent, team, model, day and/or call-time key kinds (``user``...).
+
+        ``since`` / ``until``: dates (``date`` or ``"2026-03-10"``), inclusive. Rows are
+        :class:`~loomllm._budget.SpendRow`: ``group``, ``usd``, ``input_tokens``, ``output_tokens``, ``calls``.
+        """
+        return list(await self.ledger.spend(by, since=since, until=until))
+
+    def spend_sync(self, by: Sequence[str] = ("agent",), *, since: Any = None, until: Any = None) -> list[Any]:
+        """Synchronous twin of :meth:`spend`."""
+        return list(self.run_sync(self.ledger.spend(by, since=since, until=until)))
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -191,6 +203,11 @@ class Loom:
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None
+        if self._router_obj is not None:
+            # The Router hooks itself into LiteLLM's global callback lists; LiteLLM refuses new
+            # callbacks past 30 per list, so a process that builds Looms repeatedly must unhook them.
+            _router.discard_router(self._router_obj)
+            self._router_obj = None
         self._sync.close()
 
     async def aclose(self) -> None:

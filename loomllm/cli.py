@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("--config", default=_default_config())
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=_cmd_budget_reset)
+    from loomllm._budget._cli import add_report_parser
+
+    add_report_parser(budget_sub)
     return parser
 
 
@@ -156,7 +159,7 @@ def _cmd_budget_reset(args: argparse.Namespace) -> int:
             print("not reset")
             return 1
     with Loom(args.config) as loom:
-        loom.ledger.reset_sync(args.agent)
+        loom.run_sync(loom.ledger.reset(args.agent))
     print(f"budget of agent {args.agent!r} reset")
     return 0
 

@@ -10,6 +10,7 @@ import pytest
 
 from loomllm import BudgetExceeded, ProviderUnavailable
 from loomllm.testing import Reply, WireServer
+from tests.conftest import deployments_yaml
 
 
 def _section(limits: str, *, extra: str = "", state: str = "memory://", agent_extra: str = "") -> str:
@@ -24,6 +25,15 @@ budgets:
     tight:
       limits: [{limits}]
 {extra}"""
+
+
+def _priced_head(server: WireServer) -> str:
+    """The shared deployments, with a YAML price on the otherwise unpriced ``broken`` group.
+
+    An agent under a USD limit may only reach priced deployments: without it, ``flaky`` fails at start-up.
+    """
+    return deployments_yaml(server).replace("model: openai/broken-model,", "model: openai/broken-model, "
+                                            "input_cost_per_token: 0.000001, output_cost_per_token: 0.000002,")
 
 
 def _spent(rows: list[Any], unit: str) -> tuple[float, float]:
@@ -85,7 +95,7 @@ class TestRelease:
 class TestStreams:
     async def test_stream_settles_with_usage_chunk(self, make_loom: Any, wire_server: WireServer) -> None:
         """A stream is charged with the provider's usage chunk, not $0."""
-        loom = make_loom(_section("{usd: 1.0, per: day}"))
+        loom = make_loom(_section("{usd: 1.0, per: day}"), head=_priced_head(wire_server))
         wire_server.route(Reply.text("a b c d e f").with_usage(100, 6))
         agent = loom.agent("gpt")
         _ = [c async for c in agent.stream("hi")]
@@ -110,7 +120,7 @@ class TestFallbackAndCache:
     async def test_fallback_charged_at_the_final_deployment(self, make_loom: Any, wire_server: WireServer) -> None:
         """After a fallback, the settled cost is the one of the deployment that answered."""
         events: list[dict[str, Any]] = []
-        loom = make_loom(_section("{usd: 1.0, per: day}"), on_event=events.append)
+        loom = make_loom(_section("{usd: 1.0, per: day}"), on_event=events.append, head=_priced_head(wire_server))
         wire_server.route(Reply.status(500), model="broken-model")
         wire_server.route(Reply.text("ok").with_usage(1000, 10), model="claude-haiku-4-5")
         agent = loom.agent("flaky")

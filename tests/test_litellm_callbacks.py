@@ -100,3 +100,19 @@ class TestPreCallHook:
             _hooks.unregister(callback)
         assert [] == seen
         assert 1 == len(wire_server.requests)
+
+
+def test_closing_a_loom_unhooks_its_router(make_loom: Any) -> None:
+    """Each Router adds itself to LiteLLM's global callback lists (capped at 30): close() takes it out again."""
+    litellm = litellm_module()
+
+    def hooked() -> int:
+        return sum(len(getattr(litellm, name)) for name in ("_async_success_callback", "_async_failure_callback",
+                                                            "success_callback", "failure_callback", "callbacks"))
+
+    before = hooked()
+    for _ in range(5):
+        loom = make_loom("agents: {a: {model: smart}}\n")
+        loom._litellm_router()
+        loom.close()
+    assert before == hooked()

@@ -2,16 +2,28 @@
 
 Limits are hard (the call is refused before it leaves the process) or soft (allowed, with a
 warning event). State lives in a :class:`BudgetStore`: in memory, in SQLite (several processes on
-one host) or in Redis (several hosts); :func:`open_store` picks one from a URL.
+one host) or in Redis / Redis Cluster / Valkey (several hosts); :func:`open_store` picks one from a
+URL. Settles the store cannot take wait in a local :class:`Journal` until it is back.
 """
 
 from __future__ import annotations
 
-from ._ledger import BudgetLedger, LimitStatus, Reservation
-from ._pricing import Estimate, Usage, check_prices, deployment_cost, deployment_price, estimate_call
-from ._ratelimit import RateLimiter
+from ._journal import Journal
+from ._ledger import BudgetLedger, LimitStatus, Reservation, SpendRow
+from ._pricing import (
+    Estimate,
+    Price,
+    Usage,
+    check_prices,
+    deployment_cost,
+    deployment_price,
+    estimate_call,
+    price_table,
+)
+from ._reports import spend_report
+from ._scopes import display_key, looks_secret
 from ._store import BudgetStore, Charge, Verdict, open_store
-from .config import BudgetLimit, BudgetPolicy, BudgetsConfig, TeamConfig
+from .config import BudgetLimit, BudgetPolicy, BudgetsConfig, KeyScope, TeamConfig
 
 __all__ = [
     "BudgetLedger",
@@ -21,15 +33,22 @@ __all__ = [
     "BudgetsConfig",
     "Charge",
     "Estimate",
+    "Journal",
+    "KeyScope",
     "LimitStatus",
-    "RateLimiter",
+    "Price",
     "Reservation",
+    "SpendRow",
     "TeamConfig",
     "Usage",
     "Verdict",
     "check_prices",
     "deployment_cost",
     "deployment_price",
+    "display_key",
     "estimate_call",
+    "looks_secret",
     "open_store",
+    "price_table",
+    "spend_report",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from ._store import Charge, Verdict
+from ._store import SETTLED_TTL_S, Charge, Verdict
 
 __all__ = ["MemoryStore"]
 
@@ -18,8 +18,9 @@ class _Counter:
     def __init__(self) -> None:
         self.spent = 0
         self.reserved = 0
-        # lease id -> (amount, expiry). Insertion order is expiry order when all leases share one TTL;
-        # with mixed TTLs an expired lease may wait behind a live one, which only over-counts (safe).
+        # lease id -> (amount, expiry). Insertion order is expiry order when all leases share one TTL
+        # (a renewed lease moves to the end); with mixed TTLs an expired lease may wait behind a live
+        # one, which only over-counts (safe).
         self.leases: dict[str, tuple[int, float]] = {}
         self.flag = False
         self.expires_at = float("inf")
@@ -37,9 +38,12 @@ class _Counter:
 class MemoryStore:
     """Counters in this process only: the right store for one process, tests and notebooks."""
 
+    name = "memory://"
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, _Counter] = {}
+        self._settled: dict[str, float] = {}  # lease -> when the marker may be forgotten
         self._ops = 0
 
     def _counter(self, charge: Charge, now: float) -> _Counter:
@@ -56,8 +60,10 @@ class MemoryStore:
             return
         for key in [k for k, c in self._counters.items() if c.expires_at <= now]:
             del self._counters[key]
+        for lease in [k for k, until in self._settled.items() if until <= now]:
+            del self._settled[lease]
 
-    def reserve_sync(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
+    async def reserve(self, lease: str, charges: Sequence[Charge], now: float, until: float) -> Verdict:
         """Reserve every charge or none (see :class:`BudgetStore`)."""
         with self._lock:
             self._sweep(now)
@@ -70,25 +76,22 @@ class MemoryStore:
                 if charge.hard and used[i] + charge.amount > charge.cap:
                     return Verdict(i, tuple(used))
             for counter, charge in zip(counters, charges, strict=True):
-                if lease is None:
-                    counter.spent += charge.amount
-                else:
-                    counter.leases[lease] = (charge.amount, until)
-                    counter.reserved += charge.amount
+                counter.leases[lease] = (charge.amount, until)
+                counter.reserved += charge.amount
             return Verdict(-1, tuple(used))
 
-    def commit_sync(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Replace the lease by the actual amounts (see :class:`BudgetStore`)."""
+    async def commit(self, lease: str, charges: Sequence[Charge], amounts: Sequence[int], now: float) -> list[int]:
+        """Replace the lease by the actual amounts, once (see :class:`BudgetStore`)."""
         crossed: list[int] = []
         with self._lock:
+            if lease in self._settled:
+                return crossed
+            self._settled[lease] = now + SETTLED_TTL_S
             counters = [self._counter(c, now) for c in charges]
             for counter, amount in zip(counters, amounts, strict=True):
-                if lease is not None:
-                    held = counter.leases.pop(lease, None)
-                    if held is not None:
-                        counter.reserved -= held[0]
+                held = counter.leases.pop(lease, None)
+                if held is not None:
+                    counter.reserved -= held[0]
                 counter.spent += amount
             for i, (counter, charge) in enumerate(zip(counters, charges, strict=True)):
                 if 0 <= charge.warn <= counter.spent and not counters[charge.flag].flag:
@@ -96,7 +99,16 @@ class MemoryStore:
                     crossed.append(i)
         return crossed
 
-    def read_sync(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
+    async def renew(self, lease: str, charges: Sequence[Charge], until: float) -> None:
+        """Extend a lease still held."""
+        with self._lock:
+            for charge in charges:
+                counter = self._counters.get(charge.key)
+                held = None if counter is None else counter.leases.pop(lease, None)
+                if counter is not None and held is not None:
+                    counter.leases[lease] = (held[0], until)
+
+    async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
         """``(spent, live reserved)`` per key."""
         out: list[tuple[int, int]] = []
         with self._lock:
@@ -109,32 +121,16 @@ class MemoryStore:
                     out.append((counter.spent, counter.reserved))
         return out
 
-    def delete_sync(self, keys: Sequence[str]) -> None:
+    async def scan(self, prefix: str) -> list[str]:
+        """Keys starting with ``prefix``."""
+        with self._lock:
+            return [key for key in self._counters if key.startswith(prefix)]
+
+    async def delete(self, keys: Sequence[str]) -> None:
         """Forget these counters."""
         with self._lock:
             for key in keys:
                 self._counters.pop(key, None)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    async def reserve(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Async face of :meth:`reserve_sync` (the lock is held for microseconds, never across an await)."""
-        return self.reserve_sync(lease, charges, now, until)
-
-    async def commit(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Async face of :meth:`commit_sync`."""
-        return self.commit_sync(lease, charges, amounts, now)
-
-    async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """Async face of :meth:`read_sync`."""
-        return self.read_sync(keys, now)
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        """Async face of :meth:`delete_sync`."""
-        self.delete_sync(keys)
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -11,7 +11,17 @@ from loomllm.errors import ConfigError
 
 from .config import BudgetsConfig
 
-__all__ = ["Estimate", "Usage", "check_prices", "deployment_cost", "deployment_price", "estimate_call"]
+__all__ = [
+    "Estimate",
+    "Price",
+    "Usage",
+    "check_prices",
+    "deployment_cost",
+    "deployment_price",
+    "estimate_call",
+    "price_table",
+    "provider_of",
+]
 
 NANO = 1_000_000_000
 """Stores count dollars in nano-dollars, so every counter is an exact integer."""
@@ -25,6 +35,8 @@ class Usage:
     output_tokens: int
     cost_usd: float
     cache_hit: bool = False
+    deployment: str | None = None
+    """The id of the deployment that answered (per-model budgets charge its group); ``None``: unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +46,28 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    routes: tuple[tuple[str, str], ...] = ()
+    """``(deployment id, model group)`` of every deployment the call can land on, primary group first."""
 
     def amount(self, unit: str) -> int:
         """The estimate in a store unit (USD rounded up to the nano-dollar)."""
         if unit == "usd":
             return math.ceil(self.cost_usd * NANO)
         return _token_amount(unit, self.input_tokens, self.output_tokens)
+
+    def groups(self) -> list[str]:
+        """The model groups the call can reach, primary first, each once."""
+        return list(dict.fromkeys(group for _, group in self.routes))
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per token of one deployment, and where that price came from."""
+
+    input: float
+    output: float
+    source: str
+    """``yaml`` (``input_cost_per_token``/``output_cost_per_token`` in the config) or ``cost map: <key>``."""
 
 
 def usage_amount(usage: Usage, unit: str) -> int:
@@ -60,52 +88,130 @@ def _label(deployment: Mapping[str, Any]) -> str:
     return f"{deployment.get('model_name', '?')!r} ({params.get('model', '?')})"
 
 
-def _map_price(model: str, provider: str | None) -> tuple[float | None, float | None]:
+def _catalog() -> Mapping[str, Mapping[str, Any]]:
+    """LiteLLM's cost map as loaded, before any Router or ``register_model`` call changed it.
+
+    ``litellm.model_cost`` itself is not usable: building a Router registers every deployment,
+    unpriced ones at $0, so a check made after the Router exists would see a price of $0 where
+    there is none.
+    """
     from loomllm._litellm import litellm_module
 
-    litellm = litellm_module()
-    try:
-        info = litellm.get_model_info(model=model, custom_llm_provider=provider)
-    except Exception:  # LiteLLM raises a bare Exception subclass for unmapped models
-        return None, None
-    return info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    litellm_module()
+    from litellm.litellm_core_utils.get_model_cost_map import GetModelCostMap
+
+    catalog: Mapping[str, Mapping[str, Any]] = GetModelCostMap.loaded_model_cost_map()
+    return catalog or GetModelCostMap.load_local_model_cost_map()
 
 
-def deployment_price(deployment: Mapping[str, Any]) -> tuple[float, float] | None:
-    """``(input, output)`` USD per token for a ``model_list`` entry, or ``None`` if unknown.
+def _candidates(model: str, provider: str | None) -> list[str]:
+    """Cost-map keys that may price ``model``: as written, without its provider prefix, with the provider."""
+    out = [model]
+    _, sep, rest = model.partition("/")
+    if sep:
+        out.append(rest)
+    if provider and not model.startswith(provider + "/"):
+        out.append(f"{provider}/{model}")
+    return out
 
-    Overrides (``input_cost_per_token`` / ``output_cost_per_token`` in ``litellm_params`` or
-    ``model_info``) win over LiteLLM's cost map; ``model_info.base_model`` names the priced model
-    for deployments with private names (Azure).
-    """
+
+def _map_price(model: str, provider: str | None) -> tuple[float, float, str] | None:
+    catalog = _catalog()
+    for key in _candidates(model, provider):
+        entry = catalog.get(key)
+        if entry is None:
+            continue
+        inp, out = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if isinstance(inp, int | float) and (inp > 0 or (isinstance(out, int | float) and out > 0)):
+            return float(inp), float(out or 0.0), key
+        return None  # listed at $0 or without a price: not a price a dollar limit can trust
+    return None
+
+
+def _yaml_price(deployment: Mapping[str, Any]) -> tuple[float | None, float | None]:
     params: Mapping[str, Any] = deployment.get("litellm_params") or {}
     info: Mapping[str, Any] = deployment.get("model_info") or {}
     inp = params.get("input_cost_per_token", info.get("input_cost_per_token"))
     out = params.get("output_cost_per_token", info.get("output_cost_per_token"))
-    if inp is None or out is None:
-        provider = params.get("custom_llm_provider")
-        for model in (info.get("base_model"), params.get("base_model"), params.get("model")):
-            if not model:
-                continue
-            map_in, map_out = _map_price(str(model), provider)
-            if map_in is not None and map_out is not None:
-                inp = map_in if inp is None else inp
-                out = map_out if out is None else out
-                break
-    if inp is None or out is None:
-        return None
-    return float(inp), float(out)
+    return inp, out
+
+
+def deployment_price(deployment: Mapping[str, Any]) -> Price | None:
+    """The price of a ``model_list`` entry, or ``None`` when no trustworthy price is known.
+
+    Prices set in YAML (``input_cost_per_token`` / ``output_cost_per_token`` in ``litellm_params``
+    or ``model_info``; an explicit 0 is allowed, for local models) win over LiteLLM's cost map.
+    A cost-map entry counts only when it is non-zero: LiteLLM lists some current models at $0.
+    ``model_info.base_model`` names the priced model for deployments with private names (Azure).
+    """
+    params: Mapping[str, Any] = deployment.get("litellm_params") or {}
+    info: Mapping[str, Any] = deployment.get("model_info") or {}
+    inp, out = _yaml_price(deployment)
+    if inp is not None and out is not None:
+        return Price(float(inp), float(out), "yaml")
+    provider = params.get("custom_llm_provider")
+    for model in (info.get("base_model"), params.get("base_model"), params.get("model")):
+        if not model:
+            continue
+        found = _map_price(str(model), provider)
+        if found is not None:
+            map_in, map_out, key = found
+            source = f"cost map: {key}" if inp is None and out is None else f"yaml + cost map: {key}"
+            return Price(map_in if inp is None else float(inp), map_out if out is None else float(out), source)
+    return None
 
 
 def deployment_cost(deployment: Mapping[str, Any], input_tokens: int, output_tokens: int) -> float:
-    """USD for this many tokens on this deployment. Raises :class:`ConfigError` if it has no price."""
+    """USD for this many tokens on this deployment: the one pricing function of streamed and plain calls.
+
+    Raises :class:`ConfigError` if the deployment has no price.
+    """
     price = deployment_price(deployment)
     if price is None:
         raise ConfigError(
             f"deployment {_label(deployment)} has no known price; set "
             "litellm_params.input_cost_per_token and output_cost_per_token"
         )
-    return price[0] * input_tokens + price[1] * output_tokens
+    return price.input * input_tokens + price.output * output_tokens
+
+
+def price_table(deployments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per deployment: its group, model, USD per million input/output tokens and the price's source.
+
+    Unpriced deployments have ``None`` prices and source ``unknown`` (an agent under a USD limit
+    cannot reach them). Meant for ``loomllm check``.
+    """
+    rows: list[dict[str, Any]] = []
+    for deployment in deployments:
+        params = deployment.get("litellm_params") or {}
+        price = deployment_price(deployment)
+        rows.append(
+            {
+                "model_name": str(deployment.get("model_name", "?")),
+                "model": str(params.get("model", "?")),
+                "input_usd_per_mtok": None if price is None else round(price.input * 1e6, 6),
+                "output_usd_per_mtok": None if price is None else round(price.output * 1e6, 6),
+                "source": "unknown" if price is None else price.source,
+            }
+        )
+    return rows
+
+
+def provider_of(deployment: Mapping[str, Any]) -> str:
+    """The LiteLLM provider of a deployment (``openai``, ``anthropic``...), for its input safety factor."""
+    params: Mapping[str, Any] = deployment.get("litellm_params") or {}
+    if params.get("custom_llm_provider"):
+        return str(params["custom_llm_provider"])
+    model = str(params.get("model", ""))
+    head, sep, _ = model.partition("/")
+    if sep:
+        return head
+    from loomllm._litellm import litellm_module
+
+    try:
+        return str(litellm_module().get_llm_provider(model)[1])
+    except Exception:  # LiteLLM raises a bare Exception subclass for unknown models
+        return "*"
 
 
 def estimate_call(
@@ -115,31 +221,39 @@ def estimate_call(
     max_tokens: int | None,
     default_output_cap: int,
     tools: list[dict[str, Any]] | None = None,
+    config: BudgetsConfig | None = None,
 ) -> Estimate:
-    """The worst case of one call: prompt tokens (largest count among the deployments' tokenizers)
-    plus the output cap, priced at the most expensive reachable deployment.
+    """The worst case of one call, over every deployment it can reach.
 
-    Unpriced deployments add no dollars here; :func:`check_prices` refuses them at load time
-    wherever a USD limit applies.
+    Input: the prompt's token count (largest among the deployments' tokenizers) times the
+    deployment's provider safety factor (providers bill more input tokens than tiktoken counts);
+    output: the cap. Priced at the most expensive reachable deployment. Unpriced deployments add
+    no dollars here; :func:`check_prices` refuses them wherever a USD limit applies.
     """
     from loomllm._litellm import litellm_module
 
     litellm = litellm_module()
+    budgets = config or BudgetsConfig()
     output_tokens = max_tokens if max_tokens is not None else default_output_cap
     models = _one_model_per_tokenizer(
         litellm, [str((d.get("litellm_params") or {}).get("model", "")) for d in deployments]
     )
-    input_tokens = max(
+    counted = max(
         # use_default_image_token_count: never fetch an image URL just to count its tokens.
         litellm.token_counter(model=m, messages=messages, tools=tools, use_default_image_token_count=True)
         for m in models
     )
+    input_tokens = math.ceil(counted * max((budgets.input_safety(provider_of(d)) for d in deployments), default=1.0))
     cost = 0.0
+    routes: list[tuple[str, str]] = []
     for deployment in deployments:
+        factored = math.ceil(counted * budgets.input_safety(provider_of(deployment)))
         price = deployment_price(deployment)
         if price is not None:
-            cost = max(cost, price[0] * input_tokens + price[1] * output_tokens)
-    return Estimate(input_tokens=int(input_tokens), output_tokens=int(output_tokens), cost_usd=cost)
+            cost = max(cost, price.input * factored + price.output * output_tokens)
+        info = deployment.get("model_info") or {}
+        routes.append((str(info.get("id", "")), str(deployment.get("model_name", ""))))
+    return Estimate(int(input_tokens), int(output_tokens), cost, tuple(routes))
 
 
 def _one_model_per_tokenizer(litellm: Any, models: list[str]) -> list[str]:
@@ -154,6 +268,10 @@ def _one_model_per_tokenizer(litellm: Any, models: list[str]) -> list[str]:
     return list({kind(m): m for m in reversed(models)}.values())
 
 
+def _has_usd(config: BudgetsConfig, policy: str) -> bool:
+    return any(limit.usd is not None for limit in config.policies[policy].limits)
+
+
 def check_prices(
     config: BudgetsConfig,
     agent_policies: Mapping[str, str | None],
@@ -161,22 +279,22 @@ def check_prices(
 ) -> None:
     """Raise :class:`ConfigError` if an agent under a USD limit can reach a deployment with no price.
 
-    A silent $0 would turn a hard dollar limit into no limit at all.
+    A silent $0 would turn a hard dollar limit into no limit at all. The check reads LiteLLM's cost
+    map as loaded, so it gives the same answer before and after a Router exists.
     """
     config.check_agents(agent_policies)
     for agent, deployments in reachable.items():
-        usd_policies = [
-            name
-            for _, _, name in config.policies_for(agent, agent_policies.get(agent))
-            if any(limit.usd is not None for limit in config.policies[name].limits)
-        ]
-        if not usd_policies:
-            continue
+        names = [name for _, _, name in config.policies_for(agent, agent_policies.get(agent))]
+        names += [p for scope in config.scopes.values() for p in (scope.default, *scope.keys.values()) if p]
         for deployment in deployments:
+            group = config.models.get(str(deployment.get("model_name")))
+            usd_policies = [n for n in [*names, *([group] if group else [])] if _has_usd(config, n)]
+            if not usd_policies:
+                continue
             if deployment_price(deployment) is None:
                 raise ConfigError(
-                    f"deployment {_label(deployment)} has no known price, but agent {agent!r} is under a USD "
-                    f"limit (policy {usd_policies[0]!r}); set litellm_params.input_cost_per_token and "
-                    "output_cost_per_token",
+                    f"deployment {_label(deployment)} has no known non-zero price in LiteLLM's cost map, but "
+                    f"agent {agent!r} is under a USD limit (policy {usd_policies[0]!r}); set "
+                    "litellm_params.input_cost_per_token and output_cost_per_token (0 for a free local model)",
                     path=f"model_list.{deployment.get('model_name', '?')}.litellm_params",
                 )

@@ -2,21 +2,27 @@
 
 Per counter ``K`` there is a hash ``K`` (``s`` spent, ``r`` live reserved, ``w`` threshold flag) and a
 sorted set ``K|l`` of leases (member ``lease:amount``, score = expiry). Expired leases are purged by
-the next script that touches the counter. Keys expire when their window is over. The lease expiry
-uses the caller's clock (not Redis ``TIME``) so the injected test clock and the window agree.
-Keys are not hash-tagged: Redis Cluster is not supported, a single primary (or Sentinel) is.
+the next script that touches the counter. Keys expire when their window is over. ``{prefix}done|L``
+marks lease ``L`` as settled, so a settle replayed from the journal is applied once. The lease
+expiry uses the caller's clock (not Redis ``TIME``) so the injected test clock and the window agree.
+
+Every key carries the prefix as a hash tag (``{loomllm:budget:}agent/...``): all counters of one
+prefix live in one Redis Cluster slot, so every script touches one slot, as Cluster requires.
+Works the same on Valkey.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from loomllm.errors import BudgetStoreUnavailable
+from loomllm.errors import BudgetStoreUnavailable, ConfigError
 
-from ._store import Charge, Verdict
+from ._store import SETTLED_TTL_S, Charge, Verdict
 
 __all__ = ["RedisStore"]
 
@@ -54,11 +60,9 @@ for i = 1, n do
   local k, l = KEYS[2 * i - 1], KEYS[2 * i]
   local a = 4 + (i - 1) * 4
   local amount, ttl = ARGV[a + 1], tonumber(ARGV[a + 3])
-  if lease == '' then
-    redis.call('HINCRBY', k, 's', amount)
-  elseif amount ~= '0' then
-    redis.call('ZADD', l, untl, lease .. ':' .. amount)
-    redis.call('HINCRBY', k, 'r', amount)
+  if amount ~= '0' then
+    -- a client retry of this script (reply lost) must not count the same lease twice
+    if redis.call('ZADD', l, untl, lease .. ':' .. amount) == 1 then redis.call('HINCRBY', k, 'r', amount) end
     if ttl > 0 then redis.call('PEXPIRE', l, ttl) end
   end
   if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
@@ -68,13 +72,14 @@ return out
 
 _COMMIT = """
 local lease = ARGV[1]
-local n = #KEYS / 2
+local n = (#KEYS - 1) / 2
+if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', ARGV[2]) then return {} end
 local spent, crossed = {}, {}
 for i = 1, n do
   local k, l = KEYS[2 * i - 1], KEYS[2 * i]
-  local a = 2 + (i - 1) * 5
+  local a = 3 + (i - 1) * 5
   local reserved = ARGV[a]
-  if lease ~= '' and reserved ~= '0' then
+  if reserved ~= '0' then
     if redis.call('ZREM', l, lease .. ':' .. reserved) == 1 then redis.call('HINCRBY', k, 'r', '-' .. reserved) end
   end
   spent[i] = redis.call('HINCRBY', k, 's', ARGV[a + 1])
@@ -82,13 +87,21 @@ for i = 1, n do
   if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
 end
 for i = 1, n do
-  local a = 2 + (i - 1) * 5
+  local a = 3 + (i - 1) * 5
   local warn = tonumber(ARGV[a + 3])
   if warn >= 0 and spent[i] >= warn then
     if redis.call('HSETNX', KEYS[2 * tonumber(ARGV[a + 4]) - 1], 'w', '1') == 1 then crossed[#crossed + 1] = i - 1 end
   end
 end
 return crossed
+"""
+
+_RENEW = """
+for i = 1, #KEYS do
+  local m = ARGV[1] .. ':' .. ARGV[i + 2]
+  if redis.call('ZSCORE', KEYS[i], m) then redis.call('ZADD', KEYS[i], 'XX', ARGV[2], m) end
+end
+return 0
 """
 
 _READ = _LIVE_COUNTS + """
@@ -103,196 +116,170 @@ end
 return out
 """
 
+_SCRIPTS = (_RESERVE, _COMMIT, _RENEW, _READ)
+
 
 def _ttl_ms(charge: Charge) -> str:
     return "-1" if charge.expire_s is None else str(max(1, int(charge.expire_s * 1000)))
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
 class RedisStore:
-    """Counters in Redis, shared by every process that points at the same database and prefix."""
+    """Counters in Redis (a single primary, Sentinel, or a Redis Cluster), shared by every process
+    that points at the same server and prefix."""
 
     def __init__(
-        self, url: str, *, prefix: str = DEFAULT_PREFIX, connect_timeout_s: float = 1.0, timeout_s: float = 2.0
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        cluster: bool = False,
+        connect_timeout_s: float = 1.0,
+        timeout_s: float = 2.0,
     ) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ConfigError("the Redis key prefix may not contain '{' or '}' (it is the hash tag)",
+                              path="loomllm.state")
         self._url = url
-        self._prefix = prefix
-        self._client_kwargs: dict[str, Any] = {
-            "socket_connect_timeout": connect_timeout_s,
-            "socket_timeout": timeout_s,
-        }
-        self._sync: Any = None
-        self._sync_scripts: tuple[Any, Any, Any] | None = None
-        self._async: tuple[asyncio.AbstractEventLoop, Any, tuple[Any, Any, Any]] | None = None
+        self._tag = "{" + prefix + "}"
+        self._cluster = cluster
+        self._client_kwargs: dict[str, Any] = {"socket_connect_timeout": connect_timeout_s, "socket_timeout": timeout_s}
+        self._retries = 2  # short: a store that is down must refuse (or journal) fast, not after seconds
+        self._async: tuple[asyncio.AbstractEventLoop, Any, tuple[Any, ...]] | None = None
         where = urlsplit(url)
-        self._where = f"{where.hostname or where.path}:{where.port or ''}".rstrip(":")  # never the password
+        host = f"{where.hostname or where.path}:{where.port or ''}".rstrip(":")  # never the password
+        self.name = f"{'redis-cluster' if cluster else 'redis'}://{host}{where.path if not cluster else ''}#{prefix}"
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None) -> RedisStore:
-        """Build from ``redis://host:port/db``; a ``prefix=`` query parameter sets the key prefix."""
+        """Build from ``redis://host:port/db`` (or ``valkey://``); ``prefix=`` sets the key prefix and
+        ``cluster=true`` talks to a Redis Cluster through any of its nodes."""
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        query_prefix = next((v for k, v in query if k == "prefix"), None)
-        rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-        return cls(clean, prefix=prefix if prefix is not None else (query_prefix or DEFAULT_PREFIX))
+        options = dict(query)
+        rest = urlencode([(k, v) for k, v in query if k not in ("prefix", "cluster")])
+        scheme = {"valkey": "redis", "valkeys": "rediss"}.get(parts.scheme.lower(), parts.scheme)
+        clean = urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment))
+        chosen = prefix if prefix is not None else (options.get("prefix") or DEFAULT_PREFIX)
+        return cls(clean, prefix=chosen, cluster=_truthy(options.get("cluster")))
 
-    # -- clients -------------------------------------------------------------------------------
+    # -- client --------------------------------------------------------------------------------
 
-    def _sync_client(self) -> tuple[Any, Any, Any]:
-        if self._sync_scripts is None:
-            import redis
-
-            self._sync = redis.Redis.from_url(self._url, **self._client_kwargs)
-            self._sync_scripts = tuple(self._sync.register_script(s) for s in (_RESERVE, _COMMIT, _READ))
-        assert self._sync_scripts is not None
-        return self._sync_scripts
-
-    def _async_client(self) -> tuple[Any, tuple[Any, Any, Any]]:
+    def _client(self) -> tuple[Any, tuple[Any, ...]]:
         # redis.asyncio connections belong to the loop that opened them; keep one client per loop.
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
 
-            client = redis.asyncio.Redis.from_url(self._url, **self._client_kwargs)
-            scripts = tuple(client.register_script(s) for s in (_RESERVE, _COMMIT, _READ))
-            self._async = (loop, client, scripts)
-        assert self._async is not None
+            self._client_kwargs["retry"] = Retry(ExponentialBackoff(cap=0.25, base=0.025), self._retries)
+            if self._cluster:
+                from redis.asyncio.cluster import RedisCluster
+
+                client: Any = RedisCluster.from_url(self._url, **self._client_kwargs)
+            else:
+                import redis.asyncio
+
+                client = redis.asyncio.Redis.from_url(self._url, **self._client_kwargs)
+            self._async = (loop, client, tuple(client.register_script(s) for s in _SCRIPTS))
         return self._async[1], self._async[2]
 
     def _unavailable(self, exc: Exception) -> BudgetStoreUnavailable:
-        return BudgetStoreUnavailable(f"budget store: Redis at {self._where} is unavailable ({type(exc).__name__})")
+        return BudgetStoreUnavailable(f"budget store: Redis at {self.name} is unavailable ({type(exc).__name__})")
+
+    async def _run(self, script: int, keys: list[str], args: list[str]) -> Any:
+        import redis
+
+        client, scripts = self._client()
+        try:
+            return await scripts[script](keys=keys, args=args)
+        except (redis.RedisError, OSError) as exc:
+            if isinstance(exc, redis.ConnectionError | OSError):
+                await self._drop_idle_connections(client)
+            raise self._unavailable(exc) from exc
+
+    @staticmethod
+    async def _drop_idle_connections(client: Any) -> None:
+        """After a restart every pooled connection is dead; without this each would fail one call."""
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.disconnect(inuse_connections=False)
 
     # -- argument packing ----------------------------------------------------------------------
 
     def _keys(self, keys: Sequence[str]) -> list[str]:
         out: list[str] = []
         for key in keys:
-            full = self._prefix + key
+            full = self._tag + key
             out += (full, full + "|l")
         return out
 
-    def _reserve_args(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> list[str]:
-        args = [repr(now), repr(until), lease or ""]
+    # -- operations ----------------------------------------------------------------------------
+
+    async def reserve(self, lease: str, charges: Sequence[Charge], now: float, until: float) -> Verdict:
+        """Reserve every charge or none: one script call."""
+        args = [repr(now), repr(until), lease]
         for c in charges:
             args += (str(c.cap), str(c.amount), "1" if c.hard else "0", _ttl_ms(c))
-        return args
-
-    def _commit_args(self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int]) -> list[str]:
-        args = [lease or ""]
-        for c, amount in zip(charges, amounts, strict=True):
-            args += (str(c.amount), str(amount), _ttl_ms(c), str(c.warn), str(c.flag + 1))
-        return args
-
-    @staticmethod
-    def _verdict(raw: Sequence[int]) -> Verdict:
+        raw = await self._run(0, self._keys([c.key for c in charges]), args)
         return Verdict(int(raw[0]) - 1, tuple(int(x) for x in raw[1:]))
 
-    @staticmethod
-    def _pairs(raw: Sequence[int]) -> list[tuple[int, int]]:
+    async def commit(self, lease: str, charges: Sequence[Charge], amounts: Sequence[int], now: float) -> list[int]:
+        """Replace the lease by the actual amounts, once: one script call."""
+        args = [lease, str(int(SETTLED_TTL_S * 1000))]
+        for c, amount in zip(charges, amounts, strict=True):
+            args += (str(c.amount), str(amount), _ttl_ms(c), str(c.warn), str(c.flag + 1))
+        keys = [*self._keys([c.key for c in charges]), f"{self._tag}done|{lease}"]
+        return [int(i) for i in await self._run(1, keys, args)]
+
+    async def renew(self, lease: str, charges: Sequence[Charge], until: float) -> None:
+        """Extend a lease still held: one script call."""
+        held = [c for c in charges if c.amount]
+        if held:
+            keys = [self._tag + c.key + "|l" for c in held]
+            await self._run(2, keys, [lease, repr(until), *(str(c.amount) for c in held)])
+
+    async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
+        """``(spent, live reserved)`` per key."""
+        if not keys:
+            return []
+        raw = await self._run(3, self._keys(keys), [repr(now)])
         return [(int(raw[i]), int(raw[i + 1])) for i in range(0, len(raw), 2)]
 
-    # -- sync ----------------------------------------------------------------------------------
-
-    def reserve_sync(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Reserve every charge or none: one script call."""
+    async def scan(self, prefix: str) -> list[str]:
+        """Keys starting with ``prefix`` (SCAN: every node of a cluster)."""
         import redis
 
-        reserve, _, _ = self._sync_client()
-        keys = self._keys([c.key for c in charges])
+        client, _ = self._client()
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._tag + prefix) + "*"
+        out: list[str] = []
         try:
-            return self._verdict(reserve(keys=keys, args=self._reserve_args(lease, charges, now, until)))
-        except redis.RedisError as exc:
+            async for raw in client.scan_iter(match=pattern, count=1000):
+                key = (raw.decode() if isinstance(raw, bytes) else str(raw))[len(self._tag) :]
+                if not key.endswith("|l") and not key.startswith("done|"):
+                    out.append(key)
+        except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        return out
 
-    def commit_sync(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Replace the lease by the actual amounts: one script call."""
-        import redis
-
-        _, commit, _ = self._sync_client()
-        keys = self._keys([c.key for c in charges])
-        try:
-            return [int(i) for i in commit(keys=keys, args=self._commit_args(lease, charges, amounts))]
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    def read_sync(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """``(spent, live reserved)`` per key."""
-        import redis
-
-        _, _, read = self._sync_client()
-        try:
-            return self._pairs(read(keys=self._keys(keys), args=[repr(now)]))
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    def delete_sync(self, keys: Sequence[str]) -> None:
+    async def delete(self, keys: Sequence[str]) -> None:
         """Forget these counters."""
         import redis
 
-        self._sync_client()
+        client, _ = self._client()
         try:
             if keys:
-                self._sync.delete(*self._keys(keys))
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    def close(self) -> None:
-        """Close the sync client."""
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = self._sync_scripts = None
-
-    # -- async ---------------------------------------------------------------------------------
-
-    async def reserve(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Async :meth:`reserve_sync`."""
-        import redis
-
-        _, (reserve, _, _) = self._async_client()
-        keys = self._keys([c.key for c in charges])
-        try:
-            return self._verdict(await reserve(keys=keys, args=self._reserve_args(lease, charges, now, until)))
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def commit(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Async :meth:`commit_sync`."""
-        import redis
-
-        _, (_, commit, _) = self._async_client()
-        keys = self._keys([c.key for c in charges])
-        try:
-            return [int(i) for i in await commit(keys=keys, args=self._commit_args(lease, charges, amounts))]
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """Async :meth:`read_sync`."""
-        import redis
-
-        _, (_, _, read) = self._async_client()
-        try:
-            return self._pairs(await read(keys=self._keys(keys), args=[repr(now)]))
-        except redis.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        """Async :meth:`delete_sync`."""
-        import redis
-
-        client, _ = self._async_client()
-        try:
-            if keys:
+                # One slot, but RedisCluster still splits a multi-key DEL; that is fine for a reset.
                 await client.delete(*self._keys(keys))
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
 
     async def aclose(self) -> None:
-        """Close the async client of the running loop."""
+        """Close the client of the running loop."""
         if self._async is not None:
             client = self._async[1]
             self._async = None

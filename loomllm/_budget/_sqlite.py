@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from loomllm.errors import BudgetStoreUnavailable, ConfigError
 
-from ._store import Charge, Verdict
+from ._store import SETTLED_TTL_S, Charge, Verdict
 
 __all__ = ["SQLiteStore"]
 
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS loom_budget_leases (
     PRIMARY KEY (key, lease)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS loom_budget_leases_until ON loom_budget_leases (key, until);
+CREATE TABLE IF NOT EXISTS loom_budget_settled (lease TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 """
 _USED = (
     "SELECT (SELECT spent FROM loom_budget_counters WHERE key = ?1),"
@@ -44,6 +45,8 @@ _ADD = (
 )
 _LEASE = "INSERT OR REPLACE INTO loom_budget_leases (key, lease, amount, until) VALUES (?, ?, ?, ?)"
 _DROP_LEASE = "DELETE FROM loom_budget_leases WHERE key = ? AND lease = ?"
+_SETTLE_ONCE = "INSERT OR IGNORE INTO loom_budget_settled (lease, until) VALUES (?, ?)"
+_RENEW = "UPDATE loom_budget_leases SET until = ? WHERE key = ? AND lease = ?"
 _FLAG = "UPDATE loom_budget_counters SET flag = 1 WHERE key = ? AND flag = 0"
 
 
@@ -52,6 +55,7 @@ class SQLiteStore:
 
     def __init__(self, path: str, *, prefix: str = "", busy_timeout_s: float = 10.0) -> None:
         self._prefix = prefix
+        self.name = f"sqlite:///{path}?prefix={prefix}"
         self._lock = threading.Lock()
         self._ops = 0
         try:
@@ -99,9 +103,9 @@ class SQLiteStore:
         if self._ops % _SWEEP_EVERY == 0:
             db.execute("DELETE FROM loom_budget_leases WHERE until <= ?", (now,))
             db.execute("DELETE FROM loom_budget_counters WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM loom_budget_settled WHERE until <= ?", (now,))
 
-    def reserve_sync(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Reserve every charge or none, in one write transaction."""
+    def _reserve(self, lease: str, charges: Sequence[Charge], now: float, until: float) -> Verdict:
         p = self._prefix
 
         def body(db: sqlite3.Connection) -> Verdict:
@@ -115,26 +119,22 @@ class SQLiteStore:
                     return Verdict(i, tuple(used))
             for c in charges:
                 key = p + c.key
-                direct = c.amount if lease is None else 0
-                db.execute(_ADD, (key, direct, self._expiry(c, now))).fetchall()
-                if lease is not None:
-                    db.execute(_LEASE, (key, lease, c.amount, until))
+                db.execute(_ADD, (key, 0, self._expiry(c, now))).fetchall()
+                db.execute(_LEASE, (key, lease, c.amount, until))
             return Verdict(-1, tuple(used))
 
         return self._transaction(body)
 
-    def commit_sync(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Replace the lease by the actual amounts, in one write transaction."""
+    def _commit(self, lease: str, charges: Sequence[Charge], amounts: Sequence[int], now: float) -> list[int]:
         p = self._prefix
 
         def body(db: sqlite3.Connection) -> list[int]:
+            if db.execute(_SETTLE_ONCE, (p + lease, now + SETTLED_TTL_S)).rowcount == 0:
+                return []  # settled before: a journal replay
             spent: list[int] = []
             for c, amount in zip(charges, amounts, strict=True):
                 key = p + c.key
-                if lease is not None:
-                    db.execute(_DROP_LEASE, (key, lease))
+                db.execute(_DROP_LEASE, (key, lease))
                 spent.append(db.execute(_ADD, (key, amount, self._expiry(c, now))).fetchone()[0])
             crossed: list[int] = []
             for i, c in enumerate(charges):
@@ -144,8 +144,11 @@ class SQLiteStore:
 
         return self._transaction(body)
 
-    def read_sync(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """``(spent, live reserved)`` per key."""
+    def _renew(self, lease: str, charges: Sequence[Charge], until: float) -> None:
+        rows = [(until, self._prefix + c.key, lease) for c in charges]
+        self._transaction(lambda db: db.executemany(_RENEW, rows))
+
+    def _read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
         with self._lock:
             try:
                 rows = [self._db.execute(_USED, (self._prefix + k, now)).fetchone() for k in keys]
@@ -153,8 +156,18 @@ class SQLiteStore:
                 raise BudgetStoreUnavailable(f"budget store: SQLite failed: {exc}") from exc
         return [(spent or 0, reserved) for spent, reserved in rows]
 
-    def delete_sync(self, keys: Sequence[str]) -> None:
-        """Forget these counters and their leases."""
+    def _scan(self, prefix: str) -> list[str]:
+        start = self._prefix + prefix
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT key FROM loom_budget_counters WHERE key >= ? AND key < ?", (start, start + "\U0010ffff")
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise BudgetStoreUnavailable(f"budget store: SQLite failed: {exc}") from exc
+        return [key[len(self._prefix) :] for (key,) in rows]
+
+    def _delete(self, keys: Sequence[str]) -> None:
         full = [(self._prefix + k,) for k in keys]
 
         def body(db: sqlite3.Connection) -> None:
@@ -163,30 +176,32 @@ class SQLiteStore:
 
         self._transaction(body)
 
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
+    # SQLite calls block (a busy lock may wait for another process), so they run in a worker thread.
+    async def reserve(self, lease: str, charges: Sequence[Charge], now: float, until: float) -> Verdict:
+        """Reserve every charge or none, in one write transaction."""
+        return await asyncio.to_thread(self._reserve, lease, charges, now, until)
 
-    # SQLite calls block (a busy lock may wait for another process), so the async faces use a thread.
-    async def reserve(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Async face of :meth:`reserve_sync`."""
-        return await asyncio.to_thread(self.reserve_sync, lease, charges, now, until)
+    async def commit(self, lease: str, charges: Sequence[Charge], amounts: Sequence[int], now: float) -> list[int]:
+        """Replace the lease by the actual amounts, once, in one write transaction."""
+        return await asyncio.to_thread(self._commit, lease, charges, amounts, now)
 
-    async def commit(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Async face of :meth:`commit_sync`."""
-        return await asyncio.to_thread(self.commit_sync, lease, charges, amounts, now)
+    async def renew(self, lease: str, charges: Sequence[Charge], until: float) -> None:
+        """Extend a lease still held."""
+        await asyncio.to_thread(self._renew, lease, charges, until)
 
     async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """Async face of :meth:`read_sync`."""
-        return await asyncio.to_thread(self.read_sync, keys, now)
+        """``(spent, live reserved)`` per key."""
+        return await asyncio.to_thread(self._read, keys, now)
+
+    async def scan(self, prefix: str) -> list[str]:
+        """Keys starting with ``prefix``."""
+        return await asyncio.to_thread(self._scan, prefix)
 
     async def delete(self, keys: Sequence[str]) -> None:
-        """Async face of :meth:`delete_sync`."""
-        await asyncio.to_thread(self.delete_sync, keys)
+        """Forget these counters and their leases."""
+        await asyncio.to_thread(self._delete, keys)
 
     async def aclose(self) -> None:
         """Close the connection."""
-        self.close()
+        with self._lock:
+            self._db.close()

@@ -27,7 +27,7 @@ class Charge:
     cap: int
     """The counter's limit; ``spent + reserved + amount`` must stay at or below it when ``hard``."""
     amount: int
-    """The amount reserved (or, without a lease, spent) by this operation."""
+    """The amount reserved by this operation."""
     hard: bool = True
     """Refuse the whole operation when this counter cannot hold ``amount``. Soft counters never refuse."""
     expire_s: float | None = None
@@ -53,66 +53,59 @@ class Verdict:
         return self.failed < 0
 
 
+SETTLED_TTL_S = 8 * 86400.0
+"""How long a store remembers that a lease was settled, so that replaying its settle changes nothing."""
+
+
 @runtime_checkable
 class BudgetStore(Protocol):
-    """Atomic multi-counter reserve/commit. Implementations: memory, SQLite, Redis.
+    """Atomic multi-counter reserve/commit. Implementations: memory, SQLite, Redis (and Redis Cluster).
 
-    Stores raise :class:`loomllm.errors.BudgetStoreUnavailable` when their backend cannot be reached.
+    Async only: synchronous callers run the async path on the runtime's loop thread. Stores raise
+    :class:`loomllm.errors.BudgetStoreUnavailable` when their backend cannot be reached.
     """
 
-    async def reserve(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Reserve every charge's amount under ``lease`` (expiring at ``until``), or nothing.
+    name: str
+    """Where the counters live (no credentials): settles journaled during an outage are replayed
+    only into the store of the same name."""
 
-        With ``lease=None`` the amounts are added to ``spent`` directly (rate limits).
+    async def reserve(self, lease: str, charges: Sequence[Charge], now: float, until: float) -> Verdict:
+        """Reserve every charge's amount under ``lease`` (expiring at ``until``), or nothing."""
+        ...
+
+    async def commit(self, lease: str, charges: Sequence[Charge], amounts: Sequence[int], now: float) -> list[int]:
+        """Drop ``lease`` from every counter and add ``amounts`` to ``spent``; only once per lease.
+
+        A second commit of the same lease changes nothing (journal replays are idempotent). Returns
+        the indices of charges whose threshold flag this commit set (each flag is set once).
         """
         ...
 
-    def reserve_sync(self, lease: str | None, charges: Sequence[Charge], now: float, until: float) -> Verdict:
-        """Blocking twin of :meth:`reserve`."""
-        ...
-
-    async def commit(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Drop ``lease`` from every counter and add ``amounts`` to ``spent``.
-
-        Returns the indices of charges whose threshold flag this commit set (each flag is set once).
-        """
-        ...
-
-    def commit_sync(
-        self, lease: str | None, charges: Sequence[Charge], amounts: Sequence[int], now: float
-    ) -> list[int]:
-        """Blocking twin of :meth:`commit`."""
+    async def renew(self, lease: str, charges: Sequence[Charge], until: float) -> None:
+        """Move the expiry of ``lease`` (still held) to ``until``; a lease already gone stays gone."""
         ...
 
     async def read(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
         """``(spent, live reserved)`` of each counter; missing counters read as zero."""
         ...
 
-    def read_sync(self, keys: Sequence[str], now: float) -> list[tuple[int, int]]:
-        """Blocking twin of :meth:`read`."""
+    async def scan(self, prefix: str) -> list[str]:
+        """Keys of the counters that start with ``prefix`` (for reports; not on the call path)."""
         ...
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Forget these counters (spent, leases and threshold flag)."""
         ...
 
-    def delete_sync(self, keys: Sequence[str]) -> None:
-        """Blocking twin of :meth:`delete`."""
-        ...
-
     async def aclose(self) -> None:
-        """Release connections (async clients)."""
-        ...
-
-    def close(self) -> None:
-        """Release connections (sync clients)."""
+        """Release connections."""
         ...
 
 
 def open_store(url: str, *, prefix: str | None = None) -> BudgetStore:
-    """Open the store named by ``url``: ``memory://``, ``sqlite:///path/file.db`` or ``redis://host:port/db``.
+    """Open the store named by ``url``: ``memory://``, ``sqlite:///path/file.db``, ``redis://host:port/db``
+    (``valkey://`` too) or a Redis Cluster: ``redis://host:port?cluster=true`` (any node; the client
+    discovers the others).
 
     ``prefix`` (or a ``prefix=`` query parameter) namespaces every key, so several deployments or
     test runs can share one Redis database or SQLite file.
@@ -126,11 +119,11 @@ def open_store(url: str, *, prefix: str | None = None) -> BudgetStore:
         from ._sqlite import SQLiteStore
 
         return SQLiteStore.from_url(url, prefix=prefix)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", "valkey", "valkeys"):
         from ._redis import RedisStore
 
         return RedisStore.from_url(url, prefix=prefix)
     raise ConfigError(
-        f"unsupported state store URL scheme {scheme!r} (use memory://, sqlite:///path or redis://host:port/db)",
+        f"unsupported state store URL scheme {scheme!r} (use memory://, sqlite:///path, redis://host:port/db or valkey://host:port/db)",
         path="loomllm.state",
     )

@@ -7,7 +7,7 @@ timezone, or ``lifetime``). Agents name a policy; teams share one; ``global`` ap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,13 +16,28 @@ from pydantic import Field, field_validator, model_validator
 from loomllm._base import StrictModel
 from loomllm.errors import ConfigError
 
-__all__ = ["BudgetLimit", "BudgetPolicy", "BudgetsConfig", "TeamConfig", "Unit", "Window"]
+__all__ = ["BudgetLimit", "BudgetPolicy", "BudgetsConfig", "KeyScope", "TeamConfig", "Unit", "Window"]
 
 Window = Literal["minute", "hour", "day", "month", "lifetime"]
 Unit = Literal["usd", "tokens", "input_tokens", "output_tokens"]
 UNITS: tuple[Unit, ...] = ("usd", "tokens", "input_tokens", "output_tokens")
 MAX_USD = 1_000_000.0
 MAX_TOKENS = 10**15
+
+# How many more input tokens a provider family bills than tiktoken counts for the same messages.
+# Published comparisons on English prose and code: OpenAI's own tokenizers match (message framing
+# adds a few tokens); Anthropic's Claude 3+/4 tokenizer counts 15-30 % more; Gemini's SentencePiece
+# ~10-20 % more. Unknown providers get the largest factor. Override per provider in YAML.
+DEFAULT_INPUT_SAFETY: dict[str, float] = {
+    "openai": 1.05,
+    "azure": 1.05,
+    "text-completion-openai": 1.05,
+    "anthropic": 1.3,
+    "bedrock": 1.3,
+    "gemini": 1.2,
+    "vertex_ai": 1.2,
+    "*": 1.3,
+}
 
 
 class BudgetLimit(StrictModel):
@@ -62,6 +77,18 @@ class TeamConfig(StrictModel):
     policy: str
 
 
+class KeyScope(StrictModel):
+    """A call-time budget key (``budget_keys={"user": "alice"}``): every key value gets its own counters.
+
+    ``keys`` names the policy of known key values; ``default`` is the policy template for values never
+    seen before (``None``: unknown values are refused). ``required``: calls without this key are refused.
+    """
+
+    default: str | None = None
+    keys: dict[str, str] = Field(default_factory=dict)
+    required: bool = False
+
+
 class BudgetsConfig(StrictModel):
     """The ``loomllm.budgets`` section."""
 
@@ -73,6 +100,18 @@ class BudgetsConfig(StrictModel):
     policies: dict[str, BudgetPolicy] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     global_policy: str | None = Field(default=None, alias="global")
+    scopes: dict[str, KeyScope] = Field(default_factory=dict)
+    """Call-time keys (end user, tenant, tag...), by kind."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """Model group name (``model_name`` of ``model_list``) -> policy: a budget per deployment group."""
+    input_safety_factor: dict[str, float] = Field(default_factory=dict)
+    """Provider -> factor on the tiktoken input count (``*``: any other provider); merged over the defaults."""
+    journal_path: str | None = None
+    """SQLite file for settles the store could not take (default ``./loomllm-budget-journal.db``, made on first use)."""
+    max_call_s: float = Field(default=3600, gt=0)
+    """A call's reservation is renewed (heartbeat) for at most this long; afterwards it expires on its own."""
+    spend_retention_days: int = Field(default=400, gt=0)
+    """How long the per-day spend records behind ``loom.spend()`` are kept."""
 
     @field_validator("timezone")
     @classmethod
@@ -89,7 +128,35 @@ class BudgetsConfig(StrictModel):
             self._require_policy(cfg.policy, f"loomllm.budgets.teams.{team}.policy")
         if self.global_policy is not None:
             self._require_policy(self.global_policy, "loomllm.budgets.global")
+        for kind, scope in self.scopes.items():
+            base = f"loomllm.budgets.scopes.{kind}"
+            if scope.default is not None:
+                self._require_policy(scope.default, f"{base}.default")
+            for key, policy in scope.keys.items():
+                self._require_policy(policy, f"{base}.keys.{key}")
+        for group, policy in self.models.items():
+            self._require_policy(policy, f"loomllm.budgets.models.{group}")
+        for provider, factor in self.input_safety_factor.items():
+            if not 1.0 <= factor <= 10.0:
+                raise ConfigError(
+                    f"input safety factor {factor!r} must be between 1 and 10 (a factor below 1 under-reserves)",
+                    path=f"loomllm.budgets.input_safety_factor.{provider}",
+                )
         return self
+
+    def input_safety(self, provider: str) -> float:
+        """The factor on the tiktoken input count for deployments of ``provider``."""
+        factors = {**DEFAULT_INPUT_SAFETY, **self.input_safety_factor}
+        return factors.get(provider, factors["*"])
+
+    def check_model_groups(self, groups: Collection[str]) -> None:
+        """Raise :class:`ConfigError` if a per-model budget names a group that ``model_list`` does not have."""
+        for group in self.models:
+            if group not in groups:
+                known = ", ".join(sorted(groups)) or "none"
+                raise ConfigError(
+                    f"budget for unknown model group {group!r} (known: {known})", path=f"loomllm.budgets.models.{group}"
+                )
 
     def _require_policy(self, name: str, path: str) -> None:
         if name not in self.policies:

@@ -52,6 +52,13 @@ def build_router(config: LoomConfig, *, metadata: Mapping[str, str] | None = Non
     return litellm.Router(model_list=config.model_list, **kwargs)
 
 
+def discard_router(router: Any) -> None:
+    """Unhook a Router from LiteLLM's process-global callback lists (``Router.discard``)."""
+    discard = getattr(router, "discard", None)
+    if callable(discard):
+        discard()
+
+
 # LiteLLM's loggers (litellm/_logging.py): their lines quote request parameters and provider errors.
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 

@@ -36,13 +36,16 @@ class TokenBudget:
         """Count ``tokens`` against ``agent``'s limits, or raise ``BudgetExceeded`` and count nothing."""
         if tokens < 0:
             raise ValueError("tokens must be >= 0")
-        reservation = self.loom.ledger.reserve_sync(agent, Estimate(input_tokens=tokens, output_tokens=0,
-                                                                    cost_usd=0.0))
-        reservation.settle_sync(Usage(input_tokens=tokens, output_tokens=0, cost_usd=0.0))
+        self.loom.run_sync(self._spend(agent, tokens))
+
+    async def _spend(self, agent: str, tokens: int) -> None:
+        estimate = Estimate(input_tokens=tokens, output_tokens=0, cost_usd=0.0)
+        reservation = await self.loom.ledger.reserve(agent, estimate)
+        await reservation.settle(Usage(input_tokens=tokens, output_tokens=0, cost_usd=0.0))
 
     def remaining(self, agent: str) -> int | None:
         """Tokens ``agent`` may still spend in the current windows; ``None`` if no token limit applies."""
-        left = [status.remaining for status in self.loom.ledger.status_sync(agent) if status.unit in _TOKEN_UNITS]
+        left = [status.remaining for status in self.loom.budgets_sync(agent) if status.unit in _TOKEN_UNITS]
         return int(min(left)) if left else None
 
     def can_spend(self, agent: str, tokens: int) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def drop_prefix(prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    keys = [*client.scan_iter(match=f"{prefix}*", count=1000), *client.scan_iter(match=f"{{{prefix}}}*", count=1000)]
     if keys:
         client.delete(*keys)
     client.close()
@@ -57,16 +58,31 @@ def store_url(kind: str, tmp_path: Path, prefix: str) -> str:
     return f"{REDIS_URL}?prefix={prefix}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    """A real 3-node Redis Cluster on free ports, started once per test session."""
+    from redis_servers import start_cluster
+
+    nodes = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BudgetStore]:
-    """A fresh store of each kind."""
+    """A fresh store of each kind (the cluster one with a fresh prefix on the session's cluster)."""
     prefix = ""
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-    s = open_store(store_url(request.param, tmp_path, prefix))
+    if request.param == "cluster":
+        port = request.getfixturevalue("redis_cluster")[0].port
+        url = f"redis://127.0.0.1:{port}/0?cluster=true&prefix=ct-{uuid.uuid4().hex}:"
+    else:
+        url = store_url(request.param, tmp_path, prefix)
+    s = open_store(url)
     yield s
     await s.aclose()
-    s.close()
 
 
 class FakeClock:
@@ -97,7 +113,7 @@ def events() -> list[dict[str, Any]]:
 
 def make_ledger(
     store: BudgetStore,
-    clock: FakeClock,
+    clock: Callable[[], float],
     events: list[dict[str, Any]],
     *,
     policies: dict[str, Any],
@@ -105,5 +121,6 @@ def make_ledger(
     **budgets: Any,
 ) -> BudgetLedger:
     """A ledger over ``store`` with the given policies and agent → policy mapping."""
+    budgets.setdefault("journal_path", os.path.join(tempfile.mkdtemp(prefix="loom-journal-"), "journal.db"))
     config = BudgetsConfig.model_validate({"policies": policies, **budgets})
     return BudgetLedger(config, agents, store, clock=clock, on_event=events.append)

@@ -62,7 +62,7 @@ def run_processes(url: str) -> tuple[float, float, int]:
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0
-    (row,) = _ledger(url).status_sync("agent")
+    (row,) = asyncio.run(_ledger(url).status("agent"))
     assert pytest.approx(sum(o[0] for o in outcomes)) == row.spent
     return row.spent, row.reserved, sum(o[1] for o in outcomes)
 
@@ -94,16 +94,18 @@ class TestInProcess:
         ledger = _ledger("memory://")
         spent: list[float] = []
 
-        def thread_calls(seed: int) -> None:
-            rng = random.Random(seed)
+        async def own_loop_calls(rng: random.Random) -> None:
             for _ in range(100):
                 try:
-                    reservation = ledger.reserve_sync("agent", ESTIMATE)
+                    reservation = await ledger.reserve("agent", ESTIMATE)
                 except BudgetExceeded:
                     continue
                 cost = round(EST_USD * rng.uniform(0.8, 0.95), 6)
-                reservation.settle_sync(Usage(1, 1, cost))
+                await reservation.settle(Usage(1, 1, cost))
                 spent.append(cost)
+
+        def thread_calls(seed: int) -> None:
+            asyncio.run(own_loop_calls(random.Random(seed)))
 
         threads = [threading.Thread(target=thread_calls, args=(seed,)) for seed in range(5)]
         for t in threads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pydantic
@@ -105,7 +106,10 @@ class TestConfig:
 class TestPricing:
     def test_cost_map_price(self) -> None:
         """Prices come from LiteLLM's bundled cost map."""
-        assert pytest.approx((1.5e-07, 6e-07)) == deployment_price(CHEAP)
+        price = deployment_price(CHEAP)
+        assert price is not None
+        assert pytest.approx((1.5e-07, 6e-07)) == (price.input, price.output)
+        assert "cost map: gpt-4o-mini" == price.source
 
     @pytest.mark.parametrize("where", ["litellm_params", "model_info"])
     def test_override(self, where: str) -> None:
@@ -196,17 +200,17 @@ class TestStoreUrls:
     def test_sqlite_relative_and_absolute(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         """sqlite:///name is relative to the working directory, sqlite:////path is absolute."""
         monkeypatch.chdir(tmp_path)
-        open_store("sqlite:///rel.db").close()
-        open_store(f"sqlite:///{tmp_path}/sub.db?prefix=x:").close()
+        for url in ("sqlite:///rel.db", f"sqlite:///{tmp_path}/sub.db?prefix=x:"):
+            asyncio.run(open_store(url).aclose())
         assert sorted(p.name for p in tmp_path.glob("*.db")) == ["rel.db", "sub.db"]
 
-    def test_redis_error_never_shows_the_password(self) -> None:
+    async def test_redis_error_never_shows_the_password(self) -> None:
         """A Redis outage message names host and port, never the URL's credentials."""
         from loomllm._budget import Charge
         from loomllm.errors import BudgetStoreUnavailable
 
         store = open_store("redis://:s3cret-pw@127.0.0.1:1/0?prefix=t:")
         with pytest.raises(BudgetStoreUnavailable) as info:
-            store.reserve_sync("l", [Charge("k", 1, 1)], 0.0, 1.0)
+            await store.reserve("l", [Charge("k", 1, 1)], 0.0, 1.0)
         assert "s3cret" not in str(info.value)
         assert "127.0.0.1:1" in str(info.value)

@@ -32,16 +32,6 @@ class TestReserveSettle:
         await r.settle(Usage(input_tokens=80, output_tokens=20, cost_usd=0.12))
         assert _spent(await ledger.status("a")) == [("p[0]", 0.12, 0.0)]
 
-    async def test_sync_twins(self, store: BudgetStore, clock: FakeClock, events: list[Any]) -> None:
-        """The blocking API behaves like the async one."""
-        ledger = make_ledger(store, clock, events, policies={"p": USD_DAY}, agents={"a": "p"})
-        r = ledger.reserve_sync("a", EST)
-        r.settle_sync(Usage(10, 10, 0.2))
-        ledger.reserve_sync("a", EST).release_sync()
-        assert _spent(ledger.status_sync("a")) == [("p[0]", 0.2, 0.0)]
-        ledger.reset_sync("a")
-        assert _spent(ledger.status_sync("a")) == [("p[0]", 0.0, 0.0)]
-
     async def test_release_gives_everything_back(self, store: BudgetStore, clock: FakeClock, events: list[Any]) -> None:
         """A failed call's reservation is returned in full."""
         ledger = make_ledger(store, clock, events, policies={"p": USD_DAY}, agents={"a": "p"})
@@ -58,7 +48,6 @@ class TestReserveSettle:
         await r.settle(Usage(1, 1, 0.1))
         await r.settle(Usage(1, 1, 0.1))
         await r.release()
-        r.settle_sync(Usage(1, 1, 0.1))
         r2 = await ledger.reserve("a", EST)
         await r2.release()
         await r2.release()
@@ -339,8 +328,6 @@ class TestStoreUnavailable:
         with pytest.raises(BudgetStoreUnavailable) as info:
             await ledger.reserve("a", EST)
         assert info.value.agent == "a"
-        with pytest.raises(BudgetStoreUnavailable):
-            ledger.reserve_sync("a", EST)
 
     async def test_fail_open_logs_loudly(self, clock: FakeClock, events: list[Any]) -> None:
         """fail_open lets the call through unmetered, with an error log and an event."""
@@ -360,16 +347,22 @@ class TestStoreUnavailable:
             policies={"p": {"mode": "soft", "limits": [{"usd": 1, "per": "day"}]}},
             agents={"a": "p"},
         )
-        ledger.reserve_sync("a", EST).release_sync()
+        await (await ledger.reserve("a", EST)).release()
 
-    async def test_settle_failure_is_logged_not_raised(
+    async def test_settle_failure_is_journaled_not_raised(
         self, tmp_path: Any, clock: FakeClock, events: list[Any]
     ) -> None:
-        """A store outage after the call does not turn a successful call into an error."""
+        """A store outage after the call does not fail the call: its settle waits in the journal."""
         store = open_store(f"sqlite:///{tmp_path}/b.db")
-        ledger = make_ledger(store, clock, events, policies={"p": USD_DAY}, agents={"a": "p"})
-        r = ledger.reserve_sync("a", EST)
-        store.close()
+        journal = str(tmp_path / "journal.db")
+        ledger = make_ledger(store, clock, events, policies={"p": USD_DAY}, agents={"a": "p"}, journal_path=journal)
+        r = await ledger.reserve("a", EST)
+        await store.aclose()
         with capture_logs() as logs:
-            r.settle_sync(Usage(1, 1, 0.1))
-        assert [e["event"] for e in logs] == ["budget.settle_failed"]
+            await r.settle(Usage(1, 1, 0.1))
+        assert [e["event"] for e in logs] == ["budget.settle_journaled"]
+        assert ledger.journal is not None and 1 == ledger.journal.count()
+        reopened = make_ledger(open_store(f"sqlite:///{tmp_path}/b.db"), clock, events, policies={"p": USD_DAY},
+                               agents={"a": "p"}, journal_path=journal)
+        assert 1 == await reopened.replay_journal()
+        assert _spent(await reopened.status("a")) == [("p[0]", 0.1, 0.0)]

@@ -1,0 +1,122 @@
+"""Real redis-server processes that a test starts, kills and restarts on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+__all__ = ["RedisServer", "free_port", "require_redis_server", "start_cluster"]
+
+
+def require_redis_server() -> str:
+    """The redis-server binary (or valkey-server); skip outside CI when neither is installed."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is required in CI")
+        pytest.skip("redis-server is not installed")
+    return binary
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server with an fsync-always append-only file: a SIGKILL loses nothing it acknowledged."""
+
+    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
+        self.binary = require_redis_server()
+        self.directory = directory
+        self.port = port or free_port()
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start (or restart, reloading the append-only file) and wait until it answers PING."""
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
+                "--loglevel", "warning", *self.extra]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        """Stop it if it runs (used at teardown)."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
+def start_cluster(directory: Path, nodes: int = 3) -> list[RedisServer]:
+    """``nodes`` primaries with ``--cluster-enabled yes``, joined by ``redis-cli --cluster create``."""
+    cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
+    if cli is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-cli is required in CI")
+        pytest.skip("redis-cli is not installed")
+    servers = [
+        # The cluster bus defaults to port + 10000, which may not exist for a high free port: pick one too.
+        RedisServer(directory / f"node{i}", None, "--cluster-enabled", "yes", "--cluster-config-file",
+                    str(directory / f"node{i}" / "nodes.conf"), "--cluster-node-timeout", "2000",
+                    "--cluster-port", str(free_port()))
+        for i in range(nodes)
+    ]
+    for server in servers:
+        server.start()
+    addresses = [f"127.0.0.1:{s.port}" for s in servers]
+    subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+                   check=True, capture_output=True, timeout=60)
+    _wait_cluster_ok(servers[0].port)
+    return servers
+
+
+def _wait_cluster_ok(port: int) -> None:
+    import redis
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        info = redis.Redis(port=port).execute_command("CLUSTER INFO")  # redis-py parses it into a dict
+        if (info.get("cluster_state") if isinstance(info, dict) else None) == "ok":
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the Redis cluster did not reach cluster_state:ok")
