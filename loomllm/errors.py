@@ -35,6 +35,7 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreUnavailable",
     "ConfigError",
+    "ConfigWarning",
     "EgressDenied",
     "Finding",
     "ForbiddenParameter",
@@ -69,6 +70,10 @@ class ConfigError(LoomError):
     def _render(self) -> str:
         parts = [p for p in (self.file, self.path) if p]
         return ": ".join([*parts, self.problem])
+
+
+class ConfigWarning(UserWarning):
+    """A config loaded, but parts of it are not run (proxy-only features); the message names each one."""
 
 
 class MissingCredentials(ConfigError):

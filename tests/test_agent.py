@@ -151,7 +151,7 @@ class TestReliability:
 
     async def test_rpm_is_enforced(self, make_loom: Any, wire_server: WireServer) -> None:
         """A deployment's rpm from YAML is a hard limit, not just a routing weight."""
-        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2)
+        head = _head(wire_server, "router_settings: {num_retries: 0, optional_pre_call_checks: [enforce_model_rate_limits]}", rpm=2)
         loom = make_loom(AGENTS, head=head)
         agent = loom.agent("gpt")
         await agent.chat("one")
@@ -322,7 +322,8 @@ class TestSharedRateLimits:
         import uuid
 
         # A fresh deployment id per run, so counters from earlier runs in this minute do not count.
-        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2).replace(
+        head = _head(wire_server, "router_settings: {num_retries: 0, optional_pre_call_checks: [enforce_model_rate_limits]}",
+                     rpm=2).replace(
             "model_name: smart\n", f"model_name: smart\n    model_info: {{id: rpm-{uuid.uuid4().hex}}}\n", 1)
         first = make_loom(AGENTS + f"state: {redis_url}\n", head=head)
         second = make_loom(AGENTS + f"state: {redis_url}\n", head=head)

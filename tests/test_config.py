@@ -36,7 +36,7 @@ class TestProxyConfig:
         config = load_config(DATA / "litellm_proxy_config.yaml")
         assert ["bedrock-claude", "claude-sonnet", "gpt-4o", "text-embedding"] == sorted(config.groups)
         assert ["claude-sonnet"] == config.fallbacks["gpt-4o"]
-        assert ["environment_variables", "general_settings"] == config.ignored_sections
+        assert ["general_settings"] == config.ignored_sections
         assert "sk-openai" == config.groups["gpt-4o"][1]["litellm_params"]["api_key"]
         assert ["AZURE_API_KEY"] == config.missing_env["azure-eu-gpt4o"]
 
