@@ -52,6 +52,7 @@ class Loom:
         self._prompts: PromptRegistry | None = None
         self._sync = LoopThread()
         self._router: Any = None
+        self._undo_settings: Callable[[], None] | None = None
         self._init_lock = threading.Lock()
         self._callback: Any = None
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
@@ -119,14 +120,14 @@ class Loom:
         if self._router is None:
             with self._init_lock:
                 if self._router is None:
-                    _router.apply_litellm_settings(self.config)
+                    self._undo_settings = _router.apply_litellm_settings(self.config)
                     self._callback = _hooks.make_callback(self.id, before_attempt=self._before_attempt,
                                                           attempt_failed=self._attempt_failed
                                                           if self.config.loom.logging.attempts else None,
                                                           filter_deployments=self._filter_deployments)
                     _hooks.register(self._callback)
                     install_transport_guard()
-                    self._router = _router.build_router(self.config)
+                    self._router = _router.build_router(self.config, self._undo_settings)
         return self._router
 
     @property
@@ -195,6 +196,9 @@ class Loom:
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None
+        if self._undo_settings is not None:  # LiteLLM globals this Loom set (cache, callbacks, settings)
+            self._undo_settings()
+            self._undo_settings = None
         self._sync.close()
 
     async def aclose(self) -> None:

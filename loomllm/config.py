@@ -340,6 +340,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
         environment=environment,
     )
     _check_settings_keys(config, file)
+    check_providers(config)
     config.ignored_features += _check_references(config, file)
     _report_ignored(config.ignored_features, file, strict=strict)
     return config
@@ -566,6 +567,37 @@ def _check_callback_paths(config: LoomConfig, file: str) -> None:
             raise ConfigError(f"provider {item['provider']!r} has no custom_handler (module.instance)",
                               file=file, path=f"{path}.custom_handler")
         proxy.check_import_path(item["custom_handler"], config.base_dir, file, f"{path}.custom_handler")
+
+
+def check_providers(config: LoomConfig) -> None:
+    """A ConfigError naming the first deployment whose model LiteLLM cannot map to a provider.
+
+    Otherwise LiteLLM accepts it and fails each call that reaches it with ``BadRequest (400)``
+    (e.g. ``mistralai/mistral-7b-instruct``: the provider is ``mistral``). Providers from
+    ``custom_provider_map`` count as known (they are registered when the Router is built).
+    """
+    from loomllm._litellm import litellm_module
+
+    litellm = litellm_module()
+    file = str(config.source) if config.source else None
+    custom = {str(item.get("provider")) for item in config.litellm_settings.get("custom_provider_map") or []
+              if isinstance(item, dict)}
+    for index, deployment in enumerate(config.model_list):
+        params = deployment["litellm_params"]
+        model = str(params["model"]).replace("*", "x")
+        if model.split("/", 1)[0] in custom or params.get("custom_llm_provider") in custom:
+            continue
+        try:
+            litellm.get_llm_provider(model=model, custom_llm_provider=params.get("custom_llm_provider"),
+                                     api_base=params.get("api_base"))
+        except Exception as exc:  # noqa: BLE001 - LiteLLM raises BadRequestError/ValueError/KeyError here
+            providers = [getattr(p, "value", p) for p in litellm.provider_list]
+            hint = proxy.nearest(model.split("/", 1)[0], providers) if "/" in model else ""
+            raise ConfigError(
+                f"deployment {deployment_id(deployment)!r}: LiteLLM cannot tell which provider serves model "
+                f"{params['model']!r} ({type(exc).__name__}); prefix the model with its provider "
+                f"(e.g. openai/..., mistral/...) or set custom_llm_provider{hint}", file=file,
+                path=f"model_list[{index}].litellm_params.model") from None
 
 
 def _router_arguments() -> frozenset[str]:

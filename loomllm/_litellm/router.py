@@ -17,14 +17,19 @@ from urllib.parse import urlparse
 
 from loomllm import _proxy_config as proxy
 from loomllm._litellm import litellm_module
-from loomllm.config import HANDLED_LITELLM_SETTINGS, ROUTER_KEYS_IN_LITELLM_SETTINGS, LoomConfig, deployment_id
+from loomllm.config import (
+    HANDLED_LITELLM_SETTINGS,
+    ROUTER_KEYS_IN_LITELLM_SETTINGS,
+    LoomConfig,
+    check_providers,
+)
 from loomllm.errors import ConfigError
 
 # Routing strategies that read the deployments' rpm/tpm counters (worth sharing through Redis).
 _USAGE_STRATEGIES = {"usage-based-routing", "usage-based-routing-v2", "latency-based-routing"}
 
 
-def build_router(config: LoomConfig) -> Any:
+def build_router(config: LoomConfig, undo: SettingsUndo | None = None) -> Any:
     """A Router over ``config.model_list``; every deployment's provider is checked first.
 
     rpm/tpm on a deployment mean what they mean under the proxy: routing weights, and limits for
@@ -32,58 +37,95 @@ def build_router(config: LoomConfig) -> Any:
     ``optional_pre_call_checks: [enforce_model_rate_limits]`` (loomllm no longer adds it).
     """
     litellm = litellm_module()
-    check_providers(config)
+    check_providers(config)  # again: custom providers are registered now
     kwargs = _router_kwargs(config)
-    return litellm.Router(model_list=config.model_list, **kwargs)
+    registries = _callback_registries()
+    before = {name: list(registry) for name, registry in registries.items()}
+    router = litellm.Router(model_list=config.model_list, **kwargs)
+    if undo is not None:
+        # The Router registers some of its parts globally (provider budgets, cooldown loggers): they
+        # must not keep acting on other Looms' calls once this one is closed.
+        for name, registry in registries.items():
+            undo.adopt(registry, [item for item in registry if not any(item is old for old in before[name])])
+    return router
 
 
-def check_providers(config: LoomConfig) -> None:
-    """A ConfigError naming the first deployment whose model LiteLLM cannot map to a provider.
+def _callback_registries() -> dict[str, list[Any]]:
+    litellm = litellm_module()
+    names = ("callbacks", "success_callback", "failure_callback", "service_callback", "_async_success_callback",
+             "_async_failure_callback", "input_callback")
+    return {name: getattr(litellm, name) for name in names if isinstance(getattr(litellm, name, None), list)}
 
-    Otherwise LiteLLM accepts it and fails each call that reaches it with ``BadRequest (400)``
-    (e.g. ``mistralai/mistral-7b-instruct``: the provider is ``mistral``).
+
+class SettingsUndo:
+    """What :func:`apply_litellm_settings` changed in LiteLLM's globals and the environment, to put back."""
+
+    def __init__(self) -> None:
+        self._attributes: list[tuple[str, Any]] = []
+        self._environment: list[str] = []
+        self._appended: list[tuple[list[Any], Any]] = []
+
+    def set(self, name: str, value: Any) -> None:
+        """``litellm.<name> = value``, remembering the old value."""
+        litellm = litellm_module()
+        self._attributes.append((name, getattr(litellm, name, None)))
+        setattr(litellm, name, value)
+
+    def setenv(self, name: str, value: str) -> None:
+        """Set an environment variable that is not set yet."""
+        if name not in os.environ:
+            os.environ[name] = value
+            self._environment.append(name)
+
+    def append(self, registry: list[Any], item: Any) -> None:
+        """Append ``item`` to a LiteLLM list (callbacks, custom providers) unless it is there."""
+        if not any(existing is item for existing in registry):
+            registry.append(item)
+            self._appended.append((registry, item))
+
+    def adopt(self, registry: list[Any], items: list[Any]) -> None:
+        """Remove ``items`` (already appended to ``registry`` by someone else) on undo."""
+        self._appended += [(registry, item) for item in items]
+
+    def __call__(self) -> None:
+        """Restore everything, newest change first (a closing Loom leaves LiteLLM as it found it)."""
+        litellm = litellm_module()
+        for registry, item in reversed(self._appended):
+            for index, existing in enumerate(registry):
+                if existing is item:
+                    del registry[index]
+                    break
+        for name, old in reversed(self._attributes):
+            setattr(litellm, name, old)
+        for name in self._environment:
+            os.environ.pop(name, None)
+        self._attributes, self._environment, self._appended = [], [], []
+
+
+def apply_litellm_settings(config: LoomConfig) -> SettingsUndo:
+    """Apply the config to LiteLLM's globals: settings, environment, callbacks, custom providers, cache.
+
+    Returns the undo: call it when the Loom closes.
     """
-    litellm = litellm_module()
-    file = str(config.source) if config.source else None
-    for index, deployment in enumerate(config.model_list):
-        params = deployment["litellm_params"]
-        model = str(params["model"])
-        if "*" in model:
-            model = model.replace("*", "x")
-        try:
-            litellm.get_llm_provider(model=model, custom_llm_provider=params.get("custom_llm_provider"),
-                                     api_base=params.get("api_base"))
-        except Exception as exc:  # noqa: BLE001 - LiteLLM raises BadRequestError/ValueError/KeyError here
-            prefix = model.split("/", 1)[0]
-            providers = [getattr(p, "value", p) for p in litellm.provider_list]
-            hint = proxy.nearest(prefix, providers) if "/" in model else ""
-            raise ConfigError(
-                f"deployment {deployment_id(deployment)!r}: LiteLLM cannot tell which provider serves model "
-                f"{params['model']!r} ({type(exc).__name__}); prefix the model with its provider "
-                f"(e.g. openai/..., mistral/...) or set custom_llm_provider{hint}", file=file,
-                path=f"model_list[{index}].litellm_params.model") from None
-
-
-def apply_litellm_settings(config: LoomConfig) -> None:
-    """Apply the config to LiteLLM's globals: settings, environment, callbacks, custom providers, cache."""
-    litellm = litellm_module()
+    undo = SettingsUndo()
     settings = config.litellm_settings
     for name, value in config.environment.items():
-        os.environ.setdefault(name, value)  # the process's own environment wins
+        undo.setenv(name, value)  # the process's own environment wins
     for key, value in settings.items():
         if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS:
             continue
-        setattr(litellm, key, value)  # known to exist: checked at load
+        undo.set(key, value)  # known to exist: checked at load
     if "request_timeout" in settings:
-        litellm.request_timeout = settings["request_timeout"]
-    _register_callbacks(config)
-    _register_custom_providers(config)
+        undo.set("request_timeout", settings["request_timeout"])
+    _register_callbacks(config, undo)
+    _register_custom_providers(config, undo)
     if settings.get("cache"):
-        litellm.cache = _make_cache(config)
+        undo.set("cache", _make_cache(config))
     patch_cache_hit_import()
+    return undo
 
 
-def _register_callbacks(config: LoomConfig) -> None:
+def _register_callbacks(config: LoomConfig, undo: SettingsUndo) -> None:
     """Import the callbacks named by ``module.attribute`` and add them as the proxy does (once each)."""
     litellm = litellm_module()
     targets = {
@@ -96,12 +138,11 @@ def _register_callbacks(config: LoomConfig) -> None:
         value = config.litellm_settings.get(key)
         for index, item in enumerate(value if isinstance(value, list) else []):
             if isinstance(item, str) and "." in item:
-                instance = _import_instance(item, config, f"litellm_settings.{key}[{index}]")
-                if not any(existing is instance for existing in registry):
-                    registry.append(instance)
+                undo.append(registry, _import_instance(item, config, f"litellm_settings.{key}[{index}]"))
 
 
-def _register_custom_providers(config: LoomConfig) -> None:
+def _register_custom_providers(config: LoomConfig, undo: SettingsUndo) -> None:
+    """``custom_provider_map``: import each handler and register it with LiteLLM, as the proxy does."""
     litellm = litellm_module()
     providers = config.litellm_settings.get("custom_provider_map") or []
     if not providers:
@@ -112,10 +153,10 @@ def _register_custom_providers(config: LoomConfig) -> None:
             continue
         handler = _import_instance(item["custom_handler"], config,
                                    f"litellm_settings.custom_provider_map[{index}].custom_handler")
-        litellm.custom_provider_map.append({"provider": item["provider"], "custom_handler": handler})
+        undo.append(litellm.custom_provider_map, {"provider": item["provider"], "custom_handler": handler})
     from litellm.utils import custom_llm_setup
 
-    custom_llm_setup()
+    custom_llm_setup()  # adds each provider to litellm.provider_list and its handler map
 
 
 def _import_instance(reference: str, config: LoomConfig, path: str) -> Any:
