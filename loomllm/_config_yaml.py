@@ -17,7 +17,7 @@ import yaml
 
 from loomllm.errors import ConfigError
 
-__all__ = ["DuplicateKey", "MAX_EXPANDED_NODES", "load_yaml_document", "read_config_text"]
+__all__ = ["MAX_EXPANDED_NODES", "DuplicateKey", "load_yaml_document", "read_config_text"]
 
 MAX_EXPANDED_NODES = 1_000_000
 """Most nodes a document may expand to once aliases are followed (the 2 760-line configs use ~20 000)."""

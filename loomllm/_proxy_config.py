@@ -158,7 +158,7 @@ def apply_credentials(model_list: list[Any], credential_list: Any, file: str) ->
     for index, entry in enumerate(model_list):
         params = entry.get("litellm_params") if isinstance(entry, dict) else None
         name = params.get("litellm_credential_name") if isinstance(params, dict) else None
-        if name is None:
+        if name is None or not isinstance(params, dict):
             out.append(entry)
             continue
         if name not in credentials:

@@ -590,7 +590,7 @@ def check_providers(config: LoomConfig) -> None:
         try:
             litellm.get_llm_provider(model=model, custom_llm_provider=params.get("custom_llm_provider"),
                                      api_base=params.get("api_base"))
-        except Exception as exc:  # noqa: BLE001 - LiteLLM raises BadRequestError/ValueError/KeyError here
+        except Exception as exc:
             providers = [getattr(p, "value", p) for p in litellm.provider_list]
             hint = proxy.nearest(model.split("/", 1)[0], providers) if "/" in model else ""
             raise ConfigError(
@@ -685,7 +685,7 @@ def _fallback_entry(entry: Any) -> tuple[list[str], list[str]]:
     if not isinstance(entry, dict):
         return [], []
     sources = [str(g) for g in entry]
-    targets = [str(t) for ts in entry.values() for t in (ts if isinstance(ts, list) else [ts] if ts is not None else [])]
+    targets = [str(t) for ts in entry.values() if ts is not None for t in (ts if isinstance(ts, list) else [ts])]
     return sources, targets
 
 
@@ -694,7 +694,8 @@ def _check_aliases(config: LoomConfig, file: str) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, dict):
-        raise ConfigError("must be a mapping of alias -> model group", file=file, path="router_settings.model_group_alias")
+        raise ConfigError("must be a mapping of alias -> model group", file=file,
+                          path="router_settings.model_group_alias")
     notes = []
     for alias, target in list(raw.items()):
         path = f"router_settings.model_group_alias.{alias}"

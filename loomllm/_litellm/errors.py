@@ -85,7 +85,7 @@ _combined_lock = threading.Lock()
 
 def _familiar_class(exc: BaseException, cls: type[ProviderError], status: int | None) -> type[ProviderError] | None:
     litellm = sys.modules.get("litellm")
-    if litellm is None or cls is ProviderError and not _is_litellm_error(exc, litellm):
+    if litellm is None or (cls is ProviderError and not _is_litellm_error(exc, litellm)):
         return None
     base = _litellm_base(exc, cls, status, litellm)
     return None if base is None else combined_class(cls, base)
@@ -97,12 +97,13 @@ def _is_litellm_error(exc: BaseException, litellm: Any) -> bool:
 
 def _litellm_base(exc: BaseException, cls: type[ProviderError], status: int | None,
                   litellm: Any) -> type[BaseException] | None:
-    for name in _LITELLM_CLASSES:
-        candidate = getattr(litellm, name, None)
+    for known in _LITELLM_CLASSES:
+        candidate = getattr(litellm, known, None)
         if isinstance(candidate, type) and isinstance(exc, candidate):
             return candidate
     # Not a LiteLLM exception (an httpx error, a bare status): pick the class LiteLLM would raise.
-    name = {RateLimited: "RateLimitError", BadRequest: "BadRequestError", ProviderError: "APIError"}.get(cls)
+    defaults = {RateLimited: "RateLimitError", BadRequest: "BadRequestError", ProviderError: "APIError"}
+    name: str | None = defaults.get(cls)
     if cls is AuthenticationFailed:
         name = "PermissionDeniedError" if status == 403 else "AuthenticationError"
     elif cls is ProviderUnavailable:
@@ -213,8 +214,8 @@ def _response_headers(exc: BaseException) -> dict[str, str]:
 def _body_field(exc: BaseException, name: str) -> str | None:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        value = inner.get(name)
+        error = body.get("error")
+        value = (error if isinstance(error, dict) else body).get(name)
         return _short(str(value), 100) if isinstance(value, (str, int)) else None
     return None
 

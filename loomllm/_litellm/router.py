@@ -7,7 +7,6 @@ callback lists). This module is the one place loomllm writes them.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -156,7 +155,7 @@ def _register_custom_providers(config: LoomConfig, undo: SettingsUndo) -> None:
         undo.append(litellm.custom_provider_map, {"provider": item["provider"], "custom_handler": handler})
     from litellm.utils import custom_llm_setup
 
-    custom_llm_setup()  # adds each provider to litellm.provider_list and its handler map
+    custom_llm_setup()  # type: ignore[no-untyped-call]  # adds each provider to litellm.provider_list and its handler map
 
 
 def _import_instance(reference: str, config: LoomConfig, path: str) -> Any:
@@ -177,7 +176,7 @@ def _import_instance(reference: str, config: LoomConfig, path: str) -> Any:
         else:
             module = importlib.import_module(module_name)
         return getattr(module, attribute)
-    except Exception as exc:  # noqa: BLE001 - an app module can fail in any way; the config names it
+    except Exception as exc:
         raise ConfigError(f"cannot import {reference!r}: {type(exc).__name__}: {exc}", file=file, path=path) from None
 
 
