@@ -6,6 +6,7 @@ callback lists). This module is the one place loomllm writes them.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import sys
@@ -181,7 +182,8 @@ def _import_instance(reference: str, config: LoomConfig, path: str) -> Any:
 
 
 def _router_kwargs(config: LoomConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = dict(config.router_settings)  # every key checked against Router.__init__ at load
+    # Every key was checked against Router.__init__ at load; copied because the Router appends to lists.
+    kwargs: dict[str, Any] = copy.deepcopy(config.router_settings)
     for key in ROUTER_KEYS_IN_LITELLM_SETTINGS:
         if key in config.litellm_settings and key not in kwargs:
             kwargs[key] = config.litellm_settings[key]
