@@ -464,7 +464,7 @@ class UnifiedAgent:
 
     def _supports_response_schema(self) -> bool:
         litellm = litellm_module()
-        group = self.loom.config.groups.get(self.spec.model, [])
+        group = self.loom.config.deployments_for(self.spec.model)  # aliases and wildcards resolved
         if not group:
             return False
         try:
@@ -473,7 +473,7 @@ class UnifiedAgent:
             return False
 
     def _model_name_for_count(self) -> str:
-        group = self.loom.config.groups.get(self.spec.model, [])
+        group = self.loom.config.deployments_for(self.spec.model)  # aliases and wildcards resolved
         return str(group[0]["litellm_params"]["model"]) if group else "gpt-4o-mini"
 
     async def _answer_text(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -352,7 +353,17 @@ def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
     listing = "; ".join(features)
     if strict:
         raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {listing}", file=file)
-    warnings.warn(ConfigWarning(f"{file}: loomllm ignores these proxy-only features: {listing}"), stacklevel=3)
+    warnings.warn(ConfigWarning(f"{file}: loomllm ignores these proxy-only features: {listing}"),
+                  stacklevel=_first_frame_outside_loomllm())
+
+
+def _first_frame_outside_loomllm() -> int:
+    """The ``stacklevel`` that points a warning at the user's line (``Loom(...)``, ``load_config(...)``)."""
+    package = str(Path(__file__).parent)
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level - 1
 
 
 def deployment_id(deployment: Mapping[str, Any]) -> str:
