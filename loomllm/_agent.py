@@ -516,11 +516,11 @@ class UnifiedAgent:
         return self._output_limit_cache[0]
 
     def _supports_response_schema(self) -> bool:
-        group = self.loom.config.groups.get(self.spec.model, [])
+        group = self.loom.config.deployments_for(self.spec.model)  # aliases and wildcards resolved
         return bool(group) and supports_response_schema(str(group[0]["litellm_params"]["model"]))
 
     def _model_name_for_count(self) -> str:
-        group = self.loom.config.groups.get(self.spec.model, [])
+        group = self.loom.config.deployments_for(self.spec.model)  # aliases and wildcards resolved
         return str(group[0]["litellm_params"]["model"]) if group else "gpt-4o-mini"
 
     async def _answer_text(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:

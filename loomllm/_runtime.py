@@ -52,6 +52,7 @@ class Loom:
         self._prompts: PromptRegistry | None = None
         self._sync = LoopThread()
         self._router_obj: Any = None
+        self._undo_settings: Callable[[], None] | None = None
         self._init_lock = threading.Lock()
         self._callback: Any = None
         self._budget_policies: dict[str, str | None] = self.config.agent_policies("budget")
@@ -116,12 +117,13 @@ class Loom:
         if self._router_obj is None:
             with self._init_lock:
                 if self._router_obj is None:
-                    _router.apply_litellm_settings(self.config)
+                    undo = _router.apply_litellm_settings(self.config)
+                    self._undo_settings = undo
                     _router.install_log_scrubber(self.scrubber)
                     self._callback = _hooks.make_callback(self.id, self.attempts)
                     _hooks.register(self._callback)
                     install_transport_guard()
-                    self._router_obj = _router.build_router(self.config,
+                    self._router_obj = _router.build_router(self.config, undo,
                                                             metadata=_hooks.router_metadata(self.id))
         return self._router_obj
 
@@ -203,11 +205,10 @@ class Loom:
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None
-        if self._router_obj is not None:
-            # The Router hooks itself into LiteLLM's global callback lists; LiteLLM refuses new
-            # callbacks past 30 per list, so a process that builds Looms repeatedly must unhook them.
-            _router.discard_router(self._router_obj)
-            self._router_obj = None
+        if self._undo_settings is not None:  # LiteLLM globals this Loom set (cache, callbacks, settings)
+            self._undo_settings()
+            self._undo_settings = None
+        self._router_obj = None
         self._sync.close()
 
     async def aclose(self) -> None:

@@ -11,45 +11,32 @@ Every error names the file and the key path, e.g.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from loomllm import _proxy_config as proxy
 from loomllm._base import StrictModel
 from loomllm._budget.config import BudgetsConfig
+from loomllm._config_yaml import DuplicateKey, load_yaml_document, read_config_text
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
-from loomllm.errors import ConfigError
+from loomllm.errors import ConfigError, ConfigWarning
 
-__all__ = ["AgentConfig", "LoomConfig", "LoomSection", "load_config"]
+__all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load_config"]
 
-# Top-level keys a LiteLLM proxy config may carry. loomllm reads the first three and ignores the
-# rest (they configure the proxy server), so a proxy config loads unchanged; any other key is a typo.
+# Top-level keys loomllm reads. Proxy-only sections are accepted and listed as ignored (see
+# loomllm._proxy_config), so a proxy config loads unchanged; any other key is a typo.
 _READ_SECTIONS = {"model_list", "router_settings", "litellm_settings", "loomllm"}
-_PROXY_ONLY_SECTIONS = {
-    "general_settings",
-    "environment_variables",
-    "credential_list",
-    "guardrails",
-    "mcp_servers",
-    "mcp_tools",
-    "search_tools",
-    "vector_store_registry",
-    "files_settings",
-    "finetune_settings",
-    "assistant_settings",
-    "callback_settings",
-    "include",
-    "prompts",
-    "pass_through_endpoints",
-    "litellm_proxy_settings",
-}
 # Caller parameters that would bypass the configured deployments.
 FORBIDDEN_CALL_PARAMS = frozenset({
     "api_base", "base_url", "api_key", "custom_llm_provider", "api_version",
@@ -156,13 +143,32 @@ class LoomSection(StrictModel):
 
     @field_validator("state")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if not re.match(r"^(memory|sqlite|redis|rediss)://", value):
-            scheme = value.split("://", 1)[0] if "://" in value else "(none)"
-            # The URL itself is not echoed: it may carry a password.
-            raise ValueError(f"unsupported state URL scheme {scheme!r} (use memory://, sqlite:///path or "
-                             "redis://host:port/db)")
+    def _valid_state_url(cls, value: str) -> str:
+        check_state_url(value)
         return value
+
+
+def check_state_url(url: str) -> None:
+    """Raise ValueError if ``url`` is not a usable state URL. The message never echoes the URL (passwords)."""
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme not in {"memory", "sqlite", "redis", "rediss"}:
+        shown = repr(scheme) if scheme and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,20}", scheme) else "(none)"
+        raise ValueError(f"unsupported state URL scheme {shown} (use memory://, sqlite:///path or redis://host:port/db)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"malformed {scheme}:// URL (check the host, port and password quoting)") from None
+    if scheme == "sqlite" and not parts.path.strip("/"):
+        raise ValueError("sqlite:// state URL needs a file path: sqlite:///path/to/budget.db")
+    if scheme in {"redis", "rediss"}:
+        if not parts.hostname:
+            raise ValueError(f"{scheme}:// state URL needs a host: {scheme}://host:6379/0")
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ValueError(f"{scheme}:// state URL database must be a number (e.g. /0), not a name")
+        if port == 0:
+            raise ValueError(f"{scheme}:// state URL port must be 1-65535")
 
 
 class _LiteLLMParams(StrictModel):
@@ -191,6 +197,10 @@ class LoomConfig:
     ignored_sections: list[str] = field(default_factory=list)
     missing_env: dict[str, list[str]] = field(default_factory=dict)
     """deployment id -> environment variables it references that are not set."""
+    ignored_features: list[str] = field(default_factory=list)
+    """One line per proxy-only feature the file uses that loomllm does not run (``loomllm check`` lists them)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """``environment_variables:`` of the file, set (where unset) in the process when the Router is built."""
 
     @property
     def base_dir(self) -> Path:
@@ -199,11 +209,39 @@ class LoomConfig:
 
     @property
     def groups(self) -> dict[str, list[dict[str, Any]]]:
-        """Model group name -> its deployments, in config order."""
+        """Model group name -> its deployments, in config order (wildcard groups under their pattern)."""
         out: dict[str, list[dict[str, Any]]] = {}
         for dep in self.model_list:
             out.setdefault(dep["model_name"], []).append(dep)
         return out
+
+    @property
+    def model_group_alias(self) -> dict[str, str]:
+        """Alias -> model group (``router_settings.model_group_alias``; ``{model: ...}`` entries included)."""
+        raw = self.router_settings.get("model_group_alias") or {}
+        return {str(alias): str(target["model"] if isinstance(target, dict) else target)
+                for alias, target in raw.items()}
+
+    def deployments_for(self, name: str) -> list[dict[str, Any]]:
+        """The deployments a call with ``model=name`` lands on, resolved as LiteLLM's Router does.
+
+        An alias is followed first, then an exact model group, then the most specific ``*``
+        wildcard group; a wildcard deployment is returned with the name filled into its model
+        (``model_name: "*"`` + ``model: openai/*`` serves ``gpt-4o-mini`` as ``openai/gpt-4o-mini``).
+        """
+        name = self.model_group_alias.get(name, name)
+        groups = self.groups
+        if name in groups and "*" not in name:
+            return groups[name]
+        for pattern, deployments in _wildcard_patterns(groups):
+            match = re.match(pattern, name)
+            if match:
+                return [_fill_wildcard(dep, match) for dep in deployments]
+        return []
+
+    def serves(self, name: str) -> bool:
+        """Whether a call with ``model=name`` reaches a deployment (group, alias or wildcard)."""
+        return bool(self.deployments_for(name))
 
     @property
     def fallbacks(self) -> dict[str, list[str]]:
@@ -229,22 +267,27 @@ class LoomConfig:
         order: list[str] = []
         pending = [group]
         fallbacks = self.fallbacks
+        aliases = self.model_group_alias
         while pending:
             current = pending.pop(0)
             if current in order:
                 continue
             order.append(current)
-            pending += fallbacks.get(current, []) + fallbacks.get("*", []) + self.default_fallbacks
+            resolved = aliases.get(current, current)
+            pending += fallbacks.get(current, []) + fallbacks.get(resolved, []) + fallbacks.get("*", [])
+            pending += self.default_fallbacks
         return order
 
     def reachable_deployments(self, agent: str | AgentConfig) -> list[dict[str, Any]]:
         """Every deployment a call from ``agent`` can land on (its group, fallbacks, embeddings)."""
         spec = self.loom.agents[agent] if isinstance(agent, str) else agent
-        groups = self.groups
         names = self.reachable_groups(spec.model)
         if spec.embedding_model:
             names += [g for g in self.reachable_groups(spec.embedding_model) if g not in names]
-        return [dep for name in names for dep in groups.get(name, [])]
+        out: list[dict[str, Any]] = []
+        for name in names:
+            out += [d for d in self.deployments_for(name) if d not in out]
+        return out
 
     def agent_policies(self, kind: Literal["budget", "guardrails", "egress"]) -> dict[str, str | None]:
         """Agent name -> the policy name of ``kind`` it uses (after section defaults)."""
@@ -252,31 +295,57 @@ class LoomConfig:
         return {name: getattr(spec, kind) or default for name, spec in self.loom.agents.items()}
 
 
-def load_config(path: str | os.PathLike[str]) -> LoomConfig:
-    """Read, resolve and validate a YAML config file. Raises :class:`ConfigError` naming file and key."""
+def _wildcard_patterns(groups: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Wildcard groups as regexes, most specific first (LiteLLM's ``PatternMatchRouter`` order)."""
+    patterns = [(re.escape(name).replace(r"\*", "(.*)"), deps) for name, deps in groups.items() if "*" in name]
+    return sorted(patterns, key=lambda p: (len(p[0]), sum(p[0].count(c) for c in "*+?\\^$|()")), reverse=True)
+
+
+def _fill_wildcard(deployment: dict[str, Any], match: re.Match[str]) -> dict[str, Any]:
+    filled = copy.deepcopy(deployment)
+    model = str(filled["litellm_params"]["model"])
+    for value in match.groups():
+        model = model.replace("*", value, 1)
+    filled["litellm_params"]["model"] = model
+    return filled
+
+
+def ignored_features(config: LoomConfig) -> list[str]:
+    """The proxy-only features ``config`` uses that loomllm does not run, one line each (for ``check``)."""
+    return list(config.ignored_features)
+
+
+def load_config(path: str | os.PathLike[str], *, strict: bool = False) -> LoomConfig:
+    """Read, resolve and validate a YAML config file. Raises :class:`ConfigError` naming file and key.
+
+    A proxy-only feature (``general_settings``, ``guardrails:``, logging integrations...) is listed
+    in one :class:`~loomllm.errors.ConfigWarning`; with ``strict=True`` it is a ConfigError instead.
+    """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror or exc}", file=str(source)) from None
-    return parse_config(text, source=source)
+    return parse_config(read_config_text(source), source=source, strict=strict)
 
 
-def parse_config(text: str, *, source: Path | None = None) -> LoomConfig:
+def parse_config(text: str, *, source: Path | None = None, strict: bool = False) -> LoomConfig:
     """Validate a YAML document (``source`` is only used in error messages and for relative paths)."""
     file = str(source) if source else "<config>"
-    raw = _parse_yaml(text, file)
+    raw, duplicates = _parse_yaml(text, file)
+    raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds))
     ignored = _check_top_level(raw, file)
-    loom_raw = _resolve_env_strict(raw.get("loomllm") or {}, file, "loomllm")
-    model_list, missing = _resolve_deployments(raw.get("model_list") or [], file)
-    router_settings = _resolve_env_strict(raw.get("router_settings") or {}, file, "router_settings")
-    litellm_settings = _resolve_env_strict(raw.get("litellm_settings") or {}, file, "litellm_settings")
+    environment = proxy.environment_overlay(raw.get("environment_variables"), file, os.environ)
+    environ = {**environment, **os.environ}
+    loom_raw = _resolve_env_strict(raw.get("loomllm") or {}, file, "loomllm", environ)
+    model_list_raw = raw.get("model_list") or []
+    if isinstance(model_list_raw, list):
+        model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
+    model_list, missing = _resolve_deployments(model_list_raw, file, environ)
+    router_settings = _resolve_env_strict(raw.get("router_settings") or {}, file, "router_settings", environ)
     _check_mapping(router_settings, file, "router_settings")
-    _check_mapping(litellm_settings, file, "litellm_settings")
+    litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ)
     try:
         loom = LoomSection.model_validate(loom_raw)
     except ValidationError as exc:
         raise _config_error(exc, file, prefix="loomllm") from None
+    features = proxy.ignored_features(raw, litellm_settings, _judge_duplicates(duplicates, litellm_settings))
     config = LoomConfig(
         model_list=model_list,
         router_settings=router_settings,
@@ -285,9 +354,34 @@ def parse_config(text: str, *, source: Path | None = None) -> LoomConfig:
         source=source,
         ignored_sections=ignored,
         missing_env=missing,
+        ignored_features=features,
+        environment=environment,
     )
-    _check_references(config, file)
+    _check_settings_keys(config, file)
+    check_providers(config)
+    config.ignored_features += _check_references(config, file)
+    _report_ignored(config.ignored_features, file, strict=strict)
     return config
+
+
+def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
+    if not features:
+        return
+    listing = "; ".join(features)
+    if strict:
+        raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {listing}", file=file)
+    warnings.warn(ConfigWarning(f"{file}: loomllm ignores these proxy-only features: {listing}"),
+                  stacklevel=_first_frame_outside_loomllm())
+
+
+def _first_frame_outside_loomllm() -> int:
+    """The ``stacklevel`` that points a warning at the user's line (``Loom(...)``, ``load_config(...)``)."""
+    package = str(Path(__file__).parent)
+    frame: Any = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level - 1
 
 
 def deployment_id(deployment: Mapping[str, Any]) -> str:
@@ -301,28 +395,53 @@ def deployment_id(deployment: Mapping[str, Any]) -> str:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def _parse_yaml(text: str, file: str) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{where}malformed YAML: {exc.problem or exc.context}", file=file) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML: {exc}", file=file) from None
+def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], list[tuple[str, DuplicateKey]]]:
+    raw, duplicates = load_yaml_document(text, file)
     if raw is None:
-        return {}
+        return {}, []
     if not isinstance(raw, dict):
         raise ConfigError(f"the document must be a mapping, not {type(raw).__name__}", file=file)
-    return raw
+    return raw, [(file, d) for d in duplicates]
+
+
+def _judge_duplicates(duplicates: list[tuple[str, DuplicateKey]],
+                      litellm_settings: Mapping[str, Any]) -> list[DuplicateKey]:
+    """Raise for a duplicate key loomllm reads; return those inside features it ignores anyway."""
+    tolerated: list[DuplicateKey] = []
+    for file, duplicate in duplicates:
+        if _inside_ignored_feature(duplicate.path, litellm_settings):
+            tolerated.append(duplicate)
+            continue
+        raise ConfigError(
+            f"defined twice (lines {duplicate.first_line} and {duplicate.second_line}); YAML would silently keep "
+            "the last one: merge them into one", file=file, path=duplicate.path)
+    return tolerated
+
+
+def _inside_ignored_feature(path: str, litellm_settings: Mapping[str, Any]) -> bool:
+    section, _, rest = path.partition(".")
+    section = section.split("[", 1)[0]
+    if section in proxy.PROXY_ONLY_SECTIONS:
+        return True
+    if section != "litellm_settings" or not rest:
+        return False
+    key = rest.split(".", 1)[0].split("[", 1)[0]
+    if key in proxy.PROXY_LITELLM_SETTINGS:
+        return True
+    # A callback list whose surviving value names only logging integrations is ignored as a whole.
+    value = litellm_settings.get(key)
+    return key in proxy.CALLBACK_KEYS and isinstance(value, list) and all(
+        isinstance(v, str) and "." not in v for v in value)
 
 
 def _check_top_level(raw: Mapping[str, Any], file: str) -> list[str]:
-    unknown = sorted(k for k in raw if k not in _READ_SECTIONS | _PROXY_ONLY_SECTIONS)
+    known = _READ_SECTIONS | proxy.HANDLED_SECTIONS | set(proxy.PROXY_ONLY_SECTIONS)
+    unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        known = ", ".join(sorted(_READ_SECTIONS))
-        raise ConfigError(f"unknown top-level key {unknown[0]!r} (loomllm reads: {known})", file=file, path=unknown[0])
-    return sorted(k for k in raw if k in _PROXY_ONLY_SECTIONS)
+        names = ", ".join(sorted(_READ_SECTIONS))
+        raise ConfigError(f"unknown top-level key {unknown[0]!r} (loomllm reads: {names}; proxy-only sections "
+                          f"are accepted and ignored){proxy.nearest(unknown[0], known)}", file=file, path=unknown[0])
+    return sorted(k for k in raw if k in proxy.PROXY_ONLY_SECTIONS)
 
 
 def _check_mapping(value: Any, file: str, path: str) -> None:
@@ -330,7 +449,20 @@ def _check_mapping(value: Any, file: str, path: str) -> None:
         raise ConfigError(f"must be a mapping, not {type(value).__name__}", file=file, path=path)
 
 
-def _resolve_deployments(raw: Any, file: str) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+def _resolve_litellm_settings(raw: Any, file: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Resolve variables in the litellm_settings loomllm runs; proxy-only keys are kept as written."""
+    _check_mapping(raw, file, "litellm_settings")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in proxy.PROXY_LITELLM_SETTINGS:
+            out[key] = value
+        else:
+            out[key] = _resolve_env_strict(value, file, f"litellm_settings.{key}", environ)
+    return out
+
+
+def _resolve_deployments(raw: Any, file: str,
+                         environ: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     if not isinstance(raw, list):
         raise ConfigError(f"must be a list of deployments, not {type(raw).__name__}", file=file, path="model_list")
     deployments: list[dict[str, Any]] = []
@@ -346,7 +478,7 @@ def _resolve_deployments(raw: Any, file: str) -> tuple[list[dict[str, Any]], dic
         def note_missing(name: str, _where: str, unset: list[str] = unset) -> None:
             unset.append(name)
 
-        resolved = _resolve_env(entry, path, on_missing=note_missing)
+        resolved = _resolve_env(entry, path, on_missing=note_missing, environ=environ)
         # A stable id the Router, logs, budgets and egress verdicts all agree on.
         resolved["model_info"] = {**(resolved.get("model_info") or {}), "id": deployment_id(resolved)}
         deployments.append(resolved)
@@ -355,31 +487,33 @@ def _resolve_deployments(raw: Any, file: str) -> tuple[list[dict[str, Any]], dic
     return deployments, missing
 
 
-def _resolve_env_strict(value: Any, file: str, path: str) -> Any:
+def _resolve_env_strict(value: Any, file: str, path: str, environ: Mapping[str, str] | None = None) -> Any:
     unset: list[tuple[str, str]] = []
-    resolved = _resolve_env(value, path, on_missing=lambda name, where: unset.append((name, where)))
+    resolved = _resolve_env(value, path, on_missing=lambda name, where: unset.append((name, where)),
+                            environ=os.environ if environ is None else environ)
     if unset:
         name, where = unset[0]
         raise ConfigError(f"environment variable {name} is not set", file=file, path=where)
     return resolved
 
 
-def _resolve_env(value: Any, path: str, *, on_missing: Callable[[str, str], None]) -> Any:
+def _resolve_env(value: Any, path: str, *, on_missing: Callable[[str, str], None],
+                 environ: Mapping[str, str]) -> Any:
     """Resolve ``os.environ/NAME`` and ``${NAME}`` everywhere in ``value`` (``path`` is its key path).
 
     A missing variable becomes the marker ``loomllm-missing-env:NAME`` (LiteLLM would silently use
     None) so that the deployment fails with a clear error when it is first needed.
     """
     if isinstance(value, dict):
-        return {k: _resolve_env(v, f"{path}.{k}", on_missing=on_missing) for k, v in value.items()}
+        return {k: _resolve_env(v, f"{path}.{k}", on_missing=on_missing, environ=environ) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_env(v, f"{path}[{i}]", on_missing=on_missing) for i, v in enumerate(value)]
+        return [_resolve_env(v, f"{path}[{i}]", on_missing=on_missing, environ=environ) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def lookup(name: str) -> str:
-        if name in os.environ:
-            return os.environ[name]
+        if name in environ:
+            return environ[name]
         on_missing(name, path)
         return MISSING_PREFIX + name
 
@@ -388,11 +522,12 @@ def _resolve_env(value: Any, path: str, *, on_missing: Callable[[str, str], None
     return _ENV_PATTERN.sub(lambda match: lookup(match.group(1)), value)
 
 
+_MISSING_PATTERN = re.compile(re.escape(MISSING_PREFIX) + r"([A-Za-z_][A-Za-z0-9_]*)")
+
+
 def missing_env_vars(litellm_params: Mapping[str, Any]) -> list[str]:
-    """Environment variables a (resolved) deployment needed but did not find."""
-    return sorted(
-        {v[len(MISSING_PREFIX) :] for v in _iter_strings(litellm_params) if v.startswith(MISSING_PREFIX)}
-    )
+    """Environment variables a (resolved) deployment needed but did not find (also inside longer strings)."""
+    return sorted({m.group(1) for v in _iter_strings(litellm_params) for m in _MISSING_PATTERN.finditer(v)})
 
 
 def _iter_strings(value: Any) -> Iterator[str]:
@@ -404,6 +539,130 @@ def _iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _iter_strings(v)
+
+
+# --- LiteLLM settings keys -----------------------------------------------------------------------
+
+# litellm_settings keys loomllm itself interprets (the rest are LiteLLM module globals).
+ROUTER_KEYS_IN_LITELLM_SETTINGS = (
+    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks",
+    "num_retries", "retry_after", "allowed_fails", "cooldown_time", "max_fallbacks",
+)
+HANDLED_LITELLM_SETTINGS = frozenset({
+    "cache", "cache_params", "request_timeout", "custom_provider_map", *proxy.CALLBACK_KEYS,
+    *ROUTER_KEYS_IN_LITELLM_SETTINGS,
+})
+
+
+def _check_settings_keys(config: LoomConfig, file: str) -> None:
+    """Unknown router_settings / litellm_settings keys are errors, checked against the installed LiteLLM.
+
+    LiteLLM's proxy drops an unknown router setting and sets any litellm setting as a module
+    attribute nobody reads, so ``num_retires: 0`` or ``fallbaks:`` would silently do nothing.
+    """
+    router_args = _router_arguments()
+    for key in config.router_settings:
+        if key not in router_args:
+            raise ConfigError(f"unknown router setting: LiteLLM {_litellm_version()}'s Router has no such "
+                              f"argument (the proxy would drop it silently){proxy.nearest(str(key), router_args)}",
+                              file=file, path=f"router_settings.{key}")
+    for key in config.litellm_settings:
+        if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS or _is_litellm_setting(key):
+            continue
+        candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
+        raise ConfigError(f"unknown litellm setting: neither LiteLLM {_litellm_version()} nor its proxy reads "
+                          f"it{proxy.nearest(str(key), candidates)}", file=file, path=f"litellm_settings.{key}")
+    _check_callback_paths(config, file)
+
+
+def _check_callback_paths(config: LoomConfig, file: str) -> None:
+    settings = config.litellm_settings
+    for key in proxy.CALLBACK_KEYS:
+        value = settings.get(key)
+        for index, item in enumerate(value if isinstance(value, list) else []):
+            if isinstance(item, str) and "." in item:
+                proxy.check_import_path(item, config.base_dir, file, f"litellm_settings.{key}[{index}]")
+    providers = settings.get("custom_provider_map")
+    if providers is None:
+        return
+    if not isinstance(providers, list):
+        raise ConfigError("must be a list of {provider, custom_handler}", file=file,
+                          path="litellm_settings.custom_provider_map")
+    for index, item in enumerate(providers):
+        path = f"litellm_settings.custom_provider_map[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("provider"), str):
+            raise ConfigError("each entry needs a provider name and a custom_handler", file=file, path=path)
+        if "custom_handler" not in item:
+            raise ConfigError(f"provider {item['provider']!r} has no custom_handler (module.instance)",
+                              file=file, path=f"{path}.custom_handler")
+        proxy.check_import_path(item["custom_handler"], config.base_dir, file, f"{path}.custom_handler")
+
+
+def check_providers(config: LoomConfig) -> None:
+    """A ConfigError naming the first deployment whose model LiteLLM cannot map to a provider.
+
+    Otherwise LiteLLM accepts it and fails each call that reaches it with ``BadRequest (400)``
+    (e.g. ``mistralai/mistral-7b-instruct``: the provider is ``mistral``). Providers from
+    ``custom_provider_map`` count as known (they are registered when the Router is built).
+    """
+    from loomllm._litellm import litellm_module
+
+    litellm = litellm_module()
+    file = str(config.source) if config.source else None
+    custom = {str(item.get("provider")) for item in config.litellm_settings.get("custom_provider_map") or []
+              if isinstance(item, dict)}
+    for index, deployment in enumerate(config.model_list):
+        params = deployment["litellm_params"]
+        model = str(params["model"]).replace("*", "x")
+        if model.split("/", 1)[0] in custom or params.get("custom_llm_provider") in custom:
+            continue
+        try:
+            litellm.get_llm_provider(model=model, custom_llm_provider=params.get("custom_llm_provider"),
+                                     api_base=params.get("api_base"))
+        except Exception as exc:
+            providers = [getattr(p, "value", p) for p in litellm.provider_list]
+            hint = proxy.nearest(model.split("/", 1)[0], providers) if "/" in model else ""
+            raise ConfigError(
+                f"deployment {deployment_id(deployment)!r}: LiteLLM cannot tell which provider serves model "
+                f"{params['model']!r} ({type(exc).__name__}); prefix the model with its provider "
+                f"(e.g. openai/..., mistral/...) or set custom_llm_provider{hint}", file=file,
+                path=f"model_list[{index}].litellm_params.model") from None
+
+
+def _router_arguments() -> frozenset[str]:
+    import inspect
+
+    from loomllm._litellm import litellm_module
+
+    return frozenset(inspect.signature(litellm_module().Router.__init__).parameters) - {"self", "model_list"}
+
+
+def _is_litellm_setting(key: str) -> bool:
+    import types
+
+    from loomllm._litellm import litellm_module
+
+    try:
+        value = getattr(litellm_module(), key)
+    except AttributeError:
+        return False
+    # A function or a submodule is not a setting: ``litellm_settings: {completion: ...}`` is a mistake.
+    return not (callable(value) and not isinstance(value, (list, dict))) and not isinstance(value, types.ModuleType)
+
+
+def _litellm_settings_names() -> list[str]:
+    from loomllm._litellm import litellm_module
+
+    return [name for name in vars(litellm_module()) if not name.startswith("_") and _is_litellm_setting(name)]
+
+
+def _litellm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("litellm")
+    except PackageNotFoundError:
+        return "(unknown version)"
 
 
 # --- cross references --------------------------------------------------------------------------
@@ -421,37 +680,107 @@ def _fallback_lists(*sections: Mapping[str, Any]) -> Iterator[list[tuple[str, li
             yield pairs
 
 
-def _check_references(config: LoomConfig, file: str) -> None:
-    groups = config.groups
-    known = ", ".join(sorted(groups)) or "none"
+def _check_references(config: LoomConfig, file: str) -> list[str]:
+    """Fallback targets, aliases, agents and teams name things that exist; returns notes on dead entries.
+
+    A fallback *to* an undefined group is an error (the call would fail over to nothing); a
+    fallback list *for* an undefined group, and an alias LiteLLM cannot route, never apply:
+    they are reported with the ignored features (errors under ``strict``).
+    """
+    notes = _check_aliases(config, file)
     for section_name, section in (("router_settings", config.router_settings),
                                   ("litellm_settings", config.litellm_settings)):
         for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks"):
             entries = section.get(key) or []
             for index, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-                names = [entry] if isinstance(entry, str) else [
-                    n for g, ts in (entry.items() if isinstance(entry, dict) else []) for n in
-                    ([g] if g != "*" else []) + (ts if isinstance(ts, list) else [ts])]
-                for name in names:
-                    if name not in groups:
-                        raise ConfigError(f"unknown model group {name!r} (known: {known})",
-                                          file=file, path=f"{section_name}.{key}[{index}]")
+                path = f"{section_name}.{key}[{index}]"
+                sources, targets = _fallback_entry(entry)
+                for name in targets:
+                    if not config.serves(name):
+                        raise ConfigError(_unknown_group(config, name), file=file, path=path)
+                notes += [f"{path}: fallbacks for undefined model group {name!r} never apply"
+                          f"{proxy.nearest(name, config.groups)}"
+                          for name in sources if name != "*" and not config.serves(name)]
     for name, agent in config.loom.agents.items():
         check_agent_spec(config, name, agent, file=file)
+    _check_teams(config, file)
+    return notes
+
+
+def _fallback_entry(entry: Any) -> tuple[list[str], list[str]]:
+    """(source groups, target groups) of one fallback list entry (a mapping, or a bare default group)."""
+    if isinstance(entry, str):
+        return [], [entry]
+    if not isinstance(entry, dict):
+        return [], []
+    sources = [str(g) for g in entry]
+    targets = [str(t) for ts in entry.values() if ts is not None for t in (ts if isinstance(ts, list) else [ts])]
+    return sources, targets
+
+
+def _check_aliases(config: LoomConfig, file: str) -> list[str]:
+    raw = config.router_settings.get("model_group_alias")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping of alias -> model group", file=file,
+                          path="router_settings.model_group_alias")
+    notes = []
+    for alias, target in list(raw.items()):
+        path = f"router_settings.model_group_alias.{alias}"
+        group = target.get("model") if isinstance(target, dict) else target
+        if not isinstance(group, str):
+            # LiteLLM skips such an entry (calls to the alias fail as an unknown model).
+            notes.append(f"{path}: a {type(group).__name__} is not an alias LiteLLM can route (name one model "
+                         "group, or {model: NAME, hidden: true}); the alias is not defined")
+            del raw[alias]
+        elif not config.serves(group):
+            raise ConfigError(_unknown_group(config, group), file=file, path=path)
+    return notes
+
+
+def _unknown_group(config: LoomConfig, name: str) -> str:
+    """``unknown model group 'x'``, with the nearest name and, for short configs, the known ones."""
+    groups = sorted({*config.groups, *config.model_group_alias})
+    hint = proxy.nearest(name, groups)
+    if len(groups) <= 12:
+        return f"unknown model group {name!r} (known: {', '.join(groups) or 'none'}){hint}"
+    return f"unknown model group {name!r} ({len(groups)} groups defined; `loomllm check` lists them){hint}"
 
 
 def check_agent_spec(config: LoomConfig, name: str, agent: AgentConfig, *, file: str | None) -> None:
     """An agent's model groups and policy names exist (YAML agents at load, code agents when created)."""
-    groups = config.groups
-    known = ", ".join(sorted(groups)) or "none"
     base = f"loomllm.agents.{name}"
     for attr in ("model", "embedding_model"):
         group = getattr(agent, attr)
-        if group is not None and group not in groups:
-            raise ConfigError(f"unknown model group {group!r} (known: {known})", file=file, path=f"{base}.{attr}")
+        if group is None:
+            continue
+        if "*" in group:
+            raise ConfigError(f"{group!r} is a wildcard pattern, not a model: name the model a wildcard "
+                              "deployment serves (e.g. 'gpt-4o-mini' for model_name '*')", file=file,
+                              path=f"{base}.{attr}")
+        if not config.serves(group):
+            raise ConfigError(_unknown_group(config, group), file=file, path=f"{base}.{attr}")
     _check_policy_name(agent.budget, config.loom.budgets.policies, file, f"{base}.budget")
     _check_policy_name(agent.guardrails, config.loom.guardrails.profiles, file, f"{base}.guardrails")
     _check_policy_name(agent.egress, config.loom.egress.policies, file, f"{base}.egress")
+
+
+def _check_teams(config: LoomConfig, file: str) -> None:
+    """A team member that is not a YAML agent but looks like one is a typo (it would escape the team cap).
+
+    Members that resemble no YAML agent are taken for agents defined in code (legacy wrappers,
+    ``UnifiedAgent`` subclasses without a YAML entry).
+    """
+    agents = config.loom.agents
+    for team, spec in config.loom.budgets.teams.items():
+        for index, member in enumerate(spec.agents):
+            hint = "" if member in agents else proxy.nearest(member, agents)
+            if hint:
+                raise ConfigError(
+                    f"unknown agent {member!r}: a misspelt member is outside the team's budget (an agent defined "
+                    f"in code with this name must also be listed under loomllm.agents){hint}",
+                    file=file, path=f"loomllm.budgets.teams.{team}.agents[{index}]")
 
 
 def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | None, path: str) -> None:

@@ -4,6 +4,7 @@ Every exception derives from :class:`LoomError`::
 
     LoomError
     ├── ConfigError                 the YAML (or a value in it) is wrong; names file and key path
+    │                               (duplicate keys, unknown LiteLLM settings, bad state URLs included)
     ├── MissingCredentials          a deployment's key variable is not set (also a ConfigError)
     ├── PolicyViolation             a policy refused the call before any byte left the process
     │   ├── BudgetExceeded          a budget limit cannot hold the call's worst-case cost
@@ -17,6 +18,13 @@ Every exception derives from :class:`LoomError`::
     │   └── BadRequest              4xx other than auth / rate limit
     │       └── AuthenticationFailed
     └── OutputValidationError       ``json()`` output failed its schema twice; carries the raw text
+
+    ConfigWarning (UserWarning)     a config loaded, but names proxy-only features loomllm does not run
+
+A raised ProviderError is also an instance of the LiteLLM exception it replaces (and so of
+OpenAI's): ``except litellm.RateLimitError``, ``except openai.AuthenticationError``,
+``except litellm.ContextWindowExceededError`` keep working. Those combined classes are built when
+the first error is raised, so importing this module does not import LiteLLM.
 
 A policy error never carries the secret, PII value or credential it caught: messages name
 entity types, counts, positions, agents, limits and hosts only. The Router never retries or falls
@@ -35,6 +43,7 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreUnavailable",
     "ConfigError",
+    "ConfigWarning",
     "EgressDenied",
     "Finding",
     "ForbiddenParameter",
@@ -69,6 +78,10 @@ class ConfigError(LoomError):
     def _render(self) -> str:
         parts = [p for p in (self.file, self.path) if p]
         return ": ".join([*parts, self.problem])
+
+
+class ConfigWarning(UserWarning):
+    """A config loaded, but parts of it are not run (proxy-only features); the message names each one."""
 
 
 class MissingCredentials(ConfigError):

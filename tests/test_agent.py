@@ -151,7 +151,7 @@ class TestReliability:
 
     async def test_rpm_is_enforced(self, make_loom: Any, wire_server: WireServer) -> None:
         """A deployment's rpm from YAML is a hard limit, not just a routing weight."""
-        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2)
+        head = _head(wire_server, _ENFORCED_RPM, rpm=2)
         loom = make_loom(AGENTS, head=head)
         agent = loom.agent("gpt")
         await agent.chat("one")
@@ -300,6 +300,10 @@ class TestSubclassing:
         assert "ok" == await Helper(loom).chat("hi")
 
 
+# rpm is a routing weight unless the Router enforces it (as under the proxy): say so explicitly.
+_ENFORCED_RPM = "router_settings: {num_retries: 0, optional_pre_call_checks: [enforce_model_rate_limits]}"
+
+
 def _head(server: WireServer, router_settings: str, *, rpm: int | None = None) -> str:
     limit = f", rpm: {rpm}" if rpm else ""
     return (
@@ -322,7 +326,7 @@ class TestSharedRateLimits:
         import uuid
 
         # A fresh deployment id per run, so counters from earlier runs in this minute do not count.
-        head = _head(wire_server, "router_settings: {num_retries: 0}", rpm=2).replace(
+        head = _head(wire_server, _ENFORCED_RPM, rpm=2).replace(
             "model_name: smart\n", f"model_name: smart\n    model_info: {{id: rpm-{uuid.uuid4().hex}}}\n", 1)
         first = make_loom(AGENTS + f"state: {redis_url}\n", head=head)
         second = make_loom(AGENTS + f"state: {redis_url}\n", head=head)

@@ -8,6 +8,7 @@ import pytest
 
 from loomllm import ConfigError
 from loomllm.config import MISSING_PREFIX, load_config, missing_env_vars, parse_config
+from loomllm.errors import ConfigWarning
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -33,10 +34,11 @@ class TestProxyConfig:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
         monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
         monkeypatch.delenv("AZURE_API_KEY", raising=False)
-        config = load_config(DATA / "litellm_proxy_config.yaml")
+        with pytest.warns(ConfigWarning, match="general_settings"):
+            config = load_config(DATA / "litellm_proxy_config.yaml")
         assert ["bedrock-claude", "claude-sonnet", "gpt-4o", "text-embedding"] == sorted(config.groups)
         assert ["claude-sonnet"] == config.fallbacks["gpt-4o"]
-        assert ["environment_variables", "general_settings"] == config.ignored_sections
+        assert ["general_settings"] == config.ignored_sections
         assert "sk-openai" == config.groups["gpt-4o"][1]["litellm_params"]["api_key"]
         assert ["AZURE_API_KEY"] == config.missing_env["azure-eu-gpt4o"]
 

@@ -45,10 +45,13 @@ def _bedrock(params: _Params, environ: _Env) -> str | None:
     endpoint = params.get("aws_bedrock_runtime_endpoint") or environ.get("AWS_BEDROCK_RUNTIME_ENDPOINT")
     if endpoint:
         return str(endpoint)
-    region = params.get("aws_region_name") or next(
-        (environ[v] for v in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION") if environ.get(v)), None
+    arn_region = re.search(r"arn:aws[a-z-]*:bedrock:([a-z0-9-]+):", str(params.get("model") or ""))
+    # LiteLLM's order (bedrock base_aws_llm._get_aws_region_name), ending in its default us-west-2;
+    # the region of a boto3 profile (~/.aws/config) is not read here.
+    region = params.get("aws_region_name") or (arn_region.group(1) if arn_region else None) or next(
+        (environ[v] for v in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION") if environ.get(v)), "us-west-2"
     )
-    if not region or not _AWS_REGION.match(str(region)):
+    if not _AWS_REGION.match(str(region)):
         return None
     suffix = "amazonaws.com.cn" if str(region).startswith("cn-") else "amazonaws.com"
     return f"https://bedrock-runtime.{region}.{suffix}"

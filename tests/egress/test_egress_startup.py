@@ -57,6 +57,13 @@ class TestDeploymentUrl:
                 {"aws_region_name": "cn-north-1"},
                 "https://bedrock-runtime.cn-north-1.amazonaws.com.cn",
             ),
+            # No region anywhere: LiteLLM's own default region (as it would send).
+            ("bedrock/anthropic.claude", {}, "https://bedrock-runtime.us-west-2.amazonaws.com"),
+            (
+                "bedrock/arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude",
+                {},
+                "https://bedrock-runtime.eu-west-1.amazonaws.com",
+            ),
             ("ollama/llama3", {}, "http://localhost:11434"),
             ("ollama_chat/llama3", {}, "http://localhost:11434"),
             ("openai/gpt-4o", {"api_base": "https://proxy.example/v1"}, "https://proxy.example/v1"),
@@ -77,7 +84,6 @@ class TestDeploymentUrl:
             ("azure/gpt-4o", {}),
             ("azure_ai/x", {}),
             ("hosted_vllm/x", {}),
-            ("bedrock/anthropic.claude", {}),
             ("vertex_ai/x", {"vertex_location": "Bad Location"}),
             ("openai/x", {"api_base": "os.environ/UNSET_BASE"}),
             ("no-such-provider/x", {}),

@@ -1,0 +1,144 @@
+"""Mistakes that would switch something off silently are ConfigErrors: settings keys, state URLs, teams, variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loomllm import ConfigError
+from loomllm.config import load_config, missing_env_vars, parse_config
+
+MODELS = """model_list:
+  - model_name: smart
+    litellm_params: {model: openai/gpt-4o, api_key: sk-x}
+  - model_name: fast
+    litellm_params: {model: anthropic/claude-haiku-4-5, api_key: sk-y}
+"""
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "loomllm.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    return str(caught.value)
+
+
+SETTINGS_TYPOS = [
+    ("router_settings:\n  fallbaks: [{smart: [fast]}]\n",
+     "router_settings.fallbaks: unknown router setting", "did you mean 'fallbacks'?"),
+    ("router_settings:\n  num_retires: 0\n", "router_settings.num_retires: unknown router setting",
+     "did you mean 'num_retries'?"),
+    ("router_settings:\n  routing_stratgy: simple-shuffle\n", "router_settings.routing_stratgy",
+     "did you mean 'routing_strategy'?"),
+    ("litellm_settings:\n  drop_parms: true\n", "litellm_settings.drop_parms: unknown litellm setting",
+     "did you mean 'drop_params'?"),
+    ("litellm_settings:\n  cache_parms: {type: local}\n", "litellm_settings.cache_parms",
+     "did you mean 'cache_params'?"),
+    ("litellm_settings:\n  completion: 1\n", "litellm_settings.completion: unknown litellm setting", ""),
+]
+
+
+class TestSettingsKeys:
+    @pytest.mark.parametrize(("extra", "where", "hint"), SETTINGS_TYPOS)
+    def test_unknown_key_is_an_error_with_the_nearest_key(self, tmp_path: Path, extra: str, where: str,
+                                                         hint: str) -> None:
+        """A key the installed LiteLLM does not take is refused, naming the nearest one it does take."""
+        message = _error(tmp_path, MODELS + extra)
+        assert where in message and hint in message
+
+    def test_real_router_and_litellm_settings_load(self) -> None:
+        """Router arguments and LiteLLM module settings as proxy configs write them are accepted."""
+        config = parse_config(MODELS + "router_settings:\n  routing_strategy: simple-shuffle\n  num_retries: 2\n"
+                              "  retry_policy: {TimeoutErrorRetries: 1}\n  enable_pre_call_checks: true\n"
+                              "litellm_settings:\n  drop_params: true\n  set_verbose: false\n  num_retries: 2\n"
+                              "  request_timeout: 120\n  modify_params: true\n")
+        assert True is config.litellm_settings["drop_params"]
+
+    def test_proxy_only_litellm_settings_are_listed_not_refused(self) -> None:
+        """Proxy-only litellm_settings (budgets, teams, debug) load and are listed as ignored."""
+        with pytest.warns(UserWarning) as caught:
+            config = parse_config(MODELS + "litellm_settings:\n  max_budget: 100\n  budget_duration: 30d\n"
+                                  "  default_team_settings: [{team_id: t}]\n  detailed_debug: true\n")
+        assert 1 == len(caught)
+        assert ["litellm_settings.max_budget", "litellm_settings.budget_duration",
+                "litellm_settings.default_team_settings", "litellm_settings.detailed_debug"] == [
+            f.split(":")[0] for f in config.ignored_features]
+
+
+class TestStateUrls:
+    @pytest.mark.parametrize(("url", "expected"), [
+        ("postgres://u:hunter2secret@db/x", "unsupported state URL scheme 'postgres'"),
+        ("redis://:hunter2secret@127.0.0.1:notaport/0", "malformed redis:// URL"),
+        ("redis://:hunter2secret@127.0.0.1:6379/budgets", "database must be a number"),
+        ("redis://", "needs a host"),
+        ("sqlite://", "needs a file path"),
+        ("hunter2secret", "unsupported state URL scheme (none)"),
+    ])
+    def test_bad_state_url_is_one_error_without_the_url(self, tmp_path: Path, url: str, expected: str) -> None:
+        """A bad state URL is refused with a reason; the URL (and its password) is never echoed."""
+        message = _error(tmp_path, MODELS + f"loomllm:\n  state: '{url}'\n")
+        assert "loomllm.state: " in message and expected in message
+        assert "hunter2secret" not in message
+
+    @pytest.mark.parametrize("url", ["memory://", "sqlite:///budget.db", "redis://127.0.0.1:6379/0",
+                                     "rediss://:pw@redis.internal:6380/2"])
+    def test_good_state_urls(self, url: str) -> None:
+        """The documented forms load."""
+        assert url == parse_config(MODELS + f"loomllm:\n  state: '{url}'\n").loom.state
+
+
+TEAMS = MODELS + """loomllm:
+  agents:
+    planner: {model: smart}
+    critic: {model: fast}
+  budgets:
+    policies:
+      team: {limits: [{usd: 10, per: month}]}
+    teams:
+      research: {agents: [%s], policy: team}
+"""
+
+
+class TestTeams:
+    def test_misspelt_member_is_an_error(self, tmp_path: Path) -> None:
+        """A team naming 'planer' would leave 'planner' outside the team cap: refused, with the fix."""
+        message = _error(tmp_path, TEAMS % "planer, critic")
+        assert "loomllm.budgets.teams.research.agents[0]: unknown agent 'planer'" in message
+        assert "did you mean 'planner'?" in message
+
+    def test_members_defined_in_code_are_accepted(self) -> None:
+        """A member that resembles no YAML agent is an agent defined in code (legacy wrappers, subclasses)."""
+        config = parse_config(TEAMS % "planner, summarizer_bot")
+        assert ["planner", "summarizer_bot"] == config.loom.budgets.teams["research"].agents
+
+
+class TestVariables:
+    def test_variable_followed_by_a_path_is_named_alone(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``${URL}/v1`` with URL unset reports the variable URL, not 'URL/v1'."""
+        monkeypatch.delenv("LOOM_T_URL", raising=False)
+        config = parse_config("model_list:\n  - model_name: g\n    litellm_params: {model: openai/x, api_key: k,"
+                              " api_base: '${LOOM_T_URL}/v1'}\n")
+        assert {"g/openai/x": ["LOOM_T_URL"]} == config.missing_env
+        assert ["LOOM_T_URL"] == missing_env_vars(config.model_list[0]["litellm_params"])
+
+    def test_variable_inside_a_longer_string_is_missing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``tenant-${T}`` with T unset is reported (``check`` and the first call say which variable)."""
+        monkeypatch.delenv("LOOM_T_TENANT", raising=False)
+        config = parse_config("model_list:\n  - model_name: g\n    litellm_params: {model: openai/x, api_key: k,"
+                              " extra_headers: {X-Tenant: 'tenant-${LOOM_T_TENANT}'}}\n")
+        assert ["LOOM_T_TENANT"] == missing_env_vars(config.model_list[0]["litellm_params"])
+
+    def test_environment_variables_section_feeds_references(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``environment_variables:`` values resolve the config's references; the process environment wins."""
+        monkeypatch.delenv("LOOM_T_BASE", raising=False)
+        monkeypatch.setenv("LOOM_T_KEY", "from-process")
+        config = parse_config("environment_variables:\n  LOOM_T_BASE: https://llm.example.com\n"
+                              "  LOOM_T_KEY: from-file\n"
+                              "model_list:\n  - model_name: g\n    litellm_params: {model: openai/x,"
+                              " api_key: os.environ/LOOM_T_KEY, api_base: '${LOOM_T_BASE}/v1'}\n")
+        params = config.model_list[0]["litellm_params"]
+        assert ("from-process", "https://llm.example.com/v1") == (params["api_key"], params["api_base"])
+        assert {} == config.missing_env
