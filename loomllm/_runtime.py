@@ -63,7 +63,8 @@ class Loom:
         self._last_attempt: dict[str, _AttemptStart] = {}
         self._group_of = {deployment_id(d): str(d["model_name"]) for d in self.config.model_list}
         self._store = open_store(self.config.loom.state)
-        ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event, "model_groups": set(self.config.groups)}
+        ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event,
+                                         "model_groups": {*self.config.groups, *self._group_of}}
         if clock is not None:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)

@@ -105,7 +105,7 @@ class BudgetsConfig(StrictModel):
     scopes: dict[str, KeyScope] = Field(default_factory=dict)
     """Call-time keys (end user, tenant, tag...), by kind."""
     models: dict[str, str] = Field(default_factory=dict)
-    """Model group name (``model_name`` of ``model_list``) -> policy: a budget per deployment group."""
+    """Model group name (``model_name`` of ``model_list``) or deployment id (``model_info.id``) -> policy."""
     input_safety_factor: dict[str, float] = Field(default_factory=dict)
     """Provider -> factor on the tiktoken input count (``*``: any other provider); merged over the defaults."""
     journal_path: str | None = None
@@ -152,13 +152,12 @@ class BudgetsConfig(StrictModel):
         return factors.get(provider, factors["*"])
 
     def check_model_groups(self, groups: Collection[str]) -> None:
-        """Raise :class:`ConfigError` if a per-model budget names a group that ``model_list`` does not have."""
+        """Raise :class:`ConfigError` if a per-model budget names neither a group nor a deployment id."""
         for group in self.models:
             if group not in groups:
                 known = ", ".join(sorted(groups)) or "none"
-                raise ConfigError(
-                    f"budget for unknown model group {group!r} (known: {known})", path=f"loomllm.budgets.models.{group}"
-                )
+                raise ConfigError(f"budget for unknown model group or deployment {group!r} (known: {known})",
+                                  path=f"loomllm.budgets.models.{group}")
 
     def _require_policy(self, name: str, path: str) -> None:
         if name not in self.policies:

@@ -183,6 +183,22 @@ class TestModelBudgets:
             await loom.agent("direct").chat("hi")
         assert [] == wire_server.requests
 
+    async def test_budget_of_one_deployment(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A deployment id (model_info.id) can carry its own budget, charged only when that deployment answers."""
+        loom = make_loom("""
+            agents:
+              flaky: {model: broken, max_tokens: 20}
+            budgets:
+              policies:
+                cap: {limits: [{tokens: 10000, per: day}]}
+              models: {"claude/anthropic/claude-haiku-4-5": cap, "broken/openai/broken-model": cap}
+            """)
+        wire_server.route(Reply.status(500), model="broken-model")
+        wire_server.route(Reply.text("ok").with_usage(100, 10), model="claude-haiku-4-5")
+        await loom.agent("flaky").chat("hi")
+        rows = {r.scope_name: r.spent for r in await loom.budgets() if r.scope == "model"}
+        assert {"claude/anthropic/claude-haiku-4-5": 110.0, "broken/openai/broken-model": 0.0} == rows
+
     def test_unknown_model_group_is_a_config_error(self, make_loom: Any) -> None:
         """A per-model budget for a group that model_list does not have is an error at start-up."""
         with pytest.raises(ConfigError) as info:
