@@ -149,6 +149,36 @@ class TestAgentApi:
         assert 47 == sum(isinstance(o, BudgetExceeded) for o in outcomes)
 
 
+class TestWalkAround:
+    @pytest.mark.parametrize(
+        ("keys", "error"),
+        [
+            ("alice", TypeError),  # not a mapping
+            ({"user": ""}, TypeError),  # empty value would share one counter between everyone
+            ({"user": None}, TypeError),
+            ({"user": 42}, TypeError),
+            ({"usr": "alice"}, ConfigError),  # a typo'd kind must not mean "no key budget"
+        ],
+    )
+    async def test_bad_budget_keys_fail_before_sending(self, keys: Any, error: type[Exception], make_loom: Any,
+                                                       wire_server: WireServer) -> None:
+        """Malformed budget_keys are refused before any request, never turned into an unmetered call."""
+        loom = make_loom("""
+            agents:
+              helper: {model: smart, max_tokens: 20}
+            budgets:
+              policies:
+                per_user: {limits: [{tokens: 100, per: day}]}
+              scopes:
+                user: {default: per_user, required: true}
+            """)
+        with pytest.raises(error):
+            await loom.agent("helper").chat("hello", budget_keys=keys)
+        with pytest.raises(BudgetExceeded, match="required"):
+            await loom.agent("helper").chat("hello")
+        assert [] == wire_server.requests
+
+
 class TestModelBudgets:
     async def test_fallback_charges_the_group_that_answered(self, make_loom: Any, wire_server: WireServer) -> None:
         """A per-model budget holds the worst case on every reachable group and charges the one that answered."""
