@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -360,7 +361,8 @@ def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
 def _first_frame_outside_loomllm() -> int:
     """The ``stacklevel`` that points a warning at the user's line (``Loom(...)``, ``load_config(...)``)."""
     package = str(Path(__file__).parent)
-    frame, level = sys._getframe(1), 2
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level - 1
