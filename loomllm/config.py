@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -377,7 +378,7 @@ def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
 def _first_frame_outside_loomllm() -> int:
     """The ``stacklevel`` that points a warning at the user's line (``Loom(...)``, ``load_config(...)``)."""
     package = str(Path(__file__).parent)
-    frame: Any = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 2
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1

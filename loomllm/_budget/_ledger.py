@@ -234,10 +234,10 @@ class BudgetLedger:
                 raise BudgetExceeded(agent=agent, limit=f"{kind}={value}: no budget policy for this key", unit="usd",
                                      remaining=0.0, requested=estimate.cost_usd)
             plan += self._scoped_limits("key", f"{kind}={value}", policy)
-        for group in estimate.groups():
-            policy = self.config.models.get(group)
+        for target in dict.fromkeys([*estimate.groups(), *(dep for dep, _ in estimate.routes)]):
+            policy = self.config.models.get(target)  # a model group name or one deployment's id
             if policy is not None:
-                plan += self._scoped_limits("model", group, policy)
+                plan += self._scoped_limits("model", target, policy)
         return plan
 
     def applies_to(self, agent: str) -> bool:
@@ -360,23 +360,23 @@ class BudgetLedger:
         self, charges: Sequence[Charge], owners: Sequence[_Limit], usage: Usage, estimate: Estimate
     ) -> list[int]:
         """What a settled call costs on each counter (nothing for a free cache hit; per-model limits:
-        only the group that answered)."""
+        only the group or deployment that answered)."""
         if usage.cache_hit and self._free_cache_hits:
             return [0] * len(charges)
-        answered = self._answering_group(usage, estimate)
+        answered = self._answering(usage, estimate)
         return [
-            0 if owners[i].scope == "model" and owners[i].scope_name != answered
+            0 if owners[i].scope == "model" and owners[i].scope_name not in answered
             else usage_amount(usage, owners[i].meters[i - c.flag][0])
             for i, c in enumerate(charges)
         ]
 
     @staticmethod
-    def _answering_group(usage: Usage, estimate: Estimate) -> str | None:
-        groups = dict(estimate.routes)
-        if usage.deployment in groups:
-            return groups[usage.deployment]
-        primary = estimate.groups()
-        return primary[0] if primary else None
+    def _answering(usage: Usage, estimate: Estimate) -> tuple[str, str]:
+        """``(model group, deployment id)`` that answered; unknown: the primary group's first deployment."""
+        for deployment, group in estimate.routes:
+            if deployment == usage.deployment:
+                return group, deployment
+        return (estimate.routes[0][1], estimate.routes[0][0]) if estimate.routes else ("", "")
 
     def spend_charges(
         self, agent: str, estimate: Estimate, usage: Usage, keys: Mapping[str, str], amounts: Sequence[int]
@@ -384,7 +384,7 @@ class BudgetLedger:
         """The per-day spend record of one call (agent, model group, keys), written with its settle."""
         now = self.now()
         day = datetime.fromtimestamp(now, self._windows.tz).date().isoformat()
-        model = self._answering_group(usage, estimate) or ""
+        model = self._answering(usage, estimate)[0]
         scope = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(keys.items()))
         base = f"spend/{day}/{quote(agent, safe='')}/{quote(model, safe='')}/{scope}/"
         free = usage.cache_hit and self._free_cache_hits
@@ -410,6 +410,8 @@ class BudgetLedger:
         action: str,
     ) -> None:
         """Commit a settle or release; if the store is down, journal it (the call already happened)."""
+        if not charges:
+            return
         try:
             crossed = await self.store.commit(lease, charges, amounts, self.now())
         except BudgetStoreUnavailable as exc:

@@ -104,12 +104,21 @@ def _catalog() -> Mapping[str, Mapping[str, Any]]:
     return catalog or GetModelCostMap.load_local_model_cost_map()
 
 
+# Route segments that pick an API, not a model (bedrock/converse/..., bedrock/invoke/...).
+_ROUTE_SEGMENTS = ("converse/", "invoke/")
+
+
 def _candidates(model: str, provider: str | None) -> list[str]:
-    """Cost-map keys that may price ``model``: as written, without its provider prefix, with the provider."""
+    """Cost-map keys that may price ``model``: as written, without its provider prefix (and route
+    segment), with the provider. Region prefixes (``apac.``, ``eu.``) are never dropped: regional
+    inference profiles may cost more than the base model."""
     out = [model]
     _, sep, rest = model.partition("/")
     if sep:
         out.append(rest)
+        for route in _ROUTE_SEGMENTS:
+            if rest.startswith(route):
+                out.append(rest[len(route) :])
     if provider and not model.startswith(provider + "/"):
         out.append(f"{provider}/{model}")
     return out

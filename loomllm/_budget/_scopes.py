@@ -43,6 +43,8 @@ def display_key(value: str) -> str:
 
 def scoped_keys(config: BudgetsConfig, keys: Mapping[str, object] | None) -> dict[str, str]:
     """``kind -> display value`` for a call's ``budget_keys``; unknown kinds and missing required keys raise."""
+    if keys is not None and not isinstance(keys, Mapping):
+        raise TypeError('budget_keys must be a mapping of key kind to value, e.g. {"user": "u-81"}')
     given = dict(keys or {})
     out: dict[str, str] = {}
     for kind, value in given.items():

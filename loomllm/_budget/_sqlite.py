@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -60,11 +61,24 @@ class SQLiteStore:
         self._ops = 0
         try:
             self._db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._setup(busy_timeout_s)
         except sqlite3.Error as exc:
             raise BudgetStoreUnavailable(f"budget store: cannot open SQLite database: {exc}") from exc
+
+    def _setup(self, busy_timeout_s: float) -> None:
+        # Switching a new file to WAL can fail with "database is locked" without waiting for the busy
+        # timeout when several processes open it at once: retry until the timeout instead.
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None) -> SQLiteStore:

@@ -151,13 +151,10 @@ def apply_litellm_settings(config: LoomConfig) -> SettingsUndo:
 def _register_callbacks(config: LoomConfig, undo: SettingsUndo) -> None:
     """Import the callbacks named by ``module.attribute`` and add them as the proxy does (once each)."""
     litellm = litellm_module()
-    targets = {
-        "callbacks": litellm.callbacks,
-        "success_callback": litellm.success_callback,
-        "failure_callback": litellm.failure_callback,
-        "service_callback": litellm.service_callback,
-    }
-    for key, registry in targets.items():
+    for key in proxy.CALLBACK_KEYS:
+        registry = getattr(litellm, key, None)
+        if not isinstance(registry, list):
+            continue
         value = config.litellm_settings.get(key)
         for index, item in enumerate(value if isinstance(value, list) else []):
             if isinstance(item, str) and "." in item:

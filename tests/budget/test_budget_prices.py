@@ -52,6 +52,12 @@ class TestTrustedPrices:
         price = deployment_price(_deployment("openai/llama-local", input_cost_per_token=0, output_cost_per_token=0))
         assert price is not None and (0.0, 0.0, "yaml") == (price.input, price.output, price.source)
 
+    def test_bedrock_route_segment_is_not_part_of_the_name(self) -> None:
+        """bedrock/converse/<model> is priced as <model>; a regional profile the map lacks stays unpriced."""
+        price = deployment_price(_deployment("bedrock/converse/us.anthropic.claude-3-7-sonnet-20250219-v1:0"))
+        assert price is not None and "cost map: us.anthropic.claude-3-7-sonnet-20250219-v1:0" == price.source
+        assert deployment_price(_deployment("bedrock/apac.anthropic.claude-3-7-sonnet-20250219-v1:0")) is None
+
     def test_router_first_then_code_agent_is_refused(self, tmp_path: Any, wire_server: WireServer) -> None:
         """Building the Router first (it registers unpriced models at $0) does not let a USD-limited agent in."""
         path = tmp_path / "loom.yaml"

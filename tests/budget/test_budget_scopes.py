@@ -149,6 +149,36 @@ class TestAgentApi:
         assert 47 == sum(isinstance(o, BudgetExceeded) for o in outcomes)
 
 
+class TestWalkAround:
+    @pytest.mark.parametrize(
+        ("keys", "error"),
+        [
+            ("alice", TypeError),  # not a mapping
+            ({"user": ""}, TypeError),  # empty value would share one counter between everyone
+            ({"user": None}, TypeError),
+            ({"user": 42}, TypeError),
+            ({"usr": "alice"}, ConfigError),  # a typo'd kind must not mean "no key budget"
+        ],
+    )
+    async def test_bad_budget_keys_fail_before_sending(self, keys: Any, error: type[Exception], make_loom: Any,
+                                                       wire_server: WireServer) -> None:
+        """Malformed budget_keys are refused before any request, never turned into an unmetered call."""
+        loom = make_loom("""
+            agents:
+              helper: {model: smart, max_tokens: 20}
+            budgets:
+              policies:
+                per_user: {limits: [{tokens: 100, per: day}]}
+              scopes:
+                user: {default: per_user, required: true}
+            """)
+        with pytest.raises(error):
+            await loom.agent("helper").chat("hello", budget_keys=keys)
+        with pytest.raises(BudgetExceeded, match="required"):
+            await loom.agent("helper").chat("hello")
+        assert [] == wire_server.requests
+
+
 class TestModelBudgets:
     async def test_fallback_charges_the_group_that_answered(self, make_loom: Any, wire_server: WireServer) -> None:
         """A per-model budget holds the worst case on every reachable group and charges the one that answered."""
@@ -182,6 +212,22 @@ class TestModelBudgets:
         with pytest.raises(BudgetExceeded, match="model smart"):
             await loom.agent("direct").chat("hi")
         assert [] == wire_server.requests
+
+    async def test_budget_of_one_deployment(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A deployment id (model_info.id) can carry its own budget, charged only when that deployment answers."""
+        loom = make_loom("""
+            agents:
+              flaky: {model: broken, max_tokens: 20}
+            budgets:
+              policies:
+                cap: {limits: [{tokens: 10000, per: day}]}
+              models: {"claude/anthropic/claude-haiku-4-5": cap, "broken/openai/broken-model": cap}
+            """)
+        wire_server.route(Reply.status(500), model="broken-model")
+        wire_server.route(Reply.text("ok").with_usage(100, 10), model="claude-haiku-4-5")
+        await loom.agent("flaky").chat("hi")
+        rows = {r.scope_name: r.spent for r in await loom.budgets() if r.scope == "model"}
+        assert {"claude/anthropic/claude-haiku-4-5": 110.0, "broken/openai/broken-model": 0.0} == rows
 
     def test_unknown_model_group_is_a_config_error(self, make_loom: Any) -> None:
         """A per-model budget for a group that model_list does not have is an error at start-up."""
