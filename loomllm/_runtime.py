@@ -62,7 +62,8 @@ class Loom:
         self.scrubber = CredentialScrubber(credential_values(self.config.model_list, state_url=self.config.loom.state))
         self._store = open_store(self.config.loom.state)
         ledger_kwargs: dict[str, Any] = {"on_event": self._budget_event,
-                                         "model_groups": {*self.config.groups, *self._group_of}}
+                                         "model_groups": {*self.config.groups,
+                                                          *(deployment_id(d) for d in self.config.model_list)}}
         if clock is not None:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
