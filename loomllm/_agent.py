@@ -9,7 +9,6 @@ Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAge
 from __future__ import annotations
 
 import copy
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -23,11 +22,11 @@ from loomllm._attempt import CallState, call_scope, strings_of
 from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, estimate_call
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
-from loomllm._litellm.errors import to_provider_error
+from loomllm._litellm.errors import maybe_processed, to_provider_error
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
 from loomllm.config import AgentConfig, deployment_id
-from loomllm.errors import ConfigError, LoomError, OutputValidationError
+from loomllm.errors import ConfigError, Finding, ForbiddenParameter, LoomError, OutputValidationError
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
@@ -96,6 +95,7 @@ class UnifiedAgent:
         self._egress_policy = loom.egress_policy(agent_name)
         self._budgeted = loom.ledger.applies_to(agent_name)
         self._allowed_extra = frozenset(self.spec.allow_params)
+        self._check_default_params()
         self._output_limit_cache: tuple[int | None] | None = None
 
     # --- public API: async ------------------------------------------------------------------
@@ -300,11 +300,17 @@ class UnifiedAgent:
 
     def _params(self, params: Mapping[str, Any], *, kind: str = "completion") -> dict[str, Any]:
         """The call's parameters: the caller's (allowlisted and bounded) over the agent's defaults."""
-        check_call_params(params, agent=self.agent_name, kind=kind, allowed_extra=self._allowed_extra,
+        params = {key: _plain_param(value) for key, value in params.items()}
+        if kind == "embedding":
+            # chat defaults (temperature, max_tokens...) mean nothing to embeddings
+            merged = dict(params)
+        else:
+            # The agent's defaults (YAML params, class ``defaults``) pass the same allowlist as the caller's.
+            merged = {**{k: _plain_param(v) for k, v in self.spec.default_params().items()}, **params}
+        check_call_params(merged, agent=self.agent_name, kind=kind, allowed_extra=self._allowed_extra,
                           max_n=self.spec.max_n, max_output_tokens=self._output_limit())
         if kind == "embedding":
-            return dict(params)  # chat defaults (temperature, max_tokens...) mean nothing to embeddings
-        merged = {**self.spec.default_params(), **params}
+            return merged
         if "max_completion_tokens" in merged:
             # One output cap, the one the estimate reads: LiteLLM maps it per provider.
             cap = merged.pop("max_completion_tokens")
@@ -313,6 +319,18 @@ class UnifiedAgent:
             # Bound the worst case so that the reservation is a real upper limit.
             merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
         return merged
+
+    def _check_default_params(self) -> None:
+        """The agent's own defaults (YAML ``params``, class ``defaults``) are held to the caller allowlist."""
+        defaults = {k: _plain_param(v) for k, v in self.spec.default_params().items()}
+        try:
+            check_call_params(defaults, agent=self.agent_name, kind="completion", allowed_extra=self._allowed_extra,
+                              max_n=self.spec.max_n)
+        except (ForbiddenParameter, TypeError) as error:
+            key = getattr(error, "parameter", "params")
+            reason = getattr(error, "reason", str(error))
+            raise ConfigError(f"default parameter {key!r} refused: {reason}", file=self.loom._file,
+                              path=f"loomllm.agents.{self.agent_name}.params.{key}") from None
 
     def _new_state(self, call: _Call) -> CallState:
         call.state = CallState(loom_id=self.loom.id, agent=self.agent_name, call_id=call.call_id,
@@ -330,14 +348,34 @@ class UnifiedAgent:
             return
         call.messages = await self._guard.protect_input(call.messages, vault, agent=self.agent_name)
         state.seen.update(scanned_texts(call.messages))
+        await self._guard_joined_parts(call.messages)
         extras = {k: v for k, v in call.params.items() if k not in _NOT_TEXT_PARAMS}
-        if extras:
-            text = json.dumps(extras, sort_keys=True, default=str)
-            [scanned] = await self._guard.protect_input([{"role": "system", "content": text}], vault,
-                                                        agent=self.agent_name)
-            if scanned["content"] != text:
-                call.params.update(json.loads(scanned["content"]))
-            state.seen.update(strings_of({k: call.params[k] for k in extras}))
+        if not extras:
+            return
+        # Each string on its own, as it will be sent (a JSON dump would hide a secret behind an escape).
+        texts = list(dict.fromkeys(strings_of(extras)))
+        scanned = await self._guard.protect_input([{"role": "user", "content": t} for t in texts], vault,
+                                                  agent=self.agent_name)
+        replaced = {t: m["content"] for t, m in zip(texts, scanned, strict=True) if m["content"] != t}
+        if replaced:
+            call.params.update({k: _replace_strings(v, replaced) for k, v in extras.items()})
+        state.seen.update(m["content"] for m in scanned)
+
+    async def _guard_joined_parts(self, messages: list[dict[str, Any]]) -> None:
+        """Text parts of one message scanned as one text too: several adapters join them with no separator."""
+        assert self._guard is not None
+        for index, message in enumerate(messages):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            if len(parts) < 2:
+                continue
+            for joined in dict.fromkeys(("".join(parts), "\n".join(parts))):
+                decisions = self._guard.decide(joined, "input", message_index=index, agent=self.agent_name)
+                if decisions:
+                    findings = [Finding(d.entity_type, index, d.start, d.end, d.score, "input") for d in decisions]
+                    self._guard.raise_blocked(findings, direction="input", agent=self.agent_name)
 
     async def _reserve(self, call: _Call, state: CallState) -> Reservation | None:
         """Step 3: reserve the worst-case cost against every budget limit that applies."""
@@ -360,6 +398,11 @@ class UnifiedAgent:
             with call_scope(state):
                 return await self._route(call)
         except BaseException as exc:
+            if reservation is not None and state.started is not None and maybe_processed(exc):
+                # The provider may have run it: charge the worst case that was reserved.
+                estimate = reservation.estimate
+                await reservation.settle(Usage(input_tokens=estimate.input_tokens, output_tokens=estimate.output_tokens,
+                                               cost_usd=estimate.cost_usd, deployment=state.deployment))
             await self._release(reservation)
             error = self._translate(exc, state)
             self._log_call(call, None, outcome=type(error).__name__)
@@ -570,12 +613,15 @@ def _as_messages(messages: Messages) -> list[dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
-    """``value`` with every pydantic object inside turned into dicts, so guardrails see all of it."""
+    """``value`` as plain data (pydantic objects and other mappings dumped, strings exact), so guardrails
+    see all of it and what they saw is what is sent."""
+    if isinstance(value, str):
+        return _exact_str(value)
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if hasattr(value, "model_dump"):
+    if not isinstance(value, type) and hasattr(value, "model_dump"):
         return _plain(value.model_dump(exclude_none=True))
     return value
 
@@ -585,6 +631,31 @@ def _after_system(messages: list[dict[str, Any]]) -> int:
     while index < len(messages) and messages[index].get("role") == "system":
         index += 1
     return index
+
+
+def _exact_str(value: str) -> str:
+    """``value`` as an exact ``str`` (a subclass could fake its hash, equality or printing)."""
+    return value if type(value) is str else str.encode(value, "utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+
+
+def _plain_param(value: Any) -> Any:
+    """A call parameter as plain JSON-like data: pydantic classes become their schema, mappings dicts."""
+    if isinstance(value, type) and hasattr(value, "model_json_schema"):
+        from loomllm._litellm import response_format_of
+
+        return _plain(response_format_of(value))
+    return _plain(value)
+
+
+def _replace_strings(value: Any, replaced: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return replaced.get(value, value)
+    if isinstance(value, dict):
+        return {replaced.get(k, k) if isinstance(k, str) else k: _replace_strings(v, replaced)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, replaced) for v in value]
+    return value
 
 
 def scanned_texts(messages: list[dict[str, Any]]) -> list[str]:

@@ -24,12 +24,16 @@ keeps the egress scope of the transport guard alive for mid-stream fallbacks.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
 
 from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_url, use_scope
 from loomllm._litellm import module_base_urls, named_credential, response_cache
@@ -59,8 +63,9 @@ _NOT_CONTENT = frozenset({
     "merge_reasoning_content_in_choices", "_skip_mcp_handler", "preset_cache_key",
 })
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
-_OUTPUT_CAP_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "max_new_tokens")
-_CHOICE_KEYS = ("n", "candidate_count", "candidateCount", "best_of")
+# Output caps and choice counts under the names providers use (compared lower-case, without "_").
+_CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample"})
+_CHOICE_NAMES = frozenset({"n", "candidatecount", "bestof", "numreturnsequences", "numgenerations"})
 
 
 @dataclass(eq=False)
@@ -236,17 +241,19 @@ class Attempts:
                                          reason="prices come from the config or the cost map, never from a call")
 
     def _check_worst_case(self, kwargs: Mapping[str, Any], state: CallState) -> None:
-        extra = _mapping(kwargs.get("extra_body"))
-        caps = [v for source in (kwargs, extra) for k in _OUTPUT_CAP_KEYS
-                if isinstance(v := source.get(k), int) and not isinstance(v, bool)]
-        choices = [v for source in (kwargs, extra) for k in _CHOICE_KEYS
-                   if isinstance(v := source.get(k), int) and not isinstance(v, bool)]
+        found = list(_limit_values(kwargs, nested=False)) + list(_limit_values(_mapping(kwargs.get("extra_body"))))
         reserved = state.reserved_output or 0
+        bad = [key for key, _, value in found if isinstance(value, bool) or not isinstance(value, int) or value < 1]
+        if bad:
+            raise ForbiddenParameter(agent=state.agent, parameter=bad[0],
+                                     reason="an output cap or choice count must be a positive integer")
+        caps = [value for _, kind, value in found if kind == "cap"]
+        choices = [value for _, kind, value in found if kind == "choices"]
         if not caps:
             raise ForbiddenParameter(agent=state.agent, parameter="max_tokens",
                                      reason="a budgeted call must bound its output")
         worst = max(caps) * max([1, *choices])
-        if min(caps) < 1 or min([1, *choices]) < 1 or worst > reserved:
+        if worst > reserved:
             raise ForbiddenParameter(agent=state.agent, parameter="max_tokens",
                                      reason=f"the request asks for up to {worst} output tokens; the budget "
                                             f"reservation covers {reserved}")
@@ -261,7 +268,8 @@ class Attempts:
             for text in _strings(value):
                 if text in state.seen:
                     continue
-                decisions = guard.decide(text, "input", message_index=None, agent=state.agent)
+                decisions = guard.decide(_decoded_data_url(text) or text, "input", message_index=None,
+                                         agent=state.agent)
                 findings += [Finding(d.entity_type, None, d.start, d.end, d.score, "input") for d in decisions]
                 if not decisions:
                     state.seen.add(text)
@@ -292,6 +300,18 @@ class Attempts:
         )
 
 
+def _limit_values(value: Mapping[str, Any], *, nested: bool = True, depth: int = 0) -> Iterator[tuple[str, str, Any]]:
+    """(key, "cap" | "choices", value) for every output cap and choice count in ``value`` (nested too)."""
+    for key, item in value.items():
+        name = str(key).lower().replace("_", "")
+        if name in _CAP_NAMES:
+            yield str(key), "cap", item
+        elif name in _CHOICE_NAMES:
+            yield str(key), "choices", item
+        elif nested and isinstance(item, Mapping) and depth < 8:
+            yield from _limit_values(item, depth=depth + 1)
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -320,6 +340,26 @@ def _part_urls(part: Mapping[str, Any]) -> Iterator[str]:
             yield value
         elif isinstance(value, Mapping):
             yield from _part_urls(value)
+
+
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[^;,]*)*(?P<b64>;base64)?,", re.IGNORECASE)
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-yaml", "application/yaml")
+_MAX_DATA_URL = 4 * 1024 * 1024
+
+
+def _decoded_data_url(text: str) -> str | None:
+    """The text inside a ``data:`` URL of a textual media type (providers read it as text), else None."""
+    if not text.startswith(("data:", "DATA:")) or len(text) > _MAX_DATA_URL:
+        return None
+    match = _DATA_URL.match(text)
+    if match is None or not (match.group("type") or "text/plain").lower().startswith(_TEXT_TYPES):
+        return None
+    payload = text[match.end():]
+    try:
+        raw = base64.b64decode(payload, validate=False) if match.group("b64") else unquote_to_bytes(payload)
+    except (ValueError, binascii.Error):
+        return text  # undecodable: scan it as it is
+    return raw.decode("utf-8", "replace")
 
 
 def _strings(value: Any) -> Iterator[str]:

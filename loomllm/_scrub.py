@@ -155,6 +155,12 @@ class CredentialScrubber:
             cleaned = self._clean(item, seen, depth + 1)
             if cleaned is not item:
                 attributes[name] = cleaned
+        content = attributes.get("_content")
+        if isinstance(content, bytes) and "stream" in attributes:
+            # An httpx response replays its body from ``stream``: it must hold the scrubbed bytes too.
+            import httpx
+
+            attributes["stream"] = httpx.ByteStream(content)
 
     def logging_filter(self) -> logging.Filter:
         """A filter that scrubs a log record's message, arguments and traceback text."""

@@ -87,3 +87,11 @@ def count_tokens(model: str, *, messages: list[dict[str, Any]] | None = None, te
     if messages is not None:
         return int(litellm.token_counter(model=model, messages=messages))
     return int(litellm.token_counter(model=model, text=text or ""))
+
+
+def response_format_of(model: type) -> Any:
+    """The ``response_format`` LiteLLM sends for a pydantic model class (its JSON schema)."""
+    import importlib
+
+    convert = importlib.import_module("litellm.utils").type_to_response_format_param
+    return convert(response_format=model)

@@ -230,3 +230,32 @@ _KEY_LIKE = re.compile(
 def _short(text: str, limit: int = 300) -> str:
     text = _KEY_LIKE.sub("<redacted>", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Failures after the request reached the provider: it may have run (and billed) the call.
+_PROCESSED_MAYBE = frozenset({
+    "ReadTimeout", "ReadError", "RemoteProtocolError", "SocketTimeoutError", "ServerTimeoutError",
+    "ServerDisconnectedError", "ClientPayloadError", "ContentLengthError", "TransferEncodingError",
+    "JSONDecodeError", "IncompleteRead", "ChunkedEncodingError", "APITimeoutError", "Timeout",
+})
+# Failures before the provider got the request: nothing ran.
+_NEVER_SENT = frozenset({"ConnectError", "ConnectTimeout", "ClientConnectorError", "ConnectionRefusedError",
+                         "ClientConnectorDNSError", "gaierror", "HTTPStatusError", "APIStatusError"})
+
+
+def maybe_processed(exc: BaseException) -> bool:
+    """Whether the provider may have processed (and billed) a request that failed with ``exc``.
+
+    True for timeouts and broken or unreadable responses; False when the connection never opened
+    or the provider answered with an error status (providers do not bill those).
+    """
+    names: set[str] = set()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names.add(type(current).__name__)
+        current = current.__cause__ or current.__context__ or getattr(current, "original_exception", None)
+    if names & _NEVER_SENT:
+        return False
+    return bool(names & _PROCESSED_MAYBE)
