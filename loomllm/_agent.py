@@ -151,13 +151,17 @@ class UnifiedAgent:
 
     async def embed(self, texts: str | Sequence[str], **params: Any) -> list[list[float]]:
         """Embed ``texts`` with the agent's ``embedding_model`` group."""
+        response = await self.embed_response(texts, **params)
+        return [list(item["embedding"]) for item in response.data]
+
+    async def embed_response(self, texts: str | Sequence[str], **params: Any) -> Any:
+        """Like :meth:`embed`, returning LiteLLM's ``EmbeddingResponse`` (vectors, model, usage)."""
         if self.spec.embedding_model is None:
             raise LoomError(f"agent {self.agent_name!r} has no embedding_model configured")
         items = [texts] if isinstance(texts, str) else list(texts)
         call = _Call("embedding", [{"role": "user", "content": t} for t in items],
                      self._params(params, kind="embedding"))
-        response = await self._call(call)
-        return [list(item["embedding"]) for item in response.data]
+        return await self._call(call)
 
     @staticmethod
     def tool_calls(response: Any) -> list[ToolCall]:

@@ -85,7 +85,7 @@ def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer)
 
     with Loom(path) as loom:
         with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
-            ChatGPTProvider("k", loom=loom).generate_response("Hi")
+            ChatGPTProvider(loom=loom).generate_response("Hi")
         with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
             LiteLLMAgent("gpt-4o", loom=loom).run("Hi")
     assert [] == wire_server.requests
