@@ -62,11 +62,11 @@ class TestGroups:
         """A model name maps to the group serving it (prefix optional) or to the group of that name."""
         assert group == group_for_model(loom, model)
 
-    async def test_client_without_model_uses_the_first_chat_group(self, loom: Loom, wire_server: WireServer) -> None:
-        """LLMClient() with no model, provider or YAML agent calls the first chat group."""
+    async def test_client_without_model_uses_the_default_provider(self, loom: Loom, wire_server: WireServer) -> None:
+        """LLMClient() with no model, provider or YAML agent calls its default provider, Anthropic."""
         await LLMClient(loom=loom).chat("Hi")
 
-        assert "gpt-4o" == wire_server.requests[0].model
+        assert "claude-sonnet-4-5" == wire_server.requests[0].model
 
 
 def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer) -> None:
