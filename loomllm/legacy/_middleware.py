@@ -368,12 +368,15 @@ class CostTracker:
         """The USD cost of a request (0 with a warning for models no table prices)."""
         from loomllm._litellm import litellm_module
 
-        try:
-            prompt, completion = litellm_module().cost_per_token(model=model, prompt_tokens=prompt_tokens,
-                                                                 completion_tokens=completion_tokens)
-            return float(prompt) + float(completion)
-        except Exception:  # LiteLLM raises for models its map does not know
-            pricing = MODEL_PRICING.get(model) or MODEL_PRICING.get(model.split("/", 1)[-1])
+        litellm = litellm_module()
+        if model in litellm.model_cost or model.split("/", 1)[-1] in litellm.model_cost:
+            try:
+                prompt, completion = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                                            completion_tokens=completion_tokens)
+                return float(prompt) + float(completion)
+            except Exception:  # LiteLLM raises for some entries it cannot price
+                pass
+        pricing = MODEL_PRICING.get(model) or MODEL_PRICING.get(model.split("/", 1)[-1])
         if pricing is None:
             _log.warning("No pricing for model: %s", model)
             return 0.0

@@ -226,8 +226,10 @@ class LLMProvider:
         call_params = self._request_params(request, agent, params)
         async for chunk in agent.stream(as_dicts(request.messages), **call_params):
             for choice in chunk.choices or []:
-                yield StreamChunk(delta=str(choice.delta.content or ""), finish_reason=choice.finish_reason,
-                                  function_call_delta=_call_delta(choice.delta), raw=chunk)
+                piece = StreamChunk(delta=str(choice.delta.content or ""), finish_reason=choice.finish_reason,
+                                    function_call_delta=_call_delta(choice.delta), raw=chunk)
+                if piece.delta or piece.finish_reason or piece.function_call_delta:  # the last one says why it ended
+                    yield piece
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Embed ``request.texts`` with ``request.model``, else the provider's (or the first) embedding group."""

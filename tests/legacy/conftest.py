@@ -84,3 +84,53 @@ def loom(config_path: Path) -> Iterator[Loom]:
     """A Loom on the legacy config, closed after the test."""
     with Loom(config_path) as built:
         yield built
+
+
+SEED_OPENAI_KEY = "sk-seed-openai-0123456789abcdef"
+SEED_ANTHROPIC_KEY = "sk-ant-seed-0123456789abcdef"
+
+
+def seed_yaml(server: WireServer, *, extra: str = "") -> str:
+    """The loomllm config a team adopting loomllm writes for the seeds' models (keys from the environment)."""
+    openai = f'api_base: "{server.openai_base}", api_key: os.environ/OPENAI_API_KEY'
+    anthropic = f'api_base: "{server.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY'
+    return textwrap.dedent(
+        f"""
+        model_list:
+          - model_name: claude
+            litellm_params: {{model: anthropic/claude-sonnet-4-20250514, {anthropic}}}
+          - model_name: claude-haiku
+            litellm_params: {{model: anthropic/claude-3-5-haiku-20241022, {anthropic}}}
+          - model_name: gpt
+            litellm_params: {{model: openai/gpt-4o, {openai}}}
+          - model_name: gpt-mini
+            litellm_params: {{model: openai/gpt-4o-mini, {openai}}}
+          - model_name: gpt-4.1-nano
+            litellm_params: {{model: openai/gpt-4.1-nano, {openai}}}
+          - model_name: embeddings
+            litellm_params: {{model: openai/text-embedding-3-small, {openai}}}
+            model_info: {{mode: embedding}}
+        router_settings:
+          num_retries: 0
+          fallbacks: [{{gpt: [claude]}}]
+        loomllm:
+          budgets:
+            policies:
+              tiny: {{limits: [{{tokens: 50, per: day}}]}}
+            teams:
+              broke: {{agents: [broke], policy: tiny}}
+          guardrails:
+            default: standard
+        """
+    ) + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def seed_config(tmp_path: Path, wire_server: WireServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The seed config as ``$LOOMLLM_CONFIG``, provider keys in the environment: legacy code passes no Loom."""
+    path = tmp_path / "loomllm.yaml"
+    path.write_text(seed_yaml(wire_server))
+    monkeypatch.setenv("LOOMLLM_CONFIG", str(path))
+    monkeypatch.setenv("OPENAI_API_KEY", SEED_OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SEED_ANTHROPIC_KEY)
+    return path
