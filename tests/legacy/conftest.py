@@ -105,6 +105,8 @@ def seed_yaml(server: WireServer, *, extra: str = "") -> str:
             litellm_params: {{model: openai/gpt-4o, {openai}}}
           - model_name: gpt-mini
             litellm_params: {{model: openai/gpt-4o-mini, {openai}}}
+          - model_name: gpt-4
+            litellm_params: {{model: openai/gpt-4, {openai}}}
           - model_name: gpt-4.1-nano
             litellm_params: {{model: openai/gpt-4.1-nano, {openai}}}
           - model_name: embeddings
