@@ -107,6 +107,8 @@ def seed_yaml(server: WireServer, *, extra: str = "") -> str:
             litellm_params: {{model: openai/gpt-4o-mini, {openai}}}
           - model_name: gpt-4
             litellm_params: {{model: openai/gpt-4, {openai}}}
+          - model_name: o4-mini
+            litellm_params: {{model: openai/o4-mini, {openai}}}
           - model_name: gpt-4.1-nano
             litellm_params: {{model: openai/gpt-4.1-nano, {openai}}}
           - model_name: embeddings
