@@ -5,15 +5,19 @@ A model name maps to the model group of that name, else to the first group with 
 that model (``gpt-4-0125-preview`` matches ``openai/gpt-4-0125-preview``). The defaults of the
 old agent are kept: ``temperature=0.0, max_tokens=1024, timeout=30, num_retries=3``. What the
 old code set on LiteLLM's globals keeps working: a ``litellm.cache`` set by the application
-caches these calls, ``litellm.success_callback`` functions fire (LiteLLM runs them on every
-Router call), and ``max_budget`` (the agent's or ``litellm.max_budget``) refuses calls once spent.
+caches these calls, plain functions in ``litellm.success_callback`` fire after each call (as
+they did under ``litellm.completion``), and ``max_budget`` (the agent's or ``litellm.max_budget``)
+refuses calls once spent.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from loomllm._litellm import litellm_module
@@ -46,6 +50,7 @@ __all__ = [
     "create_litellm_agent",
 ]
 
+_log = logging.getLogger("loomllm.legacy")
 _INSTEAD = "a loomllm.UnifiedAgent subclass with `model` set to a model group"
 GENERATION_DEFAULTS: Mapping[str, Any] = {"temperature": 0.0, "max_tokens": 1024, "timeout": 30, "num_retries": 3}
 """The old agent's ``_get_generation_params()`` defaults."""
@@ -187,9 +192,35 @@ class LiteLLMAgent:
 
     async def _acall(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
         self._check_budget()
+        started = datetime.now()
         response = await self.agent.complete(messages, **params, **self._cache_params())
         self._count_cost(response)
+        self._run_app_success_callbacks(messages, response, started)
         return response
+
+    def _run_app_success_callbacks(self, messages: list[dict[str, Any]], response: Any, started: datetime) -> None:
+        """Call the app's plain functions in ``litellm.success_callback``, as ``litellm.completion`` did.
+
+        The old agent called LiteLLM synchronously, which runs them; on the Router's async path
+        LiteLLM 1.106.2 runs only coroutine functions, so the seed's ``cost_callback`` never fired.
+        """
+        callbacks = [cb for cb in litellm_module().success_callback
+                     if callable(cb) and not inspect.iscoroutinefunction(cb)
+                     and not str(getattr(cb, "__module__", "") or "").startswith(("litellm", "loomllm"))]
+        if not callbacks:
+            return
+        hidden = getattr(response, "_hidden_params", None) or {}
+        kwargs = {"model": self.model_name, "model_group": self.model_group, "messages": messages,
+                  "response_cost": hidden.get("response_cost"), "metadata": {"agent": self.agent.agent_name},
+                  "litellm_params": {"metadata": {"agent": self.agent.agent_name}},
+                  "cache_hit": hidden.get("cache_hit")}
+        ended = datetime.now()
+        for callback in callbacks:
+            try:
+                callback(kwargs, response, started, ended)
+            except Exception:  # LiteLLM's callbacks are non-blocking too
+                _log.warning("litellm.success_callback %r raised", getattr(callback, "__name__", callback),
+                             exc_info=True)
 
     # --- LiteLLM globals the old code set ------------------------------------------------------
 

@@ -95,7 +95,7 @@ class TestLLMManager:
         """A per-call model no deployment serves: the config wins, with a ValueError naming the model."""
         manager = LLMManager(app_config(llm_provider="chatgpt"))
 
-        with pytest.raises(ValueError, match="no model group serves model 'gpt-3.5-turbo'"):
+        with pytest.raises(ValueError, match=r"no model group serves model 'gpt-3\.5-turbo'"):
             manager.generate_response("Hi", model="gpt-3.5-turbo")
         assert [] == wire_server.requests
 

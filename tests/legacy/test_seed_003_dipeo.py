@@ -146,7 +146,8 @@ class TestHelpers:
         (tmp_path / "p.txt").write_text("From the file.")
         handler = SystemPromptHandler(base_dir=tmp_path)
 
-        assert "From the file." == handler.get_system_prompt(PersonLLMConfig(LLMService.OPENAI, "m", prompt_file="p.txt"))
+        from_file = PersonLLMConfig(LLMService.OPENAI, "m", prompt_file="p.txt")
+        assert "From the file." == handler.get_system_prompt(from_file)
         assert "inline" == handler.get_system_prompt(PersonLLMConfig(LLMService.OPENAI, "m", system_prompt="inline"))
         assert handler.get_system_prompt(PersonLLMConfig(LLMService.OPENAI, "m")) is None
 
