@@ -111,6 +111,9 @@ def seed_yaml(server: WireServer, *, extra: str = "") -> str:
             litellm_params: {{model: openai/o4-mini, {openai}}}
           - model_name: gpt-4.1-nano
             litellm_params: {{model: openai/gpt-4.1-nano, {openai}}}
+          - model_name: gemini
+            litellm_params: {{model: gemini/gemini-2.0-flash, api_base: "{server.gemini_base}",
+                              api_key: os.environ/GEMINI_API_KEY}}
           - model_name: embeddings
             litellm_params: {{model: openai/text-embedding-3-small, {openai}}}
             model_info: {{mode: embedding}}
@@ -137,4 +140,5 @@ def seed_config(tmp_path: Path, wire_server: WireServer, monkeypatch: pytest.Mon
     monkeypatch.setenv("LOOMLLM_CONFIG", str(path))
     monkeypatch.setenv("OPENAI_API_KEY", SEED_OPENAI_KEY)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SEED_ANTHROPIC_KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-seed-gemini-test-key")
     return path
