@@ -31,7 +31,14 @@ from loomllm._output import parse_json
 from loomllm.errors import ConfigError, OutputValidationError, ProviderError
 
 from ._deprecation import warn_once
-from ._errors import AllProvidersFailed, LegacyConfigError, as_legacy_errors, chain_provider_error
+from ._errors import (
+    AllProvidersFailed,
+    LegacyConfigError,
+    as_legacy_errors,
+    chain_provider_error,
+    check_app_key,
+    key_digest,
+)
 from ._middleware import CostTracker, RateLimitConfig, RateLimiter
 from ._providers import AnthropicProvider, LLMProvider, OllamaProvider, OpenAIProvider
 from ._resolve import DEFAULT_AGENT, first_chat_group, group_for_model, group_for_provider, resolve_loom
@@ -162,7 +169,7 @@ class LLMClient:
             model, config = config, None
         self.loom = resolve_loom(loom)
         self._agent_name = agent
-        self._api_key = api_key
+        self._key_digest = key_digest(api_key) if api_key else None  # the key itself is not kept
         self._embedding_model = embedding_model
         self._explicit_config = config is not None
         self.config = config or LLMClientConfig()
@@ -233,10 +240,7 @@ class LLMClient:
         provider_class = _PROVIDER_CLASSES.get(name.lower(), LLMProvider)
         provider = provider_class.__new__(provider_class)
         provider._bind(self.loom, name or group, self._agent_name, group)
-        if self._api_key:
-            from ._errors import check_app_key
-
-            check_app_key(self.loom, group, self._api_key, source="api_key")
+        check_app_key(self.loom, group, self._key_digest, source="api_key")
         return provider
 
     # --- providers --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ keep working. Messages name variables, groups and deployments, never a key's val
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ __all__ = [
     "LegacyMissingCredentials",
     "as_legacy_errors",
     "check_app_key",
+    "key_digest",
 ]
 
 
@@ -72,13 +74,19 @@ class LegacyBudgetExceeded(BudgetExceeded):
     """A budget of the legacy interface itself (``max_budget``, a cost tracker's daily limit) is spent."""
 
 
-def check_app_key(loom: Loom, group: str, key: str | None, *, source: str) -> None:
-    """Refuse an application-supplied ``key`` unless it is the key of a deployment of ``group``."""
+def key_digest(key: str) -> bytes:
+    """What a legacy object keeps of an application key: its SHA-256, never the key."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+def check_app_key(loom: Loom, group: str, key: str | bytes | None, *, source: str) -> None:
+    """Refuse an application-supplied ``key`` (or its :func:`key_digest`) unless it is a deployment's of ``group``."""
     if not key:
         return
+    wanted = key if isinstance(key, bytes) else key_digest(str(key))
     for deployment in loom.config.groups[group]:
         configured = deployment["litellm_params"].get("api_key")
-        if isinstance(configured, str) and hmac.compare_digest(configured.encode(), str(key).encode()):
+        if isinstance(configured, str) and hmac.compare_digest(key_digest(configured), wanted):
             return
     raise ApiKeyConflict(source=source, group=group, file=_file(loom))
 

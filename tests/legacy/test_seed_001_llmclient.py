@@ -232,6 +232,12 @@ class TestProviders:
             AnthropicProvider(api_key="sk-ant-someone-elses-key-123")
         assert "someone-elses" not in str(caught.value)
 
+    def test_client_api_key_must_be_the_deployments(self, wire_server: WireServer) -> None:
+        """LLMClient(model, api_key=...) with a foreign key is refused before any call."""
+        with pytest.raises(ValueError, match="api_key is set by the application"):
+            LLMClient("gpt-4o", api_key="sk-proj-another-teams-key")
+        assert "echo: Hi" == asyncio.run(LLMClient("gpt-4o", api_key=os.environ["OPENAI_API_KEY"]).chat("Hi"))
+
     def test_unknown_provider_and_missing_ollama_are_value_errors(self) -> None:
         """get_provider("nope") and OllamaProvider() with no Ollama deployment raise ValueError."""
         with pytest.raises(ValueError, match="unknown llm_provider 'nope'"):
