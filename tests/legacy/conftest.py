@@ -50,13 +50,26 @@ def legacy_yaml(server: WireServer, *, openai_key: str = "sk-test") -> str:
     )
 
 
+_LITELLM_CALLBACK_LISTS = ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
+                           "_async_failure_callback", "input_callback", "service_callback")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_legacy_state() -> Iterator[None]:
-    """Every test sees each deprecation warning afresh and leaves no default Loom behind."""
+    """Every test sees each deprecation warning afresh and leaves no default Loom behind.
+
+    Each Router adds its own callbacks to LiteLLM's global lists and nothing removes them (LiteLLM
+    refuses more than 100): the lists are restored after each test so these tests do not use them up.
+    """
+    import litellm
+
+    saved = {name: list(getattr(litellm, name)) for name in _LITELLM_CALLBACK_LISTS}
     reset_warnings()
     yield
     close_default_looms()
     reset_warnings()
+    for name, callbacks in saved.items():
+        getattr(litellm, name)[:] = callbacks
 
 
 @pytest.fixture
