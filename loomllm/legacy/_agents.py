@@ -99,6 +99,7 @@ class LiteLLMAgent:
         self.config: dict[str, Any] = self._validate_and_setup_config(config)
         self.messages: list[dict[str, Any]] = []
         self.spent_usd = 0.0
+        self.cost_log: list[tuple[float, str | None]] = []
 
     def _validate_and_setup_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -206,7 +207,7 @@ class LiteLLMAgent:
         """
         callbacks = [cb for cb in litellm_module().success_callback
                      if callable(cb) and not inspect.iscoroutinefunction(cb)
-                     and not str(getattr(cb, "__module__", "") or "").startswith(("litellm", "loomllm"))]
+                     and not str(getattr(cb, "__module__", "") or "").startswith("litellm")]  # the Router's own
         if not callbacks:
             return
         hidden = getattr(response, "_hidden_params", None) or {}
@@ -239,6 +240,23 @@ class LiteLLMAgent:
                                           ttl=ttl)
         else:
             litellm.cache = litellm.Cache(type="local", ttl=ttl)
+
+    def _setup_cost_tracking(self) -> None:
+        """The old helper: log each call's cost (LiteLLM's ``completion_cost``) through :meth:`_log_cost`.
+
+        Adds a cost callback to ``litellm.success_callback`` (it fires for this agent's calls);
+        the agent's ``max_budget`` is enforced by the agent itself.
+        """
+        litellm = litellm_module()
+
+        def cost_callback(kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+            self._log_cost(float(litellm.completion_cost(response_obj)), kwargs.get("model"), kwargs.get("metadata"))
+
+        litellm.success_callback = [*litellm.success_callback, cost_callback]
+
+    def _log_cost(self, cost: float, model: str | None, metadata: Mapping[str, Any] | None) -> None:
+        """Record one call's cost (subclasses log or store it elsewhere)."""
+        self.cost_log.append((cost, model))
 
     def _cache_params(self) -> dict[str, Any]:
         # The Router sends caching=False unless the YAML turns its cache on; an application that

@@ -246,7 +246,16 @@ class LLMClient:
     # --- providers --------------------------------------------------------------------------
 
     def register_provider(self, name: str, provider: LLMProvider) -> None:
-        """Use ``provider`` for ``name``."""
+        """Use ``provider`` for ``name``.
+
+        Only the providers of :mod:`loomllm.legacy` can be registered: a provider with its own SDK
+        client would send requests no policy sees (:class:`~loomllm.legacy.LegacyConfigError`).
+        """
+        if not isinstance(provider, LLMProvider):
+            raise LegacyConfigError(
+                f"provider {name!r} is a {type(provider).__name__}, not a loomllm.legacy provider: its own client "
+                "would bypass budgets, guardrails and egress; register AnthropicProvider(), OpenAIProvider(), "
+                "OllamaProvider() or LLMProvider(provider=<model group>) and configure the deployment in model_list")
         self._providers[name] = provider
 
     def get_provider(self, name: str | None = None) -> LLMProvider:

@@ -238,6 +238,14 @@ class TestProviders:
             LLMClient("gpt-4o", api_key="sk-proj-another-teams-key")
         assert "echo: Hi" == asyncio.run(LLMClient("gpt-4o", api_key=os.environ["OPENAI_API_KEY"]).chat("Hi"))
 
+    def test_foreign_provider_cannot_be_registered(self) -> None:
+        """A provider with its own SDK client would bypass every policy: register_provider refuses it."""
+        class MyVLLMProvider:
+            provider_name = "vllm"
+
+        with pytest.raises(ValueError, match="would bypass budgets, guardrails and egress"):
+            LLMClient().register_provider("vllm", MyVLLMProvider())  # type: ignore[arg-type]
+
     def test_unknown_provider_and_missing_ollama_are_value_errors(self) -> None:
         """get_provider("nope") and OllamaProvider() with no Ollama deployment raise ValueError."""
         with pytest.raises(ValueError, match="unknown llm_provider 'nope'"):

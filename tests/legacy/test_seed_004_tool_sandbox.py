@@ -203,3 +203,15 @@ def test_guardrails_apply(wire_server: WireServer) -> None:
     with pytest.raises(GuardrailViolation):
         GPT_4o_Agent().run("Here is the deploy key: AKIA" + "Q3ZT7WXR2M9K4PLD")
     assert [] == wire_server.requests
+
+
+@pytest.mark.usefixtures("litellm_globals")
+def test_setup_cost_tracking(wire_server: WireServer) -> None:
+    """The seed's _setup_cost_tracking(): each call's cost reaches _log_cost."""
+    agent = GPT_4o_Agent()
+    agent._setup_cost_tracking()
+
+    agent.run("What does this cost?")
+
+    [(cost, model)] = agent.cost_log
+    assert cost > 0 and "gpt-4o" == model
