@@ -73,7 +73,11 @@ class LegacyConfigWarning(UserWarning):
 
 @dataclass
 class LLMClientConfig:
-    """The client's settings, as before. ``timeout_seconds`` and ``max_retries`` are sent per call."""
+    """The client's settings, as before.
+
+    When a config is given, ``timeout_seconds`` and ``max_retries`` are sent per call (without one
+    the YAML's ``router_settings`` decide).
+    """
 
     default_provider: str = "anthropic"
     default_model: str | None = None
@@ -318,8 +322,9 @@ class LLMClient:
         request = CompletionRequest(
             messages=_as_messages(messages), model=model or self.config.default_model, temperature=temperature,
             max_tokens=max_tokens, functions=list(functions) if functions else None, json_mode=json_mode, **known)
-        merged.setdefault("timeout", self.config.timeout_seconds)
-        merged.setdefault("num_retries", self.config.max_retries)
+        if self._explicit_config:  # else the YAML's router_settings decide
+            merged.setdefault("timeout", self.config.timeout_seconds)
+            merged.setdefault("num_retries", self.config.max_retries)
         if not self.config.cache_enabled:
             merged.setdefault("cache", {"no-cache": True, "no-store": True})
         return request, merged

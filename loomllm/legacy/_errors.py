@@ -112,7 +112,23 @@ def _copy(cls: type[LegacyMissingCredentials], error: MissingCredentials) -> Leg
     return cls(deployment=error.deployment, variable=error.variable, file=error.file, path=error.path)
 
 
+_FAMILY_CLASSES: dict[tuple[type[ProviderError], type[ProviderError]], type[ProviderError]] = {}
+"""A memo of the classes :func:`_with_family` made (a handful: one per legacy error and provider family)."""
+
+
+def _with_family(cls: type[ProviderError], family: type[ProviderError]) -> type[ProviderError]:
+    """``cls`` that is also ``family`` (``RateLimited``...), so both ``except`` clauses catch it."""
+    if issubclass(cls, family):
+        return cls
+    made = _FAMILY_CLASSES.get((cls, family))
+    if made is None:
+        made = _FAMILY_CLASSES[(cls, family)] = type(cls.__name__, (cls, family),
+                                                     {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return made
+
+
 def chain_provider_error(cls: type[ProviderError], message: str, error: LoomError) -> ProviderError:
-    """A ``cls`` carrying ``error``'s status, provider, model and agent."""
+    """A ``cls`` of ``error``'s family (``RateLimited``...) carrying its status, provider, model and agent."""
     fields: dict[str, Any] = {k: getattr(error, k, None) for k in ("status_code", "provider", "model", "agent")}
-    return cls(message, retryable=bool(getattr(error, "retryable", False)), **fields)
+    family = type(error) if isinstance(error, ProviderError) else ProviderError
+    return _with_family(cls, family)(message, retryable=bool(getattr(error, "retryable", False)), **fields)

@@ -16,7 +16,7 @@ from pathlib import Path
 import litellm
 import pytest
 
-from loomllm import BudgetExceeded, GuardrailViolation, ProviderError
+from loomllm import BudgetExceeded, GuardrailViolation, ProviderUnavailable
 from loomllm.legacy import (
     AnthropicProvider,
     CacheMiddleware,
@@ -165,7 +165,7 @@ class TestComplete:
 
         with pytest.raises(RuntimeError, match="All providers failed") as caught:
             await client.complete(seed_messages())
-        assert isinstance(caught.value, ProviderError)
+        assert isinstance(caught.value, ProviderUnavailable)  # still the loomllm family of the last error
 
 
 class TestStream:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loomllm import GuardrailViolation
+from loomllm import GuardrailViolation, ProviderUnavailable
 from loomllm.legacy import (
     APIKeyError,
     LLMInfraService,
@@ -193,9 +193,10 @@ class TestErrors:
         monkeypatch.setenv("DIPEO_LLM_MAX_RETRIES", "0")
         wire_server.route(Reply.status(500), model="gpt-4.1-nano")
 
-        with pytest.raises(LLMServiceError):
+        with pytest.raises(LLMServiceError) as caught:
             await LLMInfraService().complete([{"role": "user", "content": "Hi"}], model="gpt-4.1-nano",
                                              api_key_id="openai_key")
+        assert isinstance(caught.value, ProviderUnavailable) and 500 == caught.value.status_code
 
     async def test_retries_and_timeout_from_the_environment(self, monkeypatch: pytest.MonkeyPatch,
                                                             wire_server: WireServer) -> None:
