@@ -95,7 +95,6 @@ class _LoadedConfig:
     providers: dict[str, dict[str, Any]]
     rate_limits: dict[str, RateLimitConfig]
     daily_limit_usd: float
-    alert_threshold_pct: float
     ignored: list[str]
 
 
@@ -147,12 +146,11 @@ def load_llm_config(path: str | os.PathLike[str]) -> _LoadedConfig:
                                     "tokens_per_minute)", file=file, path=f"llm.rate_limits.{name}") from None
     budget = llm.get("budget") or {}
     daily = float(budget.get("daily_limit_usd", 0) or 0) if budget.get("enabled", True) else 0.0
-    ignored += [f"llm.budget.{k}" for k in ("alert_webhook",) if k in budget]
+    ignored += [f"llm.budget.{k}" for k in ("alert_threshold_pct", "alert_webhook") if k in budget]
     ignored += [f"llm.{k}" for k in llm if k not in {
         "default_provider", "default_model", "fallback_providers", "timeout_seconds", "max_retries",
         "cache", "providers", "rate_limits", "budget"}]
-    return _LoadedConfig(client, providers, rate_limits, daily, float(budget.get("alert_threshold_pct", 0) or 0),
-                         ignored)
+    return _LoadedConfig(client, providers, rate_limits, daily, ignored)
 
 
 class LLMClient:

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -346,7 +346,6 @@ MODEL_PRICING: dict[str, ModelPricing] = {
 """The old fixed table, used for models LiteLLM's cost map does not price."""
 
 
-@dataclass
 class CostTracker:
     """Total, daily and per-model cost; refuses calls (:meth:`check`) once ``daily_limit_usd`` is spent.
 
@@ -355,14 +354,13 @@ class CostTracker:
     concurrency-safe, cross-process way; this one counts what one process recorded.
     """
 
-    daily_limit_usd: float = 0
-    _total_cost: float = field(default=0.0, init=False)
-    _daily_cost: float = field(default=0.0, init=False)
-    _by_model: dict[str, float] = field(default_factory=dict, init=False)
-    _day: date = field(default_factory=date.today, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, daily_limit_usd: float = 0) -> None:
         warn_once(type(self), "loomllm budgets in YAML (loomllm.budgets, usd per day) and loom.budgets()")
+        self.daily_limit_usd = daily_limit_usd
+        self._total_cost = 0.0
+        self._daily_cost = 0.0
+        self._by_model: dict[str, float] = {}
+        self._day = date.today()
 
     def calculate_cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """The USD cost of a request (0 with a warning for models no table prices)."""

@@ -344,7 +344,8 @@ class TestConfigFile:
         with pytest.warns(LegacyConfigWarning) as caught:
             client = LLMClient.from_config(DATA / "llm_config.yaml")
         [message] = [str(w.message) for w in caught if w.category is LegacyConfigWarning]
-        assert all(key in message for key in ("llm.monitoring", "llm.cache.backend", "llm.providers.ollama"))
+        assert all(key in message for key in ("llm.monitoring", "llm.cache.backend", "llm.providers.ollama",
+                                                  "llm.budget.alert_threshold_pct"))
 
         assert ("anthropic", ["openai"], 60.0) == (client.config.default_provider, client.config.fallback_providers,
                                                     client.config.timeout_seconds)
