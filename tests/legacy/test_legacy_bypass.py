@@ -11,7 +11,6 @@ import pytest
 
 from loomllm import PolicyViolation
 from loomllm.legacy import (
-    AnthropicProvider,
     ChatGPTProvider,
     CompletionRequest,
     LiteLLMAgent,
