@@ -36,7 +36,8 @@ class KeyService:
 
 
 ATTEMPTS: list[Any] = [
-    pytest.param(lambda: ChatGPTProvider().generate_response("Hi", api_key=FOREIGN_KEY), id="generate_response api_key"),
+    pytest.param(lambda: ChatGPTProvider().generate_response("Hi", api_key=FOREIGN_KEY),
+                 id="generate_response api_key"),
     pytest.param(lambda: ChatGPTProvider().generate_response("Hi", api_base="http://127.0.0.1:9/v1"),
                  id="generate_response api_base"),
     pytest.param(lambda: ChatGPTProvider().generate_response("Hi", base_url="http://127.0.0.1:9/v1"),
