@@ -89,3 +89,13 @@ def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer)
         with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
             LiteLLMAgent("gpt-4o", loom=loom).run("Hi")
     assert [] == wire_server.requests
+
+
+async def test_two_groups_under_one_agent_name(loom: Loom, wire_server: WireServer) -> None:
+    """Legacy objects on different groups share the agent name "legacy"; each keeps its own reach."""
+    openai_client, anthropic_client = LLMClient("gpt-4o", loom=loom), LLMClient("claude", loom=loom)
+
+    assert "echo: one" == await openai_client.chat("one")
+    assert "echo: two" == await anthropic_client.chat("two")
+    assert "echo: three" == await openai_client.chat("three")
+    assert ["openai", "anthropic", "openai"] == [r.api for r in wire_server.requests]
