@@ -39,7 +39,7 @@ Messages = str | Sequence[Mapping[str, Any]]
 # Call parameters that carry no text: every other one is scanned by the input guardrail like messages.
 _NOT_TEXT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed", "logprobs", "top_logprobs",
                               "presence_penalty", "frequency_penalty", "parallel_tool_calls", "stream_options",
-                              "timeout", "cache", "reasoning_effort", "top_k", "verbosity", "logit_bias",
+                              "timeout", "cache", "caching", "num_retries", "reasoning_effort", "top_k", "verbosity", "logit_bias",
                               "budget_keys"})  # budget_keys: a budget scope, never sent (and never redacted)
 
 
@@ -158,13 +158,17 @@ class UnifiedAgent:
 
     async def embed(self, texts: str | Sequence[str], **params: Any) -> list[list[float]]:
         """Embed ``texts`` with the agent's ``embedding_model`` group."""
+        response = await self.embed_response(texts, **params)
+        return [list(item["embedding"]) for item in response.data]
+
+    async def embed_response(self, texts: str | Sequence[str], **params: Any) -> Any:
+        """Like :meth:`embed`, returning LiteLLM's ``EmbeddingResponse`` (vectors, model, usage)."""
         if self.spec.embedding_model is None:
             raise LoomError(f"agent {self.agent_name!r} has no embedding_model configured")
         items = [texts] if isinstance(texts, str) else list(texts)
         call = _Call("embedding", [{"role": "user", "content": t} for t in items],
                      self._params(params, kind="embedding"))
-        response = await self._call(call)
-        return [list(item["embedding"]) for item in response.data]
+        return await self._call(call)
 
     @staticmethod
     def tool_calls(response: Any) -> list[ToolCall]:

@@ -30,7 +30,7 @@ ALWAYS_FORBIDDEN = frozenset({
     "http_client", "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks",
     "model_list", "specific_deployment", "deployment_id", "mock_response", "mock_tool_calls", "mock_timeout",
     "input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second",
-    "cost_per_token", "custom_pricing", "model_info", "litellm_credential_name", "num_retries", "max_retries",
+    "cost_per_token", "custom_pricing", "model_info", "litellm_credential_name", "max_retries",
     "litellm_logging_obj", "litellm_call_id", "litellm_trace_id", "proxy_server_request", "secret_fields",
     "_skip_mcp_handler",
 })
@@ -186,7 +186,9 @@ CHAT_PARAMS: Mapping[str, Check] = {
     "thinking": _thinking,
     "stream_options": _stream_options,
     "timeout": _number(0.001, _MAX_TIMEOUT_S),
+    "num_retries": _integer(0, 5),  # the Router's retries of the same group: every attempt is checked
     "cache": _cache,
+    "caching": _boolean,  # LiteLLM's per-call cache switch; the agent's namespace still applies
     "metadata": _metadata,
     "modalities": _any_mapping_or_list,
     "prediction": _mapping,

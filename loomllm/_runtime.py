@@ -246,7 +246,8 @@ class Loom:
         global_base = self.config.litellm_settings.get("api_base")
         allowed = enforce_deployments(self.config.loom.egress, {name: self._egress_name(spec)}, reachable,
                                       file=self._file, global_base=str(global_base) if global_base else None)[name]
-        self.attempts.reach[name] = {deployment_id(d) for d in reachable[name]}
+        # Union: several code-defined agents may share a name on different groups (legacy wrappers do).
+        self.attempts.reach.setdefault(name, set()).update(deployment_id(d) for d in reachable[name])
         # on_denied_deployment: remove. A removed deployment is filtered out of the Router's choice
         # when its group keeps another one for this agent; otherwise the attempt is refused.
         kept_groups = {d["model_name"] for d in allowed}

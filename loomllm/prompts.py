@@ -1,7 +1,8 @@
 """Versioned prompt templates loaded from YAML and rendered to OpenAI-format messages.
 
 A prompt file (``*.yaml`` or ``*.yml``) holds one template as a mapping, or several as a list of
-mappings. A template::
+mappings or under a top-level ``templates:`` key (the layout of older prompt libraries, whose
+``variables: [goal, context]`` lists of names are read as required variables). A template::
 
     name: plan_generation          # letters, digits, "_", "-", "."; no "@"
     version: 1.1                   # semantic version; 1.10 > 1.9, 1.0 == 1.0.0, 1.1.0-rc.1 < 1.1.0
@@ -21,7 +22,8 @@ mappings. A template::
 ``version`` is read as written, so an unquoted ``version: 1.10`` stays ``1.10`` (not the float 1.1).
 
 Templates are parsed and compiled once, when loaded: a syntax error or a use of an undeclared variable
-is a :class:`~loomllm.errors.ConfigError` at load time that names the file, the template and the line.
+is a :class:`PromptError` (a :class:`~loomllm.errors.ConfigError` and a ``ValueError``) at load time
+that names the file, the template and the line.
 Rendering runs in Jinja2's immutable sandbox with ``StrictUndefined`` and without autoescaping
 (prompts are not HTML). A variable that is declared but not required and has no default renders as
 ``None``, so ``{% if context %}`` works. Rendered parts are stripped; a system part that renders empty
@@ -38,11 +40,11 @@ import json
 import keyword
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
@@ -54,8 +56,10 @@ from loomllm._base import StrictModel
 from loomllm.errors import ConfigError
 
 __all__ = [
+    "PromptError",
     "PromptExample",
     "PromptFileMissingWarning",
+    "PromptMessage",
     "PromptRegistry",
     "PromptTemplate",
     "PromptVariable",
@@ -79,6 +83,14 @@ _YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 # every pre-release key (0, ...); pre-release identifiers compare numerically when numeric, numeric
 # before alphanumeric, and a shorter identifier list first when one is a prefix of the other (semver 11).
 VersionKey = tuple[int, int, int, tuple[Any, ...]]
+
+
+class PromptError(ConfigError, ValueError):
+    """A prompt template or prompt file is wrong, or a render got the wrong variables.
+
+    A :class:`~loomllm.errors.ConfigError` that is also a ``ValueError``, which is what code written
+    against older template registries catches.
+    """
 
 
 class PromptFileMissingWarning(UserWarning):
@@ -134,6 +146,10 @@ class PromptExample(StrictModel):
         return text.strip()
 
 
+VariablesIn = Mapping[str, "PromptVariable | str | Mapping[str, Any] | None"] | Sequence[str]
+ExamplesIn = Sequence["PromptExample | Mapping[str, str]"]
+
+
 class _TemplateSpec(StrictModel):
     """The YAML schema of one template."""
 
@@ -161,6 +177,13 @@ class _TemplateSpec(StrictModel):
         if isinstance(version, str):
             version_key(version)
         return version
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _names_list(cls, variables: Any) -> Any:
+        if isinstance(variables, list) and all(isinstance(v, str) for v in variables):
+            return {name: {} for name in variables}  # `variables: [goal, context]`: all required
+        return variables
 
     @field_validator("variables")
     @classmethod
@@ -205,8 +228,10 @@ class PromptTemplate:
     description: str = ""
     system: str | None = None
     user: str | None = None
-    variables: Mapping[str, PromptVariable] = field(default_factory=dict)
-    examples: tuple[PromptExample, ...] = ()
+    variables: VariablesIn = field(default_factory=dict)
+    """Declared variables: ``{name: PromptVariable}`` (or a description / a dict), or a list of names (all required)."""
+    examples: ExamplesIn = ()
+    """Few-shot pairs: :class:`PromptExample` objects or ``{"user": ..., "assistant": ...}`` dicts."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
     # 1-based file line of each part's first line, when the YAML layout lets us know it.
@@ -220,8 +245,11 @@ class PromptTemplate:
         except ValueError as exc:
             raise self._error(str(exc)) from None
         set_ = object.__setattr__
-        set_(self, "variables", MappingProxyType(dict(self.variables)))
-        set_(self, "examples", tuple(self.examples))
+        set_(self, "variables", MappingProxyType(self._normalized_variables()))
+        set_(self, "examples", self._normalized_examples())
+        for part in _PARTS:
+            if getattr(self, part) == "":  # the older registries' "no part" default
+                set_(self, part, None)
         set_(self, "metadata", MappingProxyType(dict(self.metadata)))
         env = _environment()
         compiled: dict[Part, Template] = {}
@@ -235,6 +263,29 @@ class PromptTemplate:
         set_(self, "_compiled", compiled)
         set_(self, "_references", references)
 
+    def _normalized_variables(self) -> dict[str, PromptVariable]:
+        given = self.variables
+        if isinstance(given, str):
+            raise self._error("variables must be a list of names or a mapping, not a string")
+        try:
+            if isinstance(given, Mapping):
+                return {str(k): v if isinstance(v, PromptVariable) else PromptVariable.model_validate(v)
+                        for k, v in given.items()}
+            return {str(name): PromptVariable() for name in given}
+        except ValidationError as exc:
+            raise self._error(f"variables: {_first_error(exc)}") from None
+
+    def _normalized_examples(self) -> tuple[PromptExample, ...]:
+        try:
+            return tuple(e if isinstance(e, PromptExample) else PromptExample.model_validate(dict(e))
+                         for e in self.examples)
+        except ValidationError as exc:
+            raise self._error(f"examples: {_first_error(exc)}") from None
+
+    @property
+    def _declared(self) -> Mapping[str, PromptVariable]:
+        return cast(Mapping[str, PromptVariable], self.variables)
+
     def __hash__(self) -> int:
         return hash((self.name, self.version, self.source))
 
@@ -246,21 +297,21 @@ class PromptTemplate:
     @property
     def required_variables(self) -> frozenset[str]:
         """The declared variables a caller of :meth:`render` must pass."""
-        return frozenset(n for n, v in self.variables.items() if v.required)
+        return frozenset(n for n, v in self._declared.items() if v.required)
 
-    def render(self, /, **variables: object) -> list[dict[str, str]]:
+    def render(self, /, **variables: object) -> list[PromptMessage]:
         """Render to messages: system (if any), one user/assistant pair per example, then user (if any)."""
         context = self._context(variables, self.required_variables)
-        messages: list[dict[str, str]] = []
+        messages: list[PromptMessage] = []
         system = self._render_part("system", context)
         if system:
-            messages.append({"role": "system", "content": system})
-        for example in self.examples:
-            messages.append({"role": "user", "content": example.user})
-            messages.append({"role": "assistant", "content": example.assistant})
+            messages.append(PromptMessage(role="system", content=system))
+        for example in cast(tuple[PromptExample, ...], self.examples):
+            messages.append(PromptMessage(role="user", content=example.user))
+            messages.append(PromptMessage(role="assistant", content=example.assistant))
         user = self._render_part("user", context)
         if user is not None:
-            messages.append({"role": "user", "content": user})
+            messages.append(PromptMessage(role="user", content=user))
         return messages
 
     def render_system(self, /, **variables: object) -> str | None:
@@ -277,9 +328,9 @@ class PromptTemplate:
     def _filename(self) -> str:
         return str(self.source) if self.source is not None else "<prompt>"
 
-    def _error(self, problem: str, part: str | None = None) -> ConfigError:
+    def _error(self, problem: str, part: str | None = None) -> PromptError:
         path = f"{self.name}@{self.version}" + (f".{part}" if part else "")
-        return ConfigError(problem, file=str(self.source) if self.source is not None else None, path=path)
+        return PromptError(problem, file=str(self.source) if self.source is not None else None, path=path)
 
     def _compile(
         self, env: ImmutableSandboxedEnvironment, part: Part, text: str, first_line: int | None
@@ -295,28 +346,28 @@ class PromptTemplate:
         return env.template_class.from_code(env, code, env.make_globals(None)), used
 
     def _check_declared(self, part: Part, ast: nodes.Template, used: frozenset[str], first_line: int | None) -> None:
-        undeclared = sorted(used - set(self.variables))
+        undeclared = sorted(used - set(self._declared))
         if not undeclared:
             return
         name = undeclared[0]
         lineno = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == name and n.ctx == "load"), 1)
         raise self._error(
             f"variable {name!r} {_where(lineno, first_line)} is not declared under `variables` "
-            f"(declared: {_names(self.variables)})",
+            f"(declared: {_names(self._declared)})",
             part,
         )
 
     def _context(self, given: Mapping[str, object], needed: Iterable[str]) -> dict[str, object]:
-        unknown = sorted(set(given) - set(self.variables))
+        unknown = sorted(set(given) - set(self._declared))
         if unknown:
             raise self._error(
                 f"unknown variable{_s(unknown)} {_quoted(unknown)} passed to render "
-                f"(declared: {_names(self.variables)})"
+                f"(declared: {_names(self._declared)})"
             )
         missing = sorted(set(needed) - set(given))
         if missing:
             raise self._error(f"missing required variable{_s(missing)} {_quoted(missing)}")
-        context: dict[str, object] = {n: v.default for n, v in self.variables.items() if not v.required}
+        context: dict[str, object] = {n: v.default for n, v in self._declared.items() if not v.required}
         context.update(given)
         return context
 
@@ -331,6 +382,25 @@ class PromptTemplate:
             # so only the kind of failure and the line are kept, and the original is not chained.
             line = _template_line(exc.__traceback__, self._filename)
             raise self._error(f"render failed at line {line}: {_failure_kind(exc)}", part) from None
+
+
+class PromptMessage(dict[str, str]):
+    """A rendered message: an OpenAI-format dict that also reads as ``message.role`` / ``message.content``."""
+
+    @property
+    def role(self) -> str:
+        """``system``, ``user`` or ``assistant``."""
+        return self["role"]
+
+    @property
+    def content(self) -> str:
+        """The rendered text."""
+        return self["content"]
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or '<value>'}: {err['msg']}"
 
 
 def _failure_kind(exc: Exception) -> str:
@@ -377,15 +447,21 @@ def load_prompt_file(path: str | Path) -> list[PromptTemplate]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read prompt file: {exc.strerror or type(exc).__name__}", file=str(path)) from None
+        raise PromptError(f"cannot read prompt file: {exc.strerror or type(exc).__name__}", file=str(path)) from None
     except UnicodeDecodeError:
-        raise ConfigError("cannot read prompt file: not UTF-8", file=str(path)) from None
+        raise PromptError("cannot read prompt file: not UTF-8", file=str(path)) from None
     root, data = _compose(text, path)
-    if isinstance(root, yaml.MappingNode):
+    if isinstance(root, yaml.MappingNode) and isinstance(data, dict) and set(data) == {"templates"}:
+        # `templates: [...]`, the layout of older prompt libraries
+        root = next(v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "templates")
+        data = data["templates"]
+        if not isinstance(root, yaml.SequenceNode) or not isinstance(data, list):
+            raise PromptError("`templates` must be a list of templates", file=str(path), path="templates")
+    elif isinstance(root, yaml.MappingNode):
         return [_build(root, data, path, index=None)]
     if isinstance(root, yaml.SequenceNode) and isinstance(data, list):
         return [_build(node, item, path, index=i) for i, (node, item) in enumerate(zip(root.value, data, strict=True))]
-    raise ConfigError("a prompt file holds a template (mapping) or a list of templates", file=str(path))
+    raise PromptError("a prompt file holds a template (mapping) or a list of templates", file=str(path))
 
 
 def _compose(text: str, path: Path) -> tuple[yaml.Node, Any]:
@@ -395,11 +471,11 @@ def _compose(text: str, path: Path) -> tuple[yaml.Node, Any]:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise ConfigError("prompt file is empty", file=str(path))
+            raise PromptError("prompt file is empty", file=str(path))
         _reject_duplicate_keys(root, path)
         return root, loader.construct_document(root)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
+        raise PromptError(f"invalid YAML: {exc}", file=str(path)) from None
     finally:
         loader.dispose()
 
@@ -411,7 +487,7 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
             if isinstance(key, yaml.ScalarNode):
                 if key.value in seen:
                     line = key.start_mark.line + 1
-                    raise ConfigError(
+                    raise PromptError(
                         f"key {key.value!r} repeated at line {line} (first at line {seen[key.value]})", file=str(path)
                     )
                 seen[key.value] = key.start_mark.line + 1
@@ -424,7 +500,7 @@ def _reject_duplicate_keys(node: yaml.Node, path: Path) -> None:
 def _build(node: yaml.Node, data: Any, path: Path, *, index: int | None) -> PromptTemplate:
     where = None if index is None else f"[{index}] (line {node.start_mark.line + 1})"
     if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
-        raise ConfigError("a template must be a mapping", file=str(path), path=where)
+        raise PromptError("a template must be a mapping", file=str(path), path=where)
     fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
     version_node = fields.get("version")
     if isinstance(version_node, yaml.ScalarNode) and not isinstance(data.get("version"), str):
@@ -437,7 +513,7 @@ def _build(node: yaml.Node, data: Any, path: Path, *, index: int | None) -> Prom
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<template>'}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(problems, file=str(path), path=where) from None
+        raise PromptError(problems, file=str(path), path=where) from None
     return PromptTemplate(
         name=spec.name,
         version=spec.version,
@@ -482,7 +558,7 @@ class PromptRegistry:
         """Load every ``*.yaml`` / ``*.yml`` file under ``path`` (recursively, skipping hidden entries)."""
         root = Path(path)
         if not root.is_dir():
-            raise ConfigError("prompt directory does not exist or is not a directory", file=str(root))
+            raise PromptError("prompt directory does not exist or is not a directory", file=str(root))
         files = sorted(
             p
             for p in root.rglob("*")
@@ -492,6 +568,18 @@ class PromptRegistry:
         )
         return cls(t for f in files for t in load_prompt_file(f))
 
+    def register(self, template: PromptTemplate) -> None:
+        """Add ``template``; a second template with the same name and version is an error."""
+        self._add(template)
+
+    def load_directory(self, path: str | Path) -> int:
+        """Add every template under ``path`` (see :meth:`from_directory`); returns how many were added."""
+        loaded = type(self).from_directory(path)
+        for versions in loaded._templates.values():
+            for template in versions.values():
+                self._add(template)
+        return len(loaded)
+
     def get(self, name: str, version: str | None = None) -> PromptTemplate:
         """Return ``name`` at ``version`` exactly, or its highest version. ``name`` may be ``name@version``."""
         name, version = _split_ref(name, version)
@@ -499,15 +587,15 @@ class PromptRegistry:
         if versions is None:
             hint = difflib.get_close_matches(name, self._templates, n=1)
             did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"unknown prompt template {name!r} (known: {_names(self._templates)}){did_you_mean}")
+            raise PromptError(f"unknown prompt template {name!r} (known: {_names(self._templates)}){did_you_mean}")
         if version is None:
             return versions[max(versions)]
         try:
             key = version_key(version)
         except ValueError as exc:
-            raise ConfigError(f"prompt template {name!r}: {exc}") from None
+            raise PromptError(f"prompt template {name!r}: {exc}") from None
         if key not in versions:
-            raise ConfigError(
+            raise PromptError(
                 f"prompt template {name!r} has no version {version!r} (known: {', '.join(self.versions(name))})"
             )
         return versions[key]
@@ -527,7 +615,7 @@ class PromptRegistry:
             return False
         try:
             self.get(ref)
-        except ConfigError:
+        except PromptError:
             return False
         return True
 
@@ -539,7 +627,7 @@ class PromptRegistry:
         key = version_key(template.version)
         other = versions.get(key)
         if other is not None:
-            raise ConfigError(
+            raise PromptError(
                 f"prompt template {template.name!r} version {template.version!r} is defined twice: "
                 f"in {other.source or '<code>'} (as {other.version!r}) and in {template.source or '<code>'}"
             )
@@ -551,7 +639,7 @@ def _split_ref(name: str, version: str | None) -> tuple[str, str | None]:
         return name, version
     name, _, ref_version = name.partition("@")
     if version is not None and version_key(version) != version_key(ref_version):
-        raise ConfigError(f"prompt reference {name}@{ref_version} conflicts with version={version!r}")
+        raise PromptError(f"prompt reference {name}@{ref_version} conflicts with version={version!r}")
     return name, ref_version
 
 
@@ -581,7 +669,7 @@ def resolve_system_prompt(
             try:
                 return path.read_text(encoding="utf-8").strip()
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read prompt_file: {type(exc).__name__}", file=str(path)) from None
+                raise PromptError(f"cannot read prompt_file: {type(exc).__name__}", file=str(path)) from None
         if system_prompt is not None:
             fallback = "the inline system_prompt"
         else:

@@ -24,6 +24,7 @@ KEY_LINES = {
     ],
     "structured_output.py": ["LaunchPlan with 3 steps", "total 17 days"],
     "tool_calling.py": ["Tool call: get_weather({'city': 'Oslo'})", "Answer: Yes: it is 18°C"],
+    "migrate_llm_client.py": ["LLMClient stream finished: stop", "Before: echo:", "Replacement returns ModelResponse"],
     "migrate_llm_manager.py": ["LLMManager uses model claude-haiku-4-5", "Before: echo:", "After:  echo:"],
 }
 

@@ -373,3 +373,66 @@ class TestShippedTemplates:
         assert "- git: version control" in messages[0]["content"]
         assert "at most 3 steps" in messages[0]["content"]
         assert "- No Friday deploys" in messages[-1]["content"]
+
+
+class TestOlderRegistryForms:
+    """The forms of the seed registries (AGI-HPC): list variables, dict examples, `templates:` files."""
+
+    def test_variables_as_a_list_of_names_are_required(self) -> None:
+        """variables=["goal"] declares a required variable; a missing one is a ValueError."""
+        template = PromptTemplate(name="t", version="1.0", user="Goal: {{goal}}", variables=["goal"])
+
+        assert frozenset({"goal"}) == template.required_variables
+        with pytest.raises(ValueError, match="missing required variable 'goal'"):
+            template.render()
+
+    def test_examples_as_dicts_and_empty_parts(self) -> None:
+        """examples=[{user, assistant}] become few-shot pairs; system="" means no system part."""
+        template = PromptTemplate(name="t", version="1.0", system="", user="{{q}}", variables=["q"],
+                                  examples=[{"user": "1 + 1?", "assistant": "2"}])
+
+        messages = template.render(q="2 + 2?")
+
+        assert [("user", "1 + 1?"), ("assistant", "2"), ("user", "2 + 2?")] == [(m.role, m.content) for m in messages]
+        assert {"role": "user", "content": "2 + 2?"} == messages[-1]
+
+    def test_bad_example_names_the_template(self) -> None:
+        """An example without an assistant part is a PromptError naming the template."""
+        with pytest.raises(ValueError, match=r"t@1\.0: examples"):
+            PromptTemplate(name="t", version="1.0", user="u", examples=[{"user": "only"}])
+
+    def test_templates_key_file_and_load_directory(self, tmp_path: Path) -> None:
+        """A `templates:` file loads every entry; load_directory returns how many it added."""
+        write(tmp_path, "planning.yaml", """
+            templates:
+              - name: plan
+                version: "1.0"
+                variables: [goal]
+                user: "Goal: {{goal}}"
+              - name: review
+                variables: [plan]
+                version: "1.0"
+                system: Review carefully.
+                user: "{{plan}}"
+            """)
+        registry = PromptRegistry()
+
+        assert 2 == registry.load_directory(tmp_path)
+        assert ["plan", "review"] == registry.names()
+        with pytest.raises(ValueError, match="defined twice"):
+            registry.load_directory(tmp_path)
+
+    def test_register(self) -> None:
+        """register(template) adds a template built in code; an unknown name is a ValueError."""
+        registry = PromptRegistry()
+        registry.register(PromptTemplate(name="t", version="2.0", user="u"))
+
+        assert "2.0" == registry.get("t").version
+        with pytest.raises(ValueError, match="unknown prompt template"):
+            registry.get("nope")
+
+    def test_templates_must_be_a_list(self, tmp_path: Path) -> None:
+        """`templates:` that is not a list is a PromptError naming the file."""
+        path = write(tmp_path, "bad.yaml", "templates: {name: t}\n")
+        with pytest.raises(ConfigError, match="must be a list"):
+            load_prompt_file(path)

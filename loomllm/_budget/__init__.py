@@ -20,6 +20,7 @@ from ._pricing import (
     estimate_call,
     price_table,
 )
+from ._ratelimit import RateLimiter
 from ._reports import spend_report
 from ._scopes import display_key, looks_secret
 from ._store import BudgetStore, Charge, Verdict, open_store
@@ -37,6 +38,7 @@ __all__ = [
     "KeyScope",
     "LimitStatus",
     "Price",
+    "RateLimiter",
     "Reservation",
     "SpendRow",
     "TeamConfig",

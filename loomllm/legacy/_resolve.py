@@ -28,6 +28,7 @@ __all__ = [
     "close_default_looms",
     "config_value",
     "default_loom",
+    "embedding_group",
     "first_chat_group",
     "group_for_model",
     "group_for_provider",
@@ -45,6 +46,7 @@ PROVIDER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "claude": ("anthropic", "bedrock", "vertex_ai"),
     "anthropic": ("anthropic",),
     "gemini": ("gemini", "vertex_ai"),
+    "ollama": ("ollama", "ollama_chat"),
 }
 """Legacy provider names -> LiteLLM providers whose deployments serve them (first match wins)."""
 
@@ -164,6 +166,20 @@ def first_chat_group(loom: Loom) -> str:
         if not _is_embedding(deployments[0]):
             return name
     raise _unknown(loom, "model_list has no chat model group", loom.config.groups)
+
+
+def embedding_group(loom: Loom, model: str | None, provider: str | None = None) -> str:
+    """The embedding group for ``model`` (a group or served model), else ``provider``'s, else the first one."""
+    if model:
+        return group_for_model(loom, model)
+    embedding_groups = [(name, deps) for name, deps in loom.config.groups.items() if _is_embedding(deps[0])]
+    backends = PROVIDER_ALIASES.get((provider or "").lower(), ())
+    for name, deployments in embedding_groups:
+        if _provider(deployments[0]) in backends:
+            return name
+    if embedding_groups:
+        return embedding_groups[0][0]
+    raise _unknown(loom, "model_list has no embedding model group (model_info.mode: embedding)", loom.config.groups)
 
 
 def group_for_model(loom: Loom, model: str) -> str:

@@ -35,7 +35,7 @@ class TestLLMClient:
                                           Message(role=Role.USER, content="Hello")], temperature=0)
 
         assert isinstance(response, CompletionResponse)
-        assert ("four words in reply", "stop", [], False) == (response.content, response.finish_reason,
+        assert ("four words in reply", "stop", None, False) == (response.content, response.finish_reason,
                                                                response.tool_calls, response.cached)
         assert {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11} == response.usage
         assert response.model.endswith("gpt-4o")
@@ -50,11 +50,11 @@ class TestLLMClient:
         assert "anthropic" == wire_server.requests[0].api
 
     async def test_stream(self, loom: Loom, wire_server: WireServer) -> None:
-        """stream(messages) yields text pieces that add up to the answer."""
+        """stream(messages) yields chunks whose deltas add up to the answer."""
         wire_server.route(Reply.text("a b c"))
 
-        pieces = [piece async for piece in LLMClient("claude", loom=loom).stream("Go")]
-        assert "a b c" == "".join(pieces)
+        chunks = [chunk async for chunk in LLMClient("claude", loom=loom).stream("Go")]
+        assert "a b c" == "".join(chunk.delta for chunk in chunks)
 
     async def test_embed(self, loom: Loom, wire_server: WireServer) -> None:
         """embed(texts) returns one vector per text from the embedding group."""

@@ -29,9 +29,9 @@ from loomllm.legacy import (
 
 CONSTRUCTORS: list[Any] = [
     pytest.param(lambda loom: LLMManager({"llm_provider": "claude"}, loom=loom), "LLMManager", id="LLMManager"),
-    pytest.param(lambda loom: ChatGPTProvider("k", loom=loom), "ChatGPTProvider", id="ChatGPTProvider"),
-    pytest.param(lambda loom: ClaudeProvider("k", loom=loom), "ClaudeProvider", id="ClaudeProvider"),
-    pytest.param(lambda loom: LLMProviderFactory.create_provider("claude", "k", loom=loom), "ClaudeProvider",
+    pytest.param(lambda loom: ChatGPTProvider("sk-test", loom=loom), "ChatGPTProvider", id="ChatGPTProvider"),
+    pytest.param(lambda loom: ClaudeProvider(loom=loom), "ClaudeProvider", id="ClaudeProvider"),
+    pytest.param(lambda loom: LLMProviderFactory.create_provider("claude", loom=loom), "ClaudeProvider",
                  id="LLMProviderFactory"),
     pytest.param(lambda loom: LiteLLMAgent("gpt-4o", loom=loom), "LiteLLMAgent", id="LiteLLMAgent"),
     pytest.param(lambda loom: create_litellm_agent("gpt-4o", loom=loom), "LiteLLMAgent", id="create_litellm_agent"),

@@ -41,9 +41,9 @@ WRAPPERS: list[Any] = [
                  .generate_response(prompt), id="LLMManager-chatgpt"),
     pytest.param(lambda loom, agent, prompt: LLMManager({"llm_provider": "claude", "agent": agent}, loom=loom)
                  .generate_response(prompt), id="LLMManager-claude"),
-    pytest.param(lambda loom, agent, prompt: ChatGPTProvider("k", loom=loom, agent=agent).generate_response(prompt),
+    pytest.param(lambda loom, agent, prompt: ChatGPTProvider(loom=loom, agent=agent).generate_response(prompt),
                  id="ChatGPTProvider"),
-    pytest.param(lambda loom, agent, prompt: ClaudeProvider("k", loom=loom, agent=agent).generate_response(prompt),
+    pytest.param(lambda loom, agent, prompt: ClaudeProvider(loom=loom, agent=agent).generate_response(prompt),
                  id="ClaudeProvider"),
     pytest.param(lambda loom, agent, prompt: LiteLLMAgent("gpt-4o", loom=loom, agent=agent).run(prompt),
                  id="LiteLLMAgent.run"),

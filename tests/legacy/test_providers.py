@@ -103,8 +103,8 @@ class TestLLMManager:
 
 class TestProviders:
     def test_chatgpt_provider(self, loom: Loom, wire_server: WireServer) -> None:
-        """ChatGPTProvider(api_key) answers through the OpenAI group; the key argument is not sent."""
-        provider = ChatGPTProvider("sk-legacy-not-used", loom=loom)
+        """ChatGPTProvider(api_key) with the deployment's own key answers through the OpenAI group."""
+        provider = ChatGPTProvider("sk-test", loom=loom)
 
         assert "echo: Hi" == provider.generate_response("Hi")
         assert provider.authenticate()
@@ -113,14 +113,14 @@ class TestProviders:
 
     def test_claude_provider(self, loom: Loom, wire_server: WireServer) -> None:
         """ClaudeProvider(api_key) answers through the Anthropic group."""
-        provider = ClaudeProvider("sk-ant-legacy", loom=loom)
+        provider = ClaudeProvider("sk-ant-test", loom=loom)
 
         assert "echo: Hi" == provider.generate_response("Hi")
         assert "anthropic" == wire_server.requests[0].api
 
     def test_handle_rate_limit_without_delay_returns(self, loom: Loom) -> None:
         """handle_rate_limit is callable as before; with no or zero retry_after it returns at once."""
-        provider = ClaudeProvider("k", loom=loom)
+        provider = ClaudeProvider(loom=loom)
         provider.handle_rate_limit()
         provider.handle_rate_limit(retry_after=0)
 
@@ -130,11 +130,11 @@ class TestProviders:
 
         wire_server.route(Reply.status(429, retry_after=0))
         with pytest.raises(RateLimited):
-            ChatGPTProvider("k", loom=loom).generate_response("Hi")
+            ChatGPTProvider(loom=loom).generate_response("Hi")
 
     def test_authenticate_false_without_key(self, loom: Loom) -> None:
         """authenticate() reports a missing key without sending anything."""
-        provider = ChatGPTProvider("k", loom=loom)
+        provider = ChatGPTProvider(loom=loom)
         loom.config.missing_env["gpt/openai/gpt-4o"] = ["OPENAI_API_KEY"]
 
         assert not provider.authenticate()
@@ -147,7 +147,7 @@ class TestFactory:
     )
     def test_create_provider(self, loom: Loom, name: str, expected_class: type, group: str) -> None:
         """The factory makes the provider class for a name, on the mapped group."""
-        provider = LLMProviderFactory.create_provider(name, "key", loom=loom)
+        provider = LLMProviderFactory.create_provider(name, loom=loom)
 
         assert (expected_class, group) == (type(provider), provider.model_group)
 

@@ -62,11 +62,11 @@ class TestGroups:
         """A model name maps to the group serving it (prefix optional) or to the group of that name."""
         assert group == group_for_model(loom, model)
 
-    async def test_client_without_model_uses_the_first_chat_group(self, loom: Loom, wire_server: WireServer) -> None:
-        """LLMClient() with no model, provider or YAML agent calls the first chat group."""
+    async def test_client_without_model_uses_the_default_provider(self, loom: Loom, wire_server: WireServer) -> None:
+        """LLMClient() with no model, provider or YAML agent calls its default provider, Anthropic."""
         await LLMClient(loom=loom).chat("Hi")
 
-        assert "gpt-4o" == wire_server.requests[0].model
+        assert "claude-sonnet-4-5" == wire_server.requests[0].model
 
 
 def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer) -> None:
@@ -85,7 +85,17 @@ def test_egress_applies_to_legacy_calls(tmp_path: Path, wire_server: WireServer)
 
     with Loom(path) as loom:
         with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
-            ChatGPTProvider("k", loom=loom).generate_response("Hi")
+            ChatGPTProvider(loom=loom).generate_response("Hi")
         with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
             LiteLLMAgent("gpt-4o", loom=loom).run("Hi")
     assert [] == wire_server.requests
+
+
+async def test_two_groups_under_one_agent_name(loom: Loom, wire_server: WireServer) -> None:
+    """Legacy objects on different groups share the agent name "legacy"; each keeps its own reach."""
+    openai_client, anthropic_client = LLMClient("gpt-4o", loom=loom), LLMClient("claude", loom=loom)
+
+    assert "echo: one" == await openai_client.chat("one")
+    assert "echo: two" == await anthropic_client.chat("two")
+    assert "echo: three" == await openai_client.chat("three")
+    assert ["openai", "anthropic", "openai"] == [r.api for r in wire_server.requests]
