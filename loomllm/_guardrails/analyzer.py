@@ -349,10 +349,17 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._extract = _offline_tld_extractor()
+        self._known_domains: OrderedDict[str, bool] = OrderedDict()
 
     def validate_result(self, pattern_text: str) -> bool:
-        """A known public suffix after the ``@``."""
-        return bool(self._extract(pattern_text).fqdn != "")
+        """A known public suffix after the ``@`` (domains repeat across messages: remembered, bounded)."""
+        domain = pattern_text.rpartition("@")[2].lower()
+        known = self._known_domains.get(domain)
+        if known is None:
+            known = self._known_domains[domain] = bool(self._extract(domain).fqdn != "")
+            if len(self._known_domains) > 4096:
+                self._known_domains.popitem(last=False)
+        return known
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
         """Presidio's matches, minus ``password@host`` inside a URL's userinfo (``https://user:pass@host``)."""
@@ -411,7 +418,7 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         for start, end in _merged_windows(_PHONE_CANDIDATE, text, _PHONE_PAD, min_digits=7, context=context):
             window = text[start:end]
             # An international number (leading +) parses the same under any default region.
-            international = window.lstrip(" (\n\t").startswith("+")
+            international = _INTERNATIONAL.search(window) is not None
             regions = self.supported_regions[:1] if international else self.supported_regions
             spans: dict[tuple[int, int], str] = {}
             for region in regions:  # every region finds the same number again: keep one result per span
@@ -431,6 +438,13 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
                     result.score = _BARE_DIGITS_SCORE
                 results.append(result)
         return results
+
+    def load(self) -> None:
+        """Load phonenumbers' metadata for every region now (first use of a region costs milliseconds)."""
+        super().load()
+        for region in self.supported_regions:
+            for _ in phonenumbers.PhoneNumberMatcher("call 020 7946 0958 or 415-555-0132", region):
+                pass
 
     @property
     def _leniency(self) -> int:
@@ -473,6 +487,8 @@ def _merged_windows(
             continue
         if _ISO_DATE_HEAD.match(candidate):
             continue  # "2024-05-17 13:45": a timestamp
+        if _glued_to_token(text, match.start(), match.end()) and not candidate.startswith(("+", "(")):
+            continue  # "INV-2024-48213", "v1.2": part of an identifier, never reported
         if context and candidate.isdigit():
             # An unformatted digit run only counts with a context word (score 0.1 otherwise): skip the parse.
             before = text[max(0, match.start() - _CONTEXT_REACH) : match.start()].lower()
@@ -488,6 +504,7 @@ def _merged_windows(
     return windows
 
 
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d")
 _ISO_DATE_HEAD = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)")
 _CONTEXT_REACH = 48
 
@@ -603,9 +620,20 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
         return enhanced
 
 
+def _widen_to_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start``/``end`` moved out to the nearest whitespace (at most 64 characters), so no token is cut."""
+    floor, ceiling = max(0, start - 64), min(len(text), end + 64)
+    while start > floor and not text[start - 1].isspace():
+        start -= 1
+    while end < ceiling and not text[end].isspace():
+        end += 1
+    return start, end
+
+
 def _analyze_windows(recognizer: Any, text: str, entity: str, windows: list[tuple[int, int]]) -> list[Any]:
     found: list[Any] = []
-    for start, end in windows:
+    for window in windows:
+        start, end = _widen_to_whitespace(text, *window)
         for result in recognizer.analyze(text[start:end], [entity], None) or ():
             result.start += start
             result.end += start
@@ -722,21 +750,22 @@ class Scanner:
         found: set[Detection] = set()
         calls = self.stats.analyzer_calls
         for view in views(text):
-            for start, end, entity, score in self._analyze_view(view.text):
+            plan = self.analyzer.prefilter.plan(view.text)
+            for start, end, entity, score in self._analyze_view(view.text, plan):
                 lo, hi = view.to_original(start, end)
                 found.add(Detection(entity, lo, hi, score))
-            for start, end, decoded in decoded_candidates(view.text):
+            for start, end, decoded in decoded_candidates(view.text, starts=plan.encoded, percent=plan.percent):
                 lo, hi = view.to_original(start, end)
-                for _, _, entity, score in self._analyze_view(decoded, ner=False):
+                for _, _, entity, score in self._analyze_view(decoded, None, ner=False):
                     found.add(Detection(entity, lo, hi, score))
         if calls == self.stats.analyzer_calls and not self._ner:
             self.stats.prefilter_skips += 1
         return tuple(sorted(found, key=lambda d: (d.start, -d.end, d.entity_type)))
 
-    def _analyze_view(self, text: str, *, ner: bool = True) -> list[tuple[int, int, str, float]]:
+    def _analyze_view(self, text: str, plan: Plan | None, *, ner: bool = True) -> list[tuple[int, int, str, float]]:
         """``(start, end, entity, score)`` in ``text``: the planned windows, plus NER when a model is loaded."""
         analyzer = self.analyzer
-        plan = analyzer.prefilter.plan(text)
+        plan = analyzer.prefilter.plan(text) if plan is None else plan
         results: list[Any] = []
         if plan:
             self.stats.analyzer_calls += 1

@@ -173,10 +173,26 @@ def _decode_hex(token: str) -> str | None:
         return None
 
 
-def decoded_candidates(text: str) -> Iterator[tuple[int, int, str]]:
-    """``(start, end, decoded)`` for encoded tokens of ``text`` that decode to readable text (bounded)."""
+def _encoded_tokens(text: str, starts: list[int] | None) -> Iterator[re.Match[str]]:
+    if starts is None:
+        yield from _ENCODED_TOKEN.finditer(text)
+        return
+    for start in starts:
+        match = _ENCODED_TOKEN.match(text, start)
+        if match is not None:
+            yield match
+
+
+def decoded_candidates(
+    text: str, *, starts: list[int] | None = None, percent: bool = True
+) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, decoded)`` for encoded tokens of ``text`` that decode to readable text (bounded).
+
+    ``starts`` (from the prefilter) are where tokens may start; ``None`` looks everywhere. ``percent=False``
+    skips the percent-escape pass (the prefilter saw no ``%XX``).
+    """
     count = 0
-    for match in _ENCODED_TOKEN.finditer(text):
+    for match in _encoded_tokens(text, starts):
         token = match.group()
         if len(token) > MAX_CANDIDATE_CHARS:
             continue
@@ -191,7 +207,7 @@ def decoded_candidates(text: str) -> Iterator[tuple[int, int, str]]:
             count += 1
             if count >= MAX_DECODED_CANDIDATES:
                 return
-    if "%" not in text:
+    if not percent or "%" not in text:
         return
     for match in _PERCENT_TOKEN.finditer(text):
         token = match.group()

@@ -44,6 +44,10 @@ class Plan:
     secrets: dict[int, list[Window]] = field(default_factory=dict)
     pii: dict[str, list[Window]] = field(default_factory=dict)
     whole: set[str] = field(default_factory=set)
+    #: Where encoded tokens (16+ base64/hex characters) start; ``None``: not planned, look everywhere.
+    encoded: list[int] | None = field(default_factory=list)
+    #: Whether the text has a percent escape.
+    percent: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.secrets or self.pii or self.whole)
@@ -91,9 +95,10 @@ def _merge(windows: list[Window]) -> list[Window]:
 # the digit run at that position, so no shape hides another.
 _PII_SHAPES = re.compile(
     r"(?P<at>@)"
-    r"|(?P<colon>:[0-9A-Fa-f]{0,4}:)"
+    r"|(?P<colon>::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4})"
     r"|(?P<crypto>(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,})"
-    r"|(?P<hexsep>[0-9A-Fa-f]{2}(?P<sep>[:\-])[0-9A-Fa-f]{2}(?P=sep)[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
+    r"|(?P<hexsep>(?:[0-9A-Fa-f]{2}(?P<sep>[:\-]))(?:[0-9A-Fa-f]{2}(?P=sep)){2}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
     r"|(?P<ipv4>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"
     r"|(?P<num>\d(?:(?:[ \-./]|\) ?|\()?\d){6,})"
     r"|(?P<iban>[A-Z]{2}\d{2} ?[A-Z0-9]{4})"
@@ -101,6 +106,24 @@ _PII_SHAPES = re.compile(
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
 _NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+_ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
+#: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
+_PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
+_TOKEN_STOP = frozenset(" \t\r\n\"'<>()[]{},;")
+
+
+def _token_around(text: str, index: int) -> Window:
+    """The span of the whitespace- or quote-delimited token holding ``text[index]`` (bounded), padded by one."""
+    start, end = index, index + 1
+    floor, ceiling = max(0, index - 128), min(len(text), index + 256)
+    while start > floor and text[start - 1] not in _TOKEN_STOP:
+        start -= 1
+    while end < ceiling and text[end] not in _TOKEN_STOP:
+        end += 1
+    return start - 1, end + 1
+
+
+_ENCODED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _NOT_DIGIT = str.maketrans("", "", " -./()")
 
 #: PII entity -> minimum digits in a run for the entity's recognizer to run on it, and the window padding.
@@ -170,8 +193,10 @@ class Prefilter:
         """Where each recognizer must look in ``text``."""
         plan = Plan()
         if self._hyperscan is not None and not force_re:
+            plan.percent = False
             self._plan_hyperscan(text, plan)
         else:
+            plan.encoded = None
             self._plan_secrets(text, plan)
             self._plan_pii(text, plan)
         for entity, trigger in self._whole.items():
@@ -184,7 +209,7 @@ class Prefilter:
         size = len(text)
         secret_windows: dict[int, list[Window]] = {}
         pii = _PiiWindows(self.pii_entities & WINDOWED_PII, text)
-        runs: list[list[int]] = []
+        last_run_end = -1
         for kind, payload, start, end in self._hyperscan.hits(text):
             if kind == _SECRET:
                 for index in payload:
@@ -195,14 +220,18 @@ class Prefilter:
                 for index in payload:
                     secret_windows.setdefault(index, []).append((0, size))
             elif payload == "num":
-                if runs and start <= runs[-1][1]:
-                    runs[-1][1] = max(runs[-1][1], end)
-                else:
-                    runs.append([start, end])
+                start += not text[start].isdigit()
+                run = _NUM.match(text, start)
+                if run is not None and start >= last_run_end:
+                    pii.number(start, run.end(), run.group())
+                    last_run_end = run.end()
+            elif payload == "encoded":
+                start += text[start] not in _ENCODED_CHARS
+                plan.encoded.append(start)
+            elif payload == "percent":
+                plan.percent = True
             else:
                 pii.shape(payload, start, end)
-        for start, end in runs:
-            pii.number(start, end, text[start:end])
         plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
         plan.pii = pii.merged()
 
@@ -250,6 +279,7 @@ class _PiiWindows:
 
     def __init__(self, wanted: frozenset[str], text: str) -> None:
         self.wanted = wanted
+        self.text = text
         self.size = len(text)
         self.windows: dict[str, list[Window]] = {}
 
@@ -258,14 +288,23 @@ class _PiiWindows:
             self.windows.setdefault(entity, []).append((max(0, start), min(self.size, end)))
 
     def number(self, start: int, end: int, run: str) -> None:
+        date = _ISO_DATE.match(run)
+        if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
+            run = run[date.end() :]
+        text = self.text
+        if (start and text[start - 1].isalnum()) or (end < self.size and text[end].isalnum()):
+            return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
         digits = len(run.translate(_NOT_DIGIT))
+        bare_without_context = (
+            run.isdigit() and text[start - 1 : start] != "+" and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
+        )
         for entity, (minimum, pad) in _DIGIT_RULES.items():
-            if digits >= minimum:
+            if digits >= minimum and not (entity == "PHONE_NUMBER" and bare_without_context):
                 self.add(entity, start - pad, end + pad)
 
     def shape(self, kind: str, start: int, end: int) -> None:
         if kind == "at":
-            self.add("EMAIL_ADDRESS", start - 128, start + 128)
+            self.add("EMAIL_ADDRESS", *_token_around(self.text, start))
         elif kind == "colon":
             self.add("IP_ADDRESS", start - 40, end + 48)
             self.add("MAC_ADDRESS", start - 20, end + 24)
@@ -288,12 +327,18 @@ _SECRET, _WHOLE_SECRET, _SHAPE = 0, 1, 2
 #: The PII shapes for Hyperscan: short seeds (a digit run is reported as overlapping seven-digit seeds).
 _HS_SHAPES: dict[str, str] = {
     "at": r"@",
-    "colon": r":[0-9A-Fa-f]{0,4}:",
+    "colon": r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}",
     "crypto": r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25}",
-    "hexsep": r"[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:|[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}"
+    "hexsep": r"(?:[0-9A-Fa-f]{2}:){3}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){3}[0-9A-Fa-f]{2}"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.",
+}
+#: Shapes of encoded tokens, looked for in every text (decoding applies to secrets too).
+_HS_ENCODED: dict[str, str] = {
+    "encoded": r"(?:^|[^A-Za-z0-9+/=_\-%])[A-Za-z0-9+/_\-]{16}",
+    "percent": r"%[0-9A-Fa-f]{2}",
     "ipv4": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",
-    "num": r"\d(?:(?:[ \-./]|\) ?|\()?\d){6}",
+    # Reported once per run: only a seed that starts where the run starts (the scanner reads the whole run).
+    "num": r"(?:^|[^\d])\d(?:(?:[ \-./]|\) ?|\()?\d){6}",
     "iban": r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
     "nino": r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]",
 }
@@ -332,17 +377,20 @@ class _HyperscanPass:
             expressions.append(pattern.pattern.encode())
             flags.append(hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
             payloads.append((_WHOLE_SECRET, (index,)))
-        if pii_entities:
-            for kind, shape in _HS_SHAPES.items():
-                expressions.append(shape.encode())
-                flags.append(som)
-                payloads.append((_SHAPE, kind))
+        shapes = {**(_HS_SHAPES if pii_entities else {}), **_HS_ENCODED}
+        for kind, shape in shapes.items():
+            expressions.append(shape.encode())
+            flags.append(hyperscan.HS_FLAG_SINGLEMATCH if kind == "percent" else som)
+            payloads.append((_SHAPE, kind))
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         try:
             database.compile(
                 expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
             )
-        except hyperscan.error:
+        except hyperscan.error as exc:
+            import warnings
+
+            warnings.warn(f"guardrail prefilter: Hyperscan could not compile ({exc}); using re", stacklevel=2)
             return None
         return cls(hyperscan, database, payloads)
 
@@ -354,10 +402,17 @@ class _HyperscanPass:
         found: list[tuple[int, Any, int, int]] = []
         payloads = self._payloads
 
+        shapes = 0
+
         def on_match(expression: int, start: int, end: int, flags: int, context: Any) -> bool:
+            nonlocal shapes
             kind, payload = payloads[expression]
+            if kind == _SHAPE:
+                shapes += 1
+                if shapes > MAX_PII_HITS:
+                    return False  # digit-dense text: enough PII windows; secret triggers still count
             found.append((kind, payload, start, end))
-            return len(found) >= MAX_PII_HITS
+            return False
 
         # One byte per character (non-ASCII becomes "?", which no trigger contains): offsets stay char offsets.
         self._database.scan(text.encode("ascii", "replace"), match_event_handler=on_match, scratch=scratch)
