@@ -210,6 +210,7 @@ class Prefilter:
         secret_windows: dict[int, list[Window]] = {}
         pii = _PiiWindows(self.pii_entities & WINDOWED_PII, text)
         last_run_end = -1
+        encoded: list[int] = []
         for kind, payload, start, end in self._hyperscan.hits(text):
             if kind == _SECRET:
                 for index in payload:
@@ -227,13 +228,14 @@ class Prefilter:
                     last_run_end = run.end()
             elif payload == "encoded":
                 start += text[start] not in _ENCODED_CHARS
-                plan.encoded.append(start)
+                encoded.append(start)
             elif payload == "percent":
                 plan.percent = True
             else:
                 pii.shape(payload, start, end)
         plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
         plan.pii = pii.merged()
+        plan.encoded = encoded
 
     def _plan_secrets(self, text: str, plan: Plan) -> None:
         lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
@@ -296,7 +298,9 @@ class _PiiWindows:
             return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
         digits = len(run.translate(_NOT_DIGIT))
         bare_without_context = (
-            run.isdigit() and text[start - 1 : start] != "+" and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
+            run.isdigit()
+            and text[start - 1 : start] != "+"
+            and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
         )
         for entity, (minimum, pad) in _DIGIT_RULES.items():
             if digits >= minimum and not (entity == "PHONE_NUMBER" and bare_without_context):
