@@ -110,6 +110,29 @@ def _looks_like_json(text: str) -> bool:
     return True
 
 
+#: A boundary window takes this many characters from each side of two neighbouring text fields.
+BOUNDARY_CHARS = 256
+
+
+def _covered(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether ``span`` is empty or lies inside one of ``spans``."""
+    start, end = span
+    return end <= start or any(s <= start and end <= e for s, e in spans)
+
+
+def _moved(decision: Decision, start: int, end: int) -> Decision:
+    return Decision(decision.entity_type, start, end, decision.score, decision.action)
+
+
+def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[Decision]:
+    """``decisions`` plus those of ``more`` that overlap none of them, by start."""
+    merged = list(decisions)
+    for candidate in more:
+        if all(candidate.end <= kept.start or candidate.start >= kept.end for kept in merged):
+            merged.append(candidate)
+    return sorted(merged, key=lambda d: d.start)
+
+
 # --- the guard ------------------------------------------------------------------------------------------------
 
 
@@ -173,13 +196,24 @@ class Guard:
     # -- input ----------------------------------------------------------------------------------------------
 
     def protect_input_sync(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
-        """Redacted/masked copies of ``messages``; raise :class:`GuardrailViolation` on block findings."""
+        """Redacted/masked copies of ``messages``; raise :class:`GuardrailViolation` on block findings.
+
+        Every text field is scanned on its own (cached) and, with its neighbour, as one boundary window, so a
+        secret split across two messages or content parts is found too.
+        """
         blocked: list[Finding] = []
         changed: Counter[str] = Counter()
+        dicts = [_as_dict(message) for message in messages]
+        fields = self._input_fields(dicts)
+        extra = self._boundary_decisions(fields, agent=agent)
+        position = iter(range(len(fields)))
 
         def make_fn(index: int) -> TextFn:
             def transform(text: str, is_json: bool) -> str:
                 decisions = self.decide(text, "input", message_index=index, agent=agent)
+                more = extra.get(next(position, -1))
+                if more:
+                    decisions = _merge_decisions(decisions, more)
                 if not decisions:
                     return text
                 blocked.extend(
@@ -192,9 +226,49 @@ class Guard:
 
             return transform
 
-        protected = [map_message(_as_dict(message), make_fn(index)) for index, message in enumerate(messages)]
+        protected = [map_message(message, make_fn(index)) for index, message in enumerate(dicts)]
         self._report(blocked, changed, direction="input", agent=agent)
         return protected
+
+    @staticmethod
+    def _input_fields(messages: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        """``(message index, text)`` of every text field, in the order :func:`map_message` visits them."""
+        fields: list[tuple[int, str]] = []
+        for index, message in enumerate(messages):
+
+            def collect(text: str, is_json: bool, index: int = index) -> str:
+                fields.append((index, text))
+                return text
+
+            map_message(message, collect)
+        return fields
+
+    def _boundary_decisions(self, fields: list[tuple[int, str]], *, agent: str) -> dict[int, list[Decision]]:
+        """Decisions that only a window across two neighbouring fields finds, split back onto each field."""
+        extra: dict[int, list[Decision]] = {}
+        for k in range(len(fields) - 1):
+            (left_index, left), (right_index, right) = fields[k], fields[k + 1]
+            if not left or not right:
+                continue
+            tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
+            base = len(left) - len(tail)
+            for joiner in ("", "\n"):
+                window = tail + joiner + head
+                own = (
+                    [(d.start, d.end) for d in self.decide(tail, "input", message_index=left_index, agent=agent)],
+                    [(d.start, d.end) for d in self.decide(head, "input", message_index=right_index, agent=agent)],
+                )
+                for d in self.decide(window, "input", message_index=right_index, agent=agent):
+                    cut = len(tail)
+                    left_part = (d.start, min(d.end, cut))
+                    right_part = (max(d.start, cut + len(joiner)) - cut - len(joiner), d.end - cut - len(joiner))
+                    if _covered(left_part, own[0]) and _covered(right_part, own[1]):
+                        continue  # each side finds it alone
+                    if left_part[1] > left_part[0]:
+                        extra.setdefault(k, []).append(_moved(d, left_part[0] + base, left_part[1] + base))
+                    if right_part[1] > right_part[0]:
+                        extra.setdefault(k + 1, []).append(_moved(d, *right_part))
+        return extra
 
     async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
         """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""
