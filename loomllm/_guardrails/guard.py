@@ -252,7 +252,7 @@ class Guard:
                 continue
             tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
             base = len(left) - len(tail)
-            for joiner in ("", "\n"):
+            for joiner in ("", " "):
                 window = tail + joiner + head
                 own = (
                     [(d.start, d.end) for d in self.decide(tail, "input", message_index=left_index, agent=agent)],
