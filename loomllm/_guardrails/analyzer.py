@@ -32,7 +32,6 @@ from presidio_analyzer import (
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
     CryptoRecognizer,
     DateRecognizer,
     EmailRecognizer,
@@ -40,18 +39,24 @@ from presidio_analyzer.predefined_recognizers import (
     IpRecognizer,
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
-    NhsRecognizer,
     PhoneRecognizer,
+    UkNinoRecognizer,
     UrlRecognizer,
     UsBankRecognizer,
-    UsItinRecognizer,
     UsLicenseRecognizer,
     UsPassportRecognizer,
-    UsSsnRecognizer,
 )
 
 from .entities import NER_ENTITIES
 from .normalize import decoded_candidates, views
+from .pii import (
+    ContextualNhsRecognizer,
+    FilteredItinRecognizer,
+    FilteredSsnRecognizer,
+    MastercardAwareCreditCardRecognizer,
+    PersonNameRecognizer,
+    StreetAddressRecognizer,
+)
 from .prefilter import Plan, Prefilter
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
 
@@ -364,9 +369,16 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
         """Presidio's matches, minus ``password@host`` inside a URL's userinfo (``https://user:pass@host``)."""
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        return [r for r in results if not _URL_USERINFO.search(text, max(0, r.start - 200), r.start)]
+        return [
+            r
+            for r in results
+            if not _URL_USERINFO.search(text, max(0, r.start - 200), r.start)
+            and not _SCP_REMOTE.match(text, r.end)  # git@github.com:org/repo.git is a remote, not an address
+        ]
 
 
+_VERSION_CONTEXT = re.compile(r"(?i:\b(?:firmware|fw|version|release|build|kernel|bios|driver|patch)\b)[^\n]*\Z")
+_SCP_REMOTE = re.compile(r":[\w~./\-]")
 _URL_USERINFO = re.compile(r"://[^\s/@]*\Z")
 _VERSION_PREFIX = re.compile(r"(?:\bv|version\s*|ver\.?\s*|build\s*|==|>=|<=|~=)\Z", re.IGNORECASE)
 
@@ -389,6 +401,8 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
                 continue
             if _VERSION_PREFIX.search(text, max(0, result.start - 10), result.start):
                 continue
+            if _VERSION_CONTEXT.search(text, max(0, result.start - 48), result.start):
+                continue  # "firmware 10.2.14.3", "build 4.19.0.12": a four-part version
             kept.append(result)
         return kept
 
@@ -510,7 +524,7 @@ _CONTEXT_REACH = 48
 
 
 _PII_RECOGNIZERS: dict[str, Callable[[], Any]] = {
-    "CREDIT_CARD": CreditCardRecognizer,
+    "CREDIT_CARD": MastercardAwareCreditCardRecognizer,
     "CRYPTO": CryptoRecognizer,
     "DATE_TIME": DateRecognizer,
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
@@ -518,14 +532,17 @@ _PII_RECOGNIZERS: dict[str, Callable[[], Any]] = {
     "IP_ADDRESS": FilteredIpRecognizer,
     "MAC_ADDRESS": MacAddressRecognizer,
     "MEDICAL_LICENSE": MedicalLicenseRecognizer,
+    "PERSON": PersonNameRecognizer,
     "PHONE_NUMBER": WindowedPhoneRecognizer,
-    "UK_NHS": NhsRecognizer,
+    "STREET_ADDRESS": StreetAddressRecognizer,
+    "UK_NHS": ContextualNhsRecognizer,
+    "UK_NINO": UkNinoRecognizer,
     "URL": lambda: UrlRecognizer(),
     "US_BANK_NUMBER": UsBankRecognizer,
     "US_DRIVER_LICENSE": UsLicenseRecognizer,
-    "US_ITIN": UsItinRecognizer,
+    "US_ITIN": FilteredItinRecognizer,
     "US_PASSPORT": UsPassportRecognizer,
-    "US_SSN": UsSsnRecognizer,
+    "US_SSN": FilteredSsnRecognizer,
 }
 
 def _secret_recognizers() -> list[SecretRecognizer]:
@@ -620,6 +637,10 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
         return enhanced
 
 
+#: Entities whose recognizer reads words before a match ("part number ...", "timestamp ...").
+_LOOK_BEHIND = {"US_SSN": 48, "US_ITIN": 48, "UK_NHS": 48, "IP_ADDRESS": 48, "PHONE_NUMBER": 8}
+
+
 def _widen_to_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
     """``start``/``end`` moved out to the nearest whitespace (at most 64 characters), so no token is cut."""
     floor, ceiling = max(0, start - 64), min(len(text), end + 64)
@@ -632,8 +653,9 @@ def _widen_to_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _analyze_windows(recognizer: Any, text: str, entity: str, windows: list[tuple[int, int]]) -> list[Any]:
     found: list[Any] = []
+    before = _LOOK_BEHIND.get(entity, 0)
     for window in windows:
-        start, end = _widen_to_whitespace(text, *window)
+        start, end = _widen_to_whitespace(text, max(0, window[0] - before), window[1])
         for result in recognizer.analyze(text[start:end], [entity], None) or ():
             result.start += start
             result.end += start

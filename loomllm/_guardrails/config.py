@@ -117,6 +117,11 @@ def _standard_input() -> DirectionPolicy:
             "US_ITIN": "redact",
             "CREDIT_CARD": "mask",
             "IBAN_CODE": "mask",
+            "IP_ADDRESS": "redact",
+            "PERSON": "redact",
+            "STREET_ADDRESS": "redact",
+            "UK_NHS": "redact",
+            "UK_NINO": "redact",
             "default": "allow",
         }
     )

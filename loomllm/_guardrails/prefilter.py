@@ -91,6 +91,18 @@ def _merge(windows: list[Window]) -> list[Window]:
     return merged
 
 
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-Z]"
+_NAME_PAIR = r"[A-Z][a-z]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z][a-z]"
+_STREET_TYPES = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|"
+    r"Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|Gardens|Mews|Row|Walk|Trail|Plaza|Alley|"
+    r"Loop|Pike|Path|Hill|Park"
+)
+_STREET_OTHER = (
+    r"(?:stra.e|strasse|weg|gasse|platz|allee|ring|damm)[ \t]+\d|P\.?[ \t]?O\.?[ \t]?Box[ \t]+\d|Post Office Box"
+)
+_STREET = r"\d{1,6}[A-Za-z]?[ \t]+[A-Z0-9][A-Za-z0-9' \t]{1,60}[ \t](?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER
+
 # PII shapes. Alternatives that can start on a digit come before the digit run; the scanner then also tries
 # the digit run at that position, so no shape hides another.
 _PII_SHAPES = re.compile(
@@ -101,8 +113,11 @@ _PII_SHAPES = re.compile(
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
     r"|(?P<ipv4>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"
     r"|(?P<num>\d(?:(?:[ \-./]|\) ?|\()?\d){6,})"
+    r"|(?P<street>" + _STREET + r")"
     r"|(?P<iban>[A-Z]{2}\d{2} ?[A-Z0-9]{4})"
     r"|(?P<nino>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
+    r"|(?P<title>" + _TITLE + r")"
+    r"|(?P<name>" + _NAME_PAIR + r")"
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
 _NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
@@ -138,15 +153,14 @@ _DIGIT_RULES: dict[str, tuple[int, int]] = {
 }
 #: Entities found through the shapes above; the others run on the whole text when their trigger fires.
 WINDOWED_PII = frozenset(
-    {*_DIGIT_RULES, "EMAIL_ADDRESS", "IP_ADDRESS", "MAC_ADDRESS", "CRYPTO", "IBAN_CODE", "UK_NINO"}
+    {*_DIGIT_RULES, "EMAIL_ADDRESS", "IP_ADDRESS", "MAC_ADDRESS", "CRYPTO", "IBAN_CODE", "UK_NINO", "PERSON"}
+    | {"STREET_ADDRESS"}
 )
 _WHOLE_TEXT_TRIGGERS: dict[str, re.Pattern[str]] = {
     "DATE_TIME": re.compile(r"\d"),
     "URL": re.compile(r"\w\.\w"),
     "MEDICAL_LICENSE": re.compile(r"[A-Za-z]{2}\d{7}"),
     "US_DRIVER_LICENSE": re.compile(r"\w\d"),
-    "PERSON": re.compile(r"[A-Z][a-z]"),
-    "STREET_ADDRESS": re.compile(r"\d+[A-Za-z]? +[A-Z0-9]"),
 }
 
 
@@ -322,6 +336,10 @@ class _PiiWindows:
             self.add("IBAN_CODE", start - 4, start + 50)
         elif kind == "nino":
             self.add("UK_NINO", start - 4, end + 4)
+        elif kind in ("name", "title"):
+            self.add("PERSON", start - 4, end + 48)
+        elif kind == "street":
+            self.add("STREET_ADDRESS", start - 80, end + 100)
 
     def merged(self) -> dict[str, list[Window]]:
         return {entity: _merge(found) for entity, found in self.windows.items()}
@@ -345,6 +363,10 @@ _HS_ENCODED: dict[str, str] = {
     "num": r"(?:^|[^\d])\d(?:(?:[ \-./]|\) ?|\()?\d){6}",
     "iban": r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
     "nino": r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]",
+    "title": _TITLE,
+    "name": _NAME_PAIR,
+    # Anchored on the street type (a bounded street-name run is too large for Hyperscan's start-of-match mode).
+    "street": r"[A-Za-z0-9][ \t]+(?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER,
 }
 
 
@@ -391,11 +413,8 @@ class _HyperscanPass:
             database.compile(
                 expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
             )
-        except hyperscan.error as exc:
-            import warnings
-
-            warnings.warn(f"guardrail prefilter: Hyperscan could not compile ({exc}); using re", stacklevel=2)
-            return None
+        except hyperscan.error as exc:  # a trigger Hyperscan cannot take is a bug here, not a reason to slow down
+            raise RuntimeError(f"guardrail prefilter: Hyperscan cannot compile the triggers: {exc}") from None
         return cls(hyperscan, database, payloads)
 
     def hits(self, text: str) -> list[tuple[int, Any, int, int]]:

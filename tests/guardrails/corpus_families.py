@@ -93,6 +93,56 @@ KEY_VARIABLES = [
 ]
 KEY_VALUES = [license_key, lambda: r(B62, 32), lambda: r(HEX, 32)]
 
+PEOPLE = [
+    "Maria Gonzalez", "James O'Connor", "Priya Raman", "David Kim", "Emily Carter", "Olga Petrova",
+    "Mohammed Hassan", "Sarah J. Thompson", "Kevin McCarthy", "Linda Nguyen", "Dr. Alan Whitfield",
+    "Tom Becker", "Jessica Alvarez", "Mr. Brian Walsh", "Anna Schmidt", "Chen Wei", "Rachel Goldberg",
+    "Siobhan Murphy", "Carlos Mendoza", "Hannah Fischer", "Ms. Patel", "Daniel Osei", "Laura Bianchi",
+    "Michael Brown", "Fatima Khan",
+]
+PERSON_PROSE = [
+    "Please escalate to {v} in the billing team.",
+    "The ticket was opened by {v} on Monday.",
+    "Hi, this is {v} from Contoso; our export keeps failing.",
+    "Can you add {v} as an admin on the workspace?",
+    "Thanks, {v}",
+    "Customer contact is {v}, she prefers email.",
+    "I spoke to {v} yesterday about the refund.",
+]
+ADDRESSES = [
+    "1600 Amphitheatre Parkway, Mountain View, CA 94043",
+    "221B Baker Street, London NW1 6XE",
+    "742 Evergreen Terrace",
+    "350 Fifth Avenue, New York, NY 10118",
+    "10 Downing Street, London SW1A 2AA",
+    "4059 Mt Lee Drive, Hollywood, CA 90068",
+    "88 Colin P Kelly Jr Street, San Francisco, CA 94107",
+    "1 Infinite Loop, Cupertino, CA 95014",
+    "12 Elm Grove, Leeds LS6 2AB",
+    "500 W 2nd St, Austin, TX 78701",
+    "Hauptstraße 5, 10115 Berlin",
+    "PO Box 4471",
+    "77 Massachusetts Ave, Cambridge, MA 02139",
+    "3 Abbey Road, London NW8 9AY",
+    "2300 Oak Lane, Apt 4B, Springfield, IL 62704",
+]
+ADDRESS_PROSE = [
+    "Ship the replacement to {v} please.",
+    "Our billing address changed to {v} last month.",
+    "She lives at {v}.",
+    "Return label should go to {v}",
+]
+NINOS = ["AB123456C", "AB 12 34 56 C", "JG103759A", "PR 21 54 32 D", "ZX998877B"]
+NHS_NUMBERS = ["943 476 5919", "401 023 2137", "485 777 3457", "943-476-5870", "450 557 7104"]
+MC2_CARDS = ["2221 0000 0000 0009", "2720 9900 0000 0007", "2223 0031 2200 3222", "2500 0000 0000 0001"]
+IPS = ["203.0.113.45", "198.51.100.7", "2001:db8:85a3::8a2e:370:7334", "192.0.2.146", "10.20.30.40"]
+PATTERN_PROSE = {
+    "UK_NINO": ["My National Insurance number is {v}.", "NI number: {v}", "nino {v} for the payroll form"],
+    "UK_NHS": ["Patient NHS number {v} was admitted.", "NHS no. {v}", "her NHS number is {v}"],
+    "CREDIT_CARD": ["Card on file: {v}, exp 09/27.", "please charge {v} for the renewal"],
+    "IP_ADDRESS": ["The attack came from {v} at 03:12.", "whitelist {v} on the firewall", "client ip {v}"],
+}
+
 NEGATIVES = [
     "The api key rotation is scheduled for 2024-06-01; nothing to do until then.",
     "Your password is wrong, try again or reset it.",
@@ -124,6 +174,21 @@ NEGATIVES = [
     "Gift card 6035 1234 5678 9012 3456 was declined.",
     "sha1 of the tarball is da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "the token endpoint returned 401 for request 7f9c2ba4e88f827d616045507605853e",
+    "Grant Access to the Marketing folder before Friday.",
+    "Northwind Traders renewed their Business plan.",
+    "See Section 4 of the Terms of Service.",
+    "We moved from Google Cloud to Amazon Web Services in March.",
+    "Build 4471 passed on Windows Server 2022.",
+    "The Customer Success team meets on Tuesday.",
+    "Order 20231114 shipped via UPS Ground.",
+    "Version 2.10.4 added the Export Wizard.",
+    "Rows 1200 to 1800 failed validation.",
+    "Set max_connections to 500 in postgresql.conf.",
+    "Ticket 48213 was merged into 48190.",
+    "Sales in New York grew 12% while Boston stayed flat.",
+    "Use Visual Studio Code with the Python extension.",
+    "timestamp 1686993153 logged by the collector",
+    "Happy Path tests passed; Edge Cases remain.",
 ]
 
 
@@ -153,6 +218,17 @@ def main() -> None:
     for i, template in enumerate(KEY_VARIABLES * 3):
         value = rng.choice(KEY_VALUES)()
         records.append(record(f"key-var-{i}", "secret", "key_variable", template, value, GENERIC))
+    for i in range(len(PEOPLE)):
+        name = PEOPLE[i]
+        records.append(record(f"person-{i}", "pii", "person", PERSON_PROSE[i % len(PERSON_PROSE)], name, "PERSON"))
+    for i, address in enumerate(ADDRESSES):
+        template = ADDRESS_PROSE[i % len(ADDRESS_PROSE)]
+        records.append(record(f"address-{i}", "pii", "street_address", template, address, "STREET_ADDRESS"))
+    values = {"UK_NINO": NINOS, "UK_NHS": NHS_NUMBERS, "CREDIT_CARD": MC2_CARDS, "IP_ADDRESS": IPS}
+    for entity, templates in PATTERN_PROSE.items():
+        for i, value in enumerate(values[entity]):
+            template = templates[i % len(templates)]
+            records.append(record(f"{entity.lower()}-family-{i}", "pii", entity.lower(), template, value, entity))
     for i, text in enumerate(NEGATIVES):
         records.append({"id": f"family-negative-{i}", "kind": "negative", "family": "negative", "text": text})
     with open(OUT, "w", encoding="utf-8") as handle:
