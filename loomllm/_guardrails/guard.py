@@ -193,6 +193,21 @@ class Guard:
             return []
         return decide(text, detections, self.profile, direction, self._allow_patterns)
 
+    def is_clean(self, text: str, direction: str = "input", *, agent: str | None = None) -> bool:
+        """Whether ``text`` triggers no rule of this profile (cached: a text seen before costs a hash lookup).
+
+        Analyzer failures follow ``on_analyzer_error`` like every scan (fail_closed raises).
+        """
+        return not text or not self.decide(text, direction, message_index=None, agent=agent)
+
+    def unclean(self, texts: list[str], direction: str = "input", *, agent: str | None = None) -> list[int]:
+        """Indices of the texts in ``texts`` that trigger a rule (each distinct text scanned once)."""
+        verdicts: dict[str, bool] = {}
+        for text in texts:
+            if text not in verdicts:
+                verdicts[text] = self.is_clean(text, direction, agent=agent)
+        return [index for index, text in enumerate(texts) if not verdicts[text]]
+
     # -- input ----------------------------------------------------------------------------------------------
 
     def protect_input_sync(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
