@@ -118,6 +118,8 @@ def _standard_input() -> DirectionPolicy:
             "CREDIT_CARD": "mask",
             "IBAN_CODE": "mask",
             "IP_ADDRESS": "redact",
+            "MAC_ADDRESS": "redact",
+            "CRYPTO": "redact",
             "PERSON": "redact",
             "STREET_ADDRESS": "redact",
             "UK_NHS": "redact",

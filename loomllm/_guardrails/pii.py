@@ -56,10 +56,12 @@ _NOT_NAMES_WORDS = (
 )
 _NOT_NAMES = frozenset(_NOT_NAMES_WORDS.split())
 _NAME_WORD = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+#: Titles and greetings open a name; they are never its first word (so "Dear Mrs. Okafor" is tried at "Mrs").
+_NOT_A_GIVEN_NAME = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Dear|Hi|Hello|Hey|Thanks|Cc|Signed|Regards)\b"
 _PERSON = re.compile(
     r"(?<![\w.@])(?:(?P<title>Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+)?"
-    r"(?P<first>" + _NAME_WORD + r")"
-    r"(?:[ \t]+(?P<middle>[A-Z]\.|" + _NAME_WORD + r"))?"
+    r"(?!" + _NOT_A_GIVEN_NAME + r")(?P<first>" + _NAME_WORD + r")"
+    r"(?:[ \t]+(?!" + _NOT_A_GIVEN_NAME + r")(?P<middle>[A-Z]\.|" + _NAME_WORD + r"))?"
     r"(?:[ \t]+(?P<last>" + _NAME_WORD + r"))?(?![\w@])"
 )
 

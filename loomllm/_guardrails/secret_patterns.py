@@ -246,7 +246,7 @@ _PROSE_GAP = r"(?:(?!(?i:digest|hash|checksum|fingerprint|sha\d|md5|id\b|version
 _TOKEN_PHRASE = (
     r"(?i:\b(?:api[ _\-]?key|access[ _\-]?(?:key|token)|auth(?:entication)?[ _\-]?token|app[ _\-]?token|"
     r"bearer[ _\-]?token|secret(?:[ _\-]key)?|client[ _\-]?secret|signing[ _\-]?(?:key|secret)|"
-    r"license[ _\-]?key|admin[ _\-]?key|private[ _\-]?token|token)s?\b)"
+    r"licen[cs]e[ _\-]?key|admin[ _\-]?key|private[ _\-]?token|token)s?\b)"
 )
 _PROSE_VALUE = r"""["'`]?(?P<s>[A-Za-z0-9_\-+/~]{16,200}={0,2})["'`]?(?![A-Za-z0-9_\-+/=~])"""
 
