@@ -10,9 +10,8 @@ Targets: secrets recall >= 0.98 with <= 1% FP on hard negatives; PII recall >= 0
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
 from collections import Counter
+from pathlib import Path
 
 from loomllm._guardrails import Guard, GuardrailsConfig
 from loomllm._guardrails.quality import evaluate, load_corpus
