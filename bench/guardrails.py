@@ -68,12 +68,15 @@ def plain_presidio() -> Any:
         IbanRecognizer,
         IpRecognizer,
         MacAddressRecognizer,
+        NhsRecognizer,
         PhoneRecognizer,
+        UkNinoRecognizer,
         UsItinRecognizer,
         UsSsnRecognizer,
     )
 
     from loomllm._guardrails.analyzer import SECRET_SPECS, OfflineEmailRecognizer, SecretRecognizer
+    from loomllm._guardrails.pii import PersonNameRecognizer, StreetAddressRecognizer
 
     stock = {
         "CREDIT_CARD": CreditCardRecognizer,
@@ -84,6 +87,11 @@ def plain_presidio() -> Any:
         "IP_ADDRESS": IpRecognizer,
         "MAC_ADDRESS": MacAddressRecognizer,
         "PHONE_NUMBER": PhoneRecognizer,
+        # No stock Presidio recognizer exists for these two: loomllm's, run over the whole text.
+        "PERSON": PersonNameRecognizer,
+        "STREET_ADDRESS": StreetAddressRecognizer,
+        "UK_NHS": NhsRecognizer,
+        "UK_NINO": UkNinoRecognizer,
         "US_ITIN": UsItinRecognizer,
         "US_SSN": UsSsnRecognizer,
     }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,9 @@ def _looks_like_json(text: str) -> bool:
 
 
 #: A boundary window takes this many characters from each side of two neighbouring text fields.
-BOUNDARY_CHARS = 256
+BOUNDARY_CHARS = 192
+#: Pairs of neighbouring fields whose boundary verdict a guard remembers.
+PAIR_CACHE_SIZE = 4096
 
 
 def _covered(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
@@ -144,6 +147,8 @@ class Guard:
         self.profile_name = profile_name
         self.profile: GuardrailProfile = config.profile(profile_name)
         self._allow_patterns = tuple(re.compile(p) for p in self.profile.allow_patterns)
+        # Boundary-window verdicts per neighbouring pair: a resent conversation re-checks no old boundary.
+        self._pairs: OrderedDict[bytes, tuple[list[Decision], list[Decision]]] = OrderedDict()
 
     @classmethod
     def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
@@ -267,23 +272,54 @@ class Guard:
                 continue
             tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
             base = len(left) - len(tail)
-            for joiner in ("", " "):
-                window = tail + joiner + head
-                own = (
-                    [(d.start, d.end) for d in self.decide(tail, "input", message_index=left_index, agent=agent)],
-                    [(d.start, d.end) for d in self.decide(head, "input", message_index=right_index, agent=agent)],
-                )
-                for d in self.decide(window, "input", message_index=right_index, agent=agent):
-                    cut = len(tail)
-                    left_part = (d.start, min(d.end, cut))
-                    right_part = (max(d.start, cut + len(joiner)) - cut - len(joiner), d.end - cut - len(joiner))
-                    if _covered(left_part, own[0]) and _covered(right_part, own[1]):
-                        continue  # each side finds it alone
-                    if left_part[1] > left_part[0]:
-                        extra.setdefault(k, []).append(_moved(d, left_part[0] + base, left_part[1] + base))
-                    if right_part[1] > right_part[0]:
-                        extra.setdefault(k + 1, []).append(_moved(d, *right_part))
+            on_left, on_right = self._pair_decisions(left, right, left_index, right_index, agent)
+            for d in on_left:
+                extra.setdefault(k, []).append(_moved(d, d.start + base, d.end + base))
+            if on_right:
+                extra.setdefault(k + 1, []).extend(on_right)
         return extra
+
+    def _pair_decisions(
+        self, left: str, right: str, left_index: int, right_index: int, agent: str
+    ) -> tuple[list[Decision], list[Decision]]:
+        """The boundary-only decisions of one pair, in tail and head offsets (remembered per pair)."""
+        tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
+        key = hashlib.blake2b(f"{tail}\0{head}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        cached = self._pairs.get(key)
+        if cached is not None:
+            self._pairs.move_to_end(key)
+            return cached
+        # What each side finds alone: the whole fields' (cached) decisions, clipped to the tail and the head.
+        base = len(left) - len(tail)
+        own_left = [
+            (max(d.start, base) - base, d.end - base)
+            for d in self.decide(left, "input", message_index=left_index, agent=agent)
+            if d.end > base
+        ]
+        own_right = [
+            (d.start, min(d.end, len(head)))
+            for d in self.decide(right, "input", message_index=right_index, agent=agent)
+            if d.start < len(head)
+        ]
+        on_left: list[Decision] = []
+        on_right: list[Decision] = []
+        cut = len(tail)
+        for joiner in ("", " "):
+            gap = len(joiner)
+            for d in self.decide(tail + joiner + head, "input", message_index=right_index, agent=agent):
+                left_part = (d.start, min(d.end, cut))
+                right_part = (max(d.start, cut + gap) - cut - gap, d.end - cut - gap)
+                if _covered(left_part, own_left) and _covered(right_part, own_right):
+                    continue  # each side finds it alone
+                if left_part[1] > left_part[0]:
+                    on_left.append(_moved(d, *left_part))
+                if right_part[1] > right_part[0]:
+                    on_right.append(_moved(d, *right_part))
+        result = (on_left, on_right)
+        self._pairs[key] = result
+        while len(self._pairs) > PAIR_CACHE_SIZE:
+            self._pairs.popitem(last=False)
+        return result
 
     async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
         """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""
