@@ -270,8 +270,7 @@ class Guard:
             (left_index, left), (right_index, right) = fields[k], fields[k + 1]
             if not left or not right:
                 continue
-            tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
-            base = len(left) - len(tail)
+            base = max(0, len(left) - BOUNDARY_CHARS)
             on_left, on_right = self._pair_decisions(left, right, left_index, right_index, agent)
             for d in on_left:
                 extra.setdefault(k, []).append(_moved(d, d.start + base, d.end + base))
