@@ -2,8 +2,10 @@
 
 The same workload (N chat calls against the local wire server, at concurrency 1 and 50) goes
 through a bare ``litellm.Router`` and through a ``UnifiedAgent`` with no policies configured, in
-alternating rounds. Every path sends the same request (max_tokens=64: a budget needs a bounded
-output, and LiteLLM's pre-call checks do more work when it is set). Prints p50/p99 latency and
+alternating rounds. Every call sends a NEW ~2 KB support ticket (``bench/ticket_text.py``: prose with
+order numbers, amounts, dates, versions; a quarter carry an e-mail or phone number), so no content
+cache helps any path; the texts are made before each run, outside the timing (max_tokens=64: a budget
+needs a bounded output, and LiteLLM's pre-call checks do more work when it is set). Prints p50/p99 latency and
 throughput of each, and the ratio. With
 ``--policies`` a third path runs too: an agent with a budget (in-memory store), the standard
 guardrail profile and an egress allowlist, so the cost of all three policies shows in the same run.
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +32,9 @@ from loomllm import Loom
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import litellm_module
 from loomllm.testing import Reply, WireServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ticket_text import make_ticket
 
 CONFIG = """
 model_list:
@@ -46,18 +53,31 @@ loomllm:
     policies:
       local: {{allow: ["http://127.0.0.1:*"]}}
 """
-MESSAGES = [{"role": "user", "content": "Summarize the launch plan in one sentence."}]
+_RNG = random.Random(2026)
+Messages = list[dict[str, str]]
 
 
-async def run(call: Callable[[], Awaitable[object]], calls: int, concurrency: int) -> tuple[list[float], float]:
+def new_messages(count: int) -> list[Messages]:
+    """``count`` fresh requests: a new 2 KB ticket each, asking for a summary."""
+    return [
+        [{"role": "user", "content": "Summarize this ticket in one sentence.\n\n" + make_ticket(_RNG)}]
+        for _ in range(count)
+    ]
+
+
+async def run(
+    call: Callable[[Messages], Awaitable[object]], calls: int, concurrency: int
+) -> tuple[list[float], float]:
     """Latencies (ms) of ``calls`` calls made ``concurrency`` at a time, and the wall time (s)."""
     latencies: list[float] = []
     semaphore = asyncio.Semaphore(concurrency)
+    requests = iter(new_messages(calls))
 
     async def one() -> None:
         async with semaphore:
+            messages = next(requests)
             start = time.perf_counter()
-            await call()
+            await call(messages)
             latencies.append((time.perf_counter() - start) * 1000)
 
     start = time.perf_counter()
@@ -96,28 +116,28 @@ async def main() -> None:
         router = litellm_module().Router(model_list=loom.config.model_list, num_retries=0)
         callbacks = {loom: loom._callback, quiet_loom: quiet_loom._callback}
 
-        async def bare() -> object:
-            return await router.acompletion(model="smart", messages=MESSAGES, max_tokens=64)
+        async def bare(messages: Messages) -> object:
+            return await router.acompletion(model="smart", messages=messages, max_tokens=64)
 
-        async def unified() -> object:
-            return await agent.complete(MESSAGES)
+        async def unified(messages: Messages) -> object:
+            return await agent.complete(messages)
 
-        async def without_attempt_events() -> object:
-            return await quiet_agent.complete(MESSAGES)
+        async def without_attempt_events(messages: Messages) -> object:
+            return await quiet_agent.complete(messages)
 
-        async def with_policies() -> object:
-            return await guarded.complete(MESSAGES)
+        async def with_policies(messages: Messages) -> object:
+            return await guarded.complete(messages)
 
         # path name -> (call, the Loom whose callback is registered while it runs)
-        paths: dict[str, tuple[Callable[[], Awaitable[object]], Loom]] = {
+        paths: dict[str, tuple[Callable[[Messages], Awaitable[object]], Loom]] = {
             "UnifiedAgent": (unified, loom),
             "attempts: false": (without_attempt_events, quiet_loom),
             **({"+policies": (with_policies, loom)} if args.policies else {}),
         }
-        for _ in range(20):  # warm up connections, LiteLLM's caches, Presidio on every path
-            await bare()
+        for warm in new_messages(20):  # warm up connections, LiteLLM's caches, Presidio on every path
+            await bare(warm)
             for call, _owner in paths.values():
-                await call()
+                await call(warm)
         print(f"{args.calls} calls per run, {args.rounds} alternating rounds; latency over all rounds, "
               "throughput of the best round, ratio = median of the per-round throughput ratios")
         print(f"{'concurrency':>11} {'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")

@@ -43,6 +43,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 if TYPE_CHECKING:
     from loomllm._agent import UnifiedAgent
+    from loomllm._guardrails.scan import ScanFinding, scan_text
     from loomllm._output import ToolCall, tool_calls
     from loomllm._runtime import Loom
     from loomllm.config import AgentConfig, LoomConfig, load_config
@@ -72,9 +73,11 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
+    "ScanFinding",
     "ToolCall",
     "UnifiedAgent",
     "load_config",
+    "scan_text",
     "tool_calls",
 ]
 
@@ -88,6 +91,8 @@ _LAZY = {
     "load_config": "loomllm.config",
     "PromptRegistry": "loomllm.prompts",
     "PromptTemplate": "loomllm.prompts",
+    "ScanFinding": "loomllm._guardrails.scan",
+    "scan_text": "loomllm._guardrails.scan",
 }
 
 

@@ -39,7 +39,8 @@ Messages = str | Sequence[Mapping[str, Any]]
 # Call parameters that carry no text: every other one is scanned by the input guardrail like messages.
 _NOT_TEXT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed", "logprobs", "top_logprobs",
                               "presence_penalty", "frequency_penalty", "parallel_tool_calls", "stream_options",
-                              "timeout", "cache", "caching", "num_retries", "reasoning_effort", "top_k", "verbosity", "logit_bias",
+                              "timeout", "cache", "caching", "num_retries", "reasoning_effort", "top_k",
+                              "verbosity", "logit_bias",
                               "budget_keys"})  # budget_keys: a budget scope, never sent (and never redacted)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .config import DirectionPolicy, EntityRule, GuardrailProfile, GuardrailsConfig
 from .entities import ALL_PII_ENTITIES, DEFAULT_PII_ENTITIES, SECRET_ENTITIES
 from .guard import ANALYZER_ERROR, Guard
-from .scan import run_scan_command, scan_text
+from .scan import ScanFinding, run_scan_command, scan_text
 from .stream import StreamFilter
 from .vault import Vault
 
@@ -23,6 +23,7 @@ __all__ = [
     "Guard",
     "GuardrailProfile",
     "GuardrailsConfig",
+    "ScanFinding",
     "StreamFilter",
     "Vault",
     "run_scan_command",

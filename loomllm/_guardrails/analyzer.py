@@ -24,6 +24,7 @@ import structlog
 from presidio_analyzer import (
     AnalysisExplanation,
     AnalyzerEngine,
+    EntityRecognizer,
     LocalRecognizer,
     RecognizerRegistry,
     RecognizerResult,
@@ -31,7 +32,6 @@ from presidio_analyzer import (
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
     CryptoRecognizer,
     DateRecognizer,
     EmailRecognizer,
@@ -39,16 +39,25 @@ from presidio_analyzer.predefined_recognizers import (
     IpRecognizer,
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
-    NhsRecognizer,
     PhoneRecognizer,
+    UkNinoRecognizer,
     UrlRecognizer,
     UsBankRecognizer,
-    UsItinRecognizer,
     UsLicenseRecognizer,
     UsPassportRecognizer,
-    UsSsnRecognizer,
 )
 
+from .entities import NER_ENTITIES
+from .normalize import decoded_candidates, views
+from .pii import (
+    ContextualNhsRecognizer,
+    FilteredItinRecognizer,
+    FilteredSsnRecognizer,
+    MastercardAwareCreditCardRecognizer,
+    PersonNameRecognizer,
+    StreetAddressRecognizer,
+)
+from .prefilter import Plan, Prefilter
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
 
 __all__ = ["Detection", "ScanSettings", "Scanner", "get_scanner"]
@@ -191,6 +200,34 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
         return self._keywords
 
 
+class _RegexArtifacts(_LazyArtifacts):
+    """Artifacts of a short neighbourhood, tokenized by a regex (words and single punctuation marks).
+
+    Context enhancement only compares lower-cased tokens before a match with context words; for a hundred
+    characters a regex gives the same tokens as spaCy's tokenizer at a fraction of its per-call cost.
+    """
+
+    def _load(self) -> None:
+        if self._doc is None:
+            from spacy.lang.en.stop_words import STOP_WORDS
+
+            matches = list(_TOKEN.finditer(self._text))
+            self._indices = [m.start() for m in matches]
+            self._lemmas = [m.group().lower() for m in matches]
+            self._keywords = _Keywords(
+                part
+                for lemma in self._lemmas
+                if lemma not in STOP_WORDS and (lemma[0].isalnum() or lemma[0] == "_")
+                for part in lemma.split(":")
+            )
+            tokens = _Tokens(m.group() for m in matches)
+            tokens.ends = [m.end() for m in matches]
+            self._doc = tokens
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
 class _Tokens(list[str]):
     """Token texts that also know where each token ends (for a binary search)."""
 
@@ -261,10 +298,17 @@ class SecretRecognizer(LocalRecognizer):  # type: ignore[misc]
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         """Every non-placeholder match of every pattern of this entity."""
         results: list[RecognizerResult] = []
+        for spec in self.specs:
+            results += self.analyze_windows(text, spec, [(0, len(text))])
+        return results
+
+    def analyze_windows(self, text: str, spec: SecretSpec, windows: list[tuple[int, int]]) -> list[RecognizerResult]:
+        """Non-placeholder matches of ``spec`` inside ``windows`` of ``text`` (offsets in ``text``)."""
+        results: list[RecognizerResult] = []
         entity = self.supported_entities[0]
         name = f"loomllm:{entity}"
-        for spec in self.specs:
-            for match in spec.compiled.finditer(text):
+        for lo, hi in windows:
+            for match in spec.compiled.finditer(text, lo, hi):
                 span = match.span("s") if "s" in spec.compiled.groupindex and match.group("s") else match.span()
                 value = text[span[0] : span[1]]
                 quoted = "q" in spec.compiled.groupindex and bool(match.group("q"))
@@ -310,17 +354,31 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._extract = _offline_tld_extractor()
+        self._known_domains: OrderedDict[str, bool] = OrderedDict()
 
     def validate_result(self, pattern_text: str) -> bool:
-        """A known public suffix after the ``@``."""
-        return bool(self._extract(pattern_text).fqdn != "")
+        """A known public suffix after the ``@`` (domains repeat across messages: remembered, bounded)."""
+        domain = pattern_text.rpartition("@")[2].lower()
+        known = self._known_domains.get(domain)
+        if known is None:
+            known = self._known_domains[domain] = bool(self._extract(domain).fqdn != "")
+            if len(self._known_domains) > 4096:
+                self._known_domains.popitem(last=False)
+        return known
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
         """Presidio's matches, minus ``password@host`` inside a URL's userinfo (``https://user:pass@host``)."""
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        return [r for r in results if not _URL_USERINFO.search(text, max(0, r.start - 200), r.start)]
+        return [
+            r
+            for r in results
+            if not _URL_USERINFO.search(text, max(0, r.start - 200), r.start)
+            and not _SCP_REMOTE.match(text, r.end)  # git@github.com:org/repo.git is a remote, not an address
+        ]
 
 
+_VERSION_CONTEXT = re.compile(r"(?i:\b(?:firmware|fw|version|release|build|kernel|bios|driver|patch)\b)[^\n]*\Z")
+_SCP_REMOTE = re.compile(r":[\w~./\-]")
 _URL_USERINFO = re.compile(r"://[^\s/@]*\Z")
 _VERSION_PREFIX = re.compile(r"(?:\bv|version\s*|ver\.?\s*|build\s*|==|>=|<=|~=)\Z", re.IGNORECASE)
 
@@ -343,6 +401,8 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
                 continue
             if _VERSION_PREFIX.search(text, max(0, result.start - 10), result.start):
                 continue
+            if _VERSION_CONTEXT.search(text, max(0, result.start - 48), result.start):
+                continue  # "firmware 10.2.14.3", "build 4.19.0.12": a four-part version
             kept.append(result)
         return kept
 
@@ -368,15 +428,18 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         """Phone numbers inside digit-run windows, with offsets in ``text``."""
         results: list[RecognizerResult] = []
-        for start, end in _merged_windows(_PHONE_CANDIDATE, text, _PHONE_PAD, min_digits=7):
+        context = tuple(word.lower() for word in self.context or ())
+        for start, end in _merged_windows(_PHONE_CANDIDATE, text, _PHONE_PAD, min_digits=7, context=context):
             window = text[start:end]
             # An international number (leading +) parses the same under any default region.
-            international = window.lstrip(" (\n\t").startswith("+")
+            international = _INTERNATIONAL.search(window) is not None
             regions = self.supported_regions[:1] if international else self.supported_regions
             spans: dict[tuple[int, int], str] = {}
             for region in regions:  # every region finds the same number again: keep one result per span
                 for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self._leniency):
                     spans.setdefault((match.start, match.end), region)
+                if spans:
+                    break  # a window holds one number (a few at most): the first region that reads it wins
             found = [self._result(s, e, region) for (s, e), region in spans.items()]
             for result in found:
                 result.start += start
@@ -389,6 +452,13 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
                     result.score = _BARE_DIGITS_SCORE
                 results.append(result)
         return results
+
+    def load(self) -> None:
+        """Load phonenumbers' metadata for every region now (first use of a region costs milliseconds)."""
+        super().load()
+        for region in self.supported_regions:
+            for _ in phonenumbers.PhoneNumberMatcher("call 020 7946 0958 or 415-555-0132", region):
+                pass
 
     @property
     def _leniency(self) -> int:
@@ -421,11 +491,23 @@ def _glued_to_token(text: str, start: int, end: int) -> bool:
     return bool(after) and (after[0].isalnum() or (len(after) == 2 and after[0] in "-._" and after[1].isalnum()))
 
 
-def _merged_windows(pattern: re.Pattern[str], text: str, pad: int, *, min_digits: int) -> list[tuple[int, int]]:
+def _merged_windows(
+    pattern: re.Pattern[str], text: str, pad: int, *, min_digits: int, context: tuple[str, ...] = ()
+) -> list[tuple[int, int]]:
     windows: list[tuple[int, int]] = []
     for match in pattern.finditer(text):
-        if sum(ch.isdigit() for ch in match.group()) < min_digits or _DATE.fullmatch(match.group()):
+        candidate = match.group()
+        if sum(ch.isdigit() for ch in candidate) < min_digits or _DATE.fullmatch(candidate):
             continue
+        if _ISO_DATE_HEAD.match(candidate):
+            continue  # "2024-05-17 13:45": a timestamp
+        if _glued_to_token(text, match.start(), match.end()) and not candidate.startswith(("+", "(")):
+            continue  # "INV-2024-48213", "v1.2": part of an identifier, never reported
+        if context and candidate.isdigit():
+            # An unformatted digit run only counts with a context word (score 0.1 otherwise): skip the parse.
+            before = text[max(0, match.start() - _CONTEXT_REACH) : match.start()].lower()
+            if not any(word in before for word in context):
+                continue
         start, end = max(0, match.start() - pad), min(len(text), match.end() + pad)
         if windows and start <= windows[-1][1] and end - windows[-1][0] <= _MAX_WINDOW:
             windows[-1] = (windows[-1][0], end)
@@ -436,8 +518,13 @@ def _merged_windows(pattern: re.Pattern[str], text: str, pad: int, *, min_digits
     return windows
 
 
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d")
+_ISO_DATE_HEAD = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)")
+_CONTEXT_REACH = 48
+
+
 _PII_RECOGNIZERS: dict[str, Callable[[], Any]] = {
-    "CREDIT_CARD": CreditCardRecognizer,
+    "CREDIT_CARD": MastercardAwareCreditCardRecognizer,
     "CRYPTO": CryptoRecognizer,
     "DATE_TIME": DateRecognizer,
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
@@ -445,89 +532,163 @@ _PII_RECOGNIZERS: dict[str, Callable[[], Any]] = {
     "IP_ADDRESS": FilteredIpRecognizer,
     "MAC_ADDRESS": MacAddressRecognizer,
     "MEDICAL_LICENSE": MedicalLicenseRecognizer,
+    "PERSON": PersonNameRecognizer,
     "PHONE_NUMBER": WindowedPhoneRecognizer,
-    "UK_NHS": NhsRecognizer,
+    "STREET_ADDRESS": StreetAddressRecognizer,
+    "UK_NHS": ContextualNhsRecognizer,
+    "UK_NINO": UkNinoRecognizer,
     "URL": lambda: UrlRecognizer(),
     "US_BANK_NUMBER": UsBankRecognizer,
     "US_DRIVER_LICENSE": UsLicenseRecognizer,
-    "US_ITIN": UsItinRecognizer,
+    "US_ITIN": FilteredItinRecognizer,
     "US_PASSPORT": UsPassportRecognizer,
-    "US_SSN": UsSsnRecognizer,
+    "US_SSN": FilteredSsnRecognizer,
 }
 
-# Cheap tests: a recognizer runs only when its trigger occurs in the text.
-_DIGITS = r"\d"
-_PII_TRIGGERS: dict[str, str] = {
-    "CREDIT_CARD": r"\d{4}[ \-]?\d{3,4}[ \-]?\d{3,4}",
-    "CRYPTO": r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25}",
-    "DATE_TIME": _DIGITS,
-    "EMAIL_ADDRESS": r"\w@\w",
-    "IBAN_CODE": r"(?i)\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]{4}){2}",
-    "IP_ADDRESS": r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:|::",
-    "MAC_ADDRESS": r"[0-9A-Fa-f]{2}([:\-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.",
-    "MEDICAL_LICENSE": r"[A-Za-z]{2}\d{7}",
-    "PHONE_NUMBER": r"\d[\d ().\-/]{5,}\d",
-    "UK_NHS": r"\d{3}[ \-]?\d{3}[ \-]?\d{4}",
-    "URL": r"\w\.\w",
-    "US_BANK_NUMBER": r"\d{8}",
-    "US_DRIVER_LICENSE": r"\w\d",
-    "US_ITIN": r"9\d{2}[ \-]?\d{2}[ \-]?\d{4}",
-    "US_PASSPORT": r"\d{9}|[A-Za-z]\d{8}",
-    "US_SSN": r"\d{3}[ \-.]?\d{2}[ \-.]?\d{4}|\d{5}-\d{4}",
-}
-
-
-@dataclass(frozen=True)
-class _Trigger:
-    entity: str
-    literals: tuple[str, ...] = ()
-    ignore_case: bool = False
-    pattern: re.Pattern[str] | None = None
-
-    def fires(self, text: str, lowered: str) -> bool:
-        if self.pattern is not None:
-            return self.pattern.search(text) is not None
-        haystack = lowered if self.ignore_case else text
-        return any(literal in haystack for literal in self.literals)
-
-
-def _secret_triggers() -> list[_Trigger]:
-    triggers: list[_Trigger] = []
-    for spec in SECRET_SPECS:
-        if spec.trigger_regex is not None:
-            triggers.append(_Trigger(spec.entity, pattern=re.compile(spec.trigger_regex)))
-        else:
-            literals = tuple(t.lower() for t in spec.triggers) if spec.triggers_ignore_case else spec.triggers
-            triggers.append(_Trigger(spec.entity, literals, spec.triggers_ignore_case))
-    return triggers
-
-
-def _recognizers(settings: ScanSettings) -> list[Any]:
+def _secret_recognizers() -> list[SecretRecognizer]:
     by_entity: dict[str, list[SecretSpec]] = {}
     for spec in SECRET_SPECS:
         by_entity.setdefault(spec.entity, []).append(spec)
-    recognizers: list[Any] = [SecretRecognizer(entity, specs) for entity, specs in by_entity.items()]
-    recognizers += [_PII_RECOGNIZERS[entity]() for entity in settings.pii_entities]
-    return recognizers
+    return [SecretRecognizer(entity, specs) for entity, specs in by_entity.items()]
+
+
+def _recognizers(settings: ScanSettings) -> list[Any]:
+    return [*_secret_recognizers(), *(_PII_RECOGNIZERS[entity]() for entity in settings.pii_entities)]
+
+
+#: Context words are looked for this many characters before a candidate (Presidio reads five tokens back).
+_CONTEXT_BEFORE = 96
+_CONTEXT_AFTER = 16
+
+
+class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
+    """Presidio's ``AnalyzerEngine`` that runs each recognizer only on the windows the prefilter planned.
+
+    Recognizers, scores, validation and context enhancement are Presidio's; what changes is where they look:
+    secret specs run their regex over their windows of the text (``pos``/``endpos``, so look-behinds still see
+    the real neighbours), PII recognizers analyze window slices, and context words are read from a small
+    tokenized neighbourhood of each candidate instead of a tokenization of the whole text.
+    """
+
+    def __init__(self, *, prefilter: Prefilter, secret_recognizers: list[SecretRecognizer], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prefilter = prefilter
+        self._secret_by_spec = {
+            index: recognizer
+            for recognizer in secret_recognizers
+            for index, spec in enumerate(SECRET_SPECS)
+            if spec in recognizer.specs
+        }
+        self._pii: dict[str, Any] = {}
+        for recognizer in self.registry.recognizers:
+            if not isinstance(recognizer, SecretRecognizer):
+                for entity in recognizer.supported_entities:
+                    self._pii.setdefault(entity, recognizer)
+
+    def analyze(  # type: ignore[override]
+        self, text: str, language: str = _LANGUAGE, *, plan: Plan | None = None, **kwargs: Any
+    ) -> list[RecognizerResult]:
+        """Findings in ``text`` (``plan`` from :meth:`Prefilter.plan`; computed when not given)."""
+        plan = self.prefilter.plan(text) if plan is None else plan
+        results: list[RecognizerResult] = []
+        for index, windows in plan.secrets.items():
+            results += self._secret_by_spec[index].analyze_windows(text, SECRET_SPECS[index], windows)
+        pii: list[RecognizerResult] = []
+        for entity, windows in plan.pii.items():
+            recognizer = self._pii.get(entity)
+            if recognizer is not None:
+                pii += _analyze_windows(recognizer, text, entity, windows)
+        for entity in sorted(plan.whole):
+            recognizer = self._pii.get(entity)
+            if recognizer is not None:
+                pii += recognizer.analyze(text, [entity], None)
+        if pii:
+            pii = self._enhance_in_neighbourhoods(text, pii)
+        results += pii
+        results = [r for r in results if r.score >= kwargs.get("score_threshold", 0.0) and r.score > 0]
+        return list(EntityRecognizer.remove_duplicates(results))
+
+    def analyze_ner(self, text: str) -> list[RecognizerResult]:
+        """The spaCy model's PERSON/LOCATION/NRP/ORGANIZATION findings over the whole text."""
+        return list(super().analyze(text=text, language=_LANGUAGE, entities=list(NER_ENTITIES), score_threshold=0.01))
+
+    def _enhance_in_neighbourhoods(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Presidio's context enhancement, each group of nearby candidates against its own neighbourhood."""
+        recognizers = list({id(r): r for r in self._pii.values()}.values())
+        enhanced: list[RecognizerResult] = []
+        results.sort(key=lambda r: r.start)
+        groups: list[tuple[int, int, list[RecognizerResult]]] = []
+        for result in results:
+            lo, hi = max(0, result.start - _CONTEXT_BEFORE), min(len(text), result.end + _CONTEXT_AFTER)
+            if groups and lo <= groups[-1][1]:
+                groups[-1] = (groups[-1][0], max(hi, groups[-1][1]), [*groups[-1][2], result])
+            else:
+                groups.append((lo, hi, [result]))
+        for lo, hi, group in groups:
+            for result in group:
+                result.start -= lo
+                result.end -= lo
+            region = text[lo:hi]
+            artifacts = _RegexArtifacts(region, self.nlp_engine, _LANGUAGE)  # type: ignore[arg-type]
+            for result in self.context_aware_enhancer.enhance_using_context(region, group, artifacts, recognizers):
+                result.start += lo
+                result.end += lo
+                enhanced.append(result)
+        return enhanced
+
+
+#: Entities whose recognizer reads words before a match ("part number ...", "timestamp ...").
+_LOOK_BEHIND = {"US_SSN": 48, "US_ITIN": 48, "UK_NHS": 48, "IP_ADDRESS": 48, "PHONE_NUMBER": 8}
+
+
+def _widen_to_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start``/``end`` moved out to the nearest whitespace (at most 64 characters), so no token is cut."""
+    floor, ceiling = max(0, start - 64), min(len(text), end + 64)
+    while start > floor and not text[start - 1].isspace():
+        start -= 1
+    while end < ceiling and not text[end].isspace():
+        end += 1
+    return start, end
+
+
+def _analyze_windows(recognizer: Any, text: str, entity: str, windows: list[tuple[int, int]]) -> list[Any]:
+    found: list[Any] = []
+    before = _LOOK_BEHIND.get(entity, 0)
+    for window in windows:
+        start, end = _widen_to_whitespace(text, max(0, window[0] - before), window[1])
+        for result in recognizer.analyze(text[start:end], [entity], None) or ():
+            result.start += start
+            result.end += start
+            if "recognizer_identifier" not in (result.recognition_metadata or {}):
+                result.recognition_metadata = {
+                    **(result.recognition_metadata or {}),
+                    RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+                }
+            found.append(result)
+    return found
 
 
 def build_analyzer(settings: ScanSettings, *, nlp_engine: Any = None) -> tuple[Any, bool]:
-    """A Presidio ``AnalyzerEngine`` with loomllm's recognizers; and whether it runs NER."""
+    """A :class:`WindowedAnalyzerEngine` with loomllm's recognizers; and whether it runs NER."""
     # Presidio's debug logging quotes the scanned text (context words): never let it through.
     logging.getLogger("presidio-analyzer").setLevel(max(logging.INFO, logging.getLogger("presidio-analyzer").level))
     ner = False
     if nlp_engine is None:
         nlp_engine, ner = _build_nlp_engine(settings.spacy_model)
     registry = RecognizerRegistry(supported_languages=[_LANGUAGE])
-    for recognizer in _recognizers(settings):
+    secret_recognizers = _secret_recognizers()
+    for recognizer in [*secret_recognizers, *(_PII_RECOGNIZERS[e]() for e in settings.pii_entities)]:
         registry.add_recognizer(recognizer)
     if ner:
         from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "NRP", "ORGANIZATION"]))
+        registry.add_recognizer(SpacyRecognizer(supported_entities=list(NER_ENTITIES)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        engine = AnalyzerEngine(
+        engine = WindowedAnalyzerEngine(
+            prefilter=Prefilter(SECRET_SPECS, settings.pii_entities),
+            secret_recognizers=secret_recognizers,
             registry=registry,
             nlp_engine=nlp_engine,
             supported_languages=[_LANGUAGE],
@@ -564,9 +725,6 @@ class Scanner:
         self._cache: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()
         self._analyzer: Any = None
         self._ner = False
-        self._triggers = _secret_triggers() + [
-            _Trigger(entity, pattern=re.compile(_PII_TRIGGERS[entity])) for entity in self.settings.pii_entities
-        ]
 
     @property
     def analyzer(self) -> Any:
@@ -608,21 +766,35 @@ class Scanner:
 
     def triggered_entities(self, text: str) -> list[str]:
         """Entity types whose recognizer may match ``text`` (the prefilter)."""
-        lowered = text.lower()
-        return sorted({t.entity for t in self._triggers if t.fires(text, lowered)})
+        return self.analyzer.prefilter.plan(text).entities(SECRET_SPECS)  # type: ignore[no-any-return]
 
     def _analyze(self, text: str) -> tuple[Detection, ...]:
-        analyzer = self.analyzer
-        entities = self.triggered_entities(text)
-        if self._ner:
-            entities = [*entities, "PERSON", "LOCATION", "NRP", "ORGANIZATION"]
-        if not entities:
+        found: set[Detection] = set()
+        calls = self.stats.analyzer_calls
+        for view in views(text):
+            plan = self.analyzer.prefilter.plan(view.text)
+            for start, end, entity, score in self._analyze_view(view.text, plan):
+                lo, hi = view.to_original(start, end)
+                found.add(Detection(entity, lo, hi, score))
+            for start, end, decoded in decoded_candidates(view.text, starts=plan.encoded, percent=plan.percent):
+                lo, hi = view.to_original(start, end)
+                for _, _, entity, score in self._analyze_view(decoded, None, ner=False):
+                    found.add(Detection(entity, lo, hi, score))
+        if calls == self.stats.analyzer_calls and not self._ner:
             self.stats.prefilter_skips += 1
-            return ()
-        self.stats.analyzer_calls += 1
-        results = analyzer.analyze(text=text, language=_LANGUAGE, entities=entities, score_threshold=0.01)
-        detections = {Detection(r.entity_type, r.start, r.end, round(float(r.score), 4)) for r in results}
-        return tuple(sorted(detections, key=lambda d: (d.start, -d.end, d.entity_type)))
+        return tuple(sorted(found, key=lambda d: (d.start, -d.end, d.entity_type)))
+
+    def _analyze_view(self, text: str, plan: Plan | None, *, ner: bool = True) -> list[tuple[int, int, str, float]]:
+        """``(start, end, entity, score)`` in ``text``: the planned windows, plus NER when a model is loaded."""
+        analyzer = self.analyzer
+        plan = analyzer.prefilter.plan(text) if plan is None else plan
+        results: list[Any] = []
+        if plan:
+            self.stats.analyzer_calls += 1
+            results = analyzer.analyze(text=text, language=_LANGUAGE, plan=plan, score_threshold=0.01)
+        if ner and self._ner:
+            results += analyzer.analyze_ner(text)
+        return [(r.start, r.end, r.entity_type, round(float(r.score), 4)) for r in results]
 
     def clear_cache(self) -> None:
         """Forget every cached scan."""

@@ -117,6 +117,13 @@ def _standard_input() -> DirectionPolicy:
             "US_ITIN": "redact",
             "CREDIT_CARD": "mask",
             "IBAN_CODE": "mask",
+            "IP_ADDRESS": "redact",
+            "MAC_ADDRESS": "redact",
+            "CRYPTO": "redact",
+            "PERSON": "redact",
+            "STREET_ADDRESS": "redact",
+            "UK_NHS": "redact",
+            "UK_NINO": "redact",
             "default": "allow",
         }
     )

@@ -9,7 +9,7 @@ SECRET_FAMILY = "SECRET"
 #: Every secret entity type; all start with ``SECRET_`` so policy can address them as a family.
 SECRET_ENTITIES: tuple[str, ...] = tuple(sorted({spec.entity for spec in SECRET_SPECS}))
 
-#: Presidio predefined pattern recognizers loomllm can load, by entity type.
+#: Pattern recognizers loomllm can load (Presidio's, and loomllm's own for PERSON and STREET_ADDRESS), by type.
 ALL_PII_ENTITIES: tuple[str, ...] = (
     "CREDIT_CARD",
     "CRYPTO",
@@ -19,8 +19,11 @@ ALL_PII_ENTITIES: tuple[str, ...] = (
     "IP_ADDRESS",
     "MAC_ADDRESS",
     "MEDICAL_LICENSE",
+    "PERSON",
     "PHONE_NUMBER",
+    "STREET_ADDRESS",
     "UK_NHS",
+    "UK_NINO",
     "URL",
     "US_BANK_NUMBER",
     "US_DRIVER_LICENSE",
@@ -37,7 +40,11 @@ DEFAULT_PII_ENTITIES: tuple[str, ...] = (
     "IBAN_CODE",
     "IP_ADDRESS",
     "MAC_ADDRESS",
+    "PERSON",
     "PHONE_NUMBER",
+    "STREET_ADDRESS",
+    "UK_NHS",
+    "UK_NINO",
     "US_ITIN",
     "US_SSN",
 )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,31 @@ def _looks_like_json(text: str) -> bool:
     return True
 
 
+#: A boundary window takes this many characters from each side of two neighbouring text fields.
+BOUNDARY_CHARS = 192
+#: Pairs of neighbouring fields whose boundary verdict a guard remembers.
+PAIR_CACHE_SIZE = 4096
+
+
+def _covered(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether ``span`` is empty or lies inside one of ``spans``."""
+    start, end = span
+    return end <= start or any(s <= start and end <= e for s, e in spans)
+
+
+def _moved(decision: Decision, start: int, end: int) -> Decision:
+    return Decision(decision.entity_type, start, end, decision.score, decision.action)
+
+
+def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[Decision]:
+    """``decisions`` plus those of ``more`` that overlap none of them, by start."""
+    merged = list(decisions)
+    for candidate in more:
+        if all(candidate.end <= kept.start or candidate.start >= kept.end for kept in merged):
+            merged.append(candidate)
+    return sorted(merged, key=lambda d: d.start)
+
+
 # --- the guard ------------------------------------------------------------------------------------------------
 
 
@@ -121,6 +147,8 @@ class Guard:
         self.profile_name = profile_name
         self.profile: GuardrailProfile = config.profile(profile_name)
         self._allow_patterns = tuple(re.compile(p) for p in self.profile.allow_patterns)
+        # Boundary-window verdicts per neighbouring pair: a resent conversation re-checks no old boundary.
+        self._pairs: OrderedDict[bytes, tuple[list[Decision], list[Decision]]] = OrderedDict()
 
     @classmethod
     def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
@@ -170,16 +198,42 @@ class Guard:
             return []
         return decide(text, detections, self.profile, direction, self._allow_patterns)
 
+    def is_clean(self, text: str, direction: str = "input", *, agent: str | None = None) -> bool:
+        """Whether ``text`` triggers no rule of this profile (cached: a text seen before costs a hash lookup).
+
+        Analyzer failures follow ``on_analyzer_error`` like every scan (fail_closed raises).
+        """
+        return not text or not self.decide(text, direction, message_index=None, agent=agent)
+
+    def unclean(self, texts: list[str], direction: str = "input", *, agent: str | None = None) -> list[int]:
+        """Indices of the texts in ``texts`` that trigger a rule (each distinct text scanned once)."""
+        verdicts: dict[str, bool] = {}
+        for text in texts:
+            if text not in verdicts:
+                verdicts[text] = self.is_clean(text, direction, agent=agent)
+        return [index for index, text in enumerate(texts) if not verdicts[text]]
+
     # -- input ----------------------------------------------------------------------------------------------
 
     def protect_input_sync(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
-        """Redacted/masked copies of ``messages``; raise :class:`GuardrailViolation` on block findings."""
+        """Redacted/masked copies of ``messages``; raise :class:`GuardrailViolation` on block findings.
+
+        Every text field is scanned on its own (cached) and, with its neighbour, as one boundary window, so a
+        secret split across two messages or content parts is found too.
+        """
         blocked: list[Finding] = []
         changed: Counter[str] = Counter()
+        dicts = [_as_dict(message) for message in messages]
+        fields = self._input_fields(dicts)
+        extra = self._boundary_decisions(fields, agent=agent)
+        position = iter(range(len(fields)))
 
         def make_fn(index: int) -> TextFn:
             def transform(text: str, is_json: bool) -> str:
                 decisions = self.decide(text, "input", message_index=index, agent=agent)
+                more = extra.get(next(position, -1))
+                if more:
+                    decisions = _merge_decisions(decisions, more)
                 if not decisions:
                     return text
                 blocked.extend(
@@ -192,9 +246,79 @@ class Guard:
 
             return transform
 
-        protected = [map_message(_as_dict(message), make_fn(index)) for index, message in enumerate(messages)]
+        protected = [map_message(message, make_fn(index)) for index, message in enumerate(dicts)]
         self._report(blocked, changed, direction="input", agent=agent)
         return protected
+
+    @staticmethod
+    def _input_fields(messages: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        """``(message index, text)`` of every text field, in the order :func:`map_message` visits them."""
+        fields: list[tuple[int, str]] = []
+        for index, message in enumerate(messages):
+
+            def collect(text: str, is_json: bool, index: int = index) -> str:
+                fields.append((index, text))
+                return text
+
+            map_message(message, collect)
+        return fields
+
+    def _boundary_decisions(self, fields: list[tuple[int, str]], *, agent: str) -> dict[int, list[Decision]]:
+        """Decisions that only a window across two neighbouring fields finds, split back onto each field."""
+        extra: dict[int, list[Decision]] = {}
+        for k in range(len(fields) - 1):
+            (left_index, left), (right_index, right) = fields[k], fields[k + 1]
+            if not left or not right:
+                continue
+            base = max(0, len(left) - BOUNDARY_CHARS)
+            on_left, on_right = self._pair_decisions(left, right, left_index, right_index, agent)
+            for d in on_left:
+                extra.setdefault(k, []).append(_moved(d, d.start + base, d.end + base))
+            if on_right:
+                extra.setdefault(k + 1, []).extend(on_right)
+        return extra
+
+    def _pair_decisions(
+        self, left: str, right: str, left_index: int, right_index: int, agent: str
+    ) -> tuple[list[Decision], list[Decision]]:
+        """The boundary-only decisions of one pair, in tail and head offsets (remembered per pair)."""
+        tail, head = left[-BOUNDARY_CHARS:], right[:BOUNDARY_CHARS]
+        key = hashlib.blake2b(f"{tail}\0{head}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        cached = self._pairs.get(key)
+        if cached is not None:
+            self._pairs.move_to_end(key)
+            return cached
+        # What each side finds alone: the whole fields' (cached) decisions, clipped to the tail and the head.
+        base = len(left) - len(tail)
+        own_left = [
+            (max(d.start, base) - base, d.end - base)
+            for d in self.decide(left, "input", message_index=left_index, agent=agent)
+            if d.end > base
+        ]
+        own_right = [
+            (d.start, min(d.end, len(head)))
+            for d in self.decide(right, "input", message_index=right_index, agent=agent)
+            if d.start < len(head)
+        ]
+        on_left: list[Decision] = []
+        on_right: list[Decision] = []
+        cut = len(tail)
+        for joiner in ("", " "):
+            gap = len(joiner)
+            for d in self.decide(tail + joiner + head, "input", message_index=right_index, agent=agent):
+                left_part = (d.start, min(d.end, cut))
+                right_part = (max(d.start, cut + gap) - cut - gap, d.end - cut - gap)
+                if _covered(left_part, own_left) and _covered(right_part, own_right):
+                    continue  # each side finds it alone
+                if left_part[1] > left_part[0]:
+                    on_left.append(_moved(d, *left_part))
+                if right_part[1] > right_part[0]:
+                    on_right.append(_moved(d, *right_part))
+        result = (on_left, on_right)
+        self._pairs[key] = result
+        while len(self._pairs) > PAIR_CACHE_SIZE:
+            self._pairs.popitem(last=False)
+        return result
 
     async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
         """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""

@@ -193,6 +193,32 @@ def _high_entropy_value_ok(value: str) -> bool:
     return (_char_classes(value) >= 3 and not re.fullmatch(r"[\w\-]+\.[\w\-.]+", value)) or _char_classes(value) == 4
 
 
+_HASH_WORDS = re.compile(r"(?i)\b(?:sha\d*|md5|hash|digest|checksum|commit|rev|revision|etag|fingerprint|id)\b")
+
+
+def _prose_token_ok(value: str) -> bool:
+    """A value stated in prose after a key-like phrase: random-looking (hex of 32+ counts), not a word or UUID."""
+    if looks_like_reference(value) or _UUID.fullmatch(value) or re.fullmatch(r"[A-Za-z_\-]+|[\d.\-]+", value):
+        return False
+    if _HEX.fullmatch(value):
+        return len(value) >= 32 and shannon_entropy(value) >= 3.0
+    return _char_classes(value) >= 2 and shannon_entropy(value) >= 3.0
+
+
+def _prose_password_ok(value: str) -> bool:
+    """A password stated in prose: not a word, a number of characters or a variable; a mix of characters."""
+    if looks_like_reference(value) or re.fullmatch(r"[A-Za-z]+|\d{1,5}|[a-z][a-z0-9]*(?:_[a-z0-9]+)+", value):
+        return False
+    return _char_classes(value) >= 2
+
+
+def _key_variable_ok(value: str) -> bool:
+    """A ``*_KEY`` value: random-looking or a product key (``XXXXX-XXXXX-...``), never a UUID or a word."""
+    if _UUID.fullmatch(value):
+        return False
+    return _generic_value_ok(value) and shannon_entropy(value) >= 3.0
+
+
 def _jwt_ok(value: str) -> bool:
     header = value.split(".", 1)[0]
     try:
@@ -206,6 +232,23 @@ def _pem_ok(value: str) -> bool:
     body = re.sub(r"-----[A-Z ]+-----|\\n|\s", "", value)
     return len(body) >= 40 and not looks_like_placeholder(body)
 
+
+#: ``*_KEY`` names that hold identifiers, not secrets.
+_NOT_SECRET_KEYS = (
+    r"primary|foreign|sort|partition|cache|idempotency|public|publishable|pub|row|hash|lookup|dedup|range|"
+    r"unique|composite|index|map|dict|object|s3|bucket|cursor|shard|routing|group|message|i18n|translation"
+)
+
+#: Up to 40 characters of prose between a key-like phrase and "is": never a line end, a sentence end, an
+#: assignment, or words saying the value is a hash or an id.
+_PROSE_GAP = r"(?:(?!(?i:digest|hash|checksum|fingerprint|sha\d|md5|id\b|version))[^\n.;=]){0,40}?"
+
+_TOKEN_PHRASE = (
+    r"(?i:\b(?:api[ _\-]?key|access[ _\-]?(?:key|token)|auth(?:entication)?[ _\-]?token|app[ _\-]?token|"
+    r"bearer[ _\-]?token|secret(?:[ _\-]key)?|client[ _\-]?secret|signing[ _\-]?(?:key|secret)|"
+    r"licen[cs]e[ _\-]?key|admin[ _\-]?key|private[ _\-]?token|token)s?\b)"
+)
+_PROSE_VALUE = r"""["'`]?(?P<s>[A-Za-z0-9_\-+/~]{16,200}={0,2})["'`]?(?![A-Za-z0-9_\-+/=~])"""
 
 # Character class pieces reused below.
 _B62 = "A-Za-z0-9"
@@ -700,6 +743,78 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         triggers_ignore_case=True,
         min_entropy=3.0,
         check=_generic_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "token_stated_in_prose",
+        _TOKEN_PHRASE
+        + r"(?:" + _PROSE_GAP + r"[ \t](?i:is|was|are|reads)[ \t]+(?i:now[ \t]+|still[ \t]+)?|[ \t]+(?i:is[ \t]+)?)"
+        + _PROSE_VALUE,
+        0.65,
+        ("key", "token", "secret"),
+        triggers_ignore_case=True,
+        check=_prose_token_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "token_near_phrase",
+        _TOKEN_PHRASE + _PROSE_GAP + r"[ \t]" + _PROSE_VALUE,
+        0.6,
+        ("key", "token", "secret"),
+        triggers_ignore_case=True,
+        check=lambda v: not _HEX.fullmatch(v) and _prose_token_ok(v),
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_in_prose",
+        r"(?i:\b(?:password|passphrase|passwd|passcode|pwd)s?\b)"
+        r"(?:" + _PROSE_GAP + r"[ \t](?i:is|was|are|=|to|:)[ \t]+(?i:now[ \t]+|still[ \t]+|set[ \t]+to[ \t]+)?|[ \t]+)"
+        r"""["'`]?(?P<s>[^\s"'`(){}\[\]<>,;$][^\s"'`(){}\[\]<>,;]{5,127}?)["'`]?(?=[.,;!?)]*(?:\s|$))""",
+        0.75,
+        ("pass", "pwd"),
+        triggers_ignore_case=True,
+        check=_prose_password_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_server_flag",
+        r"(?:\bredis-cli\b[^\n]{0,120}?\s-a|\bsshpass\s+-p|\bldap\w+\b[^\n]{0,120}?\s-w|"
+        r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport)\b[^\n]{0,120}?\s(?:-p|--password))"
+        r"""\s*(?P<q>["']?)(?P<s>[^\s"']{4,128})(?P=q)(?!\S)""",
+        0.8,
+        ("redis-cli", "sshpass", "ldap", "mongo"),
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_long_flag",
+        r"(?<![\w\-])--(?i:[a-z]+-)*(?i:pass(?:word|wd|phrase)?|requirepass|secret|token|api-?key|access-key|"
+        r"auth-key|auth-token|api-token)[= ]"
+        r"""(?P<q>["']?)(?P<s>[^\s"']{4,128})(?P=q)(?!\S)""",
+        0.8,
+        ("--",),
+        check=_password_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "curl_user_password",
+        r"""\bcurl\b[^\n]{0,160}?\s(?:-u|--user)\s*["']?[^:\s"']+:(?P<s>[^\s"'@]{4,128})["']?(?!\S)""",
+        0.8,
+        ("curl",),
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "key_variable_assignment",
+        r"(?i:(?<![A-Za-z0-9])(?![\w.\-]*(?:" + _NOT_SECRET_KEYS + r")[_\-.]?keys?\b)[\w.\-]*[_\-.]keys?)"
+        + _ASSIGN
+        + r"""(?P<q>["'`]?)(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})(?P=q)(?![A-Za-z0-9_\-+/=.~])""",
+        0.75,
+        ("key",),
+        triggers_ignore_case=True,
+        check=_key_variable_ok,
     ),
     SecretSpec(
         "SECRET_HIGH_ENTROPY_STRING",

@@ -187,3 +187,11 @@ def test_unknown_message_shapes_are_refused(guard: Guard) -> None:
 def test_empty_vault_is_truthy() -> None:
     """``if vault:`` means "a vault exists", even before it holds anything."""
     assert Vault()
+
+
+class TestIsClean:
+    def test_clean_and_unclean_texts(self, guard: Guard) -> None:
+        """``is_clean`` says whether any rule fires; ``unclean`` lists the indices that need ``decide``."""
+        texts = ["order 48213 shipped", f"token {GITHUB_TOKEN}", f"mail {EMAIL}", "order 48213 shipped"]
+        assert [True, False, False, True] == [guard.is_clean(t) for t in texts]
+        assert [1, 2] == guard.unclean(texts)

@@ -46,8 +46,13 @@ def test_configured_pipeline_adds_ner_entities(pipeline_dir: Path) -> None:
 
 
 def test_missing_model_falls_back_without_download(tmp_path: Path) -> None:
-    """A configured model that is not installed falls back to tokenizer-only (no NER, no download)."""
+    """A configured model that is not installed falls back to the model-free recognizers (no download).
+
+    People are still found from the census name lists; places need the model.
+    """
     guard = Guard.from_config(_config("loomllm_no_such_spacy_model"), "ner")
-    [out] = guard.protect_input_sync([{"role": "user", "content": "Send it to Ada Lovelace in Lisbon"}],
-                                     guard.new_vault(), agent="a")
-    assert "Ada Lovelace in Lisbon" in out["content"]
+    with pytest.raises(GuardrailViolation) as caught:
+        guard.protect_input_sync([{"role": "user", "content": "Send it to Ada Lovelace"}], guard.new_vault(), agent="a")
+    assert ["PERSON"] == [f.entity_type for f in caught.value.findings]
+    [out] = guard.protect_input_sync([{"role": "user", "content": "We meet in Lisbon"}], guard.new_vault(), agent="a")
+    assert "We meet in Lisbon" == out["content"]

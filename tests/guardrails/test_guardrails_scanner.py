@@ -167,3 +167,19 @@ def test_import_is_lazy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "[]" == out.strip()
+
+
+def test_re_fallback_finds_what_hyperscan_finds() -> None:
+    """Without Hyperscan (no wheel for the platform) the ``re`` prefilter plans the same findings."""
+    fast, slow = fresh_scanner(cache_size=0), fresh_scanner(cache_size=0)
+    assert fast.analyzer.prefilter.uses_hyperscan
+    slow.analyzer.prefilter._hyperscan = None
+    texts = [
+        f"GITHUB_TOKEN={GITHUB_TOKEN} and aws_access_key_id = {AWS_KEY}",
+        f"mail {EMAIL} or call +1 415-555-0132; card 4111 1111 1111 1111",
+        "MAC 00:1A:2B:3C:4D:5E from 203.0.113.45, IBAN DE89 3704 0044 0532 0130 00",
+        "Please escalate to Maria Gonzalez; ship to 742 Evergreen Terrace. NI number AB 12 34 56 C",
+        "the password for the staging db is Vq7#Lm2x!Rt9pK",
+    ]
+    for text in texts:
+        assert fast.scan(text) == slow.scan(text), text

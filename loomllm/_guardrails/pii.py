@@ -1,0 +1,301 @@
+"""PII recognizers that need no model download, and fixes to Presidio's stock ones.
+
+- :class:`PersonNameRecognizer`: capitalised name sequences checked against the US census first- and last-name
+  lists that the ``names`` package ships (1990 census, 5,494 first names, 88,799 surnames), plus titles.
+- :class:`StreetAddressRecognizer`: house number, street name and a street type (US/UK/CA/AU usage, German
+  ``-straße``), optionally followed by a unit, city, state and ZIP or UK postcode.
+- :class:`MastercardAwareCreditCardRecognizer`: Presidio's card recognizer plus the Mastercard 2-series
+  (2221-2720), which its regex misses.
+- :class:`FilteredSsnRecognizer`: SSA area rules (no 000, 666 or 9xx area; no 00 group; no 0000 serial) and no
+  part/order/serial numbers.
+
+Imported with the analyzer (Presidio loaded); the name lists are read once, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from presidio_analyzer import AnalysisExplanation, LocalRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    NhsRecognizer,
+    UsItinRecognizer,
+    UsSsnRecognizer,
+)
+
+__all__ = [
+    "ContextualNhsRecognizer",
+    "FilteredItinRecognizer",
+    "FilteredSsnRecognizer",
+    "MastercardAwareCreditCardRecognizer",
+    "PersonNameRecognizer",
+    "StreetAddressRecognizer",
+]
+
+#: Surnames ranked past this are mostly rare words and spellings; they do not make a name on their own.
+_SURNAME_RANK_LIMIT = 40_000
+
+#: First names that are also everyday English words: they count only before a listed surname, mid-sentence.
+_AMBIGUOUS_FIRST_WORDS = (
+    "will may june april august bill mark grant chase hope joy faith art don sue pat rich max dawn gay "
+    "rose lane summer page sky ray jack frank earl glen guy lee van bob ivy iris amber crystal ruby hunter "
+    "carol major king sterling miles price rusty sandy ginger dusty penny honey star precious"
+)
+_AMBIGUOUS_FIRST = frozenset(_AMBIGUOUS_FIRST_WORDS.split())
+#: Capitalised words that never start or end a person's name in business prose.
+_NOT_NAMES_WORDS = (
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
+    "august september october november december street st avenue road lane drive court way place boulevard "
+    "inc ltd llc gmbh corp co bank group team support customer client order invoice ticket account the "
+    "please thanks thank hello hi dear regards best cheers note update release version server service api "
+    "north south east west new old san santa los las united states america europe london paris berlin"
+)
+_NOT_NAMES = frozenset(_NOT_NAMES_WORDS.split())
+_NAME_WORD = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+#: Titles and greetings open a name; they are never its first word (so "Dear Mrs. Okafor" is tried at "Mrs").
+_NOT_A_GIVEN_NAME = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Dear|Hi|Hello|Hey|Thanks|Cc|Signed|Regards)\b"
+_PERSON = re.compile(
+    r"(?<![\w.@])(?:(?P<title>Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+)?"
+    r"(?!" + _NOT_A_GIVEN_NAME + r")(?P<first>" + _NAME_WORD + r")"
+    r"(?:[ \t]+(?!" + _NOT_A_GIVEN_NAME + r")(?P<middle>[A-Z]\.|" + _NAME_WORD + r"))?"
+    r"(?:[ \t]+(?P<last>" + _NAME_WORD + r"))?(?![\w@])"
+)
+
+
+@functools.cache
+def _census_names() -> tuple[frozenset[str], frozenset[str]]:
+    """First names and surnames (lower-case) from the census lists shipped by the ``names`` package."""
+    import names  # type: ignore[import-untyped]
+
+    folder = Path(names.__file__).parent
+
+    def read(filename: str, limit: int | None = None) -> frozenset[str]:
+        out: set[str] = set()
+        with open(folder / filename, encoding="utf-8") as handle:
+            for rank, line in enumerate(handle, 1):
+                if limit is not None and rank > limit:
+                    break
+                word = line.split(" ", 1)[0].strip().lower()
+                if word:
+                    out.add(word)
+        return frozenset(out)
+
+    first = read("dist.male.first") | read("dist.female.first")
+    last = read("dist.all.last", _SURNAME_RANK_LIMIT)
+    return first, last
+
+
+def _result(recognizer: LocalRecognizer, entity: str, start: int, end: int, score: float, name: str) -> Any:
+    label = f"loomllm:{entity}"
+    return RecognizerResult(
+        entity_type=entity,
+        start=start,
+        end=end,
+        score=score,
+        analysis_explanation=AnalysisExplanation(recognizer=label, original_score=score, pattern_name=name),
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: label,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+        },
+    )
+
+
+class PersonNameRecognizer(LocalRecognizer):  # type: ignore[misc]
+    """People's names from census name lists: ``First Last``, ``First M. Last``, ``Dr. Last``."""
+
+    CONTEXT = [
+        "name",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "customer",
+        "contact",
+        "dear",
+        "hi",
+        "hello",
+        "patient",
+        "signed",
+        "thanks",
+        "regards",
+        "spoke",
+        "called",
+        "emailed",
+        "opened",
+        "escalate",
+        "manager",
+        "colleague",
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="loomllm:PERSON", context=self.CONTEXT)
+
+    def load(self) -> None:
+        """Read the name lists (once per process)."""
+        _census_names()
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+        """Every name-shaped sequence whose parts the census lists know."""
+        first_names, surnames = _census_names()
+        results: list[Any] = []
+        for match in _PERSON.finditer(text):
+            score = _person_score(match, text, first_names, surnames)
+            if score:
+                results.append(_result(self, "PERSON", match.start(), match.end(), score, "census_name"))
+        return results
+
+
+def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], surnames: frozenset[str]) -> float:
+    title, first, middle, last = (match.group(g) for g in ("title", "first", "middle", "last"))
+    words = [_key(w) for w in (first, middle, last) if w and not w.endswith(".")]
+    if any(w in _NOT_NAMES for w in words):
+        return 0.0
+    surname = _key(last or (middle if middle and not middle.endswith(".") else None) or "")
+    if title:
+        return 0.85 if (surname or _key(first)) in surnames or _key(first) in first_names else 0.6
+    if not last and not (middle and not middle.endswith(".")):
+        return 0.0  # a lone capitalised word is not a name without a title
+    given = _key(first)
+    if given not in first_names:
+        # An unlisted given name (the lists are the 1990 US census) before a listed surname: a name only when a
+        # context word ("Hi", "contact", "Dear") raises the score.
+        return 0.3 if surname in surnames and given not in surnames else 0.0
+    if given in _AMBIGUOUS_FIRST and _sentence_start(text, match.start()):
+        return 0.0
+    return 0.85 if surname in surnames else 0.45
+
+
+def _key(word: str) -> str:
+    """A name as the census lists spell it: lower-case, no apostrophes ("O'Connor" -> "oconnor")."""
+    return word.lower().replace("'", "").replace("’", "")
+
+
+def _sentence_start(text: str, index: int) -> bool:
+    before = text[max(0, index - 3) : index].rstrip(" \t")
+    return not before or before[-1] in ".!?\n:\"'("
+
+
+_STREET_TYPES = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
+    r"Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|Gardens|Mews|Row|Walk|Trail|"
+    r"Plaza|Alley|Loop|Pike|Path|Hill|Park"
+)
+_ADDRESS = re.compile(
+    r"(?<![\w#/.\-])(?P<number>\d{1,6}[A-Za-z]?(?:-\d{1,4})?)[ \t]+"
+    r"(?:(?:[NSEW]|North|South|East|West)\.?[ \t]+)?"
+    r"(?P<street>(?:[A-Z][a-z']+|\d{1,3}(?:st|nd|rd|th))(?:[ \t]+[A-Z][a-z']+){0,3})[ \t]+"
+    r"(?P<type>" + _STREET_TYPES + r")\b\.?"
+    r"(?P<tail>(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|#)\.?[ \t]*[\w\-]{1,6})?"
+    r"(?:,[ \t]*[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){0,2}"
+    r"(?:,?[ \t]*(?:[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|[A-Z]{2}|\d{5}))?)?)"
+)
+_GERMAN_ADDRESS = re.compile(
+    r"\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)[ \t]+\d{1,4}[a-z]?\b"
+    r"(?:,[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][a-zäöüß]+)?"
+)
+_PO_BOX = re.compile(r"\b(?:P\.?[ \t]?O\.?[ \t]?Box|Post Office Box)[ \t]+\d{1,6}\b")
+
+
+class StreetAddressRecognizer(LocalRecognizer):  # type: ignore[misc]
+    """Street addresses: number, street name, street type, then optionally unit, city, state/ZIP or postcode."""
+
+    CONTEXT = ["address", "live", "lives", "located", "ship", "shipping", "deliver", "mail", "billing", "street"]
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["STREET_ADDRESS"], name="loomllm:STREET_ADDRESS", context=self.CONTEXT)
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+        """Address-shaped spans; a city, ZIP or postcode after the street raises the score."""
+        results: list[Any] = []
+        for match in _ADDRESS.finditer(text):
+            words = match.group("street").lower().split()
+            if words and words[0] in {"the", "a", "an", "and", "or", "of", "to", "on", "in"}:
+                continue
+            score = 0.85 if match.group("tail") else 0.7
+            results.append(_result(self, "STREET_ADDRESS", match.start(), match.end(), score, "street_address"))
+        for pattern, name in ((_GERMAN_ADDRESS, "german_street_address"), (_PO_BOX, "po_box")):
+            for match in pattern.finditer(text):
+                results.append(_result(self, "STREET_ADDRESS", match.start(), match.end(), 0.75, name))
+        return results
+
+
+class MastercardAwareCreditCardRecognizer(CreditCardRecognizer):  # type: ignore[misc]
+    """Presidio's credit-card recognizer (Luhn-checked) plus Mastercard's 2-series BINs 2221-2720."""
+
+    def __init__(self) -> None:
+        patterns = [
+            *self.PATTERNS,
+            Pattern(
+                "mastercard_2_series",
+                r"\b2(?:2(?:2[1-9]|[3-9]\d)|[3-6]\d{2}|7(?:[01]\d|20))[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b",
+                0.3,
+            ),
+        ]
+        super().__init__(patterns=patterns)
+
+
+#: Words before a nine-digit number that make it a catalogue or order number, not an SSN.
+_NOT_SSN_CONTEXT = re.compile(
+    r"(?i:\b(?:part|parts|sku|serial|model|order|invoice|ticket|ref|reference|item|catalog(?:ue)?|"
+    r"product|tracking|po|case)\b(?:\s+(?:no\.?|number|numbers|#|id))?[\s:#]*)(?:\S+\s+(?:and|or|,)\s+)?\Z"
+)
+
+
+class FilteredSsnRecognizer(UsSsnRecognizer):  # type: ignore[misc]
+    """Presidio's SSN recognizer with the SSA's area rules and no part, order or serial numbers."""
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        """Presidio's checks plus: area 000, 666 and 900-999 were never issued."""
+        if super().invalidate_result(pattern_text):
+            return True
+        digits = re.sub(r"\D", "", pattern_text)
+        return len(digits) == 9 and (digits[0] == "9" or digits[:3] in {"000", "666"})
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
+        """SSN matches not introduced as a part, order or serial number."""
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return [r for r in results if not _NOT_SSN_CONTEXT.search(text[max(0, r.start - 48) : r.start])]
+
+
+class FilteredItinRecognizer(UsItinRecognizer):  # type: ignore[misc]
+    """Presidio's ITIN recognizer without part, order or serial numbers."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
+        """ITIN matches not introduced as a part, order or serial number."""
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return [r for r in results if not _NOT_SSN_CONTEXT.search(text[max(0, r.start - 48) : r.start])]
+
+
+_TIMESTAMP_CONTEXT = re.compile(r"(?i:\b(?:timestamp|epoch|unix|ts|time|id|order|invoice)\b)[\s:=#]*\Z")
+
+
+class ContextualNhsRecognizer(NhsRecognizer):  # type: ignore[misc]
+    """Presidio's NHS-number recognizer (mod-11 checked); an unformatted ten-digit run needs a context word.
+
+    One ten-digit number in eleven passes the checksum by chance (timestamps, order ids): written as
+    ``943 476 5919`` it is an NHS number, written bare it counts only next to "NHS" or "patient".
+    """
+
+    CONTEXT = ["nhs", "health", "patient", "hospital", "gp", "medical", "number"]
+    BARE_SCORE = 0.2
+
+    def __init__(self) -> None:
+        super().__init__(context=self.CONTEXT)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
+        """NHS numbers; bare digit runs at a low score that context can raise, never after "timestamp"."""
+        kept = []
+        for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
+            if _TIMESTAMP_CONTEXT.search(text[max(0, result.start - 24) : result.start]):
+                continue
+            if text[result.start : result.end].isdigit():
+                result.score = self.BARE_SCORE
+            kept.append(result)
+        return kept

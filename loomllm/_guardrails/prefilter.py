@@ -1,0 +1,445 @@
+"""The single-pass prefilter: which recognizer runs on which window of a text.
+
+Every secret trigger (literals, case-insensitive) and every PII shape (digit runs, ``@``, ``:hex:``, hex
+pairs, IPv4 heads, IBAN and NINO heads, base58 runs) is compiled into one Hyperscan database, which reports
+every occurrence of every pattern in a single pass over the text (about 20 µs for 2 KB). Without Hyperscan
+(an unsupported platform) two ``re`` passes do the same job about thirty times slower: a trie-shaped
+alternation of the literals over the lower-cased text, and one alternation of the PII shapes.
+
+Each hit opens a window (a span around the hit, wide enough for the longest value its recognizer can match);
+windows of one recognizer are merged. The analyzer then runs each recognizer on its windows only, and context
+enhancement only where a candidate was found. A text with no hit is never analyzed.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .secret_patterns import SecretSpec
+
+__all__ = ["Plan", "Prefilter"]
+
+#: A secret window reaches this far before a trigger (identifiers before ``password``) and after it.
+SECRET_BEFORE = 200
+SECRET_AFTER = 640
+#: Formats whose value can run for kilobytes after the trigger (PEM bodies).
+LONG_AFTER = 16_384
+_LONG_SPECS = frozenset({"pem_private_key", "gcp_service_account_private_key"})
+#: Digit-dense texts (tables, logs) stop opening PII windows here, bounding the cost of one scan.
+MAX_PII_HITS = 4000
+
+Window = tuple[int, int]
+
+
+@dataclass
+class Plan:
+    """Windows per secret spec (by index) and per PII entity; ``whole`` entities run on the whole text."""
+
+    secrets: dict[int, list[Window]] = field(default_factory=dict)
+    pii: dict[str, list[Window]] = field(default_factory=dict)
+    whole: set[str] = field(default_factory=set)
+    #: Where encoded tokens (16+ base64/hex characters) start; ``None``: not planned, look everywhere.
+    encoded: list[int] | None = field(default_factory=list)
+    #: Whether the text has a percent escape.
+    percent: bool = True
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets or self.pii or self.whole)
+
+    def entities(self, specs: Sequence[SecretSpec]) -> list[str]:
+        """Entity types with at least one window."""
+        return sorted({specs[i].entity for i in self.secrets} | set(self.pii) | self.whole)
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """One regex matching any of ``words``, shaped as a trie so the longest word at a position wins."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:  # type: ignore[type-arg]
+        terminal = "" in node
+        branches = [re.escape(ch) + render(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if terminal:
+            return "(?:" + body + ")?" if len(branches) > 1 or len(body) > 1 else body + "?"
+        return body
+
+    return render(trie)
+
+
+def _merge(windows: list[Window]) -> list[Window]:
+    windows.sort()
+    merged: list[Window] = []
+    for start, end in windows:
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-Z]"
+_NAME_PAIR = r"[A-Z][a-z]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z][a-z]"
+_STREET_TYPES = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|"
+    r"Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|Gardens|Mews|Row|Walk|Trail|Plaza|Alley|"
+    r"Loop|Pike|Path|Hill|Park"
+)
+_STREET_OTHER = (
+    r"(?:stra.e|strasse|weg|gasse|platz|allee|ring|damm)[ \t]+\d|P\.?[ \t]?O\.?[ \t]?Box[ \t]+\d|Post Office Box"
+)
+_STREET = r"\d{1,6}[A-Za-z]?[ \t]+[A-Z0-9][A-Za-z0-9' \t]{1,60}[ \t](?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER
+
+# PII shapes. Alternatives that can start on a digit come before the digit run; the scanner then also tries
+# the digit run at that position, so no shape hides another.
+_PII_SHAPES = re.compile(
+    r"(?P<at>@)"
+    r"|(?P<colon>::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4})"
+    r"|(?P<crypto>(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,})"
+    r"|(?P<hexsep>(?:[0-9A-Fa-f]{2}(?P<sep>[:\-]))(?:[0-9A-Fa-f]{2}(?P=sep)){2}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
+    r"|(?P<ipv4>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"
+    r"|(?P<num>\d(?:(?:[ \-./]|\) ?|\()?\d){6,})"
+    r"|(?P<street>" + _STREET + r")"
+    r"|(?P<iban>[A-Z]{2}\d{2} ?[A-Z0-9]{4})"
+    r"|(?P<nino>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
+    r"|(?P<title>" + _TITLE + r")"
+    r"|(?P<name>" + _NAME_PAIR + r")"
+)
+#: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
+_NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+_ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
+#: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
+_PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
+_TOKEN_STOP = frozenset(" \t\r\n\"'<>()[]{},;")
+
+
+def _token_around(text: str, index: int) -> Window:
+    """The span of the whitespace- or quote-delimited token holding ``text[index]`` (bounded), padded by one."""
+    start, end = index, index + 1
+    floor, ceiling = max(0, index - 128), min(len(text), index + 256)
+    while start > floor and text[start - 1] not in _TOKEN_STOP:
+        start -= 1
+    while end < ceiling and text[end] not in _TOKEN_STOP:
+        end += 1
+    return start - 1, end + 1
+
+
+_ENCODED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_NOT_DIGIT = str.maketrans("", "", " -./()")
+
+#: PII entity -> minimum digits in a run for the entity's recognizer to run on it, and the window padding.
+_DIGIT_RULES: dict[str, tuple[int, int]] = {
+    "PHONE_NUMBER": (7, 56),
+    "CREDIT_CARD": (12, 4),
+    "US_SSN": (9, 4),
+    "US_ITIN": (9, 4),
+    "UK_NHS": (10, 4),
+    "US_BANK_NUMBER": (8, 4),
+    "US_PASSPORT": (8, 4),
+}
+#: Entities found through the shapes above; the others run on the whole text when their trigger fires.
+WINDOWED_PII = frozenset(
+    {*_DIGIT_RULES, "EMAIL_ADDRESS", "IP_ADDRESS", "MAC_ADDRESS", "CRYPTO", "IBAN_CODE", "UK_NINO", "PERSON"}
+    | {"STREET_ADDRESS"}
+)
+_WHOLE_TEXT_TRIGGERS: dict[str, re.Pattern[str]] = {
+    "DATE_TIME": re.compile(r"\d"),
+    "URL": re.compile(r"\w\.\w"),
+    "MEDICAL_LICENSE": re.compile(r"[A-Za-z]{2}\d{7}"),
+    "US_DRIVER_LICENSE": re.compile(r"\w\d"),
+}
+
+
+class Prefilter:
+    """Plans a scan: one pass for secret triggers, one for PII shapes."""
+
+    def __init__(self, specs: Sequence[SecretSpec], pii_entities: Iterable[str]) -> None:
+        self.specs = tuple(specs)
+        self.pii_entities = frozenset(pii_entities)
+        by_literal: dict[str, set[int]] = {}
+        self._regex_triggers: list[tuple[int, re.Pattern[str]]] = []
+        for index, spec in enumerate(self.specs):
+            if spec.trigger_regex is not None:
+                self._regex_triggers.append((index, re.compile(spec.trigger_regex, re.IGNORECASE)))
+            for literal in spec.triggers:
+                by_literal.setdefault(literal.lower(), set()).add(index)
+        # A matched literal implies every literal inside it; literals that start inside it and run past its end
+        # are checked explicitly (the alternation consumes the match).
+        self._closure = {
+            literal: frozenset(i for other, ids in by_literal.items() if other in literal for i in ids)
+            for literal in by_literal
+        }
+        self._overlaps = {
+            literal: tuple(
+                (offset, other)
+                for other in by_literal
+                for offset in range(1, len(literal))
+                if other not in literal and other.startswith(literal[offset:])
+            )
+            for literal in by_literal
+        }
+        self._literals = re.compile(_trie_regex(by_literal))
+        self._after = [LONG_AFTER if spec.name in _LONG_SPECS else SECRET_AFTER for spec in self.specs]
+        self._whole = {e: p for e, p in _WHOLE_TEXT_TRIGGERS.items() if e in self.pii_entities}
+        self._literal_ids = by_literal
+        self._hyperscan = _HyperscanPass.build(by_literal, self._regex_triggers, self.pii_entities & WINDOWED_PII)
+
+    @property
+    def uses_hyperscan(self) -> bool:
+        """Whether the single Hyperscan pass is in use (else the ``re`` fallback)."""
+        return self._hyperscan is not None
+
+    def plan(self, text: str, *, force_re: bool = False) -> Plan:
+        """Where each recognizer must look in ``text``."""
+        plan = Plan()
+        if self._hyperscan is not None and not force_re:
+            plan.percent = False
+            self._plan_hyperscan(text, plan)
+        else:
+            plan.encoded = None
+            self._plan_secrets(text, plan)
+            self._plan_pii(text, plan)
+        for entity, trigger in self._whole.items():
+            if trigger.search(text):
+                plan.whole.add(entity)
+        return plan
+
+    def _plan_hyperscan(self, text: str, plan: Plan) -> None:
+        assert self._hyperscan is not None
+        size = len(text)
+        secret_windows: dict[int, list[Window]] = {}
+        pii = _PiiWindows(self.pii_entities & WINDOWED_PII, text)
+        last_run_end = -1
+        encoded: list[int] = []
+        for kind, payload, start, end in self._hyperscan.hits(text):
+            if kind == _SECRET:
+                for index in payload:
+                    secret_windows.setdefault(index, []).append(
+                        (max(0, start - SECRET_BEFORE), min(size, start + self._after[index]))
+                    )
+            elif kind == _WHOLE_SECRET:
+                for index in payload:
+                    secret_windows.setdefault(index, []).append((0, size))
+            elif payload == "num":
+                start += not text[start].isdigit()
+                run = _NUM.match(text, start)
+                if run is not None and start >= last_run_end:
+                    pii.number(start, run.end(), run.group())
+                    last_run_end = run.end()
+            elif payload == "encoded":
+                start += text[start] not in _ENCODED_CHARS
+                encoded.append(start)
+            elif payload == "percent":
+                plan.percent = True
+            else:
+                pii.shape(payload, start, end)
+        plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
+        plan.pii = pii.merged()
+        plan.encoded = encoded
+
+    def _plan_secrets(self, text: str, plan: Plan) -> None:
+        lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        hits: dict[int, list[Window]] = {}
+        size = len(text)
+        for match in self._literals.finditer(lowered):
+            literal, start = match.group(), match.start()
+            ids = set(self._closure[literal])
+            for offset, other in self._overlaps[literal]:
+                if lowered.startswith(other, start + offset):
+                    ids |= self._closure[other]
+            for index in ids:
+                window = (max(0, start - SECRET_BEFORE), min(size, start + self._after[index]))
+                hits.setdefault(index, []).append(window)
+        for index, trigger in self._regex_triggers:
+            if trigger.search(text):
+                hits.setdefault(index, []).append((0, size))
+        plan.secrets = {index: _merge(windows) for index, windows in hits.items()}
+
+    def _plan_pii(self, text: str, plan: Plan) -> None:
+        wanted = self.pii_entities & WINDOWED_PII
+        if not wanted:
+            return
+        pii = _PiiWindows(wanted, text)
+        for hits, match in enumerate(_PII_SHAPES.finditer(text)):
+            if hits >= MAX_PII_HITS:
+                break
+            kind, start, end = match.lastgroup or "", match.start(), match.end()
+            if kind == "num":
+                pii.number(start, end, match.group())
+                continue
+            pii.shape(kind, start, end)
+            if text[start].isdigit():
+                # A shape that starts on a digit hides a digit run starting there: look for it too.
+                number = _NUM.match(text, start)
+                if number is not None:
+                    pii.number(start, number.end(), number.group())
+        plan.pii = pii.merged()
+
+
+class _PiiWindows:
+    """Collects PII windows from shape hits and digit runs."""
+
+    def __init__(self, wanted: frozenset[str], text: str) -> None:
+        self.wanted = wanted
+        self.text = text
+        self.size = len(text)
+        self.windows: dict[str, list[Window]] = {}
+
+    def add(self, entity: str, start: int, end: int) -> None:
+        if entity in self.wanted:
+            self.windows.setdefault(entity, []).append((max(0, start), min(self.size, end)))
+
+    def number(self, start: int, end: int, run: str) -> None:
+        date = _ISO_DATE.match(run)
+        if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
+            run = run[date.end() :]
+        text = self.text
+        if (start and text[start - 1].isalnum()) or (end < self.size and text[end].isalnum()):
+            return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
+        digits = len(run.translate(_NOT_DIGIT))
+        bare_without_context = (
+            run.isdigit()
+            and text[start - 1 : start] != "+"
+            and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
+        )
+        for entity, (minimum, pad) in _DIGIT_RULES.items():
+            if digits >= minimum and not (entity == "PHONE_NUMBER" and bare_without_context):
+                self.add(entity, start - pad, end + pad)
+
+    def shape(self, kind: str, start: int, end: int) -> None:
+        if kind == "at":
+            self.add("EMAIL_ADDRESS", *_token_around(self.text, start))
+        elif kind == "colon":
+            self.add("IP_ADDRESS", start - 40, end + 48)
+            self.add("MAC_ADDRESS", start - 20, end + 24)
+        elif kind == "ipv4":
+            self.add("IP_ADDRESS", start - 4, end + 16)
+        elif kind == "hexsep":
+            self.add("MAC_ADDRESS", start - 2, end + 24)
+        elif kind == "crypto":
+            self.add("CRYPTO", start - 2, end + 80)
+        elif kind == "iban":
+            self.add("IBAN_CODE", start - 4, start + 50)
+        elif kind == "nino":
+            self.add("UK_NINO", start - 4, end + 4)
+        elif kind in ("name", "title"):
+            self.add("PERSON", start - 4, end + 48)
+        elif kind == "street":
+            self.add("STREET_ADDRESS", start - 80, end + 100)
+
+    def merged(self) -> dict[str, list[Window]]:
+        return {entity: _merge(found) for entity, found in self.windows.items()}
+
+
+_SECRET, _WHOLE_SECRET, _SHAPE = 0, 1, 2
+#: The PII shapes for Hyperscan: short seeds (a digit run is reported as overlapping seven-digit seeds).
+_HS_SHAPES: dict[str, str] = {
+    "at": r"@",
+    "colon": r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}",
+    "crypto": r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25}",
+    "hexsep": r"(?:[0-9A-Fa-f]{2}:){3}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){3}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.",
+}
+#: Shapes of encoded tokens, looked for in every text (decoding applies to secrets too).
+_HS_ENCODED: dict[str, str] = {
+    "encoded": r"(?:^|[^A-Za-z0-9+/=_\-%])[A-Za-z0-9+/_\-]{16}",
+    "percent": r"%[0-9A-Fa-f]{2}",
+    "ipv4": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",
+    # Reported once per run: only a seed that starts where the run starts (the scanner reads the whole run).
+    "num": r"(?:^|[^\d])\d(?:(?:[ \-./]|\) ?|\()?\d){6}",
+    "iban": r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
+    "nino": r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]",
+    "title": _TITLE,
+    "name": _NAME_PAIR,
+    # Anchored on the street type (a bounded street-name run is too large for Hyperscan's start-of-match mode).
+    "street": r"[A-Za-z0-9][ \t]+(?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER,
+}
+
+
+class _HyperscanPass:
+    """One Hyperscan block-mode database holding every trigger; a scratch space per thread."""
+
+    def __init__(self, hyperscan: Any, database: Any, payloads: list[tuple[int, Any]]) -> None:
+        self._hs = hyperscan
+        self._database = database
+        self._payloads = payloads
+        self._local = threading.local()
+
+    @classmethod
+    def build(
+        cls,
+        literals: dict[str, set[int]],
+        regex_triggers: list[tuple[int, re.Pattern[str]]],
+        pii_entities: frozenset[str],
+    ) -> _HyperscanPass | None:
+        """The compiled pass, or ``None`` when Hyperscan is not installed or cannot compile a trigger."""
+        try:
+            import hyperscan
+        except ImportError:
+            return None
+        expressions: list[bytes] = []
+        flags: list[int] = []
+        payloads: list[tuple[int, Any]] = []
+        som = hyperscan.HS_FLAG_SOM_LEFTMOST
+        for literal, ids in sorted(literals.items()):
+            expressions.append(re.escape(literal).encode())
+            flags.append(som | hyperscan.HS_FLAG_CASELESS)
+            payloads.append((_SECRET, tuple(sorted(ids))))
+        for index, pattern in regex_triggers:
+            expressions.append(pattern.pattern.encode())
+            flags.append(hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
+            payloads.append((_WHOLE_SECRET, (index,)))
+        shapes = {**(_HS_SHAPES if pii_entities else {}), **_HS_ENCODED}
+        for kind, shape in shapes.items():
+            expressions.append(shape.encode())
+            flags.append(hyperscan.HS_FLAG_SINGLEMATCH if kind == "percent" else som)
+            payloads.append((_SHAPE, kind))
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            database.compile(
+                expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
+            )
+        except hyperscan.error as exc:  # a trigger Hyperscan cannot take is a bug here, not a reason to slow down
+            raise RuntimeError(f"guardrail prefilter: Hyperscan cannot compile the triggers: {exc}") from None
+        return cls(hyperscan, database, payloads)
+
+    def hits(self, text: str) -> list[tuple[int, Any, int, int]]:
+        """``(kind, payload, start, end)`` for every trigger occurrence, in end-offset order."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._hs.Scratch(self._database)
+        found: list[tuple[int, Any, int, int]] = []
+        payloads = self._payloads
+
+        shapes = 0
+
+        def on_match(expression: int, start: int, end: int, flags: int, context: Any) -> bool:
+            nonlocal shapes
+            kind, payload = payloads[expression]
+            if kind == _SHAPE:
+                shapes += 1
+                if shapes > MAX_PII_HITS:
+                    return False  # digit-dense text: enough PII windows; secret triggers still count
+            found.append((kind, payload, start, end))
+            return False
+
+        # One byte per character (non-ASCII becomes "?", which no trigger contains): offsets stay char offsets.
+        self._database.scan(text.encode("ascii", "replace"), match_event_handler=on_match, scratch=scratch)
+        return found
+
+
+_ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
