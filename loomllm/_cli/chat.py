@@ -143,7 +143,7 @@ def pick_agent(config: Any, requested: str | None) -> str:
     """``requested``, else ``loomllm.default_agent``, else the first agent in file order."""
     from loomllm.errors import ConfigError
 
-    agents = list(config.loom.agents)
+    agents: list[str] = list(config.loom.agents)
     file = str(config.source) if config.source else None
     if requested is not None:
         if requested not in config.loom.agents:

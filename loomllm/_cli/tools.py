@@ -24,7 +24,7 @@ def scan(
     """Report secrets and PII by type, line and column (never the value); exit 1 when anything is blocked."""
     from loomllm._guardrails import run_scan_command
 
-    out = output(ctx)
+    output(ctx)
     guardrails = None
     if config is not None:
         from loomllm.config import load_config
