@@ -16,7 +16,6 @@ from typing import Any
 
 from loomllm._check import OFFLINE_URL_VARIABLE, budget_table, table
 
-
 _PLAN = (
     "1. Define the audience and the one promise of the launch.\n"
     "2. Ship a beta to ten design partners and collect their objections.\n"

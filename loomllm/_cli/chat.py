@@ -43,6 +43,9 @@ def chat(
     """Send a prompt to an agent and stream the answer to stdout (tokens and cost go to stderr)."""
     out = output(ctx)
     path = config_path(config, offline=offline)
+    if prompt is not None and prompt != "-" and not prompt.strip():
+        out.error("empty prompt")
+        raise typer.Exit(2)
     with maybe_offline(offline):
         session = _Warmup(out, path, agent, model)
         session.start()

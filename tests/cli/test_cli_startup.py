@@ -35,8 +35,8 @@ class TestHelpAndVersion:
 
     def test_every_option_and_argument_has_help(self) -> None:
         """Every option and argument of every command says what it does."""
-        from loomllm._cli.app import app, run  # noqa: F401  (run imports the command modules)
         from loomllm._cli import budget, chat, inspect, tools  # noqa: F401
+        from loomllm._cli.app import app
 
         root = typer.main.get_command(app)
         missing = []
