@@ -78,7 +78,9 @@ class Output:
                       pad_edge=False, show_edge=False)
         for row in rows:
             table.add_row(*row)
-        self.out.print(table)
+        with self.out.capture() as captured:
+            self.out.print(table)
+        self.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
     def line(self, text: str = "") -> None:
         """One line of a report on stdout (never wrapped: one problem, one line)."""

@@ -23,8 +23,8 @@ class TestScan:
         """Nothing to block: exit 0 (for files and for `-`, stdin)."""
         path = tmp_path / "ok.txt"
         path.write_text("nothing to see here\n")
-        assert 0 == run_cli("scan", str(path)).returncode
-        assert (0, "") == (run_cli("scan", "-", stdin="the meeting moved to 3 pm\n").returncode, "")
+        result = run_cli("scan", str(path), "-", stdin="the meeting moved to 3 pm\n")
+        assert (0, "", "") == (result.returncode, result.stdout, result.stderr)
 
     def test_directory_is_passed_to_the_scanner(self, tmp_path: Path) -> None:
         """The CLI does not reject a directory (the scanner walks it); no usage error."""
