@@ -8,6 +8,7 @@ the person typing), and a spinner on stderr says what is loading.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -139,7 +140,30 @@ class _Warmup:
         if guard is not None:  # Presidio loads only for an agent that has a guardrail
             self.stage = "Loading Presidio (guardrails)"
             guard.decide("Loading the analyzer.", "input", message_index=None, agent=name)
+        self.stage = "Preparing the first request"
+        _prepare_first_request(loom.reachable_deployments(name))
         return ready
+
+
+def _prepare_first_request(deployments: list[dict[str, Any]]) -> None:
+    """Load what the first request would load: the tokenizer of the budget estimate, the provider SDK's client.
+
+    The work is the same either way; done here it overlaps with reading the prompt.
+    """
+    import importlib
+
+    from loomllm._egress.providers import deployment_provider
+    from loomllm._litellm import litellm_module
+
+    if not deployments:
+        return
+    litellm = litellm_module()
+    model = str(deployments[0]["litellm_params"]["model"])
+    with contextlib.suppress(Exception):  # a warm-up failure shows up, if at all, on the real call
+        litellm.token_counter(model=model, messages=[{"role": "user", "content": "Loading the tokenizer."}])
+    if deployment_provider(deployments[0]) in ("openai", "azure"):  # LiteLLM sends these with the openai SDK
+        with contextlib.suppress(ImportError):
+            importlib.import_module("openai.resources.chat")
 
 
 def pick_agent(config: Any, requested: str | None) -> str:
