@@ -55,6 +55,8 @@ class TestStatus:
         assert 0 == result.returncode
         assert "every new process starts at zero" in result.stderr and "sqlite:///" in result.stderr
         assert "$2.000000" in result.stdout
+        quiet = run_cli("-q", "budget", "status", "--config", str(_config(tmp_path, "memory://")))
+        assert (0, "", result.stdout) == (quiet.returncode, quiet.stderr, quiet.stdout)
 
 
 class TestReset:

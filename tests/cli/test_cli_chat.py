@@ -22,9 +22,12 @@ CRITIC_PROMPT = "Review the plan for the warehouse move in May."
 
 @pytest.fixture(scope="module")
 def logged_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """config/offline.yaml with ``logging.file: events.jsonl`` (in a temporary directory)."""
+    """config/offline.yaml with ``logging.file: events.jsonl`` and no guardrails (in a temporary directory)."""
     folder = tmp_path_factory.mktemp("logs")
     text = (ROOT / "config" / "offline.yaml").read_text()
+    guardrails = "  guardrails:\n    default: standard"
+    assert guardrails in text
+    text = text.replace(guardrails, "  guardrails:\n    default: null")
     text = text.replace("prompts_dir: ../prompts", f"prompts_dir: {ROOT / 'prompts'}")
     text = text.replace("  logging:\n", "  logging:\n    file: events.jsonl\n", 1)
     path = folder / "offline.yaml"
@@ -36,7 +39,7 @@ def logged_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def critic_on_smart(logged_config: Path, offline_env: dict[str, str]) -> CompletedProcess[str]:
     """One chat run shared by the override and the logs tests: the critic on group smart, its own system prompt."""
     return run_cli("chat", "-c", str(logged_config), "-a", "critic", "-m", "smart", "-s", "Answer in one line.",
-                   CRITIC_PROMPT, env=offline_env)
+                   CRITIC_PROMPT, env={**offline_env, "FORCE_COLOR": "1"})  # FORCE_COLOR: Rich draws the spinner
 
 
 def _request_with(server: WireServer, prompt: str) -> Any:
@@ -54,12 +57,16 @@ class TestChat:
         assert "gpt-4o" == sent.model
         assert {"role": "system", "content": "Answer in one line."} == sent.body["messages"][0]
         assert "[critic · smart/openai/gpt-4o · " in result.stderr
+        assert "Loading LiteLLM" in result.stderr  # the spinner's text
+        assert "Presidio" not in result.stderr  # no guardrail configured: Presidio is never loaded
 
     def test_stdin_and_json(self, demo_server: WireServer, offline_env: dict[str, str]) -> None:
         """The prompt comes from stdin; --json prints one object with the answer, tokens and cost."""
         prompt = "What did the three competitors ship in October?"
-        result = run_cli("chat", "-c", "config/offline.yaml", "-a", "scout", "--json", stdin=prompt, env=offline_env)
+        result = run_cli("chat", "-c", "config/offline.yaml", "-a", "scout", "--json", stdin=prompt,
+                         env={**offline_env, "FORCE_COLOR": "1"})
         assert 0 == result.returncode, result.stderr
+        assert "Loading Presidio (guardrails)" in result.stderr  # the spinner, while stdin was read
         answer = json.loads(result.stdout)
         assert ("scout", "flaky", "smart/openai/gpt-4o") == (answer["agent"], answer["model_group"],
                                                               answer["deployment"])  # the fallback answered
@@ -70,10 +77,12 @@ class TestChat:
         assert ["flaky-model", "gpt-4o"] == tried
 
     def test_refused_call_exits_1_with_one_warning(self, offline_env: dict[str, str]) -> None:
-        """The courier's fallback host is denied: one warning line, one error line, exit 1, nothing on stdout."""
-        result = run_cli("chat", "-c", "config/offline.yaml", "-a", "courier", "Deliver the summary.",
+        """The courier's fallback host is denied: one warning, one error line, exit 1, nothing on stdout (-v: events)."""
+        result = run_cli("-v", "chat", "-c", "config/offline.yaml", "-a", "courier", "Deliver the summary.",
                          env=offline_env)
         assert (1, "") == (result.returncode, result.stdout)
+        # -v: loomllm's events on stderr, one line each
+        assert any("llm.attempt" in line and "outcome=refused" in line for line in result.stderr.splitlines())
         lines = result.stderr.splitlines()
         assert ["warning: agent 'courier': deployment 'outside/openai/gpt-4o-mini' removed, egress to "
                 "'api.untrusted.example' denied: host is not on the allowlist"] == [
@@ -125,3 +134,46 @@ class TestLogs:
         result = run_cli("logs", "-c", "config/offline.yaml", env=offline_env)
         assert (1, "") == (result.returncode, result.stdout)
         assert "no event log is configured; set loomllm.logging.file" in result.stderr
+
+
+class TestConversation:
+    def test_terminal_conversation_keeps_the_history(self, demo_server: WireServer,
+                                                     offline_env: dict[str, str]) -> None:
+        """At a terminal with no prompt: `> ` prompts, each answer streamed, the second turn sees the first."""
+        import os
+        import pty
+        import select
+        import time
+
+        from conftest import _ENTRY_POINT, cli_env
+
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the real command on a terminal
+            os.chdir(ROOT)
+            os.execve(str(_ENTRY_POINT), ["loomllm", "chat", "-c", "config/offline.yaml", "-a", "critic"],
+                      cli_env(offline_env))
+        seen = b""
+
+        def read_until(marker: bytes, count: int, timeout: float = 120) -> None:
+            nonlocal seen
+            deadline = time.monotonic() + timeout
+            while seen.count(marker) < count and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.2)[0]:
+                    try:
+                        seen += os.read(fd, 4096)
+                    except OSError:
+                        return
+
+        read_until(b"> ", 1)
+        os.write(fd, b"Review plan A for the office move\r")
+        read_until(b"tokens in", 1)
+        os.write(fd, b"And plan B?\r")
+        read_until(b"tokens in", 2)
+        os.write(fd, b"\r")  # an empty line ends the conversation
+        _, status = os.waitpid(pid, 0)
+        assert 0 == os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+        text = seen.decode(errors="replace")
+        assert 2 == text.count("Step 2 is the weakest")
+        second = next(r for r in demo_server.requests if r.body["messages"][-1]["content"] == "And plan B?")
+        assert ["user", "assistant", "user"] == [m["role"] for m in second.body["messages"] if m["role"] != "system"]
+        assert "Review plan A for the office move" == second.body["messages"][-3]["content"]
