@@ -77,7 +77,7 @@ class TestChat:
         assert ["flaky-model", "gpt-4o"] == tried
 
     def test_refused_call_exits_1_with_one_warning(self, offline_env: dict[str, str]) -> None:
-        """The courier's fallback host is denied: one warning, one error line, exit 1, nothing on stdout (-v: events)."""
+        """The courier's fallback host is denied: one warning, one error, exit 1, nothing on stdout (-v: events)."""
         result = run_cli("-v", "chat", "-c", "config/offline.yaml", "-a", "courier", "Deliver the summary.",
                          env=offline_env)
         assert (1, "") == (result.returncode, result.stdout)
