@@ -8,7 +8,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_cli
+from cli_helpers import ROOT, run_cli
 
 from loomllm.testing import WireServer
 
@@ -145,12 +145,12 @@ class TestConversation:
         import select
         import time
 
-        from conftest import _ENTRY_POINT, cli_env
+        from cli_helpers import ENTRY_POINT, cli_env
 
         pid, fd = pty.fork()
         if pid == 0:  # the child: the real command on a terminal
             os.chdir(ROOT)
-            os.execve(str(_ENTRY_POINT), ["loomllm", "chat", "-c", "config/offline.yaml", "-a", "critic"],
+            os.execve(str(ENTRY_POINT), ["loomllm", "chat", "-c", "config/offline.yaml", "-a", "critic"],
                       cli_env(offline_env))
         seen = b""
 

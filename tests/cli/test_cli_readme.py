@@ -6,7 +6,7 @@ import re
 import shlex
 
 import pytest
-from conftest import ROOT, run_cli
+from cli_helpers import ROOT, run_cli
 
 _MARKER = "<!-- quick-start-commands:"
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 import typer.main
-from conftest import ROOT, run_cli
+from cli_helpers import ROOT, run_cli
 
 from loomllm import __version__
 
