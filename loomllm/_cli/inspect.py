@@ -29,7 +29,7 @@ from loomllm._cli.output import Output
 @handles_errors
 def check(
     ctx: typer.Context,
-    legacy_config: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
+    legacy_config: Annotated[Path | None, typer.Argument(hidden=True, show_default=False, metavar="CONFIG")] = None,
     config: ConfigOption = None,
     offline: OfflineOption = False,
     as_json: JsonOption = False,
@@ -136,7 +136,7 @@ def _verdict_summary(agents: Mapping[str, str]) -> str:
 def logs(
     ctx: typer.Context,
     config: ConfigOption = None,
-    offline: OfflineOption = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Default to config/offline.yaml.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many of the latest calls to show.")] = 20,
     all_events: Annotated[bool, typer.Option("--all", help="Show every event (attempts, budget, guardrails), "
                                                           "not only calls.")] = False,
