@@ -24,9 +24,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exit_code = [1]
     if argv is None:
+        _collect_garbage_less_often()
         _leave_after_atexit(exit_code)
     exit_code[0] = run(argv)
     return exit_code[0]
+
+
+def _collect_garbage_less_often() -> None:
+    """Raise the cyclic collector's first threshold (700 -> 50,000) for this short-lived process.
+
+    Importing LiteLLM and Presidio allocates millions of objects and no garbage cycles to speak of;
+    at the default threshold the collector rescans them hundreds of times, about 0.7 s of CPU
+    before the first token. Memory stays bounded: the collector still runs.
+    """
+    import gc
+
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _leave_after_atexit(exit_code: list[int]) -> None:
