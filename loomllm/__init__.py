@@ -43,6 +43,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 if TYPE_CHECKING:
     from loomllm._agent import UnifiedAgent
+    from loomllm._events import configure_logging
     from loomllm._guardrails.scan import ScanFinding, scan_text
     from loomllm._output import ToolCall, tool_calls
     from loomllm._runtime import Loom
@@ -76,6 +77,7 @@ __all__ = [
     "ScanFinding",
     "ToolCall",
     "UnifiedAgent",
+    "configure_logging",
     "load_config",
     "scan_text",
     "tool_calls",
@@ -84,6 +86,7 @@ __all__ = [
 _LAZY = {
     "Loom": "loomllm._runtime",
     "UnifiedAgent": "loomllm._agent",
+    "configure_logging": "loomllm._events",
     "ToolCall": "loomllm._output",
     "tool_calls": "loomllm._output",
     "AgentConfig": "loomllm.config",

@@ -14,9 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loomllm._check import budget_table, table
-
-OFFLINE_URL_VARIABLE = "LOOMLLM_OFFLINE_URL"
+from loomllm._check import OFFLINE_URL_VARIABLE, budget_table, table
 
 _PLAN = (
     "1. Define the audience and the one promise of the launch.\n"
@@ -31,14 +29,11 @@ _SCOUT = "Three competitors launched similar features this quarter; none ships a
 @contextmanager
 def offline_server() -> Iterator[Any]:
     """Start the local wire server with the demo's scripted replies; publish its URL for the config."""
-    from loomllm.testing import Reply, WireServer
+    from loomllm.testing import WireServer
 
     previous = os.environ.get(OFFLINE_URL_VARIABLE)
     with WireServer() as server:
-        server.route(Reply.text(_PLAN), model="gpt-4o")
-        server.route(Reply.text(_CRITIQUE), model="claude-haiku-4-5")
-        server.route(Reply.text(_SCOUT), model="claude-sonnet-4-5")
-        server.route(Reply.status(503), model="flaky-model")
+        route_demo_replies(server)
         os.environ[OFFLINE_URL_VARIABLE] = server.url
         try:
             yield server
@@ -47,6 +42,16 @@ def offline_server() -> Iterator[Any]:
                 os.environ.pop(OFFLINE_URL_VARIABLE, None)
             else:
                 os.environ[OFFLINE_URL_VARIABLE] = previous
+
+
+def route_demo_replies(server: Any) -> None:
+    """The offline config's models answer as in the demo; ``flaky-model`` answers 503."""
+    from loomllm.testing import Reply
+
+    server.route(Reply.text(_PLAN), model="gpt-4o")
+    server.route(Reply.text(_CRITIQUE), model="claude-haiku-4-5")
+    server.route(Reply.text(_SCOUT), model="claude-sonnet-4-5")
+    server.route(Reply.status(503), model="flaky-model")
 
 
 def quiet_litellm() -> None:
@@ -123,6 +128,8 @@ async def _scenario(config: Path, server: Any) -> int:
         _say("Budgets (also: loomllm budget status)")
         print(budget_table(await loom.budgets()))
         _say(f"The local server received {len(server.requests)} requests; no byte left this machine.")
+        print("\nNext (with .venv/bin on PATH): loomllm check --offline · loomllm chat --offline \"Plan a launch\" · "
+              "loomllm models --offline · loomllm --help")
     return 0
 
 

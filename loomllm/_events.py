@@ -1,27 +1,54 @@
-"""loomllm's log events: structlog events, plus an optional user hook that sees the same dicts.
+"""loomllm's log events: structlog events, an optional JSON-lines file, and an optional user hook.
 
 Events carry names, numbers and hosts only: never message contents, never keys.
+
+A library must not configure the process's logging, so :class:`EventLog` only *emits*: through
+structlog when the application configured it, otherwise through the standard ``logging`` logger
+``loomllm`` (silent below WARNING until the application configures ``logging``, and never on
+stdout). :func:`configure_logging` is the helper for applications (and the ``loomllm`` command)
+that want loomllm's events rendered on stderr.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
+
+if TYPE_CHECKING:
+    from loomllm.config import LoomConfig
 
 EventHook = Callable[[dict[str, Any]], None]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_structlog(format: str, level: str) -> None:
-    """Configure structlog's renderer unless the application already configured structlog."""
-    if structlog.is_configured():
-        return
+def configure_logging(
+    level: Literal["debug", "info", "warning", "error"] | int = "info",
+    format: Literal["console", "json"] = "console",
+    *,
+    stream: TextIO | None = None,
+) -> None:
+    """Render loomllm's events (and everything else logged through structlog) on ``stream``.
+
+    ``stream`` defaults to stderr, so that a program's stdout carries only its own output.
+    ``format="json"`` writes one JSON object per line. This configures structlog for the whole
+    process: call it from an application's entry point, never from library code. ``Loom()`` does
+    not call it.
+    """
+    out = stream or sys.stderr
+    number = _LEVELS[level] if isinstance(level, str) else int(level)
     renderer: Any = (
-        structlog.processors.JSONRenderer() if format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if format == "json"
+        else structlog.dev.ConsoleRenderer(colors=_is_terminal(out))
     )
     structlog.configure(
         processors=[
@@ -29,26 +56,75 @@ def configure_structlog(format: str, level: str) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 
 
-class EventLog:
-    """Emits loomllm events to structlog and to an optional hook."""
+def event_log_file(config: LoomConfig) -> Path | None:
+    """The JSON-lines event file named by ``loomllm.logging.file`` (relative to the config file), or None."""
+    name = config.loom.logging.file
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else config.base_dir / path
 
-    def __init__(self, hook: EventHook | None = None) -> None:
+
+class EventLog:
+    """Emits loomllm events to structlog (or stdlib ``logging``), an optional file and an optional hook."""
+
+    def __init__(self, hook: EventHook | None = None, *, file: str | Path | None = None) -> None:
         self._proxy = structlog.get_logger("loomllm")
         self._log: Any = None  # bound on first use: structlog's lazy proxy re-binds on every call
+        self._stdlib = logging.getLogger("loomllm")
         self._hook = hook
+        self._file = Path(file) if file is not None else None
+        self._sink: IO[str] | None = None
+        self._sink_lock = threading.Lock()
 
     def emit(self, event: str, level: str = "info", **fields: Any) -> None:
-        """Log ``event`` with ``fields`` and pass the same dict to the hook."""
-        if self._log is None:
-            self._log = self._proxy.bind()
-        getattr(self._log, level)(event, **fields)
+        """Log ``event`` with ``fields``, append it to the event file and pass the same dict to the hook."""
+        self._log_event(event, level, fields)
+        if self._file is not None:
+            self._append(event, level, fields)
         if self._hook is not None:
             try:
                 self._hook({"event": event, "level": level, **fields})
             except Exception as exc:  # a broken alerting hook must not fail the call it reports on
-                self._log.warning("loomllm.event_hook_failed", hook_event=event, error_type=type(exc).__name__)
+                self._log_event("loomllm.event_hook_failed", "warning",
+                                {"hook_event": event, "error_type": type(exc).__name__})
+
+    def _log_event(self, event: str, level: str, fields: dict[str, Any]) -> None:
+        if structlog.is_configured():
+            if self._log is None:
+                self._log = self._proxy.bind()
+            getattr(self._log, level)(event, **fields)
+            return
+        number = _LEVELS.get(level, logging.INFO)
+        if self._stdlib.isEnabledFor(number):
+            details = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            self._stdlib.log(number, "%s %s", event, details, extra={"loomllm_event": {"event": event, **fields}})
+
+    def _append(self, event: str, level: str, fields: dict[str, Any]) -> None:
+        path = self._file
+        if path is None:
+            return
+        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        line = json.dumps({"timestamp": stamp, "event": event, "level": level, **fields}, default=str)
+        try:
+            with self._sink_lock:
+                if self._sink is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._sink = path.open("a", encoding="utf-8", buffering=1)
+                self._sink.write(line + "\n")
+        except OSError as exc:  # an unwritable log file must not fail the call it reports on
+            self._file = None
+            self._log_event("loomllm.event_file_failed", "warning", {"error": exc.strerror or type(exc).__name__})
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from loomllm._attempt import Attempts
 from loomllm._budget import BudgetLedger, check_prices, open_store
 from loomllm._egress import enforce_deployments, install_transport_guard
-from loomllm._events import EventHook, EventLog, configure_structlog
+from loomllm._events import EventHook, EventLog, event_log_file
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import router as _router
 from loomllm._scrub import CredentialScrubber, credential_values
@@ -45,8 +45,7 @@ class Loom:
     ) -> None:
         self.config = config if isinstance(config, LoomConfig) else load_config(config)
         self.id = uuid.uuid4().hex
-        self.events = EventLog(on_event)
-        configure_structlog(self.config.loom.logging.format, self.config.loom.logging.level)
+        self.events = EventLog(on_event, file=event_log_file(self.config))
         self._specs: dict[str, AgentConfig] = dict(self.config.loom.agents)
         self._guards: dict[str, Guard | None] = {}
         self._prompts: PromptRegistry | None = None

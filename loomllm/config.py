@@ -112,11 +112,13 @@ class AgentConfig(StrictModel):
 
 
 class LoggingConfig(StrictModel):
-    """How loomllm's structlog events are rendered."""
+    """How loomllm's events are rendered (by ``loomllm.configure_logging()`` and the CLI) and kept."""
 
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
     attempts: bool = Field(default=True, description="Also log one event per Router attempt.")
+    file: str | None = Field(default=None, description="Append every event as a JSON line to this file "
+                             "(relative to the config file); `loomllm logs` reads it.")
 
 
 class CacheOptions(StrictModel):
@@ -134,6 +136,7 @@ class LoomSection(StrictModel):
     """The top-level ``loomllm:`` section."""
 
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    default_agent: str | None = Field(default=None, description="The agent `loomllm chat` talks to by default.")
     state: str = Field(default="memory://", description="memory://, sqlite:///path or redis://host:port/db")
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cache: CacheOptions = Field(default_factory=CacheOptions)
@@ -704,6 +707,10 @@ def _check_references(config: LoomConfig, file: str) -> list[str]:
                           for name in sources if name != "*" and not config.serves(name)]
     for name, agent in config.loom.agents.items():
         check_agent_spec(config, name, agent, file=file)
+    default_agent = config.loom.default_agent
+    if default_agent is not None and default_agent not in config.loom.agents:
+        known = ", ".join(config.loom.agents) or "none"
+        raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=file, path="loomllm.default_agent")
     _check_teams(config, file)
     return notes
 

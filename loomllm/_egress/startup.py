@@ -25,6 +25,11 @@ _UNRESOLVABLE = "cannot determine where this deployment sends requests: set api_
 class EgressConfigWarning(UserWarning):
     """A deployment was removed from an agent's reach because its host is not allowed."""
 
+    def __init__(self, message: str, agent: str | None = None) -> None:
+        super().__init__(message)
+        self.agent = agent
+        """The agent whose reach lost the deployment (the CLI shows only the agent in use)."""
+
 
 @dataclass(frozen=True)
 class DeploymentVerdict:
@@ -105,8 +110,10 @@ def enforce_deployments(
             raise ConfigError(_denied_message(agent, denied), file=file, path=path)
         for v in denied:
             warnings.warn(
-                f"agent {agent!r}: deployment {v.deployment!r} removed, egress to {v.host!r} denied: {v.reason}",
-                EgressConfigWarning,
+                EgressConfigWarning(
+                    f"agent {agent!r}: deployment {v.deployment!r} removed, egress to {v.host!r} denied: {v.reason}",
+                    agent=agent,
+                ),
                 stacklevel=2,
             )
         kept = [d for d, v in zip(deployments, verdicts, strict=True) if v.allowed]

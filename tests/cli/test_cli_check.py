@@ -1,0 +1,76 @@
+"""`loomllm check`: every problem on its own line, unset variables included; exit 0 / 1 / 2.
+
+The clean run (`check --offline`, exit 0) is driven by the README test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_helpers import run_cli
+
+
+class TestOfflineConfig:
+    def test_without_the_server_one_problem_names_the_variable(self) -> None:
+        """No server URL: exactly one problem, naming LOOMLLM_OFFLINE_URL, no misdiagnosis as a bad URL."""
+        result = run_cli("check", "--config", "config/offline.yaml")
+        assert 1 == result.returncode
+        assert "1 problem(s):" in result.stdout
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 1 == len(problems)
+        assert "environment variable LOOMLLM_OFFLINE_URL is not set (used at model_list[0].litellm_params.api_base" \
+            in problems[0]
+        assert "loomllm check --offline" in problems[0]
+        for wrong in ("no scheme", "URL/v1", "every reachable deployment is denied"):
+            assert wrong not in result.stdout
+
+    def test_json(self, offline_env: dict[str, str]) -> None:
+        """`check --json` prints the same findings as one JSON document."""
+        result = run_cli("check", "--json", "--config", "config/offline.yaml", env=offline_env)
+        assert 0 == result.returncode, result.stderr
+        report = json.loads(result.stdout)
+        assert (True, [], 7) == (report["ok"], report["problems"], report["agents"])
+        reach = {(r["agent"], r["deployment"]): r for r in report["reach"]}
+        assert "allowed" == reach[("planner", "smart/openai/gpt-4o")]["egress"]
+        assert reach[("planner", "smart-backup/anthropic/claude-sonnet-4-5")]["via_fallback"]
+
+
+class TestProductionConfig:
+    def test_every_unset_variable_is_a_problem_and_the_rest_is_checked(self) -> None:
+        """config/loomllm.yaml with no keys and no Redis URL: one line per unset variable, table still printed."""
+        result = run_cli("check", "config/loomllm.yaml")  # the old positional form still works
+        assert 1 == result.returncode, result.stderr
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 4 == len(problems), problems
+        joined = "\n".join(problems)
+        for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+            assert f"environment variable {name} is not set" in joined
+        assert "environment variable LOOMLLM_REDIS_URL is not set (used at loomllm.state)" in joined
+        summarizer = next(line for line in result.stdout.splitlines() if line.startswith("summarizer "))
+        assert "missing GEMINI_API_KEY" in summarizer and "generativelanguage.googleapis.com" in summarizer
+
+
+class TestInvalidConfig:
+    def test_invalid_config_exits_2_on_stderr(self, tmp_path: Path) -> None:
+        """A config error names file and key on stderr, prints nothing on stdout, exit code 2."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("loomllm: {agents: {a: {model: nope}}}\n")
+        result = run_cli("check", "--config", str(bad))
+        assert (2, "") == (result.returncode, result.stdout)
+        assert f"error: {bad}: loomllm.agents.a.model: unknown model group 'nope'" in result.stderr
+
+    def test_unknown_default_agent_is_invalid(self, tmp_path: Path) -> None:
+        """`default_agent` must name an agent of the config."""
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("model_list:\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o, api_key: k}\n"
+                       "loomllm:\n  default_agent: plannr\n  agents: {planner: {model: g}}\n")
+        result = run_cli("check", "--config", str(bad))
+        assert 2 == result.returncode
+        assert "loomllm.default_agent: unknown agent 'plannr' (known: planner)" in result.stderr
+
+    def test_missing_file(self) -> None:
+        """A config that does not exist is an invalid config (2), named on stderr."""
+        result = run_cli("check", "--config", "no/such.yaml")
+        assert 2 == result.returncode
+        assert "error: no/such.yaml: cannot read config" in result.stderr
