@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from loomllm._agent import UnifiedAgent
     from loomllm._output import ToolCall, tool_calls
     from loomllm._runtime import Loom
+    from loomllm._telemetry import instrument
     from loomllm.config import AgentConfig, LoomConfig, load_config
     from loomllm.prompts import PromptRegistry, PromptTemplate
 
@@ -74,6 +75,7 @@ __all__ = [
     "RateLimited",
     "ToolCall",
     "UnifiedAgent",
+    "instrument",
     "load_config",
     "tool_calls",
 ]
@@ -86,6 +88,7 @@ _LAZY = {
     "AgentConfig": "loomllm.config",
     "LoomConfig": "loomllm.config",
     "load_config": "loomllm.config",
+    "instrument": "loomllm._telemetry",
     "PromptRegistry": "loomllm.prompts",
     "PromptTemplate": "loomllm.prompts",
 }

@@ -25,8 +25,9 @@ from loomllm._litellm import litellm_module
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
 from loomllm._output import Schema, ToolCall, tool_calls
+from loomllm._telemetry import emit_decision
 from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
-from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError
+from loomllm.errors import ConfigError, ForbiddenParameter, LoomError, OutputValidationError, PolicyViolation
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
@@ -201,8 +202,7 @@ class UnifiedAgent:
     async def _call(self, call: _Call) -> Any:
         """The whole path of one non-streaming call, in order."""
         vault = self._guard.new_vault() if self._guard else None
-        await self._guard_input(call, vault)
-        reservation = await self._reserve(call)
+        reservation = await self._admit(call, vault)
         response = await self._send(call, reservation)
         outcome = "ok"
         try:
@@ -219,8 +219,7 @@ class UnifiedAgent:
     async def _call_stream(self, call: _Call) -> AsyncIterator[Any]:
         """The streaming path: same steps, settled when the stream ends or is abandoned."""
         vault = self._guard.new_vault() if self._guard else None
-        await self._guard_input(call, vault)
-        reservation = await self._reserve(call)
+        reservation = await self._admit(call, vault)
         wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
         call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
         stream = await self._send(call, reservation)
@@ -297,6 +296,18 @@ class UnifiedAgent:
             merged["max_tokens"] = self.loom.config.loom.budgets.default_output_cap
         return merged
 
+    async def _admit(self, call: _Call, vault: Vault | None) -> Reservation | None:
+        """Steps 2 and 3, announced to telemetry; a refusal is logged as a call and a policy decision."""
+        self.loom.events.notify("llm.call.start", agent=self.agent_name, call_id=call.call_id,
+                                model_group=self.spec.embedding_model if call.kind == "embedding" else self.spec.model)
+        try:
+            await self._guard_input(call, vault)
+            return await self._reserve(call)
+        except PolicyViolation as refusal:
+            emit_decision(self.loom.events, refusal, agent=self.agent_name, call_id=call.call_id)
+            self._log_call(call, None, outcome=type(refusal).__name__)
+            raise
+
     async def _guard_input(self, call: _Call, vault: Vault | None) -> None:
         """Step 2: block or redact secrets and PII before anything else sees the request.
 
@@ -333,6 +344,7 @@ class UnifiedAgent:
         except BaseException as exc:
             await self._release(reservation)
             error = self._translate(exc, call)
+            emit_decision(self.loom.events, error, agent=self.agent_name, call_id=call.call_id)
             self._log_call(call, None, outcome=type(error).__name__)
             raise error from _cause(exc)
 

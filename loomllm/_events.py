@@ -41,12 +41,38 @@ class EventLog:
         self._proxy = structlog.get_logger("loomllm")
         self._log: Any = None  # bound on first use: structlog's lazy proxy re-binds on every call
         self._hook = hook
+        self._listeners: tuple[EventHook, ...] = ()
+
+    def add_listener(self, listener: EventHook) -> None:
+        """Also pass every event to ``listener`` (metrics, traces, audit); it must not block."""
+        self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: EventHook) -> None:
+        """Stop passing events to ``listener``."""
+        self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+    def notify(self, event: str, **fields: Any) -> None:
+        """Pass ``event`` to the listeners only (not logged): for high-rate signals such as a call starting."""
+        if self._listeners:
+            self._tell_listeners({"event": event, **fields})
+
+    def _tell_listeners(self, data: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(data)
+            except Exception as exc:  # a broken exporter must not fail the call it reports on
+                if self._log is None:
+                    self._log = self._proxy.bind()
+                self._log.warning("loomllm.event_listener_failed", hook_event=data.get("event"),
+                                  error_type=type(exc).__name__)
 
     def emit(self, event: str, level: str = "info", **fields: Any) -> None:
         """Log ``event`` with ``fields`` and pass the same dict to the hook."""
         if self._log is None:
             self._log = self._proxy.bind()
         getattr(self._log, level)(event, **fields)
+        if self._listeners:
+            self._tell_listeners({"event": event, "level": level, **fields})
         if self._hook is not None:
             try:
                 self._hook({"event": event, "level": level, **fields})

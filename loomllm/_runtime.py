@@ -17,6 +17,7 @@ from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import router as _router
 from loomllm._sync import LoopThread
+from loomllm._telemetry import attach_from_config
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
 from loomllm.errors import ConfigError, EgressDenied, LoomError, MissingCredentials
 from loomllm.prompts import PromptRegistry, PromptTemplate
@@ -68,6 +69,7 @@ class Loom:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
+        self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------
 
@@ -192,6 +194,8 @@ class Loom:
     def close(self) -> None:
         """Unregister callbacks and stop the sync loop thread; the Loom cannot be used afterwards."""
         self._closed = True
+        if self.telemetry is not None:
+            self.telemetry.detach()
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None

@@ -25,6 +25,7 @@ from loomllm._base import StrictModel
 from loomllm._budget.config import BudgetsConfig
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
+from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError
 
 __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "load_config"]
@@ -136,6 +137,7 @@ class LoomSection(StrictModel):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @field_validator("state")
     @classmethod
