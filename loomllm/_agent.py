@@ -32,6 +32,7 @@ from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
     from loomllm._budget import Reservation
+    from loomllm._content_policy import ContentStreamFilter
     from loomllm._guardrails import Guard, Vault
     from loomllm._runtime import Loom
 
@@ -91,6 +92,7 @@ class UnifiedAgent:
         self._guard: Guard | None = loom.guard(agent_name)
         self._egress_policy = loom.egress_policy(agent_name)
         self._budgeted = loom.ledger.applies_to(agent_name)
+        self._content = loom.content_policies.for_agent(agent_name)
 
     # --- public API: async ------------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class UnifiedAgent:
         outcome = "ok"
         try:
             response = await self._guard_output(response, vault, call)
+            response = await self._check_content(response, call)
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
@@ -227,15 +230,18 @@ class UnifiedAgent:
         filtered = None
         if self._guard is not None and vault is not None:
             filtered = self._guard.stream_filter(vault, agent=self.agent_name)
+        content = self._content.stream_filter(agent=self.agent_name, call_id=call.call_id,
+                                              events=self.loom.events) if self._content else None
         outcome = "ok"
         try:
             async for chunk in stream:
                 tally.add(chunk)
-                for out in filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]:
+                for out in await _police(content, filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]):
                     if out.choices or wants_usage:
                         yield out
-            for out in filtered.flush() if filtered else []:
-                yield out
+            for out in await _police(content, filtered.flush() if filtered else [], final=True):
+                if out.choices or wants_usage:
+                    yield out
         except GeneratorExit:
             outcome = "abandoned"
             raise
@@ -371,6 +377,13 @@ class UnifiedAgent:
         # LiteLLM's logging and cache write still hold `response` (they run after we return):
         # restoring placeholders in place would hand them the originals.
         return await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
+
+    async def _check_content(self, response: Any, call: _Call) -> Any:
+        """Step 5b: the output content policy (after the guardrail, so on what the caller would see)."""
+        if self._content is None or call.kind == "embedding":
+            return response
+        return await self._content.check_response(response, agent=self.agent_name, call_id=call.call_id,
+                                                  events=self.loom.events)
 
     async def _settle(self, reservation: Reservation | None, usage: Usage) -> None:
         """Step 6: replace the reservation by what the call actually used."""
@@ -551,6 +564,11 @@ def _after_system(messages: list[dict[str, Any]]) -> int:
     while index < len(messages) and messages[index].get("role") == "system":
         index += 1
     return index
+
+
+async def _police(content: ContentStreamFilter | None, chunks: list[Any], *, final: bool = False) -> list[Any]:
+    """The chunks the output content policy lets through now (all of them without a policy)."""
+    return chunks if content is None else await content.feed(chunks, final=final)
 
 
 def _cause(exc: BaseException) -> BaseException | None:

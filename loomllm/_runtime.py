@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from loomllm._budget import BudgetLedger, check_prices, open_store
+from loomllm._content_policy import ContentPolicies
 from loomllm._egress import deployment_url, egress_check, enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._litellm import callbacks as _hooks
@@ -69,6 +70,7 @@ class Loom:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
+        self.content_policies = ContentPolicies(self)
         self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------

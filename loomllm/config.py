@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from loomllm._base import StrictModel
 from loomllm._budget.config import BudgetsConfig
+from loomllm._content_policy.config import OutputPolicySection
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
 from loomllm._telemetry.config import TelemetryConfig
@@ -138,6 +139,7 @@ class LoomSection(StrictModel):
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    output_policy: OutputPolicySection = Field(default_factory=OutputPolicySection)
 
     @field_validator("state")
     @classmethod
