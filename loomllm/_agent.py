@@ -24,6 +24,7 @@ from loomllm._egress import egress_scope
 from loomllm._litellm import litellm_module
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
+from loomllm._middleware import request_key
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._telemetry import emit_decision
 from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
@@ -51,6 +52,8 @@ class _Call:
     params: dict[str, Any]
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
+    cache_lookup: bool = False  # the response cache was consulted (for hit/miss counts)
+    shared: bool = False  # answered by an identical in-flight call (single-flight): costs nothing
 
 
 class UnifiedAgent:
@@ -214,7 +217,7 @@ class UnifiedAgent:
             outcome = type(exc).__name__
             raise
         finally:
-            usage = self._usage(response)
+            usage = self._usage(response) if not call.shared else Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
             await self._settle(reservation, usage)
             self._log_call(call, usage, response=response, outcome=outcome)
         return response
@@ -346,7 +349,7 @@ class UnifiedAgent:
         """
         try:
             with egress_scope(self._egress_policy, agent=self.agent_name):
-                return await self._route(call)
+                return await self._route_once(call)
         except BaseException as exc:
             await self._release(reservation)
             error = self._translate(exc, call)
@@ -354,7 +357,26 @@ class UnifiedAgent:
             self._log_call(call, None, outcome=type(error).__name__)
             raise error from _cause(exc)
 
+    async def _route_once(self, call: _Call) -> Any:
+        """Single-flight: an identical call of this agent already in flight answers this one too."""
+        middleware = self.loom.middleware
+        if not middleware.coalesces(self.agent_name, call.kind, call.params):
+            return await self._route(call)
+        key = request_key(self.agent_name, call.kind, self.spec.model, call.messages, call.params)
+        response, call.shared = await middleware.single_flight.run(key, lambda: self._route_translated(call))
+        return response
+
+    async def _route_translated(self, call: _Call) -> Any:
+        try:
+            return await self._route(call)
+        except Exception as exc:  # followers share the leader's error, already in loomllm's terms
+            error = self._translate(exc, call)
+            if error is exc:
+                raise
+            raise error from _cause(exc)
+
     async def _route(self, call: _Call) -> Any:
+        await self._wait_for_rate(call)
         router = self.loom.router
         params = dict(call.params)
         metadata = dict(params.pop("metadata", None) or {})
@@ -362,7 +384,7 @@ class UnifiedAgent:
         if call.kind == "embedding":
             return await router.aembedding(model=self.spec.embedding_model,
                                            input=[m["content"] for m in call.messages], metadata=metadata, **params)
-        params.setdefault("cache", self._cache_control())
+        params.setdefault("cache", self._cache_control(call))
         if params.get("tools") and not any(t.get("type") == "mcp" for t in params["tools"]):
             # litellm 1.106.2 imports its MCP gateway (proxy code needing the `mcp` package) for any
             # request with tools; plain function tools never need it.
@@ -415,6 +437,8 @@ class UnifiedAgent:
             cache_hit=bool(usage.cache_hit) if usage else False,
             latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
             outcome=outcome,
+            cache_lookup=call.cache_lookup,
+            shared=call.shared,
         )
 
     # --- helpers ------------------------------------------------------------------------------
@@ -472,12 +496,25 @@ class UnifiedAgent:
                 return deployment_cost(dep, tokens_in, tokens_out)
         return 0.0
 
-    def _cache_control(self) -> dict[str, Any]:
+    def _cache_control(self, call: _Call) -> dict[str, Any]:
         if not self.spec.cache:
             return {"no-cache": True, "no-store": True}
-        if self.loom.config.loom.cache.scope == "agent":
-            return {"namespace": f"loomllm.agent.{self.agent_name}"}
-        return {}
+        base = {"namespace": f"loomllm.agent.{self.agent_name}"} if self.loom.config.loom.cache.scope == "agent" else {}
+        control = self.loom.middleware.cache_policy.cache_control(self.agent_name, call.params, base)
+        call.cache_lookup = "no-cache" not in control and bool(self.loom.config.litellm_settings.get("cache"))
+        return control
+
+    async def _wait_for_rate(self, call: _Call) -> None:
+        """Queue for the model group's rpm/tpm up to the agent's ``max_wait_s`` (0: LiteLLM refuses at once)."""
+        middleware = self.loom.middleware
+        group = self.spec.embedding_model if call.kind == "embedding" else self.spec.model
+        max_wait = middleware.max_wait_s(self.agent_name)
+        limit = middleware.rate_gate.limits(group)
+        if max_wait <= 0 or limit is None or group is None:
+            return
+        estimate = self._estimate(call) if limit.tpm is not None else None
+        tokens = estimate.input_tokens + estimate.output_tokens if estimate is not None else 0
+        await middleware.rate_gate.wait(group, tokens, agent=self.agent_name, max_wait_s=max_wait)
 
     def _translate(self, exc: BaseException, call: _Call) -> BaseException:
         error = self.loom.take_violation(call.call_id) or unwrap_stop(exc)

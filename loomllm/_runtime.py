@@ -17,6 +17,7 @@ from loomllm._egress import deployment_url, egress_check, enforce_deployments, i
 from loomllm._events import EventHook, EventLog, configure_structlog
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import router as _router
+from loomllm._middleware import Middleware
 from loomllm._sync import LoopThread
 from loomllm._telemetry import attach_from_config
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
@@ -71,6 +72,7 @@ class Loom:
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
         self.content_policies = ContentPolicies(self)
+        self.middleware = Middleware(self.config.loom.middleware, self.config.model_list, self._store, self.events)
         self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------

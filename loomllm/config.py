@@ -26,6 +26,7 @@ from loomllm._budget.config import BudgetsConfig
 from loomllm._content_policy.config import OutputPolicySection
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
+from loomllm._middleware.config import MiddlewareConfig
 from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError
 
@@ -140,6 +141,7 @@ class LoomSection(StrictModel):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     output_policy: OutputPolicySection = Field(default_factory=OutputPolicySection)
+    middleware: MiddlewareConfig = Field(default_factory=MiddlewareConfig)
 
     @field_validator("state")
     @classmethod
