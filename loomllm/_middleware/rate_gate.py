@@ -81,6 +81,7 @@ class RateGate:
             return 0.0
         started = time.monotonic()
         key = f"group:{group}"
+        paused = False
         while not await self._limiter.try_acquire(key, limit.rpm, limit.tpm, tokens):
             waited = time.monotonic() - started
             if limit.tpm is not None and tokens > limit.tpm:
@@ -93,9 +94,11 @@ class RateGate:
                                   f"(waited {waited:.2f}s of max_wait_s {max_wait_s:g})", agent=agent, model=group)
             pause = min(self._until_next_window(), max_wait_s - waited)
             await asyncio.sleep(pause)
+            paused = True
+        if not paused:
+            return 0.0
         waited = time.monotonic() - started
-        if waited > 0.001:
-            self._report(group, agent, waited, "acquired")
+        self._report(group, agent, waited, "acquired")
         return waited
 
     def _until_next_window(self) -> float:
