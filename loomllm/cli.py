@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("--config", default=_default_config())
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=_cmd_budget_reset)
+
+    metrics = sub.add_parser("metrics", help="serve Prometheus metrics")
+    metrics_sub = metrics.add_subparsers(metavar="ACTION")
+    serve = metrics_sub.add_parser("serve", help="serve /metrics (multiprocess aggregate, budget gauges)")
+    serve.add_argument("--port", type=int, default=9464)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--config", default=None, help="add budget gauges from this config's state store")
+    serve.set_defaults(handler=_cmd_metrics_serve)
     return parser
 
 
@@ -158,6 +166,22 @@ def _cmd_budget_reset(args: argparse.Namespace) -> int:
     with Loom(args.config) as loom:
         loom.ledger.reset_sync(args.agent)
     print(f"budget of agent {args.agent!r} reset")
+    return 0
+
+
+def _cmd_metrics_serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from loomllm._telemetry.serve import serve_metrics
+
+    server, _, loom = serve_metrics(args.port, host=args.host, config=args.config)
+    print(f"serving metrics on http://{args.host}:{server.server_port}/metrics", flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        server.shutdown()
+        if loom is not None:
+            loom.close()
     return 0
 
 
