@@ -25,7 +25,7 @@ def metrics_registry(config: str | None = None) -> tuple[Any, Any]:
         from prometheus_client import multiprocess
 
         registry = prom.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = prom.REGISTRY
     loom = None
