@@ -65,4 +65,5 @@ class TestDashboard:
         types = re.findall(r"^# TYPE (\S+) ", generate_latest(registry).decode(), re.M)
         exposed = {n for n in types if not n.endswith("_created")}
         assert exposed <= METRIC_NAMES
-        assert {"llm_requests_total", "llm_tokens_total", "llm_request_latency_seconds", "llm_budget_remaining"} <= exposed
+        expected = {"llm_requests_total", "llm_tokens_total", "llm_request_latency_seconds", "llm_budget_remaining"}
+        assert expected <= exposed
