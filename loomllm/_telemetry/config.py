@@ -1,11 +1,13 @@
-"""The ``loomllm.telemetry:`` section: Prometheus metrics, OpenTelemetry traces, the audit stream.
+"""The ``loomllm.telemetry:`` section: Prometheus metrics and OpenTelemetry traces.
+
+The audit stream (``policy.decision`` events) is always on the event log; it needs no switch.
 
 The YAML shape::
 
     telemetry:
       prometheus: {enabled: true, agent_label: true}
       otel: {enabled: true}
-      audit: {enabled: true}
+      background: true              # export on a worker thread, off the call path
       agents:                       # per-agent opt-out
         scratchpad: {metrics: false, traces: false}
 
@@ -19,7 +21,7 @@ from pydantic import Field
 
 from .._base import StrictModel
 
-__all__ = ["AgentTelemetry", "AuditConfig", "OtelConfig", "PrometheusConfig", "TelemetryConfig"]
+__all__ = ["AgentTelemetry", "OtelConfig", "PrometheusConfig", "TelemetryConfig"]
 
 
 class PrometheusConfig(StrictModel):
@@ -35,12 +37,6 @@ class OtelConfig(StrictModel):
     enabled: bool = False
 
 
-class AuditConfig(StrictModel):
-    """The ``policy.decision`` event stream (always on the event log; this adds counting)."""
-
-    enabled: bool = True
-
-
 class AgentTelemetry(StrictModel):
     """Per-agent switches."""
 
@@ -53,7 +49,7 @@ class TelemetryConfig(StrictModel):
 
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     otel: OtelConfig = Field(default_factory=OtelConfig)
-    audit: AuditConfig = Field(default_factory=AuditConfig)
+    background: bool = Field(default=True, description="Export on a worker thread, off the call path.")
     agents: dict[str, AgentTelemetry] = Field(default_factory=dict)
 
     def metrics_for(self, agent: str) -> bool:

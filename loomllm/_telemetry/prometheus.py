@@ -52,6 +52,7 @@ class PrometheusMetrics:
         self._agent_label = config.prometheus.agent_label
         self._active: dict[str, str] = {}  # call id -> provider counted in llm_active_requests
         self._lock = threading.Lock()
+        self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         # Metrics are defined once per registry: a second Loom in the process shares them.
         shared = _DEFINED.get(self.registry)
         if shared is None or shared._agent_label != self._agent_label:
@@ -100,7 +101,7 @@ class PrometheusMetrics:
 
     # --- the listener -------------------------------------------------------------------------
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: dict[str, Any], at: int | None = None) -> None:
         name = event.get("event")
         agent = str(event.get("agent") or "unknown")
         if event.get("agent") is not None and not self._config.metrics_for(agent):
@@ -132,15 +133,16 @@ class PrometheusMetrics:
         a = self._a(agent)
         outcome = str(event.get("outcome") or "ok")
         status = _status(outcome, event)
-        self.requests.labels(*a, info.provider, info.model, status).inc()
+        requests, prompt, completion, latency, cost = self._call_children(a, info.provider, info.model, status)
+        requests.inc()
         if event.get("tokens_in"):
-            self.tokens.labels(*a, info.provider, info.model, "prompt").inc(event["tokens_in"])
+            prompt.inc(event["tokens_in"])
         if event.get("tokens_out"):
-            self.tokens.labels(*a, info.provider, info.model, "completion").inc(event["tokens_out"])
+            completion.inc(event["tokens_out"])
         if event.get("latency_ms") is not None:
-            self.latency.labels(*a, info.provider, info.model).observe(float(event["latency_ms"]) / 1000)
+            latency.observe(float(event["latency_ms"]) / 1000)
         if event.get("cost_usd"):
-            self.cost.labels(*a, info.provider, info.model).inc(float(event["cost_usd"]))
+            cost.inc(float(event["cost_usd"]))
         if event.get("cache_hit"):
             self.cache_hits.labels(*a).inc()
         elif event.get("cache_lookup") and status == "ok":
@@ -151,6 +153,20 @@ class PrometheusMetrics:
             self.errors.labels(*a, info.provider, outcome).inc()
         if status == "ok" and group is not None and info.group not in (group, "unknown"):
             self.fallbacks.labels(*a, str(group), info.group).inc()
+
+    def _call_children(self, a: tuple[str, ...], provider: str, model: str, status: str) -> tuple[Any, ...]:
+        """The labelled series one call touches, looked up once per label set (``labels()`` is not free)."""
+        key = (*a, provider, model, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(*a, provider, model, status),
+                self.tokens.labels(*a, provider, model, "prompt"),
+                self.tokens.labels(*a, provider, model, "completion"),
+                self.latency.labels(*a, provider, model),
+                self.cost.labels(*a, provider, model),
+            )
+        return children
 
     def _attempt(self, event: dict[str, Any], agent: str) -> None:
         if event.get("outcome") != "error":

@@ -56,17 +56,18 @@ class Tracing:
         self._pending: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: dict[str, Any], at: int | None = None) -> None:
         name = event.get("event")
         if name not in ("llm.attempt", "llm.call", "policy.decision", "ratelimit.wait"):
             return
         agent = event.get("agent")
         if agent is not None and not self._config.traces_for(str(agent)):
             return
+        now = at if at is not None else time.time_ns()
         if name == "llm.call":
-            self._finish_call(event, time.time_ns())
+            self._finish_call(event, now)
             return
-        stamped = {**event, "_at": time.time_ns()}
+        stamped = {**event, "_at": now}
         with self._lock:
             self._pending.setdefault(str(event.get("call_id")), []).append(stamped)
             while len(self._pending) > _MAX_PENDING:

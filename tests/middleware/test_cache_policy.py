@@ -58,9 +58,10 @@ class TestThroughTheRouter:
                                                            registry: Any) -> None:
         """At temperature 0 the second call is a hit; hit and miss counters say so."""
         loom = make_loom("agents: {a: {model: smart, temperature: 0}}", extra=CACHE)
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         await ask(loom, "a")
         second = await ask(loom, "a")
+        telemetry.flush()
         assert second._hidden_params.get("cache_hit") is True
         assert 1 == len(wire_server.requests)
         assert 1.0 == registry.get_sample_value("llm_cache_hits_total", {"agent": "a"})

@@ -60,8 +60,9 @@ class TestDashboard:
             agents: {a: {model: smart, budget: b}}
             budgets: {policies: {b: {limits: [{tokens: 10000, per: day}]}}}
         """)
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         await loom.agent("a").chat("hello")
+        telemetry.flush()
         types = re.findall(r"^# TYPE (\S+) ", generate_latest(registry).decode(), re.M)
         exposed = {n for n in types if not n.endswith("_created")}
         assert exposed <= METRIC_NAMES

@@ -19,8 +19,9 @@ class TestCallMetrics:
     async def test_a_call_counts_request_tokens_latency_cost(self, make_loom: Any, registry: Any) -> None:
         """One answered call increments the seed's metrics, labelled by agent, provider and model."""
         loom = make_loom("agents: {planner: {model: smart}}")
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         response = await loom.agent("planner").chat("Summarise the quarterly revenue figures for 2025")
+        telemetry.flush()
         assert response
         labels = {"agent": "planner", "provider": "openai", "model": "gpt-4o-mini"}
         assert 1.0 == value(registry, "llm_requests_total", **labels, status="ok")
@@ -35,8 +36,9 @@ class TestCallMetrics:
         """A 500 on the first group and an answer from its fallback count one attempt failure and one fallback."""
         wire_server.route(Reply.status(500), model="broken-model")
         loom = make_loom("agents: {worker: {model: broken}}")
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         await loom.agent("worker").chat("Draft the incident summary for the outage on 3 March")
+        telemetry.flush()
         assert 1.0 == value(registry, "llm_fallbacks_total", agent="worker", from_group="broken", to_group="claude")
         failures = value(registry, "llm_attempt_failures_total", agent="worker", provider="openai",
                          error_type="InternalServerError")
@@ -51,9 +53,10 @@ class TestCallMetrics:
 
         wire_server.route(Reply.status(429, retry_after=0), model="gpt-4o-mini")
         loom = make_loom("agents: {planner: {model: smart}}")
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         with pytest.raises(RateLimited):
             await loom.agent("planner").chat("Any news on the Q3 hiring plan?")
+        telemetry.flush()
         assert 1.0 == value(registry, "llm_errors_total", agent="planner", provider="openai", error_type="RateLimited")
         assert 1.0 == value(registry, "llm_requests_total", agent="planner", provider="openai",
                             model="gpt-4o-mini", status="error")
@@ -68,9 +71,10 @@ class TestPolicyMetrics:
             agents: {planner: {model: smart, budget: tight}}
             budgets: {default_output_cap: 64, policies: {tight: {limits: [{tokens: 5, per: day}]}}}
         """)
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         with pytest.raises(BudgetExceeded):
             await loom.agent("planner").chat("Write a long essay on the history of the printing press in Europe")
+        telemetry.flush()
         assert 1.0 == value(registry, "llm_policy_decisions_total", agent="planner", policy="budget",
                             decision="refused", reason="BudgetExceeded")
         assert 1.0 == value(registry, "llm_requests_total", agent="planner", provider="openai",
@@ -99,11 +103,30 @@ router_settings: {{num_retries: 0, fallbacks: [{{smart: [claude]}}]}}
                   on_denied_deployment: remove
                   policies: {{local: {{allow: ["http://127.0.0.1:{wire_server.port}"]}}}}
             """, head=head)
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         with pytest.raises(EgressDenied):
             await loom.agent("planner").chat("Where does this request go?")
+        telemetry.flush()
         assert 1.0 == value(registry, "llm_egress_refusals_total", agent="planner", host="127.0.0.2")
         assert wire_server.requests == []
+
+
+class TestSynchronousMode:
+    async def test_background_false_counts_before_the_call_returns(self, make_loom: Any, registry: Any) -> None:
+        """With ``background=False`` the metrics are updated on the caller's thread, before the call returns."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        instrument(loom, traces=False, registry=registry, background=False)
+        await loom.agent("planner").chat("Which regions had the highest churn in Q2?")
+        assert 1.0 == value(registry, "llm_requests_total", agent="planner", provider="openai", model="gpt-4o-mini",
+                            status="ok")
+
+    async def test_broken_exporter_does_not_fail_the_call(self, make_loom: Any, registry: Any) -> None:
+        """An exporter that raises is contained: the call still returns its answer."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = instrument(loom, traces=False, registry=registry)
+        telemetry.metrics._HANDLERS = {"llm.call": lambda *a: 1 / 0}  # a bug in an exporter
+        assert "echo: hi" == await loom.agent("planner").chat("hi")
+        telemetry.flush()
 
 
 class TestRegistry:
@@ -111,9 +134,10 @@ class TestRegistry:
         """A second Loom on the same registry reuses the metrics instead of failing on duplicates."""
         first, second = make_loom("agents: {a: {model: smart}}"), make_loom("agents: {b: {model: smart}}")
         instrument(first, traces=False, registry=registry)
-        instrument(second, traces=False, registry=registry)
+        telemetry = instrument(second, traces=False, registry=registry)
         await first.agent("a").chat("one")
         await second.agent("b").chat("two")
+        telemetry.flush()
         assert 1.0 == value(registry, "llm_requests_total", agent="b", provider="openai", model="gpt-4o-mini",
                             status="ok")
 
@@ -125,12 +149,14 @@ class TestRegistry:
         before = value(REGISTRY, "llm_requests_total", **labels)
         loom = make_loom("agents: {yaml_agent: {model: smart}}\ntelemetry: {prometheus: {enabled: true}}")
         await loom.agent("yaml_agent").chat("hello there")
+        loom.telemetry.flush()
         assert before + 1 == value(REGISTRY, "llm_requests_total", **labels)
 
     async def test_opted_out_agent_is_not_counted(self, make_loom: Any, registry: Any) -> None:
         """``telemetry.agents.<name>.metrics: false`` keeps an agent out of the metrics."""
         loom = make_loom("agents: {quiet: {model: smart}}\ntelemetry: {agents: {quiet: {metrics: false}}}")
-        instrument(loom, traces=False, registry=registry)
+        telemetry = instrument(loom, traces=False, registry=registry)
         await loom.agent("quiet").chat("hello")
+        telemetry.flush()
         assert 0.0 == value(registry, "llm_requests_total", agent="quiet", provider="openai", model="gpt-4o-mini",
                             status="ok")

@@ -22,8 +22,9 @@ class TestSpans:
         from opentelemetry.trace import SpanKind
 
         loom = make_loom("agents: {planner: {model: smart}}")
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
         spans = otel.finished()
         call = next(s for s in spans if s.name == "chat smart")
         attempt = next(s for s in spans if s.name == "chat gpt-4o-mini")
@@ -48,8 +49,9 @@ class TestSpans:
         """A 500 then a fallback answer: two attempt spans, the first with error.type, the call span without."""
         wire_server.route(Reply.status(500), model="broken-model")
         loom = make_loom("agents: {worker: {model: broken}}")
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         await loom.agent("worker").chat(PROMPT)
+        telemetry.flush()
         spans = otel.finished()
         call = next(s for s in spans if s.name == "chat broken")
         children = [s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id]
@@ -67,9 +69,10 @@ class TestSpans:
             agents: {planner: {model: smart, budget: tight}}
             budgets: {policies: {tight: {limits: [{tokens: 5, per: day}]}}}
         """)
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         with pytest.raises(BudgetExceeded):
             await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
         [call] = otel.finished()
         assert "BudgetExceeded" == call.attributes["error.type"]
         assert StatusCode.ERROR == call.status.status_code
@@ -81,8 +84,9 @@ class TestSpans:
     async def test_no_message_content_in_spans(self, make_loom: Any, otel: Any) -> None:
         """No span attribute or event carries any word of the prompt or the answer."""
         loom = make_loom("agents: {planner: {model: smart}}")
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         answer = await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
         dumped = " ".join(str(dict(s.attributes)) + str([dict(e.attributes or {}) for e in s.events])
                           for s in otel.finished())
         for word in ("board", "minutes", "February", *answer.split()[1:4]):
@@ -91,9 +95,10 @@ class TestSpans:
     async def test_stream_is_traced(self, make_loom: Any, otel: Any) -> None:
         """A streamed call ends in one call span once the stream is consumed."""
         loom = make_loom("agents: {planner: {model: smart}}")
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         async for _ in loom.agent("planner").stream(PROMPT):
             pass
+        telemetry.flush()
         assert ["chat smart"] == [s.name for s in otel.finished() if s.parent is None]
 
 
@@ -101,8 +106,9 @@ class TestHistograms:
     async def test_token_usage_and_duration_are_recorded(self, make_loom: Any, otel: Any) -> None:
         """gen_ai.client.token.usage has an input and an output point; duration has one point."""
         loom = make_loom("agents: {planner: {model: smart}}")
-        attach(loom, otel)
+        telemetry = attach(loom, otel)
         await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
         tokens = otel.histogram_points("gen_ai.client.token.usage")
         assert {"input", "output"} == {p.attributes["gen_ai.token.type"] for p in tokens}
         [duration] = otel.histogram_points("gen_ai.client.operation.duration")
