@@ -9,6 +9,7 @@ Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAge
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 import uuid
@@ -24,7 +25,7 @@ from loomllm._egress import egress_scope
 from loomllm._litellm import litellm_module
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import to_provider_error
-from loomllm._middleware import request_key
+from loomllm._middleware import request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._telemetry import emit_decision
 from loomllm.config import RESERVED_CALL_PARAMS, AgentConfig, deployment_id, is_forbidden_param
@@ -362,8 +363,9 @@ class UnifiedAgent:
         middleware = self.loom.middleware
         if not middleware.coalesces(self.agent_name, call.kind, call.params):
             return await self._route(call)
-        key = request_key(self.agent_name, call.kind, self.spec.model, call.messages, call.params)
-        response, call.shared = await middleware.single_flight.run(key, lambda: self._route_translated(call))
+        material = request_material(self.agent_name, call.kind, self.spec.model, call.messages, call.params)
+        key = hashlib.sha256(material).hexdigest()
+        response, call.shared = await middleware.coalesce(material, key, lambda: self._route_translated(call))
         return response
 
     async def _route_translated(self, call: _Call) -> Any:

@@ -72,7 +72,8 @@ class Loom:
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
         self.content_policies = ContentPolicies(self)
-        self.middleware = Middleware(self.config.loom.middleware, self.config.model_list, self._store, self.events)
+        self.middleware = Middleware(self.config.loom.middleware, self.config.model_list, self._store, self.events,
+                                     state_url=self.config.loom.state)
         self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------

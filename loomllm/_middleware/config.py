@@ -11,6 +11,7 @@ The YAML shape::
       single_flight:
         enabled: true             # coalesce identical in-flight calls of one agent
         only_deterministic: true  # ...only those the cache policy would cache (same sample for all)
+        across_processes: true    # through Redis when loomllm.state is redis:// (answers stored encrypted)
         agents: {batch: {enabled: false}}
       rate_limits:
         max_wait_s: 0             # wait this long for a deployment's rpm/tpm before RateLimited
@@ -54,6 +55,7 @@ class SingleFlightConfig(StrictModel):
 
     enabled: bool = True
     only_deterministic: bool = True
+    across_processes: bool = Field(default=True, description="Through Redis, when loomllm.state is Redis.")
     agents: dict[str, AgentSwitch] = Field(default_factory=dict)
 
 

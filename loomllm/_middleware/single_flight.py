@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-__all__ = ["SingleFlight", "request_key"]
+__all__ = ["SingleFlight", "request_key", "request_material"]
 
 T = TypeVar("T")
 
@@ -25,13 +25,18 @@ T = TypeVar("T")
 _IGNORED = frozenset({"metadata", "cache"})
 
 
-def request_key(agent: str, kind: str, model: str | None, messages: Sequence[Mapping[str, Any]],
-                params: Mapping[str, Any]) -> str:
-    """A digest of everything the provider would see (never stored with the text itself)."""
+def request_material(agent: str, kind: str, model: str | None, messages: Sequence[Mapping[str, Any]],
+                     params: Mapping[str, Any]) -> bytes:
+    """Everything the provider would see, canonically serialised (kept in memory only)."""
     body = {"agent": agent, "kind": kind, "model": model, "messages": messages,
             "params": {k: v for k, v in params.items() if k not in _IGNORED}}
-    raw = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, default=str, separators=(",", ":")).encode()
+
+
+def request_key(agent: str, kind: str, model: str | None, messages: Sequence[Mapping[str, Any]],
+                params: Mapping[str, Any]) -> str:
+    """A digest of :func:`request_material`."""
+    return hashlib.sha256(request_material(agent, kind, model, messages, params)).hexdigest()
 
 
 class _Handover(Exception):

@@ -126,3 +126,16 @@ class TestThroughTheAgent:
         assert all(isinstance(r, ProviderUnavailable) for r in results)
         [row] = await agent.budget_status()
         assert (0, 0) == (row.spent, row.reserved)
+
+
+class TestGuardrailsPerCaller:
+    async def test_each_caller_gets_its_own_restore(self, make_loom: Any, wire_server: WireServer) -> None:
+        """Shared answers carry placeholders; each caller's own vault restores the original address."""
+        email = "jane.doe@acme-corp.com"
+        wire_server.route(Reply.echo(prefix="Draft sent to: ", latency=0.2))
+        loom = make_loom("agents: {mailer: {model: smart, temperature: 0}}\nguardrails: {default: standard}")
+        agent = loom.agent("mailer")
+        answers = await asyncio.gather(*(agent.chat(f"Write to {email} about the launch") for _ in range(3)))
+        [request] = wire_server.requests
+        assert email not in repr(request.body) and "<EMAIL_ADDRESS_1>" in repr(request.body)
+        assert all(email in a for a in answers)
