@@ -185,7 +185,8 @@ def listeners_alone(events: list[dict[str, Any]], replays: int) -> None:
 
     def line(name: str, values: list[float]) -> str:
         ordered = sorted(values)
-        return f"  {name:>38}: p50 {ordered[len(ordered) // 2]:6.1f} us, p99 {ordered[int(0.99 * len(ordered))]:6.1f} us"
+        p50, p99 = ordered[len(ordered) // 2], ordered[int(0.99 * len(ordered))]
+        return f"  {name:>38}: p50 {p50:6.1f} us, p99 {p99:6.1f} us"
 
     print(line("on the call path (background: true)", on_path) + "  (target <= 50 us p50)")
     print(line("exporter CPU per call (background: false)", inline))
