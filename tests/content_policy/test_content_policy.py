@@ -252,3 +252,26 @@ class TestConfig:
         with pytest.raises(ConfigError) as caught:
             make_loom(f"agents: {{a: {{model: smart}}}}\noutput_policy: {section}")
         assert caught.value.path is not None and caught.value.path.startswith(path)
+
+
+class TestModerationEgress:
+    async def test_moderation_host_outside_the_allowlist_is_refused_before_sending(
+            self, make_loom: Any, wire_server: WireServer) -> None:
+        """The moderation deployment is egress-checked like any other: refused, nothing sent to it."""
+        from loomllm import EgressDenied
+
+        head = f"""
+model_list:
+  - model_name: smart
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test}}
+  - model_name: moderation
+    litellm_params: {{model: openai/omni-moderation-latest, api_base: "http://127.0.0.2:9/v1", api_key: sk-test}}
+"""
+        loom = make_loom(f"""
+            agents: {{story: {{model: smart, egress: local}}}}
+            egress: {{policies: {{local: {{allow: ["http://127.0.0.1:{wire_server.port}"]}}}}}}
+            output_policy: {{default: safe, policies: {{safe: {{moderation: {{model: moderation}}}}}}}}
+        """, head=head)
+        with pytest.raises(EgressDenied):
+            await loom.agent("story").chat("hello")
+        assert [] == wire_server.requests_for(api="moderations")

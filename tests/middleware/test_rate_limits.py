@@ -125,3 +125,23 @@ router_settings: {{num_retries: 0}}
         assert 2 == len(wire_server.requests)
         [wait] = [e for e in events if e["event"] == "ratelimit.wait"]
         assert ("refused", "a") == (wait["outcome"], wait["agent"])
+
+    async def test_waits_are_counted_in_the_metrics(self, make_loom: Any, wire_server: WireServer,
+                                                    registry: Any) -> None:
+        """A wait that ends in RateLimited counts in llm_rate_limit_waits_total and the wait histogram."""
+        from loomllm import instrument
+
+        head = f"""
+model_list:
+  - model_name: smart
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test, rpm: 1}}
+"""
+        loom = make_loom("agents: {a: {model: smart}}\nmiddleware: {rate_limits: {agents: {a: {max_wait_s: 0.1}}}}",
+                         head=head)
+        telemetry = instrument(loom, traces=False, registry=registry)
+        await loom.agent("a").chat("first")
+        with pytest.raises(RateLimited):
+            await loom.agent("a").chat("second")
+        telemetry.flush()
+        assert 1.0 == registry.get_sample_value("llm_rate_limit_waits_total", {"provider": "openai"})
+        assert 1.0 == registry.get_sample_value("llm_rate_limit_wait_seconds_count", {"provider": "openai"})

@@ -160,3 +160,25 @@ class TestRegistry:
         telemetry.flush()
         assert 0.0 == value(registry, "llm_requests_total", agent="quiet", provider="openai", model="gpt-4o-mini",
                             status="ok")
+
+
+class TestGuardrailMetrics:
+    async def test_blocked_secret_counts_a_finding_and_leaks_nothing(self, make_loom: Any, registry: Any,
+                                                                     wire_server: WireServer) -> None:
+        """An input secret block counts in llm_guardrail_findings_total by entity; no event carries the key."""
+        from loomllm import GuardrailViolation
+
+        aws_key = "AKIA" + "Q3EGRVLMZ7TPKX2N"
+        events: list[dict[str, Any]] = []
+        loom = make_loom("agents: {ops: {model: smart}}\nguardrails: {default: standard}", on_event=events.append)
+        telemetry = instrument(loom, traces=False, registry=registry)
+        with pytest.raises(GuardrailViolation) as caught:
+            await loom.agent("ops").chat(f"Rotate this key for me: {aws_key}")
+        telemetry.flush()
+        [entity] = caught.value.counts
+        assert 1.0 == value(registry, "llm_guardrail_findings_total", agent="ops", entity_type=entity,
+                            action="block", direction="input")
+        assert 1.0 == value(registry, "llm_policy_decisions_total", agent="ops", policy="guardrail",
+                            decision="refused", reason="GuardrailViolation")
+        assert aws_key not in repr(events)
+        assert [] == wire_server.requests
