@@ -212,8 +212,8 @@ class UnifiedAgent:
         response = await self._send(call, reservation)
         outcome = "ok"
         try:
+            await self._check_content(response, call)
             response = await self._guard_output(response, vault, call)
-            response = await self._check_content(response, call)
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
@@ -240,10 +240,10 @@ class UnifiedAgent:
         try:
             async for chunk in stream:
                 tally.add(chunk)
-                for out in await _police(content, filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]):
+                for out in _guarded(filtered, await _police(content, [chunk])):
                     if out.choices or wants_usage:
                         yield out
-            for out in await _police(content, filtered.flush() if filtered else [], final=True):
+            for out in _guarded(filtered, await _police(content, [], final=True), final=True):
                 if out.choices or wants_usage:
                     yield out
         except GeneratorExit:
@@ -356,6 +356,8 @@ class UnifiedAgent:
             error = self._translate(exc, call)
             emit_decision(self.loom.events, error, agent=self.agent_name, call_id=call.call_id)
             self._log_call(call, None, outcome=type(error).__name__)
+            if error is exc:  # already translated (single-flight): keep its LiteLLM cause
+                raise
             raise error from _cause(exc)
 
     async def _route_once(self, call: _Call) -> Any:
@@ -402,12 +404,15 @@ class UnifiedAgent:
         # restoring placeholders in place would hand them the originals.
         return await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
 
-    async def _check_content(self, response: Any, call: _Call) -> Any:
-        """Step 5b: the output content policy (after the guardrail, so on what the caller would see)."""
-        if self._content is None or call.kind == "embedding":
-            return response
-        return await self._content.check_response(response, agent=self.agent_name, call_id=call.call_id,
-                                                  events=self.loom.events)
+    async def _check_content(self, response: Any, call: _Call) -> None:
+        """Step 5a: the output content policy, on the provider's own text.
+
+        Before the guardrail restores placeholders: a moderation model is a provider too, and must
+        never receive the values the input guardrail kept from the first one.
+        """
+        if self._content is not None and call.kind != "embedding":
+            await self._content.check_response(response, agent=self.agent_name, call_id=call.call_id,
+                                               events=self.loom.events)
 
     async def _settle(self, reservation: Reservation | None, usage: Usage) -> None:
         """Step 6: replace the reservation by what the call actually used."""
@@ -603,6 +608,14 @@ def _after_system(messages: list[dict[str, Any]]) -> int:
     while index < len(messages) and messages[index].get("role") == "system":
         index += 1
     return index
+
+
+def _guarded(filtered: Any, chunks: list[Any], *, final: bool = False) -> list[Any]:
+    """``chunks`` through the output guardrail's stream filter (flushed at the end), if there is one."""
+    if filtered is None:
+        return chunks
+    out = [o for chunk in chunks for o in filtered.feed(copy.deepcopy(chunk))]
+    return out + list(filtered.flush()) if final else out
 
 
 async def _police(content: ContentStreamFilter | None, chunks: list[Any], *, final: bool = False) -> list[Any]:

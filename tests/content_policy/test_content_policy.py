@@ -275,3 +275,32 @@ model_list:
         with pytest.raises(EgressDenied):
             await loom.agent("story").chat("hello")
         assert [] == wire_server.requests_for(api="moderations")
+
+
+class TestNoLeakToModeration:
+    async def test_moderation_sees_placeholders_not_restored_values(self, make_loom: Any,
+                                                                    wire_server: WireServer) -> None:
+        """The answer is moderated before placeholders are restored: the e-mail never reaches the moderator."""
+        email = "jane.doe@acme-corp.com"
+        loom = make_loom("""
+            agents: {mailer: {model: smart}}
+            guardrails: {default: standard}
+            output_policy: {default: safe, policies: {safe: {moderation: {model: moderation}}}}
+        """, head=moderation_head(wire_server))
+        answer = await loom.agent("mailer").chat(f"Write to {email} about the launch")
+        assert email in answer
+        [moderation] = wire_server.requests_for(api="moderations")
+        assert email not in repr(moderation.body) and "<EMAIL_ADDRESS_1>" in moderation.body["input"]
+
+    async def test_streamed_answer_with_guardrails_and_policy_arrives_restored(self, make_loom: Any,
+                                                                              wire_server: WireServer) -> None:
+        """Stream through both filters: the content policy holds back, the guardrail restores."""
+        email = "jane.doe@acme-corp.com"
+        loom = make_loom("""
+            agents: {mailer: {model: smart}}
+            guardrails: {default: standard}
+            output_policy: {default: p, policies: {p: {hold_back_chars: 20, deny: {words: ["wire the funds"]}}}}
+        """)
+        parts = [c.choices[0].delta.content or "" async for c in loom.agent("mailer").stream(f"mail {email} now")
+                 if c.choices]
+        assert f"echo: mail {email} now" == "".join(parts)
