@@ -110,6 +110,7 @@ class TestThroughTheAgent:
 model_list:
   - model_name: smart
     litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test, rpm: 2}}
+    model_info: {{id: "{uuid.uuid4().hex}"}}  # LiteLLM counts rpm per deployment id, across Routers
 router_settings: {{num_retries: 0}}
 """
         events: list[dict[str, Any]] = []
@@ -135,6 +136,7 @@ router_settings: {{num_retries: 0}}
 model_list:
   - model_name: smart
     litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test, rpm: 1}}
+    model_info: {{id: "{uuid.uuid4().hex}"}}
 """
         loom = make_loom("agents: {a: {model: smart}}\nmiddleware: {rate_limits: {agents: {a: {max_wait_s: 0.1}}}}",
                          head=head)
