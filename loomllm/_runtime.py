@@ -204,6 +204,10 @@ class Loom:
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None
+        if self._router is not None:
+            # Each Router adds callbacks to LiteLLM's global lists; at LITELLM_MAX_CALLBACKS (100) LiteLLM
+            # silently refuses new ones, so a process that builds many Looms must take them out again.
+            self._router.discard()
         self._sync.close()
 
     async def aclose(self) -> None:
