@@ -24,6 +24,7 @@ from loomllm.errors import (
     BudgetExceeded,
     BudgetStoreUnavailable,
     ConfigError,
+    ContentPolicyViolation,
     EgressDenied,
     Finding,
     ForbiddenParameter,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from loomllm._guardrails.scan import ScanFinding, scan_text
     from loomllm._output import ToolCall, tool_calls
     from loomllm._runtime import Loom
+    from loomllm._telemetry import instrument
     from loomllm.config import AgentConfig, LoomConfig, load_config
     from loomllm.prompts import PromptRegistry, PromptTemplate
 
@@ -59,6 +61,7 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreUnavailable",
     "ConfigError",
+    "ContentPolicyViolation",
     "EgressDenied",
     "Finding",
     "ForbiddenParameter",
@@ -78,6 +81,7 @@ __all__ = [
     "ToolCall",
     "UnifiedAgent",
     "configure_logging",
+    "instrument",
     "load_config",
     "scan_text",
     "tool_calls",
@@ -92,6 +96,7 @@ _LAZY = {
     "AgentConfig": "loomllm.config",
     "LoomConfig": "loomllm.config",
     "load_config": "loomllm.config",
+    "instrument": "loomllm._telemetry",
     "PromptRegistry": "loomllm.prompts",
     "PromptTemplate": "loomllm.prompts",
     "ScanFinding": "loomllm._guardrails.scan",

@@ -9,6 +9,7 @@ Every call, sync or async, streamed or not, goes the same way (:meth:`UnifiedAge
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -23,14 +24,24 @@ from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, 
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import maybe_processed, to_provider_error
+from loomllm._middleware import request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
+from loomllm._telemetry import emit_decision
 from loomllm.config import AgentConfig, deployment_id
-from loomllm.errors import ConfigError, Finding, ForbiddenParameter, LoomError, OutputValidationError
+from loomllm.errors import (
+    ConfigError,
+    Finding,
+    ForbiddenParameter,
+    LoomError,
+    OutputValidationError,
+    PolicyViolation,
+)
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
     from loomllm._budget import Reservation
+    from loomllm._content_policy import ContentStreamFilter
     from loomllm._guardrails import Guard, Vault
     from loomllm._runtime import Loom
 
@@ -54,6 +65,8 @@ class _Call:
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started: float = field(default_factory=time.perf_counter)
     state: CallState | None = None  # what the attempt half sees of this call
+    cache_lookup: bool = False  # the response cache was consulted (for hit/miss counts)
+    shared: bool = False  # answered by an identical in-flight call (single-flight): costs nothing
 
 
 class UnifiedAgent:
@@ -95,6 +108,7 @@ class UnifiedAgent:
         self._guard: Guard | None = loom.guard(agent_name)
         self._egress_policy = loom.egress_policy(agent_name)
         self._budgeted = loom.ledger.applies_to(agent_name)
+        self._content = loom.content_policies.for_agent(agent_name)
         self._allowed_extra = frozenset(self.spec.allow_params)
         self._check_default_params()
         self._output_limit_cache: tuple[int | None] | None = None
@@ -214,17 +228,17 @@ class UnifiedAgent:
         """The whole path of one non-streaming call, in order."""
         vault = self._guard.new_vault() if self._guard else None
         state = self._new_state(call)
-        await self._guard_input(call, vault, state)
-        reservation = await self._reserve(call, state)
+        reservation = await self._admit(call, vault, state)
         response = await self._send(call, reservation, state)
         outcome = "ok"
         try:
+            await self._check_content(response, call)
             response = await self._guard_output(response, vault, call, state)
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
         finally:
-            usage = self._usage(response)
+            usage = self._usage(response) if not call.shared else Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
             await self._settle(reservation, usage)
             self._log_call(call, usage, response=response, outcome=outcome)
         return response
@@ -238,8 +252,7 @@ class UnifiedAgent:
         """
         vault = self._guard.new_vault() if self._guard else None
         state = self._new_state(call)
-        await self._guard_input(call, vault, state)
-        reservation = await self._reserve(call, state)
+        reservation = await self._admit(call, vault, state)
         wants_usage = bool((call.params.get("stream_options") or {}).get("include_usage"))
         call.params["stream_options"] = {**(call.params.get("stream_options") or {}), "include_usage": True}
         stream = await self._send(call, reservation, state)
@@ -247,6 +260,8 @@ class UnifiedAgent:
         filtered = None
         if self._guard is not None and vault is not None:
             filtered = self._guard.stream_filter(vault, agent=self.agent_name)
+        content = self._content.stream_filter(agent=self.agent_name, call_id=call.call_id,
+                                              events=self.loom.events) if self._content else None
         outcome = "ok"
         try:
             while True:
@@ -256,11 +271,12 @@ class UnifiedAgent:
                     except StopAsyncIteration:
                         break
                 tally.add(chunk)
-                for out in filtered.feed(copy.deepcopy(chunk)) if filtered else [chunk]:
+                for out in _guarded(filtered, await _police(content, [chunk])):
                     if out.choices or wants_usage:
                         yield out
-            for out in filtered.flush() if filtered else []:
-                yield out
+            for out in _guarded(filtered, await _police(content, [], final=True), final=True):
+                if out.choices or wants_usage:
+                    yield out
         except GeneratorExit:
             outcome = "abandoned"
             raise
@@ -342,6 +358,18 @@ class UnifiedAgent:
                                egress=self._egress_policy, guard=self._guard)
         return call.state
 
+    async def _admit(self, call: _Call, vault: Vault | None, state: CallState) -> Reservation | None:
+        """Steps 2 and 3, announced to telemetry; a refusal is logged as a call and a policy decision."""
+        self.loom.events.notify("llm.call.start", agent=self.agent_name, call_id=call.call_id,
+                                model_group=self.spec.embedding_model if call.kind == "embedding" else self.spec.model)
+        try:
+            await self._guard_input(call, vault, state)
+            return await self._reserve(call, state)
+        except PolicyViolation as refusal:
+            emit_decision(self.loom.events, refusal, agent=self.agent_name, call_id=call.call_id)
+            self._log_call(call, None, outcome=type(refusal).__name__)
+            raise
+
     async def _guard_input(self, call: _Call, vault: Vault | None, state: CallState) -> None:
         """Step 2: block or redact secrets and PII before anything else sees the request.
 
@@ -401,7 +429,7 @@ class UnifiedAgent:
         """
         try:
             with call_scope(state):
-                return await self._route(call)
+                return await self._route_once(call, state)
         except BaseException as exc:
             if reservation is not None and state.started is not None and maybe_processed(exc):
                 # The provider may have run it: charge the worst case that was reserved.
@@ -410,10 +438,33 @@ class UnifiedAgent:
                                                cost_usd=estimate.cost_usd, deployment=state.deployment))
             await self._release(reservation)
             error = self._translate(exc, state)
+            emit_decision(self.loom.events, error, agent=self.agent_name, call_id=call.call_id)
             self._log_call(call, None, outcome=type(error).__name__)
+            if error is exc:  # already translated (single-flight): keep its LiteLLM cause
+                raise
+            raise error from _cause(exc)
+
+    async def _route_once(self, call: _Call, state: CallState) -> Any:
+        """Single-flight: an identical call of this agent already in flight answers this one too."""
+        middleware = self.loom.middleware
+        if not middleware.coalesces(self.agent_name, call.kind, call.params):
+            return await self._route(call)
+        material = request_material(self.agent_name, call.kind, self.spec.model, call.messages, call.params)
+        key = hashlib.sha256(material).hexdigest()
+        response, call.shared = await middleware.coalesce(material, key, lambda: self._route_translated(call, state))
+        return response
+
+    async def _route_translated(self, call: _Call, state: CallState) -> Any:
+        try:
+            return await self._route(call)
+        except Exception as exc:  # followers share the leader's error, already in loomllm's terms
+            error = self._translate(exc, state)
+            if error is exc:
+                raise
             raise error from _cause(exc)
 
     async def _route(self, call: _Call) -> Any:
+        await self._wait_for_rate(call)
         router = self.loom._litellm_router()
         params = dict(call.params)
         metadata = dict(params.pop("metadata", None) or {})
@@ -421,7 +472,7 @@ class UnifiedAgent:
         if call.kind == "embedding":
             return await router.aembedding(model=self.spec.embedding_model,
                                            input=[m["content"] for m in call.messages], metadata=metadata, **params)
-        params["cache"] = {**(params.get("cache") or {}), **self._cache_control()}
+        params["cache"] = {**(params.get("cache") or {}), **self._cache_control(call)}
         if params.get("tools") and not any(t.get("type") == "mcp" for t in params["tools"]):
             # litellm 1.106.2 imports its MCP gateway (proxy code needing the `mcp` package) for any
             # request with tools; plain function tools never need it.
@@ -445,6 +496,16 @@ class UnifiedAgent:
                                                          agent=self.agent_name)
             await write_response_cache(for_cache, state.cache_request)
         return guarded
+
+    async def _check_content(self, response: Any, call: _Call) -> None:
+        """Step 5a: the output content policy, on the provider's own text.
+
+        Before the guardrail restores placeholders: a moderation model is a provider too, and must
+        never receive the values the input guardrail kept from the first one.
+        """
+        if self._content is not None and call.kind != "embedding":
+            await self._content.check_response(response, agent=self.agent_name, call_id=call.call_id,
+                                               events=self.loom.events)
 
     async def _settle(self, reservation: Reservation | None, usage: Usage) -> None:
         """Step 6: replace the reservation by what the call actually used."""
@@ -475,6 +536,8 @@ class UnifiedAgent:
             cache_hit=bool(usage.cache_hit) if usage else False,
             latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
             outcome=outcome,
+            cache_lookup=call.cache_lookup,
+            shared=call.shared,
         )
 
     # --- helpers ------------------------------------------------------------------------------
@@ -539,12 +602,25 @@ class UnifiedAgent:
             costs.append(cost)
         return max(costs, default=0.0)
 
-    def _cache_control(self) -> dict[str, Any]:
+    def _cache_control(self, call: _Call) -> dict[str, Any]:
         if not self.spec.cache:
             return {"no-cache": True, "no-store": True}
-        if self.loom.config.loom.cache.scope == "agent":
-            return {"namespace": f"loomllm.agent.{self.agent_name}"}
-        return {}
+        base = {"namespace": f"loomllm.agent.{self.agent_name}"} if self.loom.config.loom.cache.scope == "agent" else {}
+        control = self.loom.middleware.cache_policy.cache_control(self.agent_name, call.params, base)
+        call.cache_lookup = "no-cache" not in control and bool(self.loom.config.litellm_settings.get("cache"))
+        return control
+
+    async def _wait_for_rate(self, call: _Call) -> None:
+        """Queue for the model group's rpm/tpm up to the agent's ``max_wait_s`` (0: LiteLLM refuses at once)."""
+        middleware = self.loom.middleware
+        group = self.spec.embedding_model if call.kind == "embedding" else self.spec.model
+        max_wait = middleware.max_wait_s(self.agent_name)
+        limit = middleware.rate_gate.limits(group)
+        if max_wait <= 0 or limit is None or group is None:
+            return
+        estimate = self._estimate(call) if limit.tpm is not None else None
+        tokens = estimate.input_tokens + estimate.output_tokens if estimate is not None else 0
+        await middleware.rate_gate.wait(group, tokens, agent=self.agent_name, max_wait_s=max_wait)
 
     def _translate(self, exc: BaseException, state: CallState) -> BaseException:
         """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""
@@ -687,6 +763,19 @@ def _output_limit(deployments: Sequence[Mapping[str, Any]]) -> int | None:
     limits = [model_output_limit(str(d["litellm_params"]["model"])) for d in deployments]
     known = [limit for limit in limits if limit]
     return max(known) if known and len(known) == len(limits) else None
+
+
+def _guarded(filtered: Any, chunks: list[Any], *, final: bool = False) -> list[Any]:
+    """``chunks`` through the output guardrail's stream filter (flushed at the end), if there is one."""
+    if filtered is None:
+        return chunks
+    out = [o for chunk in chunks for o in filtered.feed(copy.deepcopy(chunk))]
+    return out + list(filtered.flush()) if final else out
+
+
+async def _police(content: ContentStreamFilter | None, chunks: list[Any], *, final: bool = False) -> list[Any]:
+    """The chunks the output content policy lets through now (all of them without a policy)."""
+    return chunks if content is None else await content.feed(chunks, final=final)
 
 
 def _cause(exc: BaseException) -> BaseException | None:

@@ -82,12 +82,36 @@ class EventLog:
         self._file = Path(file) if file is not None else None
         self._sink: IO[str] | None = None
         self._sink_lock = threading.Lock()
+        self._listeners: tuple[EventHook, ...] = ()
+
+    def add_listener(self, listener: EventHook) -> None:
+        """Also pass every event to ``listener`` (metrics, traces, audit); it must not block."""
+        self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: EventHook) -> None:
+        """Stop passing events to ``listener``."""
+        self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+    def notify(self, event: str, **fields: Any) -> None:
+        """Pass ``event`` to the listeners only (not logged): for high-rate signals such as a call starting."""
+        if self._listeners:
+            self._tell_listeners({"event": event, **fields})
+
+    def _tell_listeners(self, data: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(data)
+            except Exception as exc:  # a broken exporter must not fail the call it reports on
+                self._log_event("loomllm.event_listener_failed", "warning",
+                                {"hook_event": data.get("event"), "error_type": type(exc).__name__})
 
     def emit(self, event: str, level: str = "info", **fields: Any) -> None:
         """Log ``event`` with ``fields``, append it to the event file and pass the same dict to the hook."""
         self._log_event(event, level, fields)
         if self._file is not None:
             self._append(event, level, fields)
+        if self._listeners:
+            self._tell_listeners({"event": event, "level": level, **fields})
         if self._hook is not None:
             try:
                 self._hook({"event": event, "level": level, **fields})

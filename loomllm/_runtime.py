@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from loomllm._attempt import Attempts
 from loomllm._budget import BudgetLedger, check_prices, open_store
+from loomllm._content_policy import ContentPolicies
 from loomllm._egress import enforce_deployments, install_transport_guard
 from loomllm._events import EventHook, EventLog, event_log_file
 from loomllm._litellm import callbacks as _hooks
 from loomllm._litellm import router as _router
+from loomllm._middleware import Middleware
 from loomllm._scrub import CredentialScrubber, credential_values
 from loomllm._sync import LoopThread
+from loomllm._telemetry import attach_from_config
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
 from loomllm.errors import ConfigError, LoomError
 from loomllm.prompts import PromptRegistry, PromptTemplate
@@ -67,6 +70,10 @@ class Loom:
             ledger_kwargs["clock"] = clock
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
+        self.content_policies = ContentPolicies(self)
+        self.middleware = Middleware(self.config.loom.middleware, self.config.model_list, self._store, self.events,
+                                     state_url=self.config.loom.state)
+        self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------
 
@@ -203,6 +210,8 @@ class Loom:
     def close(self) -> None:
         """Unregister callbacks and stop the sync loop thread; the Loom cannot be used afterwards."""
         self._closed = True
+        if self.telemetry is not None:
+            self.telemetry.detach()
         if self._callback is not None:
             _hooks.unregister(self._callback)
             self._callback = None

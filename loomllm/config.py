@@ -29,8 +29,11 @@ from loomllm import _proxy_config as proxy
 from loomllm._base import StrictModel
 from loomllm._budget.config import BudgetsConfig
 from loomllm._config_yaml import DuplicateKey, load_yaml_document, read_config_text
+from loomllm._content_policy.config import OutputPolicySection
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
+from loomllm._middleware.config import MiddlewareConfig
+from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError, ConfigWarning
 
 __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load_config"]
@@ -144,6 +147,9 @@ class LoomSection(StrictModel):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    output_policy: OutputPolicySection = Field(default_factory=OutputPolicySection)
+    middleware: MiddlewareConfig = Field(default_factory=MiddlewareConfig)
 
     @field_validator("state")
     @classmethod

@@ -11,6 +11,7 @@ Every exception derives from :class:`LoomError`::
     │   ├── BudgetStoreUnavailable  a hard budget's store is unreachable (fail closed)
     │   ├── GuardrailViolation      a secret or PII finding whose action is ``block``
     │   ├── EgressDenied            the destination host is not on the agent's allowlist
+    │   ├── ContentPolicyViolation  the answer broke the agent's output content policy (action ``block``)
     │   └── ForbiddenParameter      a call parameter off the allowlist, or out of its bounds
     ├── ProviderError               the provider (or LiteLLM talking to it) failed
     │   ├── RateLimited             429 after the Router's retries
@@ -44,6 +45,7 @@ __all__ = [
     "BudgetStoreUnavailable",
     "ConfigError",
     "ConfigWarning",
+    "ContentPolicyViolation",
     "EgressDenied",
     "Finding",
     "ForbiddenParameter",
@@ -176,6 +178,23 @@ class EgressDenied(PolicyViolation):
         self.host = host
         self.reason = reason
         super().__init__(f"agent {agent!r}: egress to host {host!r} denied (deployment {deployment!r}): {reason}")
+
+
+class ContentPolicyViolation(PolicyViolation):
+    """The answer broke the agent's output content policy. Names rules and categories, never the text.
+
+    ``source`` is ``deny``, ``callable``, ``moderation`` or ``moderation_error`` (the moderation
+    call failed and the policy fails closed); ``categories`` are rule names (``words[0]``) or
+    moderation categories (``violence``).
+    """
+
+    def __init__(self, *, agent: str | None, policy: str, source: str, categories: Sequence[str]) -> None:
+        self.agent = agent
+        self.policy = policy
+        self.source = source
+        self.categories = tuple(categories)
+        super().__init__(f"agent {agent!r}: answer blocked by output policy {policy!r} "
+                         f"({source}: {', '.join(self.categories) or 'unspecified'})")
 
 
 class ForbiddenParameter(PolicyViolation):

@@ -135,10 +135,10 @@ class TestFallbackAndCache:
         loom = make_loom(_section("{tokens: 1000, per: day}"),
                          extra="litellm_settings: {cache: true, cache_params: {type: local}}\n")
         agent = loom.agent("gpt")
-        await agent.chat("same")
+        await agent.chat("same", temperature=0)
         await asyncio.sleep(0.05)
         first, _ = _spent(await agent.budget_status(), "tokens")
-        await agent.chat("same")
+        await agent.chat("same", temperature=0)
         second, _ = _spent(await agent.budget_status(), "tokens")
         assert 1 == len(wire_server.requests) and first == second
 

@@ -16,8 +16,8 @@ litellm_settings:
 """
 AGENTS = """
 agents:
-  alice: {model: smart}
-  bob: {model: smart}
+  alice: {model: smart, temperature: 0}  # only deterministic calls are cached
+  bob: {model: smart, temperature: 0}
 """
 
 

@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 budget_app = typer.Typer(help="Show or reset budgets.", no_args_is_help=True)
 app.add_typer(budget_app, name="budget")
+metrics_app = typer.Typer(help="Serve Prometheus metrics.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
 
 ConfigOption = Annotated[
     Path | None,
@@ -140,7 +142,7 @@ def handles_errors(command: F) -> F:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    from loomllm._cli import budget, chat, inspect, tools  # noqa: F401  (they register their commands)
+    from loomllm._cli import budget, chat, inspect, metrics, tools  # noqa: F401  (they register their commands)
 
     try:
         app(args=list(argv) if argv is not None else None, prog_name="loomllm", standalone_mode=True)

@@ -7,11 +7,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Api = Literal["openai", "anthropic", "gemini", "embeddings", "models"]
+Api = Literal["openai", "anthropic", "gemini", "embeddings", "models", "moderations"]
 """Which wire format a request used: OpenAI chat completions, Anthropic messages, Gemini
-generateContent, OpenAI embeddings, or the model listing."""
+generateContent, OpenAI embeddings, the model listing, or OpenAI moderations."""
 
-ReplyKind = Literal["echo", "text", "json", "tool_calls", "status", "malformed", "cut_stream"]
+ReplyKind = Literal["echo", "text", "json", "tool_calls", "status", "malformed", "cut_stream", "moderation"]
+
+#: The categories OpenAI's moderation endpoint reports (omni-moderation-latest).
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Reply:
     chunk_delay: float = 0.0
     usage: tuple[int, int] | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    scores: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def echo(cls, *, prefix: str = "echo: ", latency: float = 0.0) -> Reply:
@@ -113,6 +121,17 @@ class Reply:
         if after_chunks < 0:
             raise ValueError("after_chunks must be >= 0")
         return cls(kind="cut_stream", content=content, after_chunks=after_chunks, latency=latency)
+
+    @classmethod
+    def moderation(cls, scores: Mapping[str, float] | None = None, *, latency: float = 0.0) -> Reply:
+        """Answer a moderation request: ``scores`` per category (0.5 and above is flagged), the rest 0.
+
+        Without ``scores`` nothing is flagged, which is also what an unscripted moderation request gets.
+        """
+        unknown = sorted(set(scores or {}) - set(MODERATION_CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown moderation categories: {', '.join(unknown)}")
+        return cls(kind="moderation", scores=tuple((scores or {}).items()), latency=latency)
 
     def with_latency(self, seconds: float) -> Reply:
         """Return a copy that waits ``seconds`` before sending the response headers."""

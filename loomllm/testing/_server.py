@@ -31,7 +31,7 @@ Responder = Callable[["RecordedRequest"], Reply]
 REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 _SECRET_QUERY = frozenset({"key", "api_key", "api-key"})
-_SCRIPTABLE: frozenset[Api] = frozenset({"openai", "anthropic", "gemini", "embeddings"})
+_SCRIPTABLE: frozenset[Api] = frozenset({"openai", "anthropic", "gemini", "embeddings", "moderations"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ def _classify(method: str, path: str) -> tuple[Api | None, str | None]:
             return "openai", None
         if path.endswith("/embeddings"):
             return "embeddings", None
+        if path.endswith("/moderations"):
+            return "moderations", None
         if path.endswith("/messages"):
             return "anthropic", None
         if "/models/" in path and (path.endswith(":generateContent") or path.endswith(":streamGenerateContent")):

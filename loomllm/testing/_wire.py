@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loomllm.testing._replies import Api, Reply, ToolCall
+from loomllm.testing._replies import MODERATION_CATEGORIES, Api, Reply, ToolCall
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -371,6 +371,18 @@ def _embeddings_json(req: ParsedRequest) -> bytes:
     return _dumps({"object": "list", "data": data, "model": req.model, "usage": usage})
 
 
+def _moderations_json(req: ParsedRequest, reply: Reply) -> bytes:
+    """OpenAI's moderation body: one result per input, flagged where a category scores 0.5 or more."""
+    raw = req.body.get("input")
+    count = len(raw) if isinstance(raw, list) else 1
+    scores = {name: 0.0 for name in MODERATION_CATEGORIES} | dict(reply.scores)
+    categories = {name: score >= 0.5 for name, score in scores.items()}
+    result = {"flagged": any(categories.values()), "categories": categories, "category_scores": scores,
+              "category_applied_input_types": {name: ["text"] for name in scores}}
+    model = req.model or "omni-moderation-latest"
+    return _dumps({"id": f"modr-{uuid.uuid4().hex[:24]}", "model": model, "results": [result] * count})
+
+
 def models_json(models: Sequence[str]) -> bytes:
     """The ``GET /v1/models`` body listing ``models``."""
     data = [{"id": m, "object": "model", "created": 0, "owned_by": "loomllm-wire-server"} for m in models]
@@ -463,6 +475,8 @@ def render(req: ParsedRequest, reply: Reply) -> WireResponse:
     parts: tuple[bytes, ...]
     if req.api == "embeddings":
         content_type, parts = JSON, (_embeddings_json(req),)
+    elif req.api == "moderations":
+        content_type, parts = JSON, (_moderations_json(req, reply),)
     else:
         content_type, parts = _render_answer(req, _resolve(reply, req))
     cut_after: int | None = None

@@ -1,0 +1,72 @@
+"""Middleware around the Router call: cache policy, single-flight and rate limits that wait.
+
+Each piece is a small object with no knowledge of the others; :class:`Middleware` holds one of
+each per Loom and the agent's call path asks it (see ``UnifiedAgent._route``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from .cache_policy import CachePolicy
+from .config import MiddlewareConfig
+from .rate_gate import GroupLimit, RateGate, group_limits
+from .shared_flight import RedisFlight, decode_response, encode_response
+from .single_flight import SingleFlight, request_key, request_material
+
+__all__ = ["CachePolicy", "GroupLimit", "Middleware", "MiddlewareConfig", "RateGate", "RedisFlight", "SingleFlight",
+           "group_limits", "request_key", "request_material"]
+
+
+T = TypeVar("T")
+
+
+def _flight_target(url: str) -> tuple[str, str]:
+    """The Redis URL without its query, and the key prefix (the state URL's ``prefix=``, as the budget store)."""
+    parts = urlsplit(url)
+    prefix = next((v for k, v in parse_qsl(parts.query) if k == "prefix"), None) or "loomllm:"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), prefix + "flight:"
+
+
+class Middleware:
+    """The middleware of one Loom: built from ``loomllm.middleware`` and the deployments' rpm/tpm."""
+
+    def __init__(self, config: MiddlewareConfig, model_list: list[dict[str, Any]], store: Any, events: Any, *,
+                 state_url: str = "memory://") -> None:
+        from loomllm._budget import RateLimiter
+
+        self.config = config
+        self.cache_policy = CachePolicy(config.cache_policy)
+        self.single_flight = SingleFlight()
+        self.rate_gate = RateGate(RateLimiter(store), group_limits(model_list), events)
+        shared = config.single_flight.across_processes and state_url.startswith(("redis://", "rediss://"))
+        self.redis_flight = RedisFlight(*_flight_target(state_url)) if shared else None
+
+    async def coalesce(self, material: bytes, key: str, call: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Run ``call`` once for every identical request in flight: in this process, then across processes.
+
+        Returns ``(result, shared)``; ``shared`` means another call paid for it.
+        """
+        redis_flight = self.redis_flight
+
+        async def across() -> tuple[T, bool]:
+            if redis_flight is None:
+                return await call(), False
+            return await redis_flight.run(material, call, encode=encode_response, decode=decode_response)
+
+        (result, remote), local = await self.single_flight.run(key, across)
+        return result, local or remote
+
+    def coalesces(self, agent: str, kind: str, params: dict[str, Any]) -> bool:
+        """Whether identical concurrent calls of ``agent`` share one provider call."""
+        config = self.config.single_flight
+        own = config.agents.get(agent)
+        if not config.enabled or (own is not None and not own.enabled) or kind != "completion":
+            return False
+        return not config.only_deterministic or self.cache_policy.cacheable(agent, params)
+
+    def max_wait_s(self, agent: str) -> float:
+        """How long ``agent``'s calls wait for a rate limit (0: LiteLLM refuses at once, as before)."""
+        return self.config.rate_limits.wait_for(agent)

@@ -1,0 +1,85 @@
+"""The ``loomllm.middleware:`` section: cache policy, single-flight and waiting rate limits.
+
+The YAML shape::
+
+    middleware:
+      cache_policy:
+        max_temperature: 0.0      # cache only calls at or below this temperature...
+        unset_temperature: 1.0    # ...counting an unset temperature as this (the providers' default)
+        ttl_s: 3600               # how long an answer stays cached (null: the cache's own default)
+        agents: {planner: {ttl_s: 600}, brainstorm: {enabled: false}}
+      single_flight:
+        enabled: true             # coalesce identical in-flight calls of one agent
+        only_deterministic: true  # ...only those the cache policy would cache (same sample for all)
+        across_processes: true    # through Redis when loomllm.state is redis:// (answers stored encrypted)
+        agents: {batch: {enabled: false}}
+      rate_limits:
+        max_wait_s: 0             # wait this long for a deployment's rpm/tpm before RateLimited
+        agents: {nightly_batch: {max_wait_s: 120}}
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .._base import StrictModel
+
+__all__ = ["AgentCachePolicy", "CachePolicyConfig", "MiddlewareConfig", "RateLimitsConfig", "SingleFlightConfig"]
+
+
+class AgentCachePolicy(StrictModel):
+    """One agent's overrides of the cache policy."""
+
+    enabled: bool = True
+    max_temperature: float | None = Field(default=None, ge=0.0)
+    ttl_s: float | None = Field(default=None, gt=0)
+
+
+class CachePolicyConfig(StrictModel):
+    """Which calls the response cache may answer and store."""
+
+    max_temperature: float = Field(default=0.0, ge=0.0)
+    unset_temperature: float = Field(default=1.0, ge=0.0)
+    ttl_s: float | None = Field(default=3600, gt=0)
+    agents: dict[str, AgentCachePolicy] = Field(default_factory=dict)
+
+
+class AgentSwitch(StrictModel):
+    """One agent's switch."""
+
+    enabled: bool = True
+
+
+class SingleFlightConfig(StrictModel):
+    """Coalescing of identical concurrent calls."""
+
+    enabled: bool = True
+    only_deterministic: bool = True
+    across_processes: bool = Field(default=True, description="Through Redis, when loomllm.state is Redis.")
+    agents: dict[str, AgentSwitch] = Field(default_factory=dict)
+
+
+class AgentWait(StrictModel):
+    """One agent's rate-limit wait."""
+
+    max_wait_s: float = Field(ge=0)
+
+
+class RateLimitsConfig(StrictModel):
+    """How long calls queue for a deployment group's rpm/tpm before :class:`~loomllm.errors.RateLimited`."""
+
+    max_wait_s: float = Field(default=0.0, ge=0)
+    agents: dict[str, AgentWait] = Field(default_factory=dict)
+
+    def wait_for(self, agent: str) -> float:
+        """The longest ``agent`` waits."""
+        own = self.agents.get(agent)
+        return own.max_wait_s if own is not None else self.max_wait_s
+
+
+class MiddlewareConfig(StrictModel):
+    """The ``loomllm.middleware`` section."""
+
+    cache_policy: CachePolicyConfig = Field(default_factory=CachePolicyConfig)
+    single_flight: SingleFlightConfig = Field(default_factory=SingleFlightConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)

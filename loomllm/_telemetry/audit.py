@@ -1,0 +1,76 @@
+"""The audit stream: one ``policy.decision`` event per policy decision, names and counts only.
+
+Every refusal (guardrail, budget, egress, forbidden parameter, content policy) and every flag or
+redaction a policy reports becomes one event on :attr:`Loom.events` with the fields::
+
+    agent, call_id, policy, decision, reason, [entity_types, counts, limit, window, host, categories]
+
+``decision`` is ``refused``, ``flagged`` or ``redacted``; ``policy`` is ``guardrail``, ``budget``,
+``egress``, ``parameter`` or ``content``. The app routes them with ``on_event`` or a listener
+(``event == "policy.decision"``). Values a policy caught are never part of the event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from loomllm.errors import (
+    BudgetExceeded,
+    BudgetStoreUnavailable,
+    EgressDenied,
+    ForbiddenParameter,
+    GuardrailViolation,
+    LoomError,
+    PolicyViolation,
+)
+
+__all__ = ["POLICY_DECISION", "decision_fields", "emit_decision", "policy_of"]
+
+POLICY_DECISION = "policy.decision"
+
+
+class _Events(Protocol):
+    def emit(self, event: str, level: str = "info", **fields: Any) -> None: ...
+
+
+def policy_of(error: BaseException) -> str | None:
+    """Which policy an error comes from (``None`` for errors that are not policy decisions)."""
+    if isinstance(error, GuardrailViolation):
+        return "guardrail"
+    if isinstance(error, BudgetExceeded | BudgetStoreUnavailable):
+        return "budget"
+    if isinstance(error, EgressDenied):
+        return "egress"
+    if isinstance(error, ForbiddenParameter):
+        return "parameter"
+    if type(error).__name__ == "ContentPolicyViolation":
+        return "content"
+    if isinstance(error, PolicyViolation):
+        return "other"
+    return None
+
+
+def decision_fields(error: LoomError) -> dict[str, Any]:
+    """The non-sensitive details of a refusal: entity types and counts, limit names, hosts."""
+    fields: dict[str, Any] = {"reason": type(error).__name__}
+    if isinstance(error, GuardrailViolation):
+        fields.update(direction=error.direction, entity_types=sorted(error.counts), counts=dict(error.counts))
+    elif isinstance(error, BudgetExceeded):
+        fields.update(limit=error.limit, window=error.window, unit=error.unit)
+    elif isinstance(error, EgressDenied):
+        fields.update(host=error.host, deployment=error.deployment)
+    elif isinstance(error, ForbiddenParameter):
+        fields.update(parameter=error.parameter)
+    categories = getattr(error, "categories", None)
+    if categories:
+        fields.update(categories=list(categories), source=getattr(error, "source", None))
+    return fields
+
+
+def emit_decision(events: _Events, error: BaseException, *, agent: str, call_id: str | None) -> None:
+    """Emit the ``policy.decision`` event for a refusal (no-op for errors that are not policy decisions)."""
+    policy = policy_of(error)
+    if policy is None or not isinstance(error, LoomError):
+        return
+    events.emit(POLICY_DECISION, level="warning", agent=agent, call_id=call_id, policy=policy,
+                decision="refused", **decision_fields(error))

@@ -1,0 +1,116 @@
+"""OpenTelemetry spans and GenAI histograms, checked with the SDK's in-memory exporter and reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loomllm import BudgetExceeded, instrument
+from loomllm.testing import Reply, WireServer
+
+PROMPT = "Summarise the attached board minutes from 14 February in three bullet points"
+
+
+def attach(loom: Any, otel: Any) -> Any:
+    return instrument(loom, metrics=False, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+
+
+class TestSpans:
+    async def test_call_span_with_attempt_child_follows_genai_conventions(self, make_loom: Any, otel: Any) -> None:
+        """One CLIENT span per call and one child per attempt, with the GenAI attributes."""
+        from opentelemetry.trace import SpanKind
+
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        spans = otel.finished()
+        call = next(s for s in spans if s.name == "chat smart")
+        attempt = next(s for s in spans if s.name == "chat gpt-4o-mini")
+        assert SpanKind.CLIENT == call.kind == attempt.kind
+        assert call.context.span_id == attempt.parent.span_id
+        assert call.start_time <= attempt.start_time <= attempt.end_time <= call.end_time
+        expected = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "smart",
+            "gen_ai.response.model": "gpt-4o-mini",
+            "server.address": "127.0.0.1",
+            "gen_ai.agent.name": "planner",
+        }
+        assert expected == {k: call.attributes[k] for k in expected}
+        assert 0 < call.attributes["gen_ai.usage.input_tokens"]
+        assert 0 < call.attributes["gen_ai.usage.output_tokens"]
+        assert "error.type" not in call.attributes
+
+    async def test_failed_attempt_then_fallback_gives_two_children(self, make_loom: Any, otel: Any,
+                                                                   wire_server: WireServer) -> None:
+        """A 500 then a fallback answer: two attempt spans, the first with error.type, the call span without."""
+        wire_server.route(Reply.status(500), model="broken-model")
+        loom = make_loom("agents: {worker: {model: broken}}")
+        telemetry = attach(loom, otel)
+        await loom.agent("worker").chat(PROMPT)
+        telemetry.flush()
+        spans = otel.finished()
+        call = next(s for s in spans if s.name == "chat broken")
+        children = [s for s in spans if s.parent is not None and s.parent.span_id == call.context.span_id]
+        errors = [s.attributes.get("error.type") for s in children]
+        assert "InternalServerError" in errors
+        assert None in errors
+        assert "claude-haiku-4-5" == call.attributes["gen_ai.response.model"]
+        assert "anthropic" == call.attributes["gen_ai.provider.name"]
+
+    async def test_policy_refusal_is_an_error_span_with_a_decision_event(self, make_loom: Any, otel: Any) -> None:
+        """A budget refusal gives a span with error.type and a policy.decision span event (no values)."""
+        from opentelemetry.trace import StatusCode
+
+        loom = make_loom("""
+            agents: {planner: {model: smart, budget: tight}}
+            budgets: {policies: {tight: {limits: [{tokens: 5, per: day}]}}}
+        """)
+        telemetry = attach(loom, otel)
+        with pytest.raises(BudgetExceeded):
+            await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        [call] = otel.finished()
+        assert "BudgetExceeded" == call.attributes["error.type"]
+        assert StatusCode.ERROR == call.status.status_code
+        [event] = call.events
+        assert "policy.decision" == event.name
+        assert "budget" == event.attributes["loomllm.policy"]
+        assert "refused" == event.attributes["loomllm.decision"]
+
+    async def test_no_message_content_in_spans(self, make_loom: Any, otel: Any) -> None:
+        """No span attribute or event carries any word of the prompt or the answer."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        answer = await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        dumped = " ".join(str(dict(s.attributes)) + str([dict(e.attributes or {}) for e in s.events])
+                          for s in otel.finished())
+        for word in ("board", "minutes", "February", *answer.split()[1:4]):
+            assert word not in dumped
+
+    async def test_stream_is_traced(self, make_loom: Any, otel: Any) -> None:
+        """A streamed call ends in one call span once the stream is consumed."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        async for _ in loom.agent("planner").stream(PROMPT):
+            pass
+        telemetry.flush()
+        assert ["chat smart"] == [s.name for s in otel.finished() if s.parent is None]
+
+
+class TestHistograms:
+    async def test_token_usage_and_duration_are_recorded(self, make_loom: Any, otel: Any) -> None:
+        """gen_ai.client.token.usage has an input and an output point; duration has one point."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        tokens = otel.histogram_points("gen_ai.client.token.usage")
+        assert {"input", "output"} == {p.attributes["gen_ai.token.type"] for p in tokens}
+        [duration] = otel.histogram_points("gen_ai.client.operation.duration")
+        assert 1 == duration.count
+        assert "chat" == duration.attributes["gen_ai.operation.name"]
