@@ -201,10 +201,10 @@ class TestStartupVerdicts:
         """``loomllm check`` names the deployment as denied instead of reporting it allowed."""
         from security_support import secure_config
 
-        from loomllm._check import check_report
+        from loomllm._check import run_check
 
         path = tmp_path / "c.yaml"
         path.write_text(secure_config(wire_server, primary=_primary(wire_server,
                                                                     f', base_url: "{forbidden.openai_base}"')))
-        report, ok = check_report(str(path))
-        assert not ok and "egress denied" in report
+        report = run_check(str(path))
+        assert not report.ok and any("denied" in problem for problem in report.problems)
