@@ -196,6 +196,14 @@ class RedisStore:
         client, scripts = self._client()
         try:
             return await scripts[script](keys=keys, args=args)
+        except (redis.ConnectionError, OSError):
+            # Every pooled connection dies with a restart: drop them and try once more on a fresh one
+            # (the scripts are idempotent per lease, so a reply lost the first time is not counted twice).
+            await self._drop_idle_connections(client)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            return await scripts[script](keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:
             if isinstance(exc, redis.ConnectionError | OSError):
                 await self._drop_idle_connections(client)
