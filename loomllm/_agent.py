@@ -380,7 +380,7 @@ class UnifiedAgent:
         if self._guard is None or vault is None:
             return
         call.messages = await self._guard.protect_input(call.messages, vault, agent=self.agent_name)
-        state.seen.update(scanned_texts(call.messages))
+        state.seen.update(self._guard.input_texts(call.messages))
         await self._guard_joined_parts(call.messages)
         extras = {k: v for k, v in call.params.items() if k not in _NOT_TEXT_PARAMS}
         if not extras:
@@ -737,21 +737,6 @@ def _replace_strings(value: Any, replaced: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_replace_strings(v, replaced) for v in value]
     return value
-
-
-def scanned_texts(messages: list[dict[str, Any]]) -> list[str]:
-    """The message texts the input guardrail scans (content, text parts, tool-call arguments)."""
-    from loomllm._guardrails.guard import map_message
-
-    texts: list[str] = []
-
-    def collect(text: str, is_json: bool) -> str:
-        texts.append(text)
-        return text
-
-    for message in messages:
-        map_message(message, collect)
-    return texts
 
 
 def _is_cache_hit(response: Any) -> bool:

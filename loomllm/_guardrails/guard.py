@@ -322,13 +322,14 @@ class Guard:
 
     async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
         """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""
-        fresh = self._uncached(self._input_texts(messages))
+        fresh = self._uncached(self.input_texts(messages))
         if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
             return await asyncio.to_thread(self.protect_input_sync, messages, vault, agent=agent)
         return self.protect_input_sync(messages, vault, agent=agent)
 
     @staticmethod
-    def _input_texts(messages: list[dict[str, Any]]) -> list[str]:
+    def input_texts(messages: list[dict[str, Any]]) -> list[str]:
+        """The texts of ``messages`` the input side scans (content, text parts, tool-call arguments)."""
         texts: list[str] = []
 
         def collect(text: str, is_json: bool) -> str:
