@@ -152,3 +152,40 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class LibraryLogger:
+    """A structlog-style logger for loomllm's modules that never prints to stdout on its own.
+
+    Through structlog when the application configured it, else through the stdlib logger of the
+    same name (which prints nothing unless the application set up logging).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._stdlib = logging.getLogger(name)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        if structlog.is_configured():
+            getattr(structlog.get_logger(self._name), level)(event, **fields)
+            return
+        number = _LEVELS.get(level, logging.INFO)
+        if self._stdlib.isEnabledFor(number):
+            details = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            self._stdlib.log(number, "%s %s", event, details, extra={"loomllm_event": {"event": event, **fields}})
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at debug level."""
+        self._emit("debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at info level."""
+        self._emit("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at warning level."""
+        self._emit("warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at error level."""
+        self._emit("error", event, fields)

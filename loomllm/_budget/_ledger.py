@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import structlog
-
+from loomllm._events import LibraryLogger
 from loomllm.errors import BudgetExceeded, BudgetStoreUnavailable
 
 from ._journal import Journal
@@ -176,7 +175,7 @@ class BudgetLedger:
         self._ttl = config.reservation_ttl_s
         self._grace = config.reservation_ttl_s + 60.0
         self._free_cache_hits = config.cache_hit_cost == "free"
-        self._log = structlog.get_logger("loomllm.budget")
+        self._log = LibraryLogger("loomllm.budget")
         self.journal = journal if journal is not None else self._default_journal()
         self._journal_pending = self.journal is not None and self.journal.path.exists()
         self._replay: asyncio.Task[int] | None = None
@@ -496,8 +495,8 @@ class BudgetLedger:
             return
         try:
             self._on_event(dict(data))
-        except Exception:  # a broken hook must not break the call it reports on
-            self._log.exception("budget.on_event_failed", event_name=data.get("event"))
+        except Exception as exc:  # a broken hook must not break the call it reports on
+            self._log.error("budget.on_event_failed", event_name=data.get("event"), error_type=type(exc).__name__)
 
     # -- status / reset ------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-import structlog
 from presidio_analyzer import (
     AnalysisExplanation,
     AnalyzerEngine,
@@ -47,6 +46,8 @@ from presidio_analyzer.predefined_recognizers import (
     UsPassportRecognizer,
 )
 
+from loomllm._events import LibraryLogger
+
 from .entities import NER_ENTITIES
 from .normalize import decoded_candidates, views
 from .pii import (
@@ -62,7 +63,7 @@ from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, s
 
 __all__ = ["Detection", "ScanSettings", "Scanner", "get_scanner"]
 
-_log = structlog.get_logger("loomllm.guardrails")
+_log = LibraryLogger("loomllm.guardrails")
 _LANGUAGE = "en"
 
 

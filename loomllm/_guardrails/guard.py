@@ -10,7 +10,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
+from loomllm._events import LibraryLogger
 
 from ..errors import Finding, GuardrailViolation
 from .config import GuardrailProfile, GuardrailsConfig
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANALYZER_ERROR", "Guard"]
 
-_log = structlog.get_logger("loomllm.guardrails")
+_log = LibraryLogger("loomllm.guardrails")
 
 #: Entity type of the finding raised when the analyzer fails and the policy fails closed.
 ANALYZER_ERROR = "GUARDRAIL_ANALYZER_ERROR"

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
+from loomllm._events import LibraryLogger
 
 from .audit import POLICY_DECISION, decision_fields, emit_decision, policy_of
 from .config import TelemetryConfig
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-_log = structlog.get_logger("loomllm")
+_log = LibraryLogger("loomllm")
 
 Exporter = Callable[[dict[str, Any], int], None]
 """A listener that also receives the time (``time.time_ns()``) at which the event was emitted."""

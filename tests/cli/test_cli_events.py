@@ -36,6 +36,19 @@ class TestEventLog:
         assert "" == capsys.readouterr().out
         assert ["budget.threshold agent=planner used=0.8"] == [r.getMessage() for r in caplog.records]
 
+    def test_policy_modules_do_not_print_either(self, unconfigured_structlog: None,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+        """Guardrail, budget and telemetry log lines go through the same rule: never to stdout on their own."""
+        from loomllm._events import LibraryLogger
+        from loomllm._guardrails import GuardrailsConfig
+        from loomllm._guardrails.guard import Guard
+
+        guard = Guard.from_config(GuardrailsConfig(), "standard")
+        guard.protect_input_sync([{"role": "user", "content": "mail jane.doe@acme-corp.com"}], guard.new_vault(),
+                                 agent="a")
+        LibraryLogger("loomllm.budget").warning("budget.threshold", agent="a")
+        assert "" == capsys.readouterr().out
+
     def test_file_gets_every_event_as_json(self, tmp_path: Path, unconfigured_structlog: None) -> None:
         """logging.file receives one JSON line per event with a timestamp, whatever the level."""
         path = tmp_path / "logs" / "events.jsonl"
