@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_url, use_scope
+from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_urls, use_scope
 from loomllm._litellm import module_base_urls, named_credential, response_cache
 from loomllm.errors import (
     EgressDenied,
@@ -222,13 +222,12 @@ class Attempts:
 
     def _check_egress(self, kwargs: Mapping[str, Any], state: CallState, deployment: str,
                       policy: EgressPolicy) -> None:
-        urls = _base_urls(kwargs)
+        # The request's own base URLs (else the provider's environment/default host), plus what can
+        # override them: module globals and a named credential.
+        urls = deployment_urls({"model_name": "", "litellm_params": kwargs}) + _override_urls(kwargs)
         if not urls:
-            fallback = deployment_url({"model_name": "", "litellm_params": {"model": kwargs.get("model")}})
-            if fallback is None:
-                raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
-                                   reason="the deployment's provider host cannot be resolved")
-            urls = [fallback]
+            raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
+                               reason="the deployment's provider host cannot be resolved")
         for url in urls + list(_message_urls(kwargs.get("messages"))):
             verdict = check_url(url, policy)
             if not verdict.allowed:
@@ -265,7 +264,7 @@ class Attempts:
         for key, value in kwargs.items():
             if key in _NOT_CONTENT or (key in configured and configured[key] == value):
                 continue  # deployment parameters are config, not content
-            for text in _strings(value):
+            for text in strings_of(value):
                 if text in state.seen:
                     continue
                 decisions = guard.decide(_decoded_data_url(text) or text, "input", message_index=None,
@@ -316,13 +315,10 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _base_urls(kwargs: Mapping[str, Any]) -> list[str]:
-    """Every base URL LiteLLM may pick for this request: per request, module globals, a named credential."""
-    urls = [str(kwargs[k]) for k in ("api_base", "base_url") if kwargs.get(k)]
-    urls += module_base_urls()
+def _override_urls(kwargs: Mapping[str, Any]) -> list[str]:
+    """Base URLs that replace a request's own: LiteLLM module globals, a named credential's."""
     credential = named_credential(kwargs.get("litellm_credential_name"))
-    urls += [str(credential[k]) for k in ("api_base", "base_url") if credential.get(k)]
-    return urls
+    return module_base_urls() + [str(credential[k]) for k in ("api_base", "base_url") if credential.get(k)]
 
 
 def _message_urls(messages: Any) -> Iterator[str]:
@@ -362,7 +358,7 @@ def _decoded_data_url(text: str) -> str | None:
     return raw.decode("utf-8", "replace")
 
 
-def _strings(value: Any) -> Iterator[str]:
+def strings_of(value: Any) -> Iterator[str]:
     """Every string in a JSON-like value, keys included."""
     if isinstance(value, str):
         yield value
@@ -370,20 +366,15 @@ def _strings(value: Any) -> Iterator[str]:
         for key, item in value.items():
             if isinstance(key, str):
                 yield key
-            yield from _strings(item)
+            yield from strings_of(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item)
+            yield from strings_of(item)
     elif isinstance(value, type):
         if hasattr(value, "model_json_schema"):  # a pydantic response_format: its schema is sent
-            yield from _strings(value.model_json_schema())
+            yield from strings_of(value.model_json_schema())
     elif hasattr(value, "model_dump"):
-        yield from _strings(value.model_dump(exclude_none=True))
-
-
-def strings_of(value: Any) -> Iterator[str]:
-    """Every string in a JSON-like value (what :class:`CallState.seen` is filled with)."""
-    return _strings(value)
+        yield from strings_of(value.model_dump(exclude_none=True))
 
 
 def _host_of(url: Any) -> str | None:
