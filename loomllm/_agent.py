@@ -24,7 +24,7 @@ from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, 
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import maybe_processed, to_provider_error
-from loomllm._middleware import request_material
+from loomllm._middleware import has_tpm, request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
 from loomllm._telemetry import emit_decision
@@ -611,16 +611,13 @@ class UnifiedAgent:
         return control
 
     async def _wait_for_rate(self, call: _Call) -> None:
-        """Queue for the model group's rpm/tpm up to the agent's ``max_wait_s`` (0: LiteLLM refuses at once)."""
+        """Tell the rate gate what each attempt takes from a tpm bucket (the gate waits per deployment,
+        in the Router's pre-call check: ``Loom._before_deployment``)."""
         middleware = self.loom.middleware
-        group = self.spec.embedding_model if call.kind == "embedding" else self.spec.model
-        max_wait = middleware.max_wait_s(self.agent_name)
-        limit = middleware.rate_gate.limits(group)
-        if max_wait <= 0 or limit is None or group is None:
+        if call.state is None or not middleware.rates_enforced or not has_tpm(self._deployments):
             return
-        estimate = self._estimate(call) if limit.tpm is not None else None
-        tokens = estimate.input_tokens + estimate.output_tokens if estimate is not None else 0
-        await middleware.rate_gate.wait(group, tokens, agent=self.agent_name, max_wait_s=max_wait)
+        estimate = self._estimate(call)
+        call.state.rate_tokens = estimate.input_tokens + estimate.output_tokens
 
     def _translate(self, exc: BaseException, state: CallState) -> BaseException:
         """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""

@@ -194,6 +194,8 @@ class PrometheusMetrics:
             self.findings.labels(*a, entity, action or default_action, str(event.get("direction"))).inc(count)
 
     def _rate_wait(self, event: dict[str, Any], agent: str) -> None:
+        if event.get("outcome") not in ("acquired", "abandoned"):
+            return  # refused at once: no wait (the call's RateLimited counts in llm_errors_total)
         provider = self._deployments.lookup(event.get("deployment"), event.get("model_group")).provider
         self.rate_waits.labels(provider).inc()
         self.rate_wait_seconds.labels(provider).observe(float(event.get("waited_s") or 0.0))
