@@ -8,7 +8,8 @@ Two measurements:
    new ~2 KB prompt per call (prose from the design seeds, with a fresh invoice number and amounts).
    The difference of the p50 latencies is the end-to-end overhead; it is within the machine's noise.
 2. The listeners alone: the events one real call produced (``llm.call.start``, ``llm.attempt``,
-   ``llm.call``) replayed through the Prometheus and OpenTelemetry listeners, with a fresh call id
+   ``llm.call`` and its ``policy.decision`` audit events: parameter and budget allowed) replayed
+   through the Prometheus and OpenTelemetry listeners, with a fresh call id
    each time; p50 per call. This is the number the target (<= 50 us p50 per call) is about.
 
     .venv/bin/python bench/telemetry.py [--calls 500] [--rounds 3] [--replays 20000]
@@ -43,7 +44,10 @@ router_settings: {{num_retries: 0}}
 loomllm:
   logging: {{format: json, level: info}}
   agents:
-    bench: {{model: smart, max_tokens: 64}}
+    bench: {{model: smart, max_tokens: 64, budget: bench}}
+  budgets:
+    policies:
+      bench: {{limits: [{{usd: 1000000, per: day}}]}}
 """
 # The design seeds live next to the checkout (../shared/seeds, or ../../shared/seeds from a worktree).
 SEEDS = next((p / "shared" / "seeds" for p in Path(__file__).resolve().parents if (p / "shared" / "seeds").is_dir()),
@@ -103,7 +107,9 @@ async def end_to_end(args: argparse.Namespace, server: WireServer, tmp: Path) ->
     plain, traced = Loom(path), Loom(path)
     tracer_provider, meter_provider = otel_providers()
     instrument(traced, registry=CollectorRegistry(), tracer_provider=tracer_provider, meter_provider=meter_provider)
-    traced.events.add_listener(lambda e: captured.append(e) if len(captured) < 3 else None)
+    # Every event of the first call (llm.call.start ... llm.call and its audit decisions).
+    traced.events.add_listener(lambda e: captured.append(e) if not captured or captured[0]["call_id"] == e.get(
+        "call_id") else None)
     plain._litellm_router()  # builds the Routers and registers their callbacks
     traced._litellm_router()
     # The bare path: a Router of its own (loomllm's refuses requests that do not come from an agent call).

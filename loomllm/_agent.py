@@ -24,10 +24,10 @@ from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, 
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import maybe_processed, to_provider_error
-from loomllm._middleware import request_material
+from loomllm._middleware import deployment_limit, has_tpm, request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
-from loomllm._telemetry import emit_decision
+from loomllm._telemetry import emit_allowed, emit_decision, emit_redactions
 from loomllm.config import AgentConfig, deployment_id
 from loomllm.errors import (
     ConfigError,
@@ -67,6 +67,7 @@ class _Call:
     state: CallState | None = None  # what the attempt half sees of this call
     cache_lookup: bool = False  # the response cache was consulted (for hit/miss counts)
     shared: bool = False  # answered by an identical in-flight call (single-flight): costs nothing
+    vault: Vault | None = None  # the guardrail's vault of this call (its redaction counts reach the audit)
 
 
 class UnifiedAgent:
@@ -112,6 +113,7 @@ class UnifiedAgent:
         self._allowed_extra = frozenset(self.spec.allow_params)
         self._check_default_params()
         self._output_limit_cache: tuple[int | None] | None = None
+        self._allowed_cache: tuple[tuple[str, str], ...] | None = None
 
     # --- public API: async ------------------------------------------------------------------
 
@@ -362,6 +364,7 @@ class UnifiedAgent:
         """Steps 2 and 3, announced to telemetry; a refusal is logged as a call and a policy decision."""
         self.loom.events.notify("llm.call.start", agent=self.agent_name, call_id=call.call_id,
                                 model_group=self.spec.embedding_model if call.kind == "embedding" else self.spec.model)
+        call.vault = vault
         try:
             await self._guard_input(call, vault, state)
             return await self._reserve(call, state)
@@ -539,6 +542,31 @@ class UnifiedAgent:
             cache_lookup=call.cache_lookup,
             shared=call.shared,
         )
+        self._audit(call, outcome)
+
+    def _audit(self, call: _Call, outcome: str) -> None:
+        """The call's policy decisions that were not refusals: redactions, and what let it through."""
+        if call.vault is not None and call.vault.findings:
+            emit_redactions(self.loom.events, call.vault.findings, agent=self.agent_name, call_id=call.call_id)
+        if outcome == "ok":
+            emit_allowed(self.loom.events, self._allowed_by(), agent=self.agent_name, call_id=call.call_id)
+
+    def _allowed_by(self) -> tuple[tuple[str, str], ...]:
+        """``(policy, reason)`` of every policy a call of this agent passed when it went through."""
+        if self._allowed_cache is None:
+            policies = [("parameter", "allowlisted")]
+            if self._guard is not None:
+                policies.append(("guardrail", "scanned"))
+            if self._budgeted:
+                policies.append(("budget", "within_limits"))
+            if self._egress_policy is not None:
+                policies.append(("egress", "host_allowed"))
+            if self._content is not None:
+                policies.append(("content", "passed"))
+            if self.loom.middleware.rates_enforced and any(deployment_limit(d) for d in self._deployments):
+                policies.append(("rate_limit", "within_limit"))
+            self._allowed_cache = tuple(policies)
+        return self._allowed_cache
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -611,16 +639,13 @@ class UnifiedAgent:
         return control
 
     async def _wait_for_rate(self, call: _Call) -> None:
-        """Queue for the model group's rpm/tpm up to the agent's ``max_wait_s`` (0: LiteLLM refuses at once)."""
+        """Tell the rate gate what each attempt takes from a tpm bucket (the gate waits per deployment,
+        in the Router's pre-call check: ``Loom._before_deployment``)."""
         middleware = self.loom.middleware
-        group = self.spec.embedding_model if call.kind == "embedding" else self.spec.model
-        max_wait = middleware.max_wait_s(self.agent_name)
-        limit = middleware.rate_gate.limits(group)
-        if max_wait <= 0 or limit is None or group is None:
+        if call.state is None or not middleware.rates_enforced or not has_tpm(self._deployments):
             return
-        estimate = self._estimate(call) if limit.tpm is not None else None
-        tokens = estimate.input_tokens + estimate.output_tokens if estimate is not None else 0
-        await middleware.rate_gate.wait(group, tokens, agent=self.agent_name, max_wait_s=max_wait)
+        estimate = self._estimate(call)
+        call.state.rate_tokens = estimate.input_tokens + estimate.output_tokens
 
     def _translate(self, exc: BaseException, state: CallState) -> BaseException:
         """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""

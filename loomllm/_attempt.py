@@ -88,6 +88,8 @@ class CallState:
     model: str | None = None
     cache_request: dict[str, Any] | None = None
     """The request whose cache write was deferred until the output guardrail has run."""
+    rate_tokens: int = 0
+    """Tokens each attempt takes from its deployment's tpm bucket (the call's estimate; 0: no tpm)."""
     egress_scope: EgressScope = field(init=False)
     """The transport guard's scope for the whole call, entered around every step that may send."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from loomllm._attempt import Attempts
+from loomllm._attempt import Attempts, current_call
 from loomllm._budget import BudgetLedger, check_prices, open_store
 from loomllm._content_policy import ContentPolicies
 from loomllm._egress import enforce_deployments, install_transport_guard
@@ -71,8 +71,10 @@ class Loom:
         self.ledger = BudgetLedger(self.config.loom.budgets, self._budget_policies, self._store, **ledger_kwargs)
         self._check_startup()
         self.content_policies = ContentPolicies(self)
-        self.middleware = Middleware(self.config.loom.middleware, self.config.model_list, self._store, self.events,
-                                     state_url=self.config.loom.state)
+        self.middleware = Middleware(self.config.loom.middleware, self._store, self.events,
+                                     state_url=self.config.loom.state,
+                                     rate_limits_enforced=self.config.loom.middleware.rate_limits.enforced(
+                                         self.config.router_settings))
         self.telemetry = attach_from_config(self)
 
     # --- agents ------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ class Loom:
                     undo = _router.apply_litellm_settings(self.config)
                     self._undo_settings = undo
                     _router.install_log_scrubber(self.scrubber)
-                    self._callback = _hooks.make_callback(self.id, self.attempts)
+                    self._callback = _hooks.make_callback(self.id, self.attempts, rate_filter=self._rate_filter)
                     _hooks.register(self._callback)
                     install_transport_guard()
                     self._router_obj = _router.build_router(self.config, undo,
@@ -262,6 +264,14 @@ class Loom:
         for dep in reachable[name]:
             if dep not in allowed:
                 self.attempts.removed[(name, deployment_id(dep))] = dep["model_name"] in kept_groups
+
+    async def _rate_filter(self, deployments: list[Any]) -> list[Any]:
+        """Before each attempt of this Loom's calls: queue for a deployment's rpm/tpm (the one kept)."""
+        state = current_call()
+        if state is None or state.loom_id != self.id or not self.middleware.rates_enforced:
+            return deployments
+        return await self.middleware.queue_for(deployments, agent=state.agent, call_id=state.call_id,
+                                               tokens=state.rate_tokens)
 
     def _budget_event(self, event: Mapping[str, Any]) -> None:
         fields = dict(event)

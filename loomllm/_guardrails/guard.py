@@ -247,6 +247,7 @@ class Guard:
             return transform
 
         protected = [map_message(message, make_fn(index)) for index, message in enumerate(dicts)]
+        vault.record("input", changed)
         self._report(blocked, changed, direction="input", agent=agent)
         return protected
 
@@ -375,6 +376,7 @@ class Guard:
                     function.arguments = self._protect_output_text(
                         arguments, index, True, vault, agent, blocked, changed
                     )
+        vault.record("output", changed)
         self._report(blocked, changed, direction="output", agent=agent)
         return response
 

@@ -15,6 +15,7 @@ could still grow into a finding or a placeholder:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,9 @@ class _TextStream:
             start=offset,
             end=hold,
         )
+        applied = Counter(f"{d.entity_type}:{d.action}" for d in decisions if offset <= d.start < hold)
+        if applied:  # each finding is counted in the release that rewrites it, never again as context
+            self.vault.record("output", applied)
         raw = window[offset:hold]
         self.emitted += len(raw)
         self.tail = (self.tail + raw)[-_LOOKBACK:]

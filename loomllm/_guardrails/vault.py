@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import Counter
 
 __all__ = ["PLACEHOLDER_PATTERN", "Vault"]
 
@@ -25,6 +26,8 @@ class Vault:
         self._placeholder_by_value: dict[tuple[str, str], str] = {}
         self._value_by_placeholder: dict[str, str] = {}
         self._counters: dict[str, int] = {}
+        self.findings: Counter[tuple[str, str]] = Counter()
+        """``(direction, "ENTITY:action")`` -> redactions and masks applied under this vault (for telemetry)."""
 
     def placeholder_for(self, entity_type: str, value: str) -> str:
         """The placeholder for ``value`` (found as ``entity_type``), issuing a new one on first sight."""
@@ -38,6 +41,12 @@ class Vault:
                 self._placeholder_by_value[key] = placeholder
                 self._value_by_placeholder[placeholder] = value
             return placeholder
+
+    def record(self, direction: str, changed: Counter[str]) -> None:
+        """Count what a scan redacted or masked (``"ENTITY:action"`` keys); names and numbers only."""
+        if changed:
+            with self._lock:
+                self.findings.update({(direction, key): n for key, n in changed.items()})
 
     def value_of(self, placeholder: str) -> str | None:
         """The original value behind ``placeholder``, or ``None`` if this vault did not issue it."""

@@ -9,7 +9,7 @@ the caller. ``log_pre_api_call`` swallows exceptions, so nothing is enforced the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from loomllm._litellm import litellm_module
@@ -80,12 +80,17 @@ class AttemptHandler(Protocol):
     def filter(self, agent: str, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
-def make_callback(loom_id: str, attempts: AttemptHandler) -> Any:
+def make_callback(loom_id: str, attempts: AttemptHandler,
+                  rate_filter: Callable[[list[Any]], Awaitable[list[Any]]] | None = None) -> Any:
     """A LiteLLM ``CustomLogger`` bound to one Loom: it ignores calls from other Looms.
 
     It hands every attempt to ``attempts`` and turns a loomllm error raised there into
     :class:`PolicyStop`. It deliberately has no logging handlers (``async_log_*_event``): the call
-    path logs the attempt that answered itself, which is cheaper.
+    path logs the attempt that answered itself, which is cheaper. ``rate_filter`` (the rate gate)
+    runs last in ``async_filter_deployments``, before each attempt and outside LiteLLM's
+    ``max_parallel_requests`` slot (a caller waiting for rpm must not hold one); it returns the
+    deployment it queued for, and what it raises is a plain error to the Router, which may
+    retry or fall back (the gate's ``RateLimited``).
     """
     from litellm.integrations.custom_logger import CustomLogger
 
@@ -98,7 +103,8 @@ def make_callback(loom_id: str, attempts: AttemptHandler) -> Any:
             tag = _tag(request_kwargs or {})
             if tag is None or tag.get("loom") != loom_id:
                 return healthy_deployments
-            return attempts.filter(str(tag.get("agent")), healthy_deployments)
+            allowed = attempts.filter(str(tag.get("agent")), healthy_deployments)
+            return await rate_filter(allowed) if rate_filter is not None else allowed
 
         async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
             tag = _tag(kwargs)

@@ -37,7 +37,8 @@ def build_router(config: LoomConfig, undo: SettingsUndo | None = None, *,
 
     rpm/tpm on a deployment mean what they mean under the proxy: routing weights, and limits for
     the usage-based strategies; they are hard limits only if ``router_settings`` lists
-    ``optional_pre_call_checks: [enforce_model_rate_limits]`` (loomllm no longer adds it).
+    ``optional_pre_call_checks: [enforce_model_rate_limits]`` or ``loomllm.middleware.rate_limits``
+    asks for them, and then loomllm's token buckets enforce them (LiteLLM's check is left out).
     ``metadata`` is added to every request the Router sends (it marks the Loom's own requests).
     """
     litellm = litellm_module()
@@ -209,6 +210,10 @@ def _router_kwargs(config: LoomConfig) -> dict[str, Any]:
             kwargs[key] = config.litellm_settings[key]
     if config.litellm_settings.get("cache"):
         kwargs.setdefault("cache_responses", True)
+    checks = kwargs.get("optional_pre_call_checks") or []
+    if "enforce_model_rate_limits" in checks and config.loom.middleware.rate_limits.enforced(kwargs):
+        # loomllm's token buckets enforce rpm/tpm (and wait): one limiter, each request counted once.
+        kwargs["optional_pre_call_checks"] = [c for c in checks if c != "enforce_model_rate_limits"]
     enforced = "enforce_model_rate_limits" in (kwargs.get("optional_pre_call_checks") or [])
     if _has_rate_limits(config.model_list) and (enforced or kwargs.get("routing_strategy") in _USAGE_STRATEGIES):
         kwargs.update(_redis_kwargs(config.loom.state, kwargs))

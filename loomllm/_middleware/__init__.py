@@ -12,12 +12,12 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .cache_policy import CachePolicy
 from .config import MiddlewareConfig
-from .rate_gate import GroupLimit, RateGate, group_limits
+from .rate_gate import DeploymentLimit, RateGate, deployment_limit, has_tpm
 from .shared_flight import RedisFlight, decode_response, encode_response
 from .single_flight import SingleFlight, request_key, request_material
 
-__all__ = ["CachePolicy", "GroupLimit", "Middleware", "MiddlewareConfig", "RateGate", "RedisFlight", "SingleFlight",
-           "group_limits", "request_key", "request_material"]
+__all__ = ["CachePolicy", "DeploymentLimit", "Middleware", "MiddlewareConfig", "RateGate", "RedisFlight",
+           "SingleFlight", "deployment_limit", "has_tpm", "request_key", "request_material"]
 
 
 T = TypeVar("T")
@@ -33,14 +33,15 @@ def _flight_target(url: str) -> tuple[str, str]:
 class Middleware:
     """The middleware of one Loom: built from ``loomllm.middleware`` and the deployments' rpm/tpm."""
 
-    def __init__(self, config: MiddlewareConfig, model_list: list[dict[str, Any]], store: Any, events: Any, *,
-                 state_url: str = "memory://") -> None:
-        from loomllm._budget import RateLimiter
+    def __init__(self, config: MiddlewareConfig, store: Any, events: Any, *, state_url: str = "memory://",
+                 rate_limits_enforced: bool = False) -> None:
+        from loomllm._budget._ratelimit import Bucket, open_buckets
 
         self.config = config
         self.cache_policy = CachePolicy(config.cache_policy)
         self.single_flight = SingleFlight()
-        self.rate_gate = RateGate(RateLimiter(store), group_limits(model_list), events)
+        self.rates_enforced = rate_limits_enforced
+        self.rate_gate = RateGate(open_buckets(store), events, bucket_type=Bucket)
         shared = config.single_flight.across_processes and state_url.startswith(("redis://", "rediss://"))
         self.redis_flight = RedisFlight(*_flight_target(state_url)) if shared else None
 
@@ -68,5 +69,18 @@ class Middleware:
         return not config.only_deterministic or self.cache_policy.cacheable(agent, params)
 
     def max_wait_s(self, agent: str) -> float:
-        """How long ``agent``'s calls wait for a rate limit (0: LiteLLM refuses at once, as before)."""
+        """How long ``agent``'s calls queue for a deployment's rate limit (0: refused at once)."""
         return self.config.rate_limits.wait_for(agent)
+
+    async def queue_for(self, deployments: list[Any], *, agent: str, call_id: str | None,
+                        tokens: int) -> list[Any]:
+        """The deployments the Router may pick for this attempt, once the rate gate let it through.
+
+        Unlimited deployments pass as they are; otherwise the call queues for one deployment
+        (see :meth:`RateGate.choose`) and the Router gets only that one.
+        """
+        limited = [(d, deployment_limit(d)) for d in deployments]
+        if not self.rates_enforced or all(limit is None for _, limit in limited):
+            return deployments
+        return await self.rate_gate.choose(limited, tokens, agent=agent, call_id=call_id,
+                                           max_wait_s=self.max_wait_s(agent))

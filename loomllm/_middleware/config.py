@@ -14,11 +14,16 @@ The YAML shape::
         across_processes: true    # through Redis when loomllm.state is redis:// (answers stored encrypted)
         agents: {batch: {enabled: false}}
       rate_limits:
-        max_wait_s: 0             # wait this long for a deployment's rpm/tpm before RateLimited
+        enforce: null             # deployments' rpm/tpm as hard limits (null: when max_wait_s > 0 anywhere
+                                  # or router_settings lists enforce_model_rate_limits; false: routing weights)
+        max_wait_s: 0             # queue this long for a deployment's rpm/tpm before RateLimited
         agents: {nightly_batch: {max_wait_s: 120}}
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field
 
@@ -66,10 +71,22 @@ class AgentWait(StrictModel):
 
 
 class RateLimitsConfig(StrictModel):
-    """How long calls queue for a deployment group's rpm/tpm before :class:`~loomllm.errors.RateLimited`."""
+    """Whether deployments' rpm/tpm are hard limits, and how long calls queue for them before
+    :class:`~loomllm.errors.RateLimited`."""
 
+    enforce: bool | None = None
     max_wait_s: float = Field(default=0.0, ge=0)
     agents: dict[str, AgentWait] = Field(default_factory=dict)
+
+    def enforced(self, router_settings: Mapping[str, Any]) -> bool:
+        """Whether loomllm's token buckets enforce rpm/tpm: ``enforce`` if set, else when a wait is
+        configured or ``router_settings`` asks LiteLLM to enforce them (loomllm's buckets do it
+        instead, so that one limiter counts each request once)."""
+        if self.enforce is not None:
+            return self.enforce
+        checks = router_settings.get("optional_pre_call_checks") or []
+        return (self.max_wait_s > 0 or any(a.max_wait_s > 0 for a in self.agents.values())
+                or "enforce_model_rate_limits" in checks)
 
     def wait_for(self, agent: str) -> float:
         """The longest ``agent`` waits."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loomllm._events import LibraryLogger
 
-from .audit import POLICY_DECISION, decision_fields, emit_decision, policy_of
+from .audit import POLICY_DECISION, decision_fields, emit_allowed, emit_decision, emit_redactions, policy_of
 from .config import TelemetryConfig
 
 if TYPE_CHECKING:
@@ -28,7 +28,9 @@ __all__ = [
     "TelemetryConfig",
     "attach_from_config",
     "decision_fields",
+    "emit_allowed",
     "emit_decision",
+    "emit_redactions",
     "instrument",
     "policy_of",
 ]

@@ -5,13 +5,18 @@ redaction a policy reports becomes one event on :attr:`Loom.events` with the fie
 
     agent, call_id, policy, decision, reason, [entity_types, counts, limit, window, host, categories]
 
-``decision`` is ``refused``, ``flagged`` or ``redacted``; ``policy`` is ``guardrail``, ``budget``,
-``egress``, ``parameter`` or ``content``. The app routes them with ``on_event`` or a listener
-(``event == "policy.decision"``). Values a policy caught are never part of the event.
+``decision`` is ``allowed``, ``refused``, ``flagged`` or ``redacted``; ``policy`` is ``guardrail``,
+``budget``, ``egress``, ``parameter``, ``content`` or ``rate_limit``. A call that went through emits
+one ``allowed`` event per policy that applies to its agent (level ``debug``, so logs at ``info``
+stay quiet), plus one ``redacted`` event per direction in which the guardrail redacted or masked
+(``counts`` keyed ``ENTITY:action``). Refusals are ``warning``. The app routes them with
+``on_event`` or a listener (``event == "policy.decision"``). Values a policy caught are never part
+of the event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from loomllm.errors import (
@@ -24,7 +29,7 @@ from loomllm.errors import (
     PolicyViolation,
 )
 
-__all__ = ["POLICY_DECISION", "decision_fields", "emit_decision", "policy_of"]
+__all__ = ["POLICY_DECISION", "decision_fields", "emit_allowed", "emit_decision", "emit_redactions", "policy_of"]
 
 POLICY_DECISION = "policy.decision"
 
@@ -74,3 +79,22 @@ def emit_decision(events: _Events, error: BaseException, *, agent: str, call_id:
         return
     events.emit(POLICY_DECISION, level="warning", agent=agent, call_id=call_id, policy=policy,
                 decision="refused", **decision_fields(error))
+
+
+def emit_allowed(events: _Events, policies: Sequence[tuple[str, str]], *, agent: str, call_id: str | None) -> None:
+    """One ``allowed`` decision per ``(policy, reason)`` that let the call through."""
+    for policy, reason in policies:
+        events.emit(POLICY_DECISION, level="debug", agent=agent, call_id=call_id, policy=policy,
+                    decision="allowed", reason=reason)
+
+
+def emit_redactions(events: _Events, findings: Mapping[tuple[str, str], int], *, agent: str,
+                    call_id: str | None) -> None:
+    """One ``redacted`` guardrail decision per direction: counts of ``ENTITY:action`` (redact, mask)."""
+    by_direction: dict[str, dict[str, int]] = {}
+    for (direction, key), count in findings.items():
+        by_direction.setdefault(direction, {})[key] = count
+    for direction, counts in sorted(by_direction.items()):
+        events.emit(POLICY_DECISION, level="info", agent=agent, call_id=call_id, policy="guardrail",
+                    decision="redacted", reason="findings", direction=direction,
+                    entity_types=sorted({k.partition(":")[0] for k in counts}), counts=dict(sorted(counts.items())))

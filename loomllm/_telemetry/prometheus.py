@@ -178,12 +178,13 @@ class PrometheusMetrics:
         a = self._a(agent)
         policy = str(event.get("policy"))
         self.decisions.labels(*a, policy, str(event.get("decision")), str(event.get("reason"))).inc()
-        if policy == "egress":
+        if policy == "egress" and event.get("decision") == "refused":
             self.egress_refusals.labels(*a, str(event.get("host") or "unknown")).inc()
         if policy == "guardrail" and isinstance(event.get("counts"), dict):
-            action = "block" if event.get("decision") == "refused" else str(event.get("decision"))
-            for entity, count in event["counts"].items():
-                self.findings.labels(*a, str(entity), action, str(event.get("direction"))).inc(count)
+            default = "block" if event.get("decision") == "refused" else str(event.get("decision"))
+            for key, count in event["counts"].items():
+                entity, _, action = str(key).partition(":")  # redactions: "ENTITY:action" (redact, mask)
+                self.findings.labels(*a, entity, action or default, str(event.get("direction"))).inc(count)
 
     def _guardrail_counts(self, event: dict[str, Any], agent: str) -> None:
         """``guardrail.*`` events count ``ENTITY:action`` keys (redactions) or entity keys (blocks)."""
@@ -194,6 +195,8 @@ class PrometheusMetrics:
             self.findings.labels(*a, entity, action or default_action, str(event.get("direction"))).inc(count)
 
     def _rate_wait(self, event: dict[str, Any], agent: str) -> None:
+        if event.get("outcome") not in ("acquired", "abandoned"):
+            return  # refused at once: no wait (the call's RateLimited counts in llm_errors_total)
         provider = self._deployments.lookup(event.get("deployment"), event.get("model_group")).provider
         self.rate_waits.labels(provider).inc()
         self.rate_wait_seconds.labels(provider).observe(float(event.get("waited_s") or 0.0))
