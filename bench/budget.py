@@ -2,7 +2,8 @@
 
 Run: PYTHONPATH=. .venv/bin/python bench/budget.py
      (Redis rows need Redis on 127.0.0.1:6379; the private-Redis, cluster and journal rows start
-     their own redis-server processes on free ports and are skipped if redis-server is missing)
+     their own redis-server processes on free ports and are skipped if redis-server is missing; the
+     Valkey row starts a valkey-server with the same settings, if scripts/valkey installed one)
 
 Per-call rows time one reserve followed by one settle against three limits (the agent's usd/day and
 tokens/hour, a global usd/month) plus the per-day spend record, each with new amounts. The journal
@@ -229,7 +230,16 @@ def _private_stores(tmp: str) -> tuple[dict[str, tuple[str, int]], list[Any]]:
         "redis-aof": (f"{private.url}?prefix=bench:", 5_000),
         "cluster": (f"redis://127.0.0.1:{nodes[0].port}/0?cluster=true&prefix=bench:", 5_000),
     }
-    return stores, [private, *nodes]
+    servers = [private, *nodes]
+    from redis_servers import _valkey_binary
+
+    if _valkey_binary("valkey-server") is None:
+        print("(valkey-server not installed, see scripts/valkey: Valkey row skipped)", file=sys.stderr)
+    else:
+        valkey = RedisServer(Path(tmp) / "valkey", None, flavor="valkey").start()
+        stores["valkey-aof"] = (f"valkey://127.0.0.1:{valkey.port}/0?prefix=bench:", 5_000)
+        servers.append(valkey)
+    return stores, servers
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from loomllm.errors import ConfigError
 
-from .config import BudgetsConfig
+from .config import BudgetsConfig, model_family
 
 __all__ = [
     "Estimate",
@@ -235,7 +235,8 @@ def estimate_call(
     """The worst case of one call, over every deployment it can reach.
 
     Input: the prompt's token count (largest among the deployments' tokenizers) times the
-    deployment's provider safety factor (providers bill more input tokens than tiktoken counts);
+    deployment's safety factor, by provider and model family (providers bill more input tokens than
+    tiktoken counts; see ``DEFAULT_INPUT_SAFETY``);
     output: the cap. Priced at the most expensive reachable deployment. Unpriced deployments add
     no dollars here; :func:`check_prices` refuses them wherever a USD limit applies.
     """
@@ -252,11 +253,11 @@ def estimate_call(
         litellm.token_counter(model=m, messages=messages, tools=tools, use_default_image_token_count=True)
         for m in models
     )
-    input_tokens = math.ceil(counted * max((budgets.input_safety(provider_of(d)) for d in deployments), default=1.0))
+    input_tokens = math.ceil(counted * max((_input_safety(budgets, d) for d in deployments), default=1.0))
     cost = 0.0
     routes: list[tuple[str, str]] = []
     for deployment in deployments:
-        factored = math.ceil(counted * budgets.input_safety(provider_of(deployment)))
+        factored = math.ceil(counted * _input_safety(budgets, deployment))
         price = deployment_price(deployment)
         if price is not None:
             cost = max(cost, price.input * factored + price.output * output_tokens)
@@ -265,12 +266,30 @@ def estimate_call(
     return Estimate(int(input_tokens), int(output_tokens), cost, tuple(routes))
 
 
+def _input_safety(config: BudgetsConfig, deployment: Mapping[str, Any]) -> float:
+    params: Mapping[str, Any] = deployment.get("litellm_params") or {}
+    info: Mapping[str, Any] = deployment.get("model_info") or {}
+    names = (info.get("base_model"), params.get("base_model"), params.get("model"))
+    family = next((f for name in names if name and (f := model_family(str(name)))), None)
+    return config.input_safety(provider_of(deployment), family)
+
+
 def _one_model_per_tokenizer(litellm: Any, models: list[str]) -> list[str]:
-    """Counting tokens is the expensive part of an estimate: count once per distinct tokenizer."""
+    """Counting tokens is the expensive part of an estimate: count once per distinct tokenizer.
+
+    With HF downloads off every model is counted with tiktoken, but not with one encoding: a bare
+    ``gpt-4o`` gets o200k_base, everything else cl100k_base, and o200k_base counts up to 4.9x fewer
+    tokens on Indic scripts (bench/token_disagreement.py). A call that can reach both is counted with
+    both, and the larger count is reserved, which the safety factors are measured against.
+    """
     if not models:
         return [""]
     if litellm.disable_hf_tokenizer_download:  # set by litellm_module(): every model uses tiktoken
-        return models[:1]
+        counter = getattr(getattr(litellm, "litellm_core_utils", None), "token_counter", None)
+        encoding_of = getattr(counter, "openai_tokenizer_encoding_name", None)
+        if encoding_of is None:
+            return list(dict.fromkeys(models))
+        return list({encoding_of(m): m for m in reversed(models)}.values())
     kind = getattr(litellm.utils, "huggingface_tokenizer_kind", None)
     if kind is None:
         return list(dict.fromkeys(models))

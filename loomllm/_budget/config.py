@@ -7,6 +7,7 @@ timezone, or ``lifetime``). Agents name a policy; teams share one; ``global`` ap
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from loomllm._base import StrictModel
 from loomllm.errors import ConfigError
 
-__all__ = ["BudgetLimit", "BudgetPolicy", "BudgetsConfig", "KeyScope", "TeamConfig", "Unit", "Window"]
+__all__ = ["BudgetLimit", "BudgetPolicy", "BudgetsConfig", "KeyScope", "TeamConfig", "Unit", "Window", "model_family"]
 
 Window = Literal["minute", "hour", "day", "month", "lifetime"]
 Unit = Literal["usd", "tokens", "input_tokens", "output_tokens"]
@@ -24,22 +25,45 @@ UNITS: tuple[Unit, ...] = ("usd", "tokens", "input_tokens", "output_tokens")
 MAX_USD = 1_000_000.0
 MAX_TOKENS = 10**15
 
-# How many more input tokens a provider family bills than tiktoken counts for the same messages.
-# Measured here on the five design seeds (112 KB of Markdown prose): LiteLLM's bundled Anthropic
-# tokenizer (the Claude 2 one) counts 1.08-1.13x (1.10x overall) what tiktoken counts; Claude 3+
-# tokenizers are not public and are reported to count 15-30 % more, hence 1.3. OpenAI's own
-# tokenizers match tiktoken (message framing adds a few tokens). Gemini could not be measured
-# offline (reported ~10-20 % more). Unknown providers get the largest factor. Override in YAML.
+# How many more input tokens a model family counts than the tiktoken estimate (cl100k_base: LiteLLM's
+# encoding for every provider-prefixed model name). Measured offline by bench/token_disagreement.py on
+# 651 documents of ~2 KB (support tickets, READMEs, Python/YAML/JSON/shell, spaCy's sentences in 68
+# languages): the largest per-document ratio, plus 5 %, rounded up to 0.05.
+# - openai 1.15: o200k_base counts up to 1.062x cl100k_base (Markdown prose; p99 1.033).
+# - anthropic 1.70: the Claude 1/2 tokenizer LiteLLM bundles, max 1.580 (Gujarati; prose 1.26, code
+#   1.22, p99 1.288). Claude 3+ tokenizers are not public: this is the nearest offline measure.
+# - llama 1.15: Llama 3 max 1.041, Llama 4 max 1.095 (Python) (llama-models' tokenizer.model files).
+# - mistral 1.55: Tekken (NeMo, Large 2, Small 3 and later) max 1.438 (Sinhala; prose 1.353). The
+#   older SentencePiece tokenizers (Mistral 7B, Mixtral) were not measured.
+# - gemini, vertex_ai and anything unknown: no tokenizer ships offline; the largest measured factor.
+# Families come from the model name (claude, llama, mistral..., gemini), so Bedrock, Vertex, Groq or an
+# OpenAI-compatible server get their model's factor. Override per provider or family in YAML.
 DEFAULT_INPUT_SAFETY: dict[str, float] = {
-    "openai": 1.05,
-    "azure": 1.05,
-    "text-completion-openai": 1.05,
-    "anthropic": 1.3,
-    "bedrock": 1.3,
-    "gemini": 1.2,
-    "vertex_ai": 1.2,
-    "*": 1.3,
+    "openai": 1.15,
+    "azure": 1.15,
+    "text-completion-openai": 1.15,
+    "anthropic": 1.7,
+    "llama": 1.15,
+    "mistral": 1.55,
+    "gemini": 1.7,
+    "vertex_ai": 1.7,
+    "*": 1.7,
 }
+
+_FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("anthropic", re.compile(r"claude")),
+    ("llama", re.compile(r"(^|[^a-z])llama")),  # not ollama/...
+    ("mistral", re.compile(r"mistral|mixtral|codestral|ministral|pixtral|magistral|devstral")),
+    ("gemini", re.compile(r"gemini|gemma")),
+    ("openai", re.compile(r"(^|/)(gpt-|chatgpt|o[134](-|$)|text-embedding-|davinci|babbage)")),
+)
+
+
+def model_family(model: str) -> str | None:
+    """The tokenizer family of a model name (``anthropic``, ``llama``, ``mistral``, ``gemini``,
+    ``openai``), whoever hosts it; ``None`` when the name does not say."""
+    name = model.lower()
+    return next((family for family, pattern in _FAMILIES if pattern.search(name)), None)
 
 
 class BudgetLimit(StrictModel):
@@ -107,7 +131,7 @@ class BudgetsConfig(StrictModel):
     models: dict[str, str] = Field(default_factory=dict)
     """Model group name (``model_name`` of ``model_list``) or deployment id (``model_info.id``) -> policy."""
     input_safety_factor: dict[str, float] = Field(default_factory=dict)
-    """Provider -> factor on the tiktoken input count (``*``: any other provider); merged over the defaults."""
+    """Provider or model family -> factor on the tiktoken input count (``*``: any other); over the defaults."""
     journal_path: str | None = None
     """SQLite file for settles the store could not take (default ``./loomllm-budget-journal.db``, made on first use)."""
     max_call_s: float = Field(default=3600, gt=0)
@@ -146,10 +170,18 @@ class BudgetsConfig(StrictModel):
                 )
         return self
 
-    def input_safety(self, provider: str) -> float:
-        """The factor on the tiktoken input count for deployments of ``provider``."""
-        factors = {**DEFAULT_INPUT_SAFETY, **self.input_safety_factor}
-        return factors.get(provider, factors["*"])
+    def input_safety(self, provider: str, family: str | None = None) -> float:
+        """The factor on the tiktoken input count for a deployment of ``provider`` serving a model of
+        ``family``: YAML's provider entry, YAML's family entry, the family default, the provider
+        default, then ``*``."""
+        own = self.input_safety_factor
+        for key in (provider, family):
+            if key is not None and key in own:
+                return own[key]
+        for key in (family, provider):
+            if key is not None and key in DEFAULT_INPUT_SAFETY:
+                return DEFAULT_INPUT_SAFETY[key]
+        return own.get("*", DEFAULT_INPUT_SAFETY["*"])
 
     def check_model_groups(self, groups: Collection[str]) -> None:
         """Raise :class:`ConfigError` if a per-model budget names neither a group nor a deployment id."""

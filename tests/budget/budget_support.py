@@ -69,15 +69,39 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any
         node.stop()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "cluster"])
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real valkey-server on a free port, started once per test session (skipped if not installed)."""
+    from redis_servers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("valkey"), flavor="valkey").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    """A real 3-node Valkey cluster (``valkey-cli --cluster create``), started once per test session."""
+    from redis_servers import start_cluster
+
+    nodes = start_cluster(tmp_path_factory.mktemp("valkey-cluster"), flavor="valkey")
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "cluster", "valkey", "valkey-cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BudgetStore]:
-    """A fresh store of each kind (the cluster one with a fresh prefix on the session's cluster)."""
+    """A fresh store of each kind (server ones with a fresh prefix on the session's server or cluster)."""
     prefix = ""
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-    if request.param == "cluster":
-        port = request.getfixturevalue("redis_cluster")[0].port
-        url = f"redis://127.0.0.1:{port}/0?cluster=true&prefix=ct-{uuid.uuid4().hex}:"
+    if request.param in ("cluster", "valkey-cluster"):
+        nodes = request.getfixturevalue("redis_cluster" if request.param == "cluster" else "valkey_cluster")
+        url = f"redis://127.0.0.1:{nodes[0].port}/0?cluster=true&prefix=ct-{uuid.uuid4().hex}:"
+    elif request.param == "valkey":
+        port = request.getfixturevalue("valkey_server").port
+        url = f"valkey://127.0.0.1:{port}/0?prefix=vk-{uuid.uuid4().hex}:"
     else:
         url = store_url(request.param, tmp_path, prefix)
     s = open_store(url)

@@ -4,6 +4,6 @@ They live in budget_support.py, whose plain names (REDIS_URL, FakeClock...) test
 called ``conftest`` is ambiguous when several test folders have one.
 """
 
-from budget_support import clock, events, redis_cluster, redis_prefix, store
+from budget_support import clock, events, redis_cluster, redis_prefix, store, valkey_cluster, valkey_server
 
-__all__ = ["clock", "events", "redis_cluster", "redis_prefix", "store"]
+__all__ = ["clock", "events", "redis_cluster", "redis_prefix", "store", "valkey_cluster", "valkey_server"]

@@ -1,4 +1,4 @@
-"""Real redis-server processes that a test starts, kills and restarts on free loopback ports."""
+"""Real redis-server (or valkey-server) processes that a test starts, kills and restarts on free loopback ports."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-__all__ = ["RedisServer", "free_port", "require_redis_server", "start_cluster"]
+__all__ = ["Flavor", "RedisServer", "free_port", "require_redis_server", "require_valkey", "start_cluster"]
+
+Flavor = Literal["redis", "valkey"]
 
 
 def require_redis_server() -> str:
@@ -22,6 +26,25 @@ def require_redis_server() -> str:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is required in CI")
         pytest.skip("redis-server is not installed")
+    return binary
+
+
+def _valkey_binary(name: str) -> str | None:
+    # scripts/valkey unpacks the binaries into <venv>/valkey/bin (or $LOOMLLM_VALKEY_BIN).
+    for directory in (os.environ.get("LOOMLLM_VALKEY_BIN"), str(Path(sys.prefix) / "valkey" / "bin")):
+        if directory and os.access(Path(directory) / name, os.X_OK):
+            return str(Path(directory) / name)
+    return shutil.which(name)
+
+
+def require_valkey(name: str = "valkey-server") -> str:
+    """A Valkey binary (``valkey-server`` or ``valkey-cli``); skip when missing, fail in CI on x86_64 Linux,
+    where ``scripts/valkey`` installs it."""
+    binary = _valkey_binary(name)
+    if binary is None:
+        if os.environ.get("CI") == "true" and sys.platform == "linux" and os.uname().machine == "x86_64":
+            pytest.fail(f"{name} is required in CI (scripts/valkey installs it)")
+        pytest.skip(f"{name} is not installed: run scripts/valkey (or set LOOMLLM_VALKEY_BIN)")
     return binary
 
 
@@ -35,8 +58,8 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server with an fsync-always append-only file: a SIGKILL loses nothing it acknowledged."""
 
-    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
-        self.binary = require_redis_server()
+    def __init__(self, directory: Path, port: int | None = None, *extra: str, flavor: Flavor = "redis") -> None:
+        self.binary = require_valkey() if flavor == "valkey" else require_redis_server()
         self.directory = directory
         self.port = port or free_port()
         self.extra = extra
@@ -67,7 +90,7 @@ class RedisServer:
                     return
             except redis.RedisError:
                 time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
+        raise RuntimeError(f"{self.binary} on port {self.port} did not start")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final save."""
@@ -87,9 +110,13 @@ class RedisServer:
             self.process = None
 
 
-def start_cluster(directory: Path, nodes: int = 3) -> list[RedisServer]:
-    """``nodes`` primaries with ``--cluster-enabled yes``, joined by ``redis-cli --cluster create``."""
-    cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
+def start_cluster(directory: Path, nodes: int = 3, flavor: Flavor = "redis") -> list[RedisServer]:
+    """``nodes`` primaries with ``--cluster-enabled yes``, joined by ``redis-cli --cluster create``
+    (``valkey-cli`` for a Valkey cluster)."""
+    if flavor == "valkey":
+        cli: str | None = require_valkey("valkey-cli")
+    else:
+        cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
     if cli is None:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-cli is required in CI")
@@ -98,7 +125,7 @@ def start_cluster(directory: Path, nodes: int = 3) -> list[RedisServer]:
         # The cluster bus defaults to port + 10000, which may not exist for a high free port: pick one too.
         RedisServer(directory / f"node{i}", None, "--cluster-enabled", "yes", "--cluster-config-file",
                     str(directory / f"node{i}" / "nodes.conf"), "--cluster-node-timeout", "2000",
-                    "--cluster-port", str(free_port()))
+                    "--cluster-port", str(free_port()), flavor=flavor)
         for i in range(nodes)
     ]
     for server in servers:

@@ -1,4 +1,4 @@
-"""Redis Cluster: a real 3-node cluster started here; every script touches one slot (hash tags)."""
+"""Redis Cluster and Valkey: real 3-node clusters started here; every script touches one slot (hash tags)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ EST = Estimate(input_tokens=100, output_tokens=100, cost_usd=0.3)
 USD_DAY = {"limits": [{"usd": 1.0, "per": "day"}]}
 
 
-@pytest.fixture
-def cluster(redis_cluster: list[RedisServer]) -> list[RedisServer]:
-    """The session's three primaries (started with redis-cli --cluster create)."""
-    return redis_cluster
+@pytest.fixture(params=["redis", "valkey"])
+def cluster(request: pytest.FixtureRequest) -> list[RedisServer]:
+    """The session's three primaries (``redis-cli --cluster create``; ``valkey-cli`` for Valkey's)."""
+    nodes: list[RedisServer] = request.getfixturevalue(f"{request.param}_cluster")
+    return nodes
 
 
 @pytest.fixture
@@ -85,9 +86,12 @@ class TestCluster:
 
 class TestValkeyUrl:
     async def test_valkey_scheme_speaks_the_same_protocol(self, tmp_path: Path) -> None:
-        """valkey:// URLs open the Redis store (Valkey speaks the Redis protocol; same scripts)."""
-        server = RedisServer(tmp_path / "v").start()
+        """valkey:// URLs open the Redis store on a real valkey-server (same protocol, same scripts)."""
+        server = RedisServer(tmp_path / "v", flavor="valkey").start()
         try:
+            import redis
+
+            assert "valkey_version" in redis.Redis(port=server.port).info("server")
             store = open_store(f"valkey://127.0.0.1:{server.port}/0?prefix=v:")
             assert (await store.reserve("l", [Charge("k", 5, 1, True, 60.0)], 0.0, 9.0)).ok
             assert [(0, 1)] == await store.read(["k"], 1.0)

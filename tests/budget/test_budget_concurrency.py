@@ -1,4 +1,11 @@
-"""Concurrent reservations never overshoot a hard limit, and settled calls free what they did not use."""
+"""Concurrent reservations never overshoot a hard limit, and settled calls free what they did not use.
+
+How much of the limit a concurrent run uses depends on timing (calls refused while others hold their
+worst case, and nobody arriving after those settle), so it is printed, not asserted. What is asserted
+cannot depend on timing: 0 overshoot, 0 reserved once every call has settled, at least cap/estimate
+calls admitted (a refusal needs that many reservations before it), and afterwards sequential calls are
+admitted until less than one estimate is left: the run leaked no budget.
+"""
 
 from __future__ import annotations
 
@@ -67,25 +74,45 @@ def run_processes(url: str) -> tuple[float, float, int]:
     return row.spent, row.reserved, sum(o[1] for o in outcomes)
 
 
-def _check(kind: str, spent: float, reserved: float, admitted: int) -> None:
+async def drain(ledger: BudgetLedger) -> tuple[float, int]:
+    """One call at a time until one is refused; return (settled spend, calls admitted)."""
+    admitted = 0
+    for _ in range(CALLS):
+        try:
+            reservation = await ledger.reserve("agent", ESTIMATE)
+        except BudgetExceeded:
+            break
+        await reservation.settle(Usage(input_tokens=900, output_tokens=400, cost_usd=EST_USD * 0.85))
+        admitted += 1
+    (row,) = await ledger.status("agent")
+    assert 0 == row.reserved
+    return row.spent, admitted
+
+
+def _check(kind: str, spent: float, reserved: float, admitted: int, drained: tuple[float, int]) -> None:
     print(
         f"\n{kind}: settled ${spent:.4f} of ${CAP_USD:.2f} limit ({spent / CAP_USD:.1%} used), "
-        f"{admitted}/{CALLS} calls admitted, overshoot ${max(0.0, spent - CAP_USD):.4f}"
+        f"{admitted}/{CALLS} calls admitted, overshoot ${max(0.0, spent - CAP_USD):.4f}; "
+        f"then {drained[1]} sequential calls: ${drained[0]:.4f} ({drained[0] / CAP_USD:.1%} used)"
     )
     assert spent <= CAP_USD
-    assert spent >= 0.9 * CAP_USD
     assert reserved == 0
+    assert admitted >= round(CAP_USD / EST_USD)  # no call was refused before the limit was full of worst cases
+    # Every reservation was released or settled: sequential calls fill the limit to within one estimate.
+    assert CAP_USD - EST_USD < drained[0] <= CAP_USD
 
 
 @pytest.mark.slow
 class TestMultiProcess:
     def test_redis(self, redis_prefix: str) -> None:
-        """1,000 calls from 4 processes sharing Redis: no overshoot, at least 90% of the limit used."""
-        _check("redis", *run_processes(f"{REDIS_URL}?prefix={redis_prefix}"))
+        """1,000 calls from 4 processes sharing Redis: no overshoot, nothing left reserved or leaked."""
+        url = f"{REDIS_URL}?prefix={redis_prefix}"
+        _check("redis", *run_processes(url), asyncio.run(drain(_ledger(url))))
 
     def test_sqlite(self, tmp_path: Path) -> None:
-        """1,000 calls from 4 processes sharing one SQLite file: no overshoot, at least 90% used."""
-        _check("sqlite", *run_processes(f"sqlite:///{tmp_path}/budget.db"))
+        """1,000 calls from 4 processes sharing one SQLite file: no overshoot, nothing left reserved or leaked."""
+        url = f"sqlite:///{tmp_path}/budget.db"
+        _check("sqlite", *run_processes(url), asyncio.run(drain(_ledger(url))))
 
 
 class TestInProcess:
@@ -115,4 +142,4 @@ class TestInProcess:
             t.join()
         (row,) = await ledger.status("agent")
         assert pytest.approx(sum(spent) + sum(costs)) == row.spent
-        _check("memory", row.spent, row.reserved, len(spent) + sum(1 for c in costs if c))
+        _check("memory", row.spent, row.reserved, len(spent) + sum(1 for c in costs if c), await drain(ledger))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ USD_DAY = {"limits": [{"usd": 1.0, "per": "day"}]}
 EST = Estimate(input_tokens=100, output_tokens=100, cost_usd=0.3)
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Any:
-    """A private redis-server with an fsync-always AOF, stopped after the test."""
-    server = RedisServer(tmp_path / "redis").start()
+@pytest.fixture(params=["redis", "valkey"])
+def redis_server(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A private redis-server (or valkey-server) with an fsync-always AOF, stopped after the test."""
+    server = RedisServer(tmp_path / request.param, flavor=request.param).start()
     yield server
     server.stop()
 
@@ -98,11 +99,23 @@ class TestRedisKilledMidRun:
             agent = loom.agent("writer")
             await agent.chat("warm-up: imports LiteLLM and builds the Router before the timed part")
             await loom.ledger.reset("writer")
-            wire_server.route(Reply.text("ok").with_usage(50, 5).with_latency(0.6))
+            held = threading.Event()  # the provider answers only once Redis is dead: 20 calls are in flight
+
+            def answer_when_released(request: Any) -> Reply:
+                held.wait(timeout=60)
+                return Reply.text("ok").with_usage(50, 5)
+
+            wire_server.route(answer_when_released)
+            start = len(wire_server.requests)
             in_flight = [asyncio.create_task(agent.chat(f"Summarise ticket {i} for the on-call engineer."))
                          for i in range(20)]
-            await asyncio.sleep(0.3)
+            for _ in range(6000):  # every call has reserved and sent its request (bounded: 60 s)
+                if len(wire_server.requests) - start >= 20:
+                    break
+                await asyncio.sleep(0.01)
             redis_server.kill()
+            held.set()
+            wire_server.route(Reply.text("ok").with_usage(50, 5))
             await asyncio.gather(*in_flight)  # the calls themselves succeed
             refused = await asyncio.gather(*(agent.chat("while down") for _ in range(5)), return_exceptions=True)
             assert all(isinstance(e, BudgetStoreUnavailable) for e in refused)

@@ -25,6 +25,12 @@ NEWS = (
 )
 
 
+HINDI = (
+    "मौसम विभाग ने अगले तीन दिनों के लिए भारी बारिश की चेतावनी जारी की है। नगर निगम ने सभी स्कूल बंद रखने का "
+    "आदेश दिया है और लोगों से घरों में रहने की अपील की है। रेलवे ने कई ट्रेनों का समय बदल दिया है।"
+)
+
+
 def _deployment(model: str, **params: Any) -> dict[str, Any]:
     return {"model_name": "g", "litellm_params": {"model": model, **params}}
 
@@ -163,6 +169,53 @@ class TestInputSafety:
         padded = estimate_call(messages, deployments=[_deployment("openai/gpt-4o-mini")], max_tokens=10,
                                default_output_cap=10, config=config)
         assert math.ceil(plain.input_tokens * 1.3) == padded.input_tokens
+
+    @pytest.mark.parametrize(
+        ("model", "expected"),
+        [
+            ("openai/gpt-4o-mini", 1.15),
+            ("anthropic/claude-sonnet-4-5", 1.7),
+            ("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", 1.7),  # the model's family, not the host's
+            ("groq/llama-3.3-70b-versatile", 1.15),
+            ("ollama/qwen2.5", 1.7),  # "ollama" is not a Llama: unknown family, the largest factor
+            ("mistral/mistral-large-latest", 1.55),
+            ("gemini/gemini-2.0-flash", 1.7),  # not measurable offline: the largest measured factor
+        ],
+    )
+    def test_default_factor_by_model_family(self, model: str, expected: float) -> None:
+        """Defaults (measured by bench/token_disagreement.py) follow the model's family, whoever hosts it."""
+        from loomllm._budget._pricing import _input_safety
+        from loomllm._budget.config import BudgetsConfig
+
+        assert expected == _input_safety(BudgetsConfig(), _deployment(model))
+
+    def test_yaml_provider_then_family_win_over_defaults(self) -> None:
+        """A YAML factor for the provider wins, then one for the family, then the defaults."""
+        from loomllm._budget._pricing import _input_safety
+        from loomllm._budget.config import BudgetsConfig
+
+        config = BudgetsConfig.model_validate({"input_safety_factor": {"groq": 1.4, "llama": 1.2, "*": 1.25}})
+        assert 1.4 == _input_safety(config, _deployment("groq/llama-3.3-70b-versatile"))
+        assert 1.2 == _input_safety(config, _deployment("together_ai/meta-llama/Llama-3-8b-chat-hf"))
+        assert 1.25 == _input_safety(config, _deployment("deepseek/deepseek-chat"))
+
+    def test_mixed_encodings_reserve_the_larger_count(self) -> None:
+        """A call that can reach a bare gpt-4o (o200k_base) and Claude (cl100k_base) is counted with both.
+
+        o200k_base counts Hindi at a fraction of cl100k_base: counting only the primary's encoding
+        would reserve a fallback's input far below what it bills.
+        """
+        from loomllm._budget import BudgetsConfig
+
+        flat = BudgetsConfig.model_validate({"input_safety_factor": {"openai": 1.0, "anthropic": 1.0}})
+        messages = [{"role": "user", "content": HINDI}]
+
+        def estimate(*models: str) -> int:
+            return estimate_call(messages, deployments=[_deployment(m) for m in models], max_tokens=10,
+                                 default_output_cap=10, config=flat).input_tokens
+
+        assert estimate("gpt-4o") < estimate("anthropic/claude-sonnet-4-5")
+        assert estimate("anthropic/claude-sonnet-4-5") == estimate("gpt-4o", "anthropic/claude-sonnet-4-5")
 
     def test_factor_below_one_is_an_error(self) -> None:
         """A factor below 1 would under-reserve: a ConfigError naming the key."""
