@@ -74,3 +74,57 @@ class TestInvalidConfig:
         result = run_cli("check", "--config", "no/such.yaml")
         assert 2 == result.returncode
         assert "error: no/such.yaml: cannot read config" in result.stderr
+
+
+_PROXY_CONFIG = """\
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/gpt-4o, api_key: sk-test}
+litellm_settings:
+  success_callback: [langfuse]
+  max_budget: 100
+general_settings:
+  master_key: sk-1234
+loomllm:
+  agents: {planner: {model: g}}
+"""
+
+
+class TestStrict:
+    def test_ignored_features_are_listed(self, tmp_path: Path) -> None:
+        """Without --strict, the ignored proxy-only features are listed, and the config is ok (exit 0)."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert "ignored proxy-only features (3; --strict makes them problems):" in result.stdout
+        for key in ("general_settings:", "litellm_settings.max_budget:", "litellm_settings.success_callback: langfuse"):
+            assert f"  - {key}" in result.stdout
+
+    def test_strict_makes_each_ignored_feature_a_problem(self, tmp_path: Path) -> None:
+        """--strict: one problem per ignored feature, each naming the file and the key path; exit 1."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 1 == result.returncode, result.stdout + result.stderr
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 3 == len(problems), problems
+        for key in ("general_settings", "litellm_settings.max_budget", "litellm_settings.success_callback"):
+            assert any(p.startswith(f"  - {path}: {key}: ") and p.endswith("refused by --strict)") for p in problems)
+
+    def test_strict_json(self, tmp_path: Path) -> None:
+        """--strict --json: the same problems, and the features under ignored_features."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--strict", "--json", "--config", str(path))
+        report = json.loads(result.stdout)
+        assert (1, False, 3, 3) == (result.returncode, report["ok"], len(report["problems"]),
+                                    len(report["ignored_features"]))
+
+    def test_strict_passes_a_config_without_proxy_features(self, tmp_path: Path) -> None:
+        """A plain config is ok under --strict."""
+        path = tmp_path / "plain.yaml"
+        path.write_text("model_list:\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o, api_key: sk-t}\n"
+                        "loomllm:\n  agents: {planner: {model: g}}\n")
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
