@@ -12,6 +12,7 @@ Every error names the file and the key path, e.g.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import sys
@@ -348,9 +349,11 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     if isinstance(model_list_raw, list):
         model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
     model_list, missing = _resolve_deployments(model_list_raw, file, environ)
-    router_settings = _resolve_env_strict(raw.get("router_settings") or {}, file, "router_settings", environ)
-    _check_mapping(router_settings, file, "router_settings")
-    litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ)
+    unset_settings: list[tuple[str, str]] = []
+    router_raw = raw.get("router_settings") or {}
+    _check_mapping(router_raw, file, "router_settings")
+    router_settings = _resolve_settings_env(router_raw, file, "router_settings", environ, unset_settings)
+    litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ, unset_settings)
     try:
         loom = LoomSection.model_validate(loom_raw)
     except ValidationError as exc:
@@ -370,18 +373,21 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     _check_settings_keys(config, file)
     check_providers(config)
     config.ignored_features += _check_references(config, file)
-    _report_ignored(config.ignored_features, file, strict=strict)
+    _report_ignored(config.ignored_features, unset_settings, file, strict=strict)
     return config
 
 
-def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
-    if not features:
-        return
-    listing = "; ".join(features)
-    if strict:
-        raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {listing}", file=file)
-    warnings.warn(ConfigWarning(f"{file}: loomllm ignores these proxy-only features: {listing}"),
-                  stacklevel=_first_frame_outside_loomllm())
+def _report_ignored(features: list[str], unset: list[tuple[str, str]], file: str, *, strict: bool) -> None:
+    """One ConfigWarning for the whole file: ignored proxy-only features, then settings left unset."""
+    if strict and features:
+        raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {'; '.join(features)}",
+                          file=file)
+    parts = [f"loomllm ignores these proxy-only features: {'; '.join(features)}"] if features else []
+    if unset:
+        listing = ", ".join(f"{where} ({name})" for where, name in unset)
+        parts.append(f"environment variables not set, so these settings are None as the proxy reads them: {listing}")
+    if parts:
+        warnings.warn(ConfigWarning(f"{file}: " + "; and ".join(parts)), stacklevel=_first_frame_outside_loomllm())
 
 
 def _first_frame_outside_loomllm() -> int:
@@ -459,16 +465,61 @@ def _check_mapping(value: Any, file: str, path: str) -> None:
         raise ConfigError(f"must be a mapping, not {type(value).__name__}", file=file, path=path)
 
 
-def _resolve_litellm_settings(raw: Any, file: str, environ: Mapping[str, str]) -> dict[str, Any]:
+def _resolve_litellm_settings(raw: Any, file: str, environ: Mapping[str, str],
+                              unset: list[tuple[str, str]]) -> dict[str, Any]:
     """Resolve variables in the litellm_settings loomllm runs; proxy-only keys are kept as written."""
     _check_mapping(raw, file, "litellm_settings")
+    kept = {k: v for k, v in raw.items() if k in proxy.PROXY_LITELLM_SETTINGS}
+    resolved = _resolve_settings_env({k: v for k, v in raw.items() if k not in kept}, file, "litellm_settings",
+                                     environ, unset)
+    return {k: kept[k] if k in kept else resolved[k] for k in raw if k in kept or k in resolved}
+
+
+# Settings whose None would switch a policy off: an unset variable in them stays a load error.
+# (Rate limits and provider budgets; message redaction; callbacks, which may be the app's guardrails.)
+_POLICY_SETTINGS = {
+    "router_settings": frozenset({"optional_pre_call_checks", "provider_budget_config"}),
+    "litellm_settings": frozenset({"turn_off_message_logging", "redact_messages_in_exceptions",
+                                   "redact_user_api_key_info", "custom_provider_map", *proxy.CALLBACK_KEYS}),
+}
+
+
+def _resolve_settings_env(raw: Mapping[str, Any], file: str, section: str, environ: Mapping[str, str],
+                          unset: list[tuple[str, str]]) -> dict[str, Any]:
+    """Resolve variables in ``router_settings`` / ``litellm_settings`` as the proxy tolerates them.
+
+    The proxy reads an unset ``os.environ/NAME`` as None; so does loomllm, noting ``(key path,
+    NAME)`` in ``unset`` for the load warning: a value that needs an unset variable is None, and a
+    top-level key that is then None is left out (LiteLLM's default, which is what None means to the
+    Router). In the keys of :data:`_POLICY_SETTINGS` an unset variable is still a ConfigError.
+    """
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in proxy.PROXY_LITELLM_SETTINGS:
-            out[key] = value
-        else:
-            out[key] = _resolve_env_strict(value, file, f"litellm_settings.{key}", environ)
+        path = f"{section}.{key}"
+        if key in _POLICY_SETTINGS[section]:
+            out[key] = _resolve_env_strict(value, file, path, environ)
+            continue
+        found: list[tuple[str, str]] = []
+        resolved = _none_where_missing(_resolve_env(value, path, on_missing=functools.partial(_note, found),
+                                                    environ=environ))
+        unset += list(dict.fromkeys(found))
+        if resolved is not None or value is None:
+            out[key] = resolved
     return out
+
+
+def _note(found: list[tuple[str, str]], name: str, where: str) -> None:
+    found.append((where, name))
+
+
+def _none_where_missing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _none_where_missing(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_none_where_missing(v) for v in value]
+    if isinstance(value, str) and MISSING_PREFIX in value:
+        return None
+    return value
 
 
 def _resolve_deployments(raw: Any, file: str,

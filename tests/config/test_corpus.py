@@ -60,10 +60,13 @@ EXPECTED: dict[str, str] = {
 
 @pytest.fixture
 def deploy_env(monkeypatch: pytest.MonkeyPatch, wire_server: WireServer) -> None:
-    """The variables a deployer sets for these configs' router/litellm settings (Redis, a fake OpenAI base)."""
+    """The variables a deployer sets for these configs' router/litellm settings (Redis, a fake OpenAI base).
+
+    REDIS_PASSWORD stays unset (a local Redis has none): the proxy reads it as None, and so does loomllm.
+    """
     monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
     monkeypatch.setenv("REDIS_PORT", "6379")
-    monkeypatch.setenv("REDIS_PASSWORD", "")
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     monkeypatch.setenv("FAKE_OPENAI_API_BASE", wire_server.openai_base)
 
 
