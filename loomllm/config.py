@@ -12,12 +12,13 @@ Every error names the file and the key path, e.g.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -616,24 +617,52 @@ HANDLED_LITELLM_SETTINGS = frozenset({
 
 
 def _check_settings_keys(config: LoomConfig, file: str) -> None:
-    """Unknown router_settings / litellm_settings keys are errors, checked against the installed LiteLLM.
+    """Misspelt router_settings / litellm_settings keys are errors, checked against the installed LiteLLM.
 
     LiteLLM's proxy drops an unknown router setting and sets any litellm setting as a module
-    attribute nobody reads, so ``num_retires: 0`` or ``fallbaks:`` would silently do nothing.
+    attribute nobody reads, so ``num_retires: 0`` or ``fallbaks:`` would silently do nothing: a key
+    within a typo of one LiteLLM reads is refused, naming it. Any other unknown key (another
+    version's or another tool's: ``enable_load_balancing``, ``default_model``) does nothing in the
+    proxy either: it is left out and listed with the ignored features. A litellm setting naming a
+    LiteLLM function or module (``completion``) is refused: the proxy would overwrite it.
     """
     router_args = _router_arguments()
-    for key in config.router_settings:
-        if key not in router_args:
+    for key in [k for k in config.router_settings if k not in router_args]:
+        typo = _typo_of(str(key), router_args)
+        if typo:
             raise ConfigError(f"unknown router setting: LiteLLM {_litellm_version()}'s Router has no such "
-                              f"argument (the proxy would drop it silently){proxy.nearest(str(key), router_args)}",
+                              f"argument (the proxy would drop it silently); did you mean {typo!r}?",
                               file=file, path=f"router_settings.{key}")
-    for key in config.litellm_settings:
+        del config.router_settings[key]
+        config.ignored_features.append(f"router_settings.{key}: not an argument of LiteLLM {_litellm_version()}'s "
+                                       "Router (the proxy drops it)")
+    candidates: set[str] | None = None
+    for key in list(config.litellm_settings):
         if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS or _is_litellm_setting(key):
             continue
-        candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
-        raise ConfigError(f"unknown litellm setting: neither LiteLLM {_litellm_version()} nor its proxy reads "
-                          f"it{proxy.nearest(str(key), candidates)}", file=file, path=f"litellm_settings.{key}")
+        if candidates is None:
+            candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
+        typo = _typo_of(str(key), candidates)
+        if typo or _is_litellm_attribute(key):
+            hint = f"; did you mean {typo!r}?" if typo else " (it names a LiteLLM function or module, not a setting)"
+            raise ConfigError(f"unknown litellm setting: neither LiteLLM {_litellm_version()} nor its proxy reads "
+                              f"it{hint}", file=file, path=f"litellm_settings.{key}")
+        del config.litellm_settings[key]
+        config.ignored_features.append(f"litellm_settings.{key}: neither LiteLLM {_litellm_version()} nor its "
+                                       "proxy reads it")
     _check_callback_paths(config, file)
+
+
+def _typo_of(key: str, known: Iterable[str]) -> str | None:
+    """The known key ``key`` is a typo of (a letter or two off), or None."""
+    match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
+    return match[0] if match else None
+
+
+def _is_litellm_attribute(key: str) -> bool:
+    from loomllm._litellm import litellm_module
+
+    return hasattr(litellm_module(), key)
 
 
 def _check_callback_paths(config: LoomConfig, file: str) -> None:

@@ -58,6 +58,16 @@ class TestSettingsKeys:
                               "  request_timeout: 120\n  modify_params: true\n")
         assert True is config.litellm_settings["drop_params"]
 
+    def test_unknown_keys_that_are_not_typos_are_listed_and_left_out(self) -> None:
+        """A key no LiteLLM reads and no typo of one (another tool's) is left out, as the proxy drops it, and listed."""
+        with pytest.warns(UserWarning) as caught:
+            config = parse_config(MODELS + "router_settings:\n  enable_load_balancing: false\n  num_retries: 1\n"
+                                  "litellm_settings:\n  default_model: smart\n  drop_params: true\n")
+        assert 1 == len(caught)
+        assert ({"num_retries": 1}, {"drop_params": True}) == (config.router_settings, config.litellm_settings)
+        assert ["router_settings.enable_load_balancing", "litellm_settings.default_model"] == [
+            f.split(":")[0] for f in config.ignored_features]
+
     def test_proxy_only_litellm_settings_are_listed_not_refused(self) -> None:
         """Proxy-only litellm_settings (budgets, teams, debug) load and are listed as ignored."""
         with pytest.warns(UserWarning) as caught:
