@@ -35,6 +35,7 @@ from loomllm._content_policy.config import OutputPolicySection
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
 from loomllm._middleware.config import MiddlewareConfig
+from loomllm._params import RESERVED, is_always_forbidden
 from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError, ConfigWarning
 
@@ -43,23 +44,6 @@ __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load
 # Top-level keys loomllm reads. Proxy-only sections are accepted and listed as ignored (see
 # loomllm._proxy_config), so a proxy config loads unchanged; any other key is a typo.
 _READ_SECTIONS = {"model_list", "router_settings", "litellm_settings", "loomllm"}
-# Caller parameters that would bypass the configured deployments.
-FORBIDDEN_CALL_PARAMS = frozenset({
-    "api_base", "base_url", "api_key", "custom_llm_provider", "api_version",
-    # Routing is configuration: a call may not widen its own reach (and so its price or its hosts).
-    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks", "model_list",
-    "specific_deployment", "mock_response", "client", "http_client", "organization", "deployment_id",
-})
-# Prefixes of LiteLLM arguments that carry credentials, clients or destinations of their own.
-_FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "client", "http_client", "base_url")
-# Arguments the call path sets itself.
-RESERVED_CALL_PARAMS = frozenset({"model", "messages", "stream", "input"})
-
-
-def is_forbidden_param(name: str) -> bool:
-    """Whether a call parameter would bypass the configured deployments (credentials, hosts, routing)."""
-    return name in FORBIDDEN_CALL_PARAMS or name.startswith(_FORBIDDEN_PREFIXES)
-
 _ENV_PREFIX = "os.environ/"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING_PREFIX = "loomllm-missing-env:"
@@ -93,8 +77,6 @@ class AgentConfig(StrictModel):
     @field_validator("allow_params")
     @classmethod
     def _allowable(cls, value: list[str]) -> list[str]:
-        from loomllm._params import RESERVED, is_always_forbidden
-
         bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} can never be allowed: it would replace the deployment, its "
@@ -104,7 +86,7 @@ class AgentConfig(StrictModel):
     @field_validator("params")
     @classmethod
     def _no_bypass_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(k for k in value if is_forbidden_param(k) or k in RESERVED_CALL_PARAMS)
+        bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} may not be set per agent: configure it on the deployment")
         return value

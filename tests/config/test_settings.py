@@ -224,3 +224,14 @@ class TestUnsetSettingsVariables:
         config = parse_config("model_list:\n  - model_name: g\n    litellm_params: {model: openai/x,"
                               " api_key: os.environ/LOOM_T_KEY}\n")
         assert {"g/openai/x": ["LOOM_T_KEY"]} == config.missing_env
+
+
+class TestForbiddenParameters:
+    @pytest.mark.parametrize("key", ["api_base", "base_url_override", "client_secret", "http_client", "max_retries",
+                                     "input_cost_per_token", "vertexai_project", "mock_response"])
+    def test_never_allowed_nor_set_per_agent(self, key: str) -> None:
+        """One list decides: a key the call path never accepts can neither be allowed nor be an agent default."""
+        with pytest.raises(ConfigError, match="can never be allowed"):
+            parse_config(MODELS + f"loomllm:\n  agents: {{a: {{model: smart, allow_params: [{key}]}}}}\n")
+        with pytest.raises(ConfigError, match="may not be set per agent"):
+            parse_config(MODELS + f"loomllm:\n  agents: {{a: {{model: smart, params: {{{key}: 1}}}}}}\n")
