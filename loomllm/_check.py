@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from loomllm._egress import check_deployments, deployment_url
-from loomllm.config import MISSING_PREFIX, LoomConfig, deployment_id, load_config
+from loomllm.config import MISSING_PREFIX, LoomConfig, deployment_id, load_config, unset_variable_effect
 from loomllm.errors import ConfigError, ConfigWarning
 
 OFFLINE_URL_VARIABLE = "LOOMLLM_OFFLINE_URL"
@@ -58,6 +58,8 @@ class CheckReport:
     ignored_features: list[str] = field(default_factory=list)
     rows: list[ReachRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What loads but differs from what the file says: settings whose variable is unset, read as None."""
 
     @property
     def ok(self) -> bool:
@@ -69,7 +71,7 @@ class CheckReport:
         return {"config": self.path, "ok": self.ok, "agents": self.agents, "deployments": self.deployments,
                 "ignored_sections": self.ignored_sections, "ignored_features": self.ignored_features,
                 "reach": [asdict(r) for r in self.rows],
-                "problems": self.problems}
+                "problems": self.problems, "notes": self.notes}
 
 
 def load_tolerant(path: str | os.PathLike[str]) -> tuple[LoomConfig, dict[str, list[str]]]:
@@ -93,7 +95,16 @@ def run_check(path: str | os.PathLike[str], *, strict: bool = False) -> CheckRep
         config, unset = load_tolerant(path)
     report = CheckReport(str(path), len(config.loom.agents), len(config.model_list), list(config.ignored_sections),
                          list(config.ignored_features))
-    report.problems += [_unset_problem(name, where) for name, where in unset.items()]
+    for name, where in unset.items():
+        effects = {unset_variable_effect(w) for w in where}
+        if "error" in effects:
+            report.problems.append(_unset_problem(name, where))
+        elif "none" in effects:
+            tolerated = [w for w in where if unset_variable_effect(w) == "none"]
+            (report.problems if strict else report.notes).append(
+                _unset_problem(name, tolerated) + ": the setting is None, as the proxy reads it"
+                + (" (refused by --strict)" if strict else ""))
+        # only inside proxy-only sections: those are listed as ignored already
     if strict:
         report.problems += [f"{path}: {feature} (a proxy-only feature loomllm does not run; refused by --strict)"
                             for feature in config.ignored_features]

@@ -467,6 +467,23 @@ _POLICY_SETTINGS = {
 }
 
 
+def unset_variable_effect(path: str) -> Literal["ignored", "none", "error"]:
+    """What an unset variable at key ``path`` does when the file loads (``loomllm check`` sorts by it).
+
+    ``ignored``: it sits in a proxy-only section or setting loomllm does not run; ``none``: a
+    router/litellm setting read as None (the load warning names it); ``error``: anything else (a
+    ``loomllm:`` value or a policy setting refuses to load, a deployment fails its first call).
+    """
+    section, _, rest = path.partition(".")
+    section = section.split("[", 1)[0]
+    key = rest.split(".", 1)[0].split("[", 1)[0]
+    if section in proxy.PROXY_ONLY_SECTIONS or (section == "litellm_settings" and key in proxy.PROXY_LITELLM_SETTINGS):
+        return "ignored"
+    if section in _POLICY_SETTINGS and key and key not in _POLICY_SETTINGS[section]:
+        return "none"
+    return "error"
+
+
 def _resolve_settings_env(raw: Mapping[str, Any], file: str, section: str, environ: Mapping[str, str],
                           unset: list[tuple[str, str]]) -> dict[str, Any]:
     """Resolve variables in ``router_settings`` / ``litellm_settings`` as the proxy tolerates them.

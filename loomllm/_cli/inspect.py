@@ -66,6 +66,8 @@ def _print_check(out: Output, report: Any, *, strict: bool = False) -> None:
                      r.deployment, r.host, "missing " + ", ".join(r.missing) if r.missing else "ok", r.egress])
         previous = r.agent
     out.table(["agent", "group", "deployment", "host", "credentials", "egress"], rows)
+    for note in report.notes:
+        out.line(f"note: {note}")
     if report.problems:
         out.line(f"{len(report.problems)} problem(s):")
         for problem in report.problems:

@@ -128,3 +128,39 @@ class TestStrict:
                         "loomllm:\n  agents: {planner: {model: g}}\n")
         result = run_cli("check", "--strict", "--config", str(path))
         assert 0 == result.returncode, result.stdout + result.stderr
+
+
+_UNSET_SETTINGS_CONFIG = """\
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/gpt-4o, api_key: sk-test}
+router_settings:
+  redis_password: os.environ/LOOM_T_CHECK_REDIS_PW
+general_settings:
+  master_key: os.environ/LOOM_T_CHECK_MASTER_KEY
+loomllm:
+  agents: {planner: {model: g}}
+"""
+
+
+class TestUnsetSettingsVariables:
+    def test_a_setting_read_as_none_is_a_note(self, tmp_path: Path) -> None:
+        """An unset variable in router_settings is a note (the proxy reads None); in an ignored section, nothing."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_UNSET_SETTINGS_CONFIG)
+        result = run_cli("check", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert ("note: environment variable LOOM_T_CHECK_REDIS_PW is not set (used at router_settings.redis_password)"
+                ": the setting is None, as the proxy reads it") in result.stdout
+        assert "LOOM_T_CHECK_MASTER_KEY" not in result.stdout
+
+    def test_strict_makes_it_a_problem(self, tmp_path: Path) -> None:
+        """--strict: the same variable is a problem (exit 1), next to the ignored section."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_UNSET_SETTINGS_CONFIG)
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 1 == result.returncode
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 2 == len(problems), problems
+        assert any("LOOM_T_CHECK_REDIS_PW" in p and "refused by --strict" in p for p in problems)
+        assert any(p.startswith(f"  - {path}: general_settings: ") for p in problems)
