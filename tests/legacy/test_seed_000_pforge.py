@@ -4,7 +4,9 @@ guardrails (secrets in prompts, egress, harmful responses), as pForge's agents w
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,10 @@ from loomllm import BudgetExceeded, ConfigError, ContentPolicyViolation, Guardra
 from loomllm.legacy import (
     ChatGPTProvider,
     ClaudeProvider,
+    LiteLLMAgent,
     LLMClient,
+    LLMInfraService,
+    LLMManager,
     LLMProviderFactory,
     Message,
     Role,
@@ -196,6 +201,21 @@ class TestHarmfulResponses:
             ClaudeProvider(loom=loom).generate_response("Drill?")
         [call] = [e for e in events if e["event"] == "llm.call" and e["kind"] == "completion"]
         assert ("ContentPolicyViolation", True) == (call["outcome"], call["tokens_out"] > 0)
+
+    @pytest.mark.parametrize("call", [
+        pytest.param(lambda: LLMManager({"llm_provider": "claude"}).generate_response("Drill?"), id="seed 002"),
+        pytest.param(lambda: asyncio.run(LLMInfraService().complete([{"role": "user", "content": "Drill?"}],
+                                                                    model="gpt-4o")), id="seed 003"),
+        pytest.param(lambda: LiteLLMAgent(model_name="gpt-4o").chat([{"role": "user", "content": "Drill?"}]),
+                     id="seed 004"),
+    ])
+    def test_every_legacy_interface_refuses_it(self, call: Callable[[], Any], wire_server: WireServer) -> None:
+        """The other seeds' interfaces get the same check and the same GuardrailViolation."""
+        wire_server.route(Reply.text(HARMFUL_ANSWER))
+        wire_server.script(Reply.moderation({"violence": 0.8}), api="moderations")
+        with pytest.raises(GuardrailViolation) as caught:
+            call()
+        assert isinstance(caught.value, ContentPolicyViolation)
 
     async def test_streamed_harmful_response_is_refused(self, wire_server: WireServer) -> None:
         """Streamed through the seed-001 client, the same answer stops with the same GuardrailViolation."""
