@@ -24,6 +24,7 @@ from loomllm.errors import (
     BudgetExceeded,
     BudgetStoreUnavailable,
     ConfigError,
+    ConfigWarning,
     ContentPolicyViolation,
     EgressDenied,
     Finding,
@@ -44,7 +45,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 if TYPE_CHECKING:
     from loomllm._agent import UnifiedAgent
-    from loomllm._events import configure_logging
+    from loomllm._budget import LimitStatus
+    from loomllm._events import EventHook, configure_logging
     from loomllm._guardrails.scan import ScanFinding, scan_text
     from loomllm._output import ToolCall, tool_calls
     from loomllm._runtime import Loom
@@ -61,11 +63,14 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreUnavailable",
     "ConfigError",
+    "ConfigWarning",
     "ContentPolicyViolation",
     "EgressDenied",
+    "EventHook",
     "Finding",
     "ForbiddenParameter",
     "GuardrailViolation",
+    "LimitStatus",
     "Loom",
     "LoomConfig",
     "LoomError",
@@ -91,6 +96,8 @@ _LAZY = {
     "Loom": "loomllm._runtime",
     "UnifiedAgent": "loomllm._agent",
     "configure_logging": "loomllm._events",
+    "EventHook": "loomllm._events",
+    "LimitStatus": "loomllm._budget",
     "ToolCall": "loomllm._output",
     "tool_calls": "loomllm._output",
     "AgentConfig": "loomllm.config",

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import BaseModel
 
@@ -40,7 +40,10 @@ from loomllm.errors import (
 from loomllm.prompts import resolve_system_prompt
 
 if TYPE_CHECKING:
-    from loomllm._budget import Reservation
+    # litellm.ModelResponse and litellm.EmbeddingResponse are these (mypy cannot follow litellm's lazy names)
+    from litellm.types.utils import EmbeddingResponse, ModelResponse, ModelResponseStream
+
+    from loomllm._budget import LimitStatus, Reservation
     from loomllm._content_policy import ContentStreamFilter
     from loomllm._guardrails import Guard, Vault
     from loomllm._runtime import Loom
@@ -118,17 +121,17 @@ class UnifiedAgent:
     # --- public API: async ------------------------------------------------------------------
 
     async def complete(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
-                       **params: Any) -> Any:
+                       **params: Any) -> ModelResponse:
         """Send a chat completion; returns LiteLLM's ``ModelResponse`` (OpenAI format).
 
         ``messages`` is a string (one user message) or OpenAI-format messages. With ``variables``
         the agent's prompt template is rendered first.
         """
         call = _Call("completion", self._render(messages, variables), self._params(params))
-        return await self._call(call)
+        return cast("ModelResponse", await self._call(call))
 
     def stream(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
-               **params: Any) -> AsyncIterator[Any]:
+               **params: Any) -> AsyncIterator[ModelResponseStream]:
         """Stream a chat completion: an async iterator of ``ModelResponseStream`` chunks.
 
         Usage is always counted (``stream_options.include_usage`` is injected); a consumer that
@@ -178,35 +181,36 @@ class UnifiedAgent:
         response = await self.embed_response(texts, **params)
         return [list(item["embedding"]) for item in response.data]
 
-    async def embed_response(self, texts: str | Sequence[str], **params: Any) -> Any:
+    async def embed_response(self, texts: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Like :meth:`embed`, returning LiteLLM's ``EmbeddingResponse`` (vectors, model, usage)."""
         if self.spec.embedding_model is None:
             raise LoomError(f"agent {self.agent_name!r} has no embedding_model configured")
         items = [texts] if isinstance(texts, str) else list(texts)
         call = _Call("embedding", [{"role": "user", "content": t} for t in items],
                      self._params(params, kind="embedding"))
-        return await self._call(call)
+        return cast("EmbeddingResponse", await self._call(call))
 
     @staticmethod
     def tool_calls(response: Any) -> list[ToolCall]:
         """The tool calls in ``response``, arguments parsed (see :func:`loomllm.tool_calls`)."""
         return tool_calls(response)
 
-    async def budget_status(self) -> list[Any]:
+    async def budget_status(self) -> list[LimitStatus]:
         """Spend, reserved and remaining for every limit that applies to this agent."""
         return await self.loom.budgets(self.agent_name)
 
     # --- public API: sync twins (same path, run on a private loop) ----------------------------
 
     def complete_sync(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
-                      **params: Any) -> Any:
+                      **params: Any) -> ModelResponse:
         """Synchronous :meth:`complete`."""
-        return self.loom.run_sync(self.complete(messages, variables=variables, **params))
+        return cast("ModelResponse", self.loom.run_sync(self.complete(messages, variables=variables, **params)))
 
     def stream_sync(self, messages: Messages | None = None, *, variables: Mapping[str, Any] | None = None,
-                    **params: Any) -> Iterator[Any]:
+                    **params: Any) -> Iterator[ModelResponseStream]:
         """Synchronous :meth:`stream`: an iterator of chunks."""
-        return self.loom.iterate_sync(self.stream(messages, variables=variables, **params))  # type: ignore[no-any-return]
+        return cast("Iterator[ModelResponseStream]",
+                    self.loom.iterate_sync(self.stream(messages, variables=variables, **params)))
 
     def chat_sync(self, user: str, system: str | None = None, **params: Any) -> str:
         """Synchronous :meth:`chat`."""
@@ -220,7 +224,7 @@ class UnifiedAgent:
         """Synchronous :meth:`embed`."""
         return self.loom.run_sync(self.embed(texts, **params))  # type: ignore[no-any-return]
 
-    def budget_status_sync(self) -> list[Any]:
+    def budget_status_sync(self) -> list[LimitStatus]:
         """Synchronous :meth:`budget_status`."""
         return self.loom.budgets_sync(self.agent_name)
 

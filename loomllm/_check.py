@@ -4,6 +4,8 @@ An invalid config (malformed YAML, unknown key, unknown group) raises :class:`Co
 config that loads but cannot work as written (unset variables, denied hosts, unpriced deployments
 under a dollar limit) yields a :class:`CheckReport` whose ``problems`` list them, one line each.
 An unset variable is reported once, where it is used, and the rest of the config is still checked.
+Proxy-only features loomllm does not run are listed in ``ignored_features``; with ``strict`` each
+one is also a problem (file and key path first).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,8 +23,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from loomllm._egress import check_deployments, deployment_url
-from loomllm.config import MISSING_PREFIX, LoomConfig, deployment_id, load_config
-from loomllm.errors import ConfigError
+from loomllm.config import MISSING_PREFIX, LoomConfig, deployment_id, load_config, unset_variable_effect
+from loomllm.errors import ConfigError, ConfigWarning
 
 OFFLINE_URL_VARIABLE = "LOOMLLM_OFFLINE_URL"
 _ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -52,8 +55,11 @@ class CheckReport:
     agents: int
     deployments: int
     ignored_sections: list[str] = field(default_factory=list)
+    ignored_features: list[str] = field(default_factory=list)
     rows: list[ReachRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What loads but differs from what the file says: settings whose variable is unset, read as None."""
 
     @property
     def ok(self) -> bool:
@@ -63,8 +69,9 @@ class CheckReport:
     def as_json(self) -> dict[str, Any]:
         """The report as plain data (``loomllm check --json``)."""
         return {"config": self.path, "ok": self.ok, "agents": self.agents, "deployments": self.deployments,
-                "ignored_sections": self.ignored_sections, "reach": [asdict(r) for r in self.rows],
-                "problems": self.problems}
+                "ignored_sections": self.ignored_sections, "ignored_features": self.ignored_features,
+                "reach": [asdict(r) for r in self.rows],
+                "problems": self.problems, "notes": self.notes}
 
 
 def load_tolerant(path: str | os.PathLike[str]) -> tuple[LoomConfig, dict[str, list[str]]]:
@@ -77,11 +84,30 @@ def load_tolerant(path: str | os.PathLike[str]) -> tuple[LoomConfig, dict[str, l
         return load_config(path), unset
 
 
-def run_check(path: str | os.PathLike[str]) -> CheckReport:
-    """Check the config at ``path``; raises :class:`ConfigError` when it is invalid."""
-    config, unset = load_tolerant(path)
-    report = CheckReport(str(path), len(config.loom.agents), len(config.model_list), list(config.ignored_sections))
-    report.problems += [_unset_problem(name, where) for name, where in unset.items()]
+def run_check(path: str | os.PathLike[str], *, strict: bool = False) -> CheckReport:
+    """Check the config at ``path``; raises :class:`ConfigError` when it is invalid.
+
+    ``strict``: every ignored proxy-only feature is a problem too (``loomllm check --strict``).
+    """
+    with warnings.catch_warnings():
+        # The report lists what the load warning would say (ignored features, unset variables).
+        warnings.simplefilter("ignore", ConfigWarning)
+        config, unset = load_tolerant(path)
+    report = CheckReport(str(path), len(config.loom.agents), len(config.model_list), list(config.ignored_sections),
+                         list(config.ignored_features))
+    for name, where in unset.items():
+        effects = {unset_variable_effect(w) for w in where}
+        if "error" in effects:
+            report.problems.append(_unset_problem(name, where))
+        elif "none" in effects:
+            tolerated = [w for w in where if unset_variable_effect(w) == "none"]
+            (report.problems if strict else report.notes).append(
+                _unset_problem(name, tolerated) + ": the setting is None, as the proxy reads it"
+                + (" (refused by --strict)" if strict else ""))
+        # only inside proxy-only sections: those are listed as ignored already
+    if strict:
+        report.problems += [f"{path}: {feature} (a proxy-only feature loomllm does not run; refused by --strict)"
+                            for feature in config.ignored_features]
     verdicts = egress_verdicts(config)
     for name, spec in config.loom.agents.items():
         report.rows += _reach_rows(config, name, spec.model, spec.embedding_model, verdicts)
@@ -97,7 +123,7 @@ def _reach_rows(config: LoomConfig, agent: str, model: str, embedding: str | Non
         groups += [g for g in config.reachable_groups(embedding) if g not in groups]
     rows = []
     for group in groups:
-        for dep in config.groups.get(group, []):
+        for dep in config.deployments_for(group):
             dep_id = deployment_id(dep)
             missing = config.missing_env.get(dep_id, [])
             url = deployment_url(dep)

@@ -34,7 +34,9 @@ ALWAYS_FORBIDDEN = frozenset({
     "litellm_logging_obj", "litellm_call_id", "litellm_trace_id", "proxy_server_request", "secret_fields",
     "_skip_mcp_handler",
 })
-_FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "watsonx_", "vertexai_")
+# "client": client, client_id/client_secret (Azure AD credentials); "base_url", "http_client": their variants.
+_FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "watsonx_", "vertexai_", "client", "base_url",
+                       "http_client")
 
 Check = Callable[[Any], str | None]  # None: fine; else what is wrong (never the value)
 

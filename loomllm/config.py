@@ -12,11 +12,13 @@ Every error names the file and the key path, e.g.
 from __future__ import annotations
 
 import copy
+import difflib
+import functools
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -33,6 +35,7 @@ from loomllm._content_policy.config import OutputPolicySection
 from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
 from loomllm._middleware.config import MiddlewareConfig
+from loomllm._params import RESERVED, is_always_forbidden
 from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError, ConfigWarning
 
@@ -41,23 +44,6 @@ __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load
 # Top-level keys loomllm reads. Proxy-only sections are accepted and listed as ignored (see
 # loomllm._proxy_config), so a proxy config loads unchanged; any other key is a typo.
 _READ_SECTIONS = {"model_list", "router_settings", "litellm_settings", "loomllm"}
-# Caller parameters that would bypass the configured deployments.
-FORBIDDEN_CALL_PARAMS = frozenset({
-    "api_base", "base_url", "api_key", "custom_llm_provider", "api_version",
-    # Routing is configuration: a call may not widen its own reach (and so its price or its hosts).
-    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks", "model_list",
-    "specific_deployment", "mock_response", "client", "http_client", "organization", "deployment_id",
-})
-# Prefixes of LiteLLM arguments that carry credentials, clients or destinations of their own.
-_FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "client", "http_client", "base_url")
-# Arguments the call path sets itself.
-RESERVED_CALL_PARAMS = frozenset({"model", "messages", "stream", "input"})
-
-
-def is_forbidden_param(name: str) -> bool:
-    """Whether a call parameter would bypass the configured deployments (credentials, hosts, routing)."""
-    return name in FORBIDDEN_CALL_PARAMS or name.startswith(_FORBIDDEN_PREFIXES)
-
 _ENV_PREFIX = "os.environ/"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING_PREFIX = "loomllm-missing-env:"
@@ -91,8 +77,6 @@ class AgentConfig(StrictModel):
     @field_validator("allow_params")
     @classmethod
     def _allowable(cls, value: list[str]) -> list[str]:
-        from loomllm._params import RESERVED, is_always_forbidden
-
         bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} can never be allowed: it would replace the deployment, its "
@@ -102,7 +86,7 @@ class AgentConfig(StrictModel):
     @field_validator("params")
     @classmethod
     def _no_bypass_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(k for k in value if is_forbidden_param(k) or k in RESERVED_CALL_PARAMS)
+        bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} may not be set per agent: configure it on the deployment")
         return value
@@ -348,9 +332,11 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     if isinstance(model_list_raw, list):
         model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
     model_list, missing = _resolve_deployments(model_list_raw, file, environ)
-    router_settings = _resolve_env_strict(raw.get("router_settings") or {}, file, "router_settings", environ)
-    _check_mapping(router_settings, file, "router_settings")
-    litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ)
+    unset_settings: list[tuple[str, str]] = []
+    router_raw = raw.get("router_settings") or {}
+    _check_mapping(router_raw, file, "router_settings")
+    router_settings = _resolve_settings_env(router_raw, file, "router_settings", environ, unset_settings)
+    litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ, unset_settings)
     try:
         loom = LoomSection.model_validate(loom_raw)
     except ValidationError as exc:
@@ -370,18 +356,21 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     _check_settings_keys(config, file)
     check_providers(config)
     config.ignored_features += _check_references(config, file)
-    _report_ignored(config.ignored_features, file, strict=strict)
+    _report_ignored(config.ignored_features, unset_settings, file, strict=strict)
     return config
 
 
-def _report_ignored(features: list[str], file: str, *, strict: bool) -> None:
-    if not features:
-        return
-    listing = "; ".join(features)
-    if strict:
-        raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {listing}", file=file)
-    warnings.warn(ConfigWarning(f"{file}: loomllm ignores these proxy-only features: {listing}"),
-                  stacklevel=_first_frame_outside_loomllm())
+def _report_ignored(features: list[str], unset: list[tuple[str, str]], file: str, *, strict: bool) -> None:
+    """One ConfigWarning for the whole file: ignored proxy-only features, then settings left unset."""
+    if strict and features:
+        raise ConfigError(f"proxy-only features loomllm does not run (strict mode): {'; '.join(features)}",
+                          file=file)
+    parts = [f"loomllm ignores these proxy-only features: {'; '.join(features)}"] if features else []
+    if unset:
+        listing = ", ".join(f"{where} ({name})" for where, name in unset)
+        parts.append(f"environment variables not set, so these settings are None as the proxy reads them: {listing}")
+    if parts:
+        warnings.warn(ConfigWarning(f"{file}: " + "; and ".join(parts)), stacklevel=_first_frame_outside_loomllm())
 
 
 def _first_frame_outside_loomllm() -> int:
@@ -459,16 +448,78 @@ def _check_mapping(value: Any, file: str, path: str) -> None:
         raise ConfigError(f"must be a mapping, not {type(value).__name__}", file=file, path=path)
 
 
-def _resolve_litellm_settings(raw: Any, file: str, environ: Mapping[str, str]) -> dict[str, Any]:
+def _resolve_litellm_settings(raw: Any, file: str, environ: Mapping[str, str],
+                              unset: list[tuple[str, str]]) -> dict[str, Any]:
     """Resolve variables in the litellm_settings loomllm runs; proxy-only keys are kept as written."""
     _check_mapping(raw, file, "litellm_settings")
+    kept = {k: v for k, v in raw.items() if k in proxy.PROXY_LITELLM_SETTINGS}
+    resolved = _resolve_settings_env({k: v for k, v in raw.items() if k not in kept}, file, "litellm_settings",
+                                     environ, unset)
+    return {k: kept[k] if k in kept else resolved[k] for k in raw if k in kept or k in resolved}
+
+
+# Settings whose None would switch a policy off: an unset variable in them stays a load error.
+# (Rate limits and provider budgets; message redaction; callbacks, which may be the app's guardrails.)
+_POLICY_SETTINGS = {
+    "router_settings": frozenset({"optional_pre_call_checks", "provider_budget_config"}),
+    "litellm_settings": frozenset({"turn_off_message_logging", "redact_messages_in_exceptions",
+                                   "redact_user_api_key_info", "custom_provider_map", *proxy.CALLBACK_KEYS}),
+}
+
+
+def unset_variable_effect(path: str) -> Literal["ignored", "none", "error"]:
+    """What an unset variable at key ``path`` does when the file loads (``loomllm check`` sorts by it).
+
+    ``ignored``: it sits in a proxy-only section or setting loomllm does not run; ``none``: a
+    router/litellm setting read as None (the load warning names it); ``error``: anything else (a
+    ``loomllm:`` value or a policy setting refuses to load, a deployment fails its first call).
+    """
+    section, _, rest = path.partition(".")
+    section = section.split("[", 1)[0]
+    key = rest.split(".", 1)[0].split("[", 1)[0]
+    if section in proxy.PROXY_ONLY_SECTIONS or (section == "litellm_settings" and key in proxy.PROXY_LITELLM_SETTINGS):
+        return "ignored"
+    if section in _POLICY_SETTINGS and key and key not in _POLICY_SETTINGS[section]:
+        return "none"
+    return "error"
+
+
+def _resolve_settings_env(raw: Mapping[str, Any], file: str, section: str, environ: Mapping[str, str],
+                          unset: list[tuple[str, str]]) -> dict[str, Any]:
+    """Resolve variables in ``router_settings`` / ``litellm_settings`` as the proxy tolerates them.
+
+    The proxy reads an unset ``os.environ/NAME`` as None; so does loomllm, noting ``(key path,
+    NAME)`` in ``unset`` for the load warning: a value that needs an unset variable is None, and a
+    top-level key that is then None is left out (LiteLLM's default, which is what None means to the
+    Router). In the keys of :data:`_POLICY_SETTINGS` an unset variable is still a ConfigError.
+    """
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in proxy.PROXY_LITELLM_SETTINGS:
-            out[key] = value
-        else:
-            out[key] = _resolve_env_strict(value, file, f"litellm_settings.{key}", environ)
+        path = f"{section}.{key}"
+        if key in _POLICY_SETTINGS[section]:
+            out[key] = _resolve_env_strict(value, file, path, environ)
+            continue
+        found: list[tuple[str, str]] = []
+        resolved = _none_where_missing(_resolve_env(value, path, on_missing=functools.partial(_note, found),
+                                                    environ=environ))
+        unset += list(dict.fromkeys(found))
+        if resolved is not None or value is None:
+            out[key] = resolved
     return out
+
+
+def _note(found: list[tuple[str, str]], name: str, where: str) -> None:
+    found.append((where, name))
+
+
+def _none_where_missing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _none_where_missing(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_none_where_missing(v) for v in value]
+    if isinstance(value, str) and MISSING_PREFIX in value:
+        return None
+    return value
 
 
 def _resolve_deployments(raw: Any, file: str,
@@ -565,24 +616,52 @@ HANDLED_LITELLM_SETTINGS = frozenset({
 
 
 def _check_settings_keys(config: LoomConfig, file: str) -> None:
-    """Unknown router_settings / litellm_settings keys are errors, checked against the installed LiteLLM.
+    """Misspelt router_settings / litellm_settings keys are errors, checked against the installed LiteLLM.
 
     LiteLLM's proxy drops an unknown router setting and sets any litellm setting as a module
-    attribute nobody reads, so ``num_retires: 0`` or ``fallbaks:`` would silently do nothing.
+    attribute nobody reads, so ``num_retires: 0`` or ``fallbaks:`` would silently do nothing: a key
+    within a typo of one LiteLLM reads is refused, naming it. Any other unknown key (another
+    version's or another tool's: ``enable_load_balancing``, ``default_model``) does nothing in the
+    proxy either: it is left out and listed with the ignored features. A litellm setting naming a
+    LiteLLM function or module (``completion``) is refused: the proxy would overwrite it.
     """
     router_args = _router_arguments()
-    for key in config.router_settings:
-        if key not in router_args:
+    for key in [k for k in config.router_settings if k not in router_args]:
+        typo = _typo_of(str(key), router_args)
+        if typo:
             raise ConfigError(f"unknown router setting: LiteLLM {_litellm_version()}'s Router has no such "
-                              f"argument (the proxy would drop it silently){proxy.nearest(str(key), router_args)}",
+                              f"argument (the proxy would drop it silently); did you mean {typo!r}?",
                               file=file, path=f"router_settings.{key}")
-    for key in config.litellm_settings:
+        del config.router_settings[key]
+        config.ignored_features.append(f"router_settings.{key}: not an argument of LiteLLM {_litellm_version()}'s "
+                                       "Router (the proxy drops it)")
+    candidates: set[str] | None = None
+    for key in list(config.litellm_settings):
         if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS or _is_litellm_setting(key):
             continue
-        candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
-        raise ConfigError(f"unknown litellm setting: neither LiteLLM {_litellm_version()} nor its proxy reads "
-                          f"it{proxy.nearest(str(key), candidates)}", file=file, path=f"litellm_settings.{key}")
+        if candidates is None:
+            candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
+        typo = _typo_of(str(key), candidates)
+        if typo or _is_litellm_attribute(key):
+            hint = f"; did you mean {typo!r}?" if typo else " (it names a LiteLLM function or module, not a setting)"
+            raise ConfigError(f"unknown litellm setting: neither LiteLLM {_litellm_version()} nor its proxy reads "
+                              f"it{hint}", file=file, path=f"litellm_settings.{key}")
+        del config.litellm_settings[key]
+        config.ignored_features.append(f"litellm_settings.{key}: neither LiteLLM {_litellm_version()} nor its "
+                                       "proxy reads it")
     _check_callback_paths(config, file)
+
+
+def _typo_of(key: str, known: Iterable[str]) -> str | None:
+    """The known key ``key`` is a typo of (a letter or two off), or None."""
+    match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
+    return match[0] if match else None
+
+
+def _is_litellm_attribute(key: str) -> bool:
+    from loomllm._litellm import litellm_module
+
+    return hasattr(litellm_module(), key)
 
 
 def _check_callback_paths(config: LoomConfig, file: str) -> None:

@@ -33,34 +33,41 @@ def check(
     config: ConfigOption = None,
     offline: OfflineOption = False,
     as_json: JsonOption = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Proxy-only features loomllm ignores are problems "
+                                                          "too (exit 1), each with file and key path.")] = False,
 ) -> None:
     """Validate a config; show what each agent can reach (deployments, hosts, credentials, egress) and every problem.
 
-    Exit code 0: ok; 1: problems (one line each); 2: the config is invalid.
+    Exit code 0: ok; 1: problems (one line each; with --strict, every ignored proxy-only feature too);
+    2: the config is invalid.
     """
     from loomllm._check import run_check
 
     out = output(ctx)
     path = config_path(config or legacy_config, offline=offline)
     with maybe_offline(offline), out.progress(f"Checking {path}"):
-        report = run_check(path)
+        report = run_check(path, strict=strict)
     if as_json:
         out.json(report.as_json())
     else:
-        _print_check(out, report)
+        _print_check(out, report, strict=strict)
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _print_check(out: Output, report: Any) -> None:
+def _print_check(out: Output, report: Any, *, strict: bool = False) -> None:
     out.line(f"{report.path}: {report.agents} agent(s), {report.deployments} deployment(s)")
-    if report.ignored_sections:
-        out.line(f"ignored proxy-only sections: {', '.join(report.ignored_sections)}")
+    if report.ignored_features and not strict:  # under --strict they are listed with the problems
+        out.line(f"ignored proxy-only features ({len(report.ignored_features)}; --strict makes them problems):")
+        for feature in report.ignored_features:
+            out.line(f"  - {feature}")
     rows, previous = [], None
     for r in report.rows:
         rows.append([r.agent if r.agent != previous else "", f"↳ {r.group}" if r.via_fallback else r.group,
                      r.deployment, r.host, "missing " + ", ".join(r.missing) if r.missing else "ok", r.egress])
         previous = r.agent
     out.table(["agent", "group", "deployment", "host", "credentials", "egress"], rows)
+    for note in report.notes:
+        out.line(f"note: {note}")
     if report.problems:
         out.line(f"{len(report.problems)} problem(s):")
         for problem in report.problems:

@@ -16,7 +16,10 @@ guardrails and egress allowlist apply. Each class warns once per process with
 default), naming its replacement. Where old code and a policy disagree (a key or host of its
 own, a model the YAML does not serve), the policy wins with a typed error that is also the
 builtin old callers catch (``ValueError`` for configuration, ``RuntimeError`` when every
-provider failed).
+provider failed). An answer the output content policy (``loomllm.output_policy``: a moderation
+model, deny rules) blocks is a :class:`LegacyContentPolicyViolation`, which is a
+``ContentPolicyViolation`` and a ``GuardrailViolation``: old guardrail modules checked prompts and
+responses alike, and their callers catch one guardrail error for both.
 
 Finding the Loom: pass ``loom=``; otherwise a process-wide one is built from the legacy config
 key ``loomllm_config``, else ``$LOOMLLM_CONFIG``, else ``config/loomllm.yaml``
@@ -55,6 +58,7 @@ from ._errors import (
     APIKeyError,
     LegacyBudgetExceeded,
     LegacyConfigError,
+    LegacyContentPolicyViolation,
     LegacyMissingCredentials,
     LLMServiceError,
 )
@@ -144,6 +148,7 @@ __all__ = [
     "LegacyBudgetExceeded",
     "LegacyConfigError",
     "LegacyConfigWarning",
+    "LegacyContentPolicyViolation",
     "LegacyForbiddenParameter",
     "LegacyMissingCredentials",
     "LiteLLMAgent",

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from loomllm._litellm import litellm_module
-from loomllm.config import is_forbidden_param
+from loomllm._params import is_always_forbidden
 
 from ._client import LegacyConfigWarning
 from ._deprecation import warn_once
@@ -107,7 +107,7 @@ class LiteLLMAgent:
             if key == "api_key":
                 with as_legacy_errors():
                     check_app_key(self.loom, self.model_group, _env_reference(value), source="api_key")
-            elif is_forbidden_param(key):
+            elif is_always_forbidden(key):
                 raise LegacyForbiddenParameter(agent=self.agent.agent_name, parameter=key)
             else:
                 out[key] = value
@@ -329,7 +329,7 @@ class LiteLLMAgentWithRouter(LiteLLMAgent):
         with as_legacy_errors():
             group = name if name in loom.config.groups else group_for_model(loom, str(params.get("model", name)))
             check_app_key(loom, group, _env_reference(params.pop("api_key", None)), source=f"{name}.api_key")
-        routing = sorted(k for k, v in params.items() if v is not None and is_forbidden_param(k))
+        routing = sorted(k for k, v in params.items() if v is not None and is_always_forbidden(k))
         if routing:
             raise LegacyConfigError(f"model_config entry {name!r} sets {', '.join(routing)}: hosts and credentials "
                                     "live on the deployments of the loomllm YAML", path="model_list")

@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from loomllm.errors import BudgetExceeded, ConfigError, LoomError, MissingCredentials, ProviderError
+from loomllm.errors import (
+    BudgetExceeded,
+    ConfigError,
+    ContentPolicyViolation,
+    GuardrailViolation,
+    LoomError,
+    MissingCredentials,
+    PolicyViolation,
+    ProviderError,
+)
 
 if TYPE_CHECKING:
     from loomllm._runtime import Loom
@@ -25,6 +34,7 @@ __all__ = [
     "LLMServiceError",
     "LegacyBudgetExceeded",
     "LegacyConfigError",
+    "LegacyContentPolicyViolation",
     "LegacyMissingCredentials",
     "as_legacy_errors",
     "check_app_key",
@@ -72,6 +82,32 @@ class AllProvidersFailed(ProviderError, RuntimeError):
 
 class LegacyBudgetExceeded(BudgetExceeded):
     """A budget of the legacy interface itself (``max_budget``, a cost tracker's daily limit) is spent."""
+
+
+class LegacyContentPolicyViolation(ContentPolicyViolation, GuardrailViolation):
+    """An answer the output content policy blocked, raised to legacy code: also a :class:`GuardrailViolation`.
+
+    The old guardrail modules checked "a response for harmful content" next to secrets in prompts,
+    and their callers catch one ``GuardrailViolation`` for both. ``direction`` is ``"output"``;
+    there are no findings (the policy names rules and categories, never the text).
+    """
+
+    def __init__(self, *, agent: str | None, policy: str, source: str, categories: tuple[str, ...] | list[str]) -> None:
+        self.agent = agent
+        self.policy = policy
+        self.source = source
+        self.categories = tuple(categories)
+        self.direction = "output"
+        self.findings = ()
+        self.counts = {}
+        # Both parents' __init__ take their own keywords: build the message once, as the content policy does.
+        PolicyViolation.__init__(self, f"agent {agent!r}: answer blocked by output policy {policy!r} "
+                                       f"({source}: {', '.join(self.categories) or 'unspecified'})")
+
+    @classmethod
+    def of(cls, error: ContentPolicyViolation) -> LegacyContentPolicyViolation:
+        """The legacy twin of ``error`` (same agent, policy, source and categories)."""
+        return cls(agent=error.agent, policy=error.policy, source=error.source, categories=error.categories)
 
 
 def key_digest(key: str) -> bytes:

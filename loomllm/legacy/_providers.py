@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from loomllm.config import is_forbidden_param
+from loomllm._params import is_always_forbidden
 from loomllm.errors import ForbiddenParameter, MissingCredentials
 
 from ._deprecation import warn_once
@@ -163,7 +163,7 @@ class LLMProvider:
         if "max_tokens_to_sample" in out:  # Anthropic's old Text Completions name; Messages wants max_tokens
             cap = out.pop("max_tokens_to_sample")
             out.setdefault("max_tokens", cap)
-        for key in [k for k in out if is_forbidden_param(k)]:
+        for key in [k for k in out if is_always_forbidden(k)]:
             if key == "api_key":
                 with as_legacy_errors():
                     check_app_key(self.loom, group, out.pop(key), source="api_key")

@@ -229,18 +229,18 @@ def legacy_agent(loom: Loom, name: str, group: str | None, *, embedding_model: s
     ``group``; team and global budgets, the default guardrail profile and the default egress
     policy apply to it like to any agent.
     """
-    from loomllm._agent import UnifiedAgent
+    from ._unified import LegacyAgent
 
     spec = loom.config.loom.agents.get(name)
     if spec is not None:
         if group is not None and spec.model != group:
             raise ConfigError(f"agent {name!r} uses model group {spec.model!r} but the legacy call asks for "
                               f"{group!r}: give the legacy object another agent name", path=f"loomllm.agents.{name}")
-        return loom.agent(name)
+        return loom.agent(name, LegacyAgent)
     if group is None:
         known = ", ".join(loom.agent_names()) or "none"
         raise ConfigError(f"unknown agent {name!r} and no model given (known agents: {known})",
                           path="loomllm.agents")
     attributes = {"model": group, "embedding_model": embedding_model, "system_prompt": system_prompt}
-    agent_class = type("LegacyAgent", (UnifiedAgent,), attributes)
+    agent_class = type("LegacyAgent", (LegacyAgent,), attributes)
     return cast("UnifiedAgent", agent_class(loom, name=name))

@@ -74,3 +74,93 @@ class TestInvalidConfig:
         result = run_cli("check", "--config", "no/such.yaml")
         assert 2 == result.returncode
         assert "error: no/such.yaml: cannot read config" in result.stderr
+
+
+_PROXY_CONFIG = """\
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/gpt-4o, api_key: sk-test}
+litellm_settings:
+  success_callback: [langfuse]
+  max_budget: 100
+general_settings:
+  master_key: sk-1234
+loomllm:
+  agents: {planner: {model: g}}
+"""
+
+
+class TestStrict:
+    def test_ignored_features_are_listed(self, tmp_path: Path) -> None:
+        """Without --strict, the ignored proxy-only features are listed, and the config is ok (exit 0)."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert "ignored proxy-only features (3; --strict makes them problems):" in result.stdout
+        for key in ("general_settings:", "litellm_settings.max_budget:", "litellm_settings.success_callback: langfuse"):
+            assert f"  - {key}" in result.stdout
+
+    def test_strict_makes_each_ignored_feature_a_problem(self, tmp_path: Path) -> None:
+        """--strict: one problem per ignored feature, each naming the file and the key path; exit 1."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 1 == result.returncode, result.stdout + result.stderr
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 3 == len(problems), problems
+        for key in ("general_settings", "litellm_settings.max_budget", "litellm_settings.success_callback"):
+            assert any(p.startswith(f"  - {path}: {key}: ") and p.endswith("refused by --strict)") for p in problems)
+
+    def test_strict_json(self, tmp_path: Path) -> None:
+        """--strict --json: the same problems, and the features under ignored_features."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_PROXY_CONFIG)
+        result = run_cli("check", "--strict", "--json", "--config", str(path))
+        report = json.loads(result.stdout)
+        assert (1, False, 3, 3) == (result.returncode, report["ok"], len(report["problems"]),
+                                    len(report["ignored_features"]))
+
+    def test_strict_passes_a_config_without_proxy_features(self, tmp_path: Path) -> None:
+        """A plain config is ok under --strict."""
+        path = tmp_path / "plain.yaml"
+        path.write_text("model_list:\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o, api_key: sk-t}\n"
+                        "loomllm:\n  agents: {planner: {model: g}}\n")
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
+
+
+_UNSET_SETTINGS_CONFIG = """\
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/gpt-4o, api_key: sk-test}
+router_settings:
+  redis_password: os.environ/LOOM_T_CHECK_REDIS_PW
+general_settings:
+  master_key: os.environ/LOOM_T_CHECK_MASTER_KEY
+loomllm:
+  agents: {planner: {model: g}}
+"""
+
+
+class TestUnsetSettingsVariables:
+    def test_a_setting_read_as_none_is_a_note(self, tmp_path: Path) -> None:
+        """An unset variable in router_settings is a note (the proxy reads None); in an ignored section, nothing."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_UNSET_SETTINGS_CONFIG)
+        result = run_cli("check", "--config", str(path))
+        assert 0 == result.returncode, result.stdout + result.stderr
+        assert ("note: environment variable LOOM_T_CHECK_REDIS_PW is not set (used at router_settings.redis_password)"
+                ": the setting is None, as the proxy reads it") in result.stdout
+        assert "LOOM_T_CHECK_MASTER_KEY" not in result.stdout
+
+    def test_strict_makes_it_a_problem(self, tmp_path: Path) -> None:
+        """--strict: the same variable is a problem (exit 1), next to the ignored section."""
+        path = tmp_path / "proxy.yaml"
+        path.write_text(_UNSET_SETTINGS_CONFIG)
+        result = run_cli("check", "--strict", "--config", str(path))
+        assert 1 == result.returncode
+        problems = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+        assert 2 == len(problems), problems
+        assert any("LOOM_T_CHECK_REDIS_PW" in p and "refused by --strict" in p for p in problems)
+        assert any(p.startswith(f"  - {path}: general_settings: ") for p in problems)

@@ -3,7 +3,11 @@
 Each file either builds a Router and answers a call (against the wire server, for the providers it
 speaks: deployments are pointed at it, as a team would in staging), or builds and is not called
 (providers the wire server does not speak), or is refused with one clear ConfigError for a real
-mistake in it that the proxy drops silently.
+mistake in it that the proxy drops silently or that breaks it (a misspelt setting, a model no provider
+serves). Keys no LiteLLM reads that are not typos are left out with the one warning, as the proxy drops them.
+
+Now: 16 answer, 6 build, 2 are refused (03: a model LiteLLM cannot place; 05: ``enable_pre_call_check``
+for ``enable_pre_call_checks``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ _OPENAI_COMPATIBLE = {"openai", "azure", "groq", "together_ai", "openrouter", "f
 _SPOKEN = _OPENAI_COMPATIBLE | {"anthropic", "gemini"}
 
 # What each file does. "answers": builds and answers; "builds": no provider the wire server speaks
-# (or, for 22, provider budgets persisted in the shared Redis); otherwise the expected error.
+# (bedrock, ollama), no models at all (10), or, for 22, provider budgets persisted in the shared Redis;
+# otherwise the expected error.
 EXPECTED: dict[str, str] = {
     "01_berriai_proxy_server_config.yaml": "answers",
     "02_berriai_azure_config.yaml": "answers",
@@ -43,9 +48,9 @@ EXPECTED: dict[str, str] = {
     "10_helmi_db_models_only.yaml": "builds",
     "11_berriai_gcp_cloud_run_prometheus.yaml": "answers",
     "12_cirisproxy_custom_callbacks.yaml": "answers",
-    "13_clickhouse_bedrock.yaml": "router_settings.enable_load_balancing: unknown router setting",
+    "13_clickhouse_bedrock.yaml": "builds",
     "14_abbiirr_latency_routing_redis.yaml": "answers",
-    "15_1aboveio_default_model.yaml": "litellm_settings.default_model: unknown litellm setting",
+    "15_1aboveio_default_model.yaml": "answers",
     "16_berriai_config_with_include.yaml": "answers",
     "17_berriai_config_with_env_vars.yaml": "answers",
     "18_berriai_enterprise_config.yaml": "answers",
@@ -60,10 +65,13 @@ EXPECTED: dict[str, str] = {
 
 @pytest.fixture
 def deploy_env(monkeypatch: pytest.MonkeyPatch, wire_server: WireServer) -> None:
-    """The variables a deployer sets for these configs' router/litellm settings (Redis, a fake OpenAI base)."""
+    """The variables a deployer sets for these configs' router/litellm settings (Redis, a fake OpenAI base).
+
+    REDIS_PASSWORD stays unset (a local Redis has none): the proxy reads it as None, and so does loomllm.
+    """
     monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
     monkeypatch.setenv("REDIS_PORT", "6379")
-    monkeypatch.setenv("REDIS_PASSWORD", "")
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     monkeypatch.setenv("FAKE_OPENAI_API_BASE", wire_server.openai_base)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from loomllm import ConfigError
-from loomllm.config import load_config, missing_env_vars, parse_config
+from loomllm import ConfigError, ConfigWarning
+from loomllm.config import LoomConfig, load_config, missing_env_vars, parse_config
 
 MODELS = """model_list:
   - model_name: smart
@@ -56,6 +57,16 @@ class TestSettingsKeys:
                               "litellm_settings:\n  drop_params: true\n  set_verbose: false\n  num_retries: 2\n"
                               "  request_timeout: 120\n  modify_params: true\n")
         assert True is config.litellm_settings["drop_params"]
+
+    def test_unknown_keys_that_are_not_typos_are_listed_and_left_out(self) -> None:
+        """A key no LiteLLM reads and no typo of one (another tool's) is left out, as the proxy drops it, and listed."""
+        with pytest.warns(UserWarning) as caught:
+            config = parse_config(MODELS + "router_settings:\n  enable_load_balancing: false\n  num_retries: 1\n"
+                                  "litellm_settings:\n  default_model: smart\n  drop_params: true\n")
+        assert 1 == len(caught)
+        assert ({"num_retries": 1}, {"drop_params": True}) == (config.router_settings, config.litellm_settings)
+        assert ["router_settings.enable_load_balancing", "litellm_settings.default_model"] == [
+            f.split(":")[0] for f in config.ignored_features]
 
     def test_proxy_only_litellm_settings_are_listed_not_refused(self) -> None:
         """Proxy-only litellm_settings (budgets, teams, debug) load and are listed as ignored."""
@@ -142,3 +153,85 @@ class TestVariables:
         params = config.model_list[0]["litellm_params"]
         assert ("from-process", "https://llm.example.com/v1") == (params["api_key"], params["api_base"])
         assert {} == config.missing_env
+
+
+class TestUnsetSettingsVariables:
+    """An unset variable in router_settings / litellm_settings is None, as the proxy reads it, with one warning."""
+
+    @staticmethod
+    def _load(tmp_path: Path, settings: str) -> tuple[LoomConfig, list[str]]:
+        path = tmp_path / "proxy.yaml"
+        path.write_text(MODELS + settings)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = load_config(path)
+        return config, [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
+
+    def test_router_setting_is_left_unset_with_one_warning(self, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        """``redis_password: os.environ/X`` with X unset: the key is left out; the warning names file, key, X."""
+        monkeypatch.delenv("LOOM_T_REDIS_PW", raising=False)
+        monkeypatch.delenv("LOOM_T_REDIS_HOST", raising=False)
+        config, warned = self._load(tmp_path, "router_settings:\n  redis_password: os.environ/LOOM_T_REDIS_PW\n"
+                                              "  redis_host: os.environ/LOOM_T_REDIS_HOST\n  num_retries: 2\n")
+        assert {"num_retries": 2} == config.router_settings
+        [message] = warned
+        assert message.startswith(f"{tmp_path / 'proxy.yaml'}: environment variables not set")
+        assert "router_settings.redis_password (LOOM_T_REDIS_PW)" in message
+        assert "router_settings.redis_host (LOOM_T_REDIS_HOST)" in message
+
+    def test_nested_value_becomes_none(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Inside a mapping (cache_params.password), also inside a longer string, the value is None."""
+        monkeypatch.delenv("LOOM_T_PW", raising=False)
+        monkeypatch.delenv("LOOM_T_NS", raising=False)
+        config, warned = self._load(tmp_path, "litellm_settings:\n  cache: true\n  cache_params:\n"
+                                              "    type: local\n    password: os.environ/LOOM_T_PW\n"
+                                              "    namespace: 'team-${LOOM_T_NS}'\n")
+        params = config.litellm_settings["cache_params"]
+        assert ("local", None, None) == (params["type"], params["password"], params["namespace"])
+        [message] = warned
+        assert ("litellm_settings.cache_params.password (LOOM_T_PW), "
+                "litellm_settings.cache_params.namespace (LOOM_T_NS)") in message
+
+    def test_the_same_warning_lists_ignored_features(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A file with proxy-only features and unset settings still gives one warning, naming both."""
+        monkeypatch.delenv("LOOM_T_REDIS_PW", raising=False)
+        _, warned = self._load(tmp_path, "router_settings:\n  redis_password: os.environ/LOOM_T_REDIS_PW\n"
+                                         "general_settings:\n  master_key: sk-1\n")
+        [message] = warned
+        assert "general_settings" in message and "router_settings.redis_password (LOOM_T_REDIS_PW)" in message
+
+    @pytest.mark.parametrize(("settings", "where"), [
+        ("router_settings:\n  optional_pre_call_checks: [os.environ/LOOM_T_UNSET]\n",
+         "router_settings.optional_pre_call_checks[0]"),
+        ("router_settings:\n  provider_budget_config: {openai: {budget_limit: os.environ/LOOM_T_UNSET}}\n",
+         "router_settings.provider_budget_config.openai.budget_limit"),
+        ("litellm_settings:\n  turn_off_message_logging: os.environ/LOOM_T_UNSET\n",
+         "litellm_settings.turn_off_message_logging"),
+        ("litellm_settings:\n  callbacks: [os.environ/LOOM_T_UNSET]\n", "litellm_settings.callbacks[0]"),
+        ("loomllm:\n  state: os.environ/LOOM_T_UNSET\n", "loomllm.state"),
+    ])
+    def test_policy_settings_stay_errors(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: str,
+                                         where: str) -> None:
+        """Where None would switch a policy off (rate limits, provider budgets, redaction, callbacks), an error."""
+        monkeypatch.delenv("LOOM_T_UNSET", raising=False)
+        message = _error(tmp_path, MODELS + settings)
+        assert f"{where}: environment variable LOOM_T_UNSET is not set" in message
+
+    def test_credentials_stay_missing_at_the_first_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A deployment's unset key is not a settings value: it is recorded and refused when first needed."""
+        monkeypatch.delenv("LOOM_T_KEY", raising=False)
+        config = parse_config("model_list:\n  - model_name: g\n    litellm_params: {model: openai/x,"
+                              " api_key: os.environ/LOOM_T_KEY}\n")
+        assert {"g/openai/x": ["LOOM_T_KEY"]} == config.missing_env
+
+
+class TestForbiddenParameters:
+    @pytest.mark.parametrize("key", ["api_base", "base_url_override", "client_secret", "http_client", "max_retries",
+                                     "input_cost_per_token", "vertexai_project", "mock_response"])
+    def test_never_allowed_nor_set_per_agent(self, key: str) -> None:
+        """One list decides: a key the call path never accepts can neither be allowed nor be an agent default."""
+        with pytest.raises(ConfigError, match="can never be allowed"):
+            parse_config(MODELS + f"loomllm:\n  agents: {{a: {{model: smart, allow_params: [{key}]}}}}\n")
+        with pytest.raises(ConfigError, match="may not be set per agent"):
+            parse_config(MODELS + f"loomllm:\n  agents: {{a: {{model: smart, params: {{{key}: 1}}}}}}\n")

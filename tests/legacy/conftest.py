@@ -103,8 +103,12 @@ SEED_OPENAI_KEY = "sk-seed-openai-0123456789abcdef"
 SEED_ANTHROPIC_KEY = "sk-ant-seed-0123456789abcdef"
 
 
-def seed_yaml(server: WireServer, *, extra: str = "") -> str:
-    """The loomllm config a team adopting loomllm writes for the seeds' models (keys from the environment)."""
+def seed_yaml(server: WireServer, *, models: str = "", policies: str = "") -> str:
+    """The loomllm config a team adopting loomllm writes for the seeds' models (keys from the environment).
+
+    ``models`` are more ``model_list`` entries and ``policies`` more keys of the ``loomllm:`` section
+    (both YAML written from column 0; they are indented into their section here).
+    """
     openai = f'api_base: "{server.openai_base}", api_key: os.environ/OPENAI_API_KEY'
     anthropic = f'api_base: "{server.anthropic_base}", api_key: os.environ/ANTHROPIC_API_KEY'
     return textwrap.dedent(
@@ -142,7 +146,11 @@ def seed_yaml(server: WireServer, *, extra: str = "") -> str:
           guardrails:
             default: standard
         """
-    ) + textwrap.dedent(extra)
+    ).replace("router_settings:", _indented(models) + "router_settings:", 1) + _indented(policies)
+
+
+def _indented(yaml_text: str) -> str:
+    return textwrap.indent(textwrap.dedent(yaml_text).strip("\n") + "\n", "  ") if yaml_text.strip() else ""
 
 
 @pytest.fixture

@@ -63,6 +63,14 @@ ATTEMPTS: list[Any] = [
         [{"role": "user", "content": "Hi"}], model="gpt-4o", api_key_id="team_key")), id="dipeo key service"),
     pytest.param(lambda: asyncio.run(LLMInfraService().complete(
         [{"role": "user", "content": "Hi"}], model="gpt-4o", api_base="http://127.0.0.1:9/v1")), id="dipeo api_base"),
+    # The legacy layer refuses what the call path never allows (one list: loomllm._params)
+    pytest.param(lambda: ChatGPTProvider().generate_response("Hi", client_secret=FOREIGN_KEY),
+                 id="generate_response client_secret"),
+    pytest.param(lambda: ChatGPTProvider().generate_response("Hi", input_cost_per_token=0.0),
+                 id="generate_response price"),
+    pytest.param(lambda: LiteLLMAgent("gpt-4o", max_retries=9), id="agent max_retries"),
+    pytest.param(lambda: LiteLLMAgentWithRouter([{"model_name": "p", "litellm_params": {
+        "model": "gpt-4o", "output_cost_per_token": 0.0}}]), id="router model_config price"),
 ]
 
 

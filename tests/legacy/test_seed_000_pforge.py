@@ -4,15 +4,30 @@ guardrails (secrets in prompts, egress, harmful responses), as pForge's agents w
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from loomllm import BudgetExceeded, ConfigError, GuardrailViolation, Loom, ProviderError
-from loomllm.legacy import ChatGPTProvider, ClaudeProvider, LLMProviderFactory, TokenBudget
+from loomllm import BudgetExceeded, ConfigError, ContentPolicyViolation, GuardrailViolation, Loom, ProviderError
+from loomllm.legacy import (
+    ChatGPTProvider,
+    ClaudeProvider,
+    LiteLLMAgent,
+    LLMClient,
+    LLMInfraService,
+    LLMManager,
+    LLMProviderFactory,
+    Message,
+    Role,
+    TokenBudget,
+)
 from loomllm.testing import Reply, WireServer
+from tests.legacy.conftest import seed_yaml
 
 pytestmark = [pytest.mark.filterwarnings("ignore::loomllm.legacy.LoomDeprecationWarning"),
               pytest.mark.usefixtures("seed_config")]
@@ -117,14 +132,101 @@ class TestGuardrails:
             ClaudeProvider().generate_response("Plan the fix")
         assert [] == wire_server.requests
 
-    @pytest.mark.xfail(reason="harmful-response check: the output content policy is being built by the middleware "
-                              "engineer; legacy calls go through UnifiedAgent's output guard and get it unchanged",
-                       strict=False)
+
+# How a pForge team configures "check a response for harmful content": a moderation model (OpenAI's,
+# through the Router like any call) as the output policy of every agent, plus the phrases its own
+# review banned outright. The wire server does not judge text: each test scripts the verdict.
+HARMFUL_CHECK_MODELS = """
+    - model_name: moderation
+      litellm_params: {model: openai/omni-moderation-latest, api_base: "%s", api_key: os.environ/OPENAI_API_KEY}
+      model_info: {mode: moderation}
+    """
+HARMFUL_CHECK_POLICY = """
+    output_policy:
+      default: harmful
+      policies:
+        harmful:
+          moderation: {model: moderation, categories: [violence, illicit, illicit/violent, self-harm]}
+          deny: {words: ["disable the fire alarms"]}
+    """
+HARMFUL_ANSWER = "Step 1: cut the power to the building's fire alarms. Step 2: start the fire."
+
+
+@pytest.fixture
+def harmful_check(seed_config: Path, wire_server: WireServer) -> Path:
+    """The seed config with the team's harmful-response check on."""
+    seed_config.write_text(seed_yaml(wire_server, models=HARMFUL_CHECK_MODELS % wire_server.openai_base,
+                                     policies=HARMFUL_CHECK_POLICY))
+    return seed_config
+
+
+@pytest.mark.usefixtures("harmful_check")
+class TestHarmfulResponses:
     def test_harmful_response_is_refused(self, wire_server: WireServer) -> None:
-        """A response with harmful instructions is refused by the output check."""
-        wire_server.route(Reply.text("Step 1: disable the building's fire alarms. Step 2: start the fire."))
-        with pytest.raises(GuardrailViolation):
+        """A response the moderation model flags is refused with a GuardrailViolation; the text is not in it."""
+        wire_server.route(Reply.text(HARMFUL_ANSWER))
+        wire_server.script(Reply.moderation({"illicit/violent": 0.91}), api="moderations")
+
+        with pytest.raises(GuardrailViolation) as caught:
             ClaudeProvider().generate_response("How do I make the fire drill realistic?")
+
+        error = caught.value
+        assert isinstance(error, ContentPolicyViolation)
+        assert ("output", "moderation", ("illicit/violent",)) == (error.direction, error.source, error.categories)
+        assert "fire" not in str(error)
+        [moderation] = wire_server.requests_for(api="moderations")
+        assert "fire alarms" in moderation.body["input"]
+
+    def test_banned_phrase_is_refused_without_a_moderation_call(self, wire_server: WireServer) -> None:
+        """A phrase on the deny list is refused by the rule alone (the moderation model is not asked)."""
+        wire_server.route(Reply.text("First, Disable  the fire ALARMS."))
+
+        with pytest.raises(GuardrailViolation) as caught:
+            ChatGPTProvider().generate_response("How do I make the fire drill realistic?")
+        assert ("deny", ("words[0]",)) == (caught.value.source, caught.value.categories)
+        assert [] == wire_server.requests_for(api="moderations")
+
+    def test_safe_response_is_delivered(self, wire_server: WireServer) -> None:
+        """A response the check passes comes back unchanged."""
+        wire_server.route(Reply.text("Announce the drill, then walk the evacuation route."))
+        assert "Announce the drill, then walk the evacuation route." == ClaudeProvider().generate_response("Plan it")
+
+    def test_refused_response_is_logged_and_charged(self, harmful_check: Path, wire_server: WireServer) -> None:
+        """The refused answer was produced: its call event counts its tokens, its outcome names the policy."""
+        wire_server.route(Reply.text(HARMFUL_ANSWER))
+        wire_server.script(Reply.moderation({"violence": 0.8}), api="moderations")
+        events: list[dict[str, Any]] = []
+
+        with Loom(harmful_check, on_event=events.append) as loom, pytest.raises(GuardrailViolation):
+            ClaudeProvider(loom=loom).generate_response("Drill?")
+        [call] = [e for e in events if e["event"] == "llm.call" and e["kind"] == "completion"]
+        assert ("ContentPolicyViolation", True) == (call["outcome"], call["tokens_out"] > 0)
+
+    @pytest.mark.parametrize("call", [
+        pytest.param(lambda: LLMManager({"llm_provider": "claude"}).generate_response("Drill?"), id="seed 002"),
+        pytest.param(lambda: asyncio.run(LLMInfraService().complete([{"role": "user", "content": "Drill?"}],
+                                                                    model="gpt-4o")), id="seed 003"),
+        pytest.param(lambda: LiteLLMAgent(model_name="gpt-4o").chat([{"role": "user", "content": "Drill?"}]),
+                     id="seed 004"),
+    ])
+    def test_every_legacy_interface_refuses_it(self, call: Callable[[], Any], wire_server: WireServer) -> None:
+        """The other seeds' interfaces get the same check and the same GuardrailViolation."""
+        wire_server.route(Reply.text(HARMFUL_ANSWER))
+        wire_server.script(Reply.moderation({"violence": 0.8}), api="moderations")
+        with pytest.raises(GuardrailViolation) as caught:
+            call()
+        assert isinstance(caught.value, ContentPolicyViolation)
+
+    async def test_streamed_harmful_response_is_refused(self, wire_server: WireServer) -> None:
+        """Streamed through the seed-001 client, the same answer stops with the same GuardrailViolation."""
+        wire_server.route(Reply.text(HARMFUL_ANSWER))
+        wire_server.script(Reply.moderation({"violence": 0.8}), api="moderations")
+        client = LLMClient()
+
+        with pytest.raises(GuardrailViolation) as caught:
+            async for _ in client.stream([Message(role=Role.USER, content="Drill?")]):
+                pass
+        assert isinstance(caught.value, ContentPolicyViolation)
 
 
 def test_loom_can_be_passed_explicitly(seed_config: Path, wire_server: WireServer) -> None:
