@@ -48,6 +48,16 @@ class ReachRow:
 
 
 @dataclass
+class PriceRow:
+    """A deployment's price per million tokens and where it comes from (``yaml``, ``cost map: KEY``, ``unknown``)."""
+
+    deployment: str
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+    source: str
+
+
+@dataclass
 class CheckReport:
     """What ``loomllm check`` found in one config."""
 
@@ -60,6 +70,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What loads but differs from what the file says: settings whose variable is unset, read as None."""
+    prices: list[PriceRow] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +81,7 @@ class CheckReport:
         """The report as plain data (``loomllm check --json``)."""
         return {"config": self.path, "ok": self.ok, "agents": self.agents, "deployments": self.deployments,
                 "ignored_sections": self.ignored_sections, "ignored_features": self.ignored_features,
-                "reach": [asdict(r) for r in self.rows],
+                "reach": [asdict(r) for r in self.rows], "prices": [asdict(p) for p in self.prices],
                 "problems": self.problems, "notes": self.notes}
 
 
@@ -113,7 +124,23 @@ def run_check(path: str | os.PathLike[str], *, strict: bool = False) -> CheckRep
         report.rows += _reach_rows(config, name, spec.model, spec.embedding_model, verdicts)
     report.problems += _egress_problems(config, report.rows)
     report.problems += _price_problems(config)
+    report.prices = _price_rows(config)
     return report
+
+
+def _price_rows(config: LoomConfig) -> list[PriceRow]:
+    from loomllm._budget import deployment_price
+
+    rows = []
+    for dep in config.model_list:
+        try:
+            price = deployment_price(dep)
+        except Exception:  # a model LiteLLM cannot place has no price; the listing goes on
+            price = None
+        rows.append(PriceRow(deployment_id(dep), None if price is None else round(price.input * 1e6, 6),
+                             None if price is None else round(price.output * 1e6, 6),
+                             "unknown" if price is None else price.source))
+    return rows
 
 
 def _reach_rows(config: LoomConfig, agent: str, model: str, embedding: str | None,

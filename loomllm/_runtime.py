@@ -26,6 +26,7 @@ from loomllm.prompts import PromptRegistry, PromptTemplate
 
 if TYPE_CHECKING:
     from loomllm._agent import UnifiedAgent
+    from loomllm._budget import LimitStatus
     from loomllm._guardrails import Guard
 
 A = TypeVar("A", bound="UnifiedAgent")
@@ -187,11 +188,15 @@ class Loom:
 
     # --- budgets ------------------------------------------------------------------------------
 
-    async def budgets(self, agent: str | None = None, *, keys: Mapping[str, str] | None = None) -> list[Any]:
+    async def budgets(
+        self, agent: str | None = None, *, keys: Mapping[str, str] | None = None
+    ) -> list[LimitStatus]:
         """Spend, reserved and remaining per limit and window (all agents, or one; ``keys``: call-time keys)."""
         return list(await self.ledger.status(agent, keys=keys))
 
-    def budgets_sync(self, agent: str | None = None, *, keys: Mapping[str, str] | None = None) -> list[Any]:
+    def budgets_sync(
+        self, agent: str | None = None, *, keys: Mapping[str, str] | None = None
+    ) -> list[LimitStatus]:
         """Synchronous twin of :meth:`budgets`."""
         return list(self.run_sync(self.ledger.status(agent, keys=keys)))
 

@@ -66,6 +66,10 @@ def _print_check(out: Output, report: Any, *, strict: bool = False) -> None:
                      r.deployment, r.host, "missing " + ", ".join(r.missing) if r.missing else "ok", r.egress])
         previous = r.agent
     out.table(["agent", "group", "deployment", "host", "credentials", "egress"], rows)
+    out.table(["deployment", "$ per 1M in / out", "price from"],
+              [[p.deployment, "-" if p.input_usd_per_mtok is None
+                else f"${p.input_usd_per_mtok:,.2f} / ${p.output_usd_per_mtok or 0:,.2f}", p.source]
+               for p in report.prices])
     for note in report.notes:
         out.line(f"note: {note}")
     if report.problems:

@@ -34,6 +34,17 @@ class TestOfflineConfig:
         reach = {(r["agent"], r["deployment"]): r for r in report["reach"]}
         assert "allowed" == reach[("planner", "smart/openai/gpt-4o")]["egress"]
         assert reach[("planner", "smart-backup/anthropic/claude-sonnet-4-5")]["via_fallback"]
+        prices = {p["deployment"]: p for p in report["prices"]}
+        assert (2.5, 10.0, "cost map: gpt-4o") == tuple(prices["smart/openai/gpt-4o"][k] for k in (
+            "input_usd_per_mtok", "output_usd_per_mtok", "source"))
+        assert "yaml" == prices["flaky/openai/flaky-model"]["source"]  # priced in the YAML, not the cost map
+
+    def test_prices_and_their_source(self, offline_env: dict[str, str]) -> None:
+        """`check` shows each deployment's price per 1M tokens and where it comes from."""
+        result = run_cli("check", "--config", "config/offline.yaml", env=offline_env)
+        assert 0 == result.returncode, result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("smart/openai/gpt-4o "))
+        assert "$2.50 / $10.00" in line and "cost map: gpt-4o" in line
 
 
 class TestProductionConfig:
