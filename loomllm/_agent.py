@@ -495,7 +495,7 @@ class UnifiedAgent:
         restores = caching or self._guard.restores_into(response, vault)
         target = copy.deepcopy(response) if restores else response
         guarded = await self._guard.protect_output(target, vault, agent=self.agent_name)
-        if caching:
+        if caching and state.cache_request is not None:
             for_cache = await self._guard.protect_output(copy.deepcopy(response), self._guard.new_vault(),
                                                          agent=self.agent_name)
             await write_response_cache(for_cache, state.cache_request)

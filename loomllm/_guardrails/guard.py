@@ -138,7 +138,7 @@ def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[De
 
 def _output_texts(response: Any) -> list[str]:
     """Every text field of a ``ModelResponse`` the output side scans (content, reasoning, tool arguments)."""
-    texts: list[str] = []
+    texts: list[Any] = []
     for choice in getattr(response, "choices", None) or []:
         message = getattr(choice, "message", None)
         if message is None:
