@@ -616,10 +616,14 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
     def _enhance_in_neighbourhoods(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
         """Presidio's context enhancement, each group of nearby candidates against its own neighbourhood."""
         recognizers = list({id(r): r for r in self._pii.values()}.values())
+        by_id = {r.id: r for r in recognizers}
         enhanced: list[RecognizerResult] = []
         results.sort(key=lambda r: r.start)
         groups: list[tuple[int, int, list[RecognizerResult]]] = []
         for result in results:
+            if not _may_gain_context(result, by_id):
+                enhanced.append(result)  # Presidio's enhancer would leave it as it is
+                continue
             lo, hi = max(0, result.start - _CONTEXT_BEFORE), min(len(text), result.end + _CONTEXT_AFTER)
             if groups and lo <= groups[-1][1]:
                 groups[-1] = (groups[-1][0], max(hi, groups[-1][1]), [*groups[-1][2], result])
@@ -636,6 +640,22 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
                 result.end += lo
                 enhanced.append(result)
         return enhanced
+
+
+def _may_gain_context(result: RecognizerResult, recognizers: dict[str, Any]) -> bool:
+    """Whether Presidio's context enhancer can change ``result``'s score (the rules it skips results by).
+
+    A score already at the maximum stays there; a recognizer without context words, or a result its recognizer
+    already boosted, is skipped by the enhancer itself. Most candidates (validated e-mail addresses) need no
+    neighbourhood tokenized at all.
+    """
+    if result.score >= EntityRecognizer.MAX_SCORE:
+        return False
+    metadata = result.recognition_metadata or {}
+    recognizer = recognizers.get(str(metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY)))
+    if recognizer is None or not recognizer.context:
+        return False
+    return not metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY)
 
 
 #: Entities whose recognizer reads words before a match ("part number ...", "timestamp ...").

@@ -163,6 +163,7 @@ class Guard:
         self._allow_patterns = tuple(re.compile(p) for p in self.profile.allow_patterns)
         # Boundary-window verdicts per neighbouring pair: a resent conversation re-checks no old boundary.
         self._pairs: OrderedDict[bytes, tuple[list[Decision], list[Decision]]] = OrderedDict()
+        self._scanner: Scanner | None = None
 
     @classmethod
     def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
@@ -172,7 +173,9 @@ class Guard:
     @property
     def scanner(self) -> Scanner:
         """The shared scanner (Presidio analyzer + LRU of findings)."""
-        return scanner_for(self.config)
+        if self._scanner is None:  # looked up once: a call reads it several times
+            self._scanner = scanner_for(self.config)
+        return self._scanner
 
     def new_vault(self) -> Vault:
         """A fresh placeholder map for one call or conversation."""

@@ -302,27 +302,35 @@ class _PiiWindows:
         self.text = text
         self.size = len(text)
         self.windows: dict[str, list[Window]] = {}
+        self.digit_rules = [(entity, rule) for entity, rule in _DIGIT_RULES.items() if entity in wanted]
 
     def add(self, entity: str, start: int, end: int) -> None:
         if entity in self.wanted:
             self.windows.setdefault(entity, []).append((max(0, start), min(self.size, end)))
 
     def number(self, start: int, end: int, run: str) -> None:
-        date = _ISO_DATE.match(run)
-        if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
-            run = run[date.end() :]
         text = self.text
         if (start and text[start - 1].isalnum()) or (end < self.size and text[end].isalnum()):
             return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
+        date = _ISO_DATE.match(run)
+        if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
+            run = run[date.end() :]
         digits = len(run.translate(_NOT_DIGIT))
-        bare_without_context = (
-            run.isdigit()
-            and text[start - 1 : start] != "+"
-            and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
-        )
-        for entity, (minimum, pad) in _DIGIT_RULES.items():
-            if digits >= minimum and not (entity == "PHONE_NUMBER" and bare_without_context):
-                self.add(entity, start - pad, end + pad)
+        bare_without_context: bool | None = None  # looked up only when a phone window is at stake
+        windows = self.windows
+        for entity, (minimum, pad) in self.digit_rules:
+            if digits < minimum:
+                continue
+            if entity == "PHONE_NUMBER":
+                if bare_without_context is None:
+                    bare_without_context = (
+                        run.isdigit()
+                        and text[start - 1 : start] != "+"
+                        and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
+                    )
+                if bare_without_context:
+                    continue
+            windows.setdefault(entity, []).append((max(0, start - pad), min(self.size, end + pad)))
 
     def shape(self, kind: str, start: int, end: int) -> None:
         if kind == "at":
