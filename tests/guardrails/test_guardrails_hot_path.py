@@ -89,3 +89,31 @@ class TestRestoresInto:
         assert not guard.restores_into(self._response("Hello <EMAIL_ADDRESS_2> and <PERSON_1>"), vault)
         assert guard.restores_into(self._response(f"Hello {placeholder}"), vault)
         assert guard.restores_into(self._response("ok", arguments=f'{{"to": "{placeholder}"}}'), vault)
+
+
+def _corpus_texts() -> list[str]:
+    import json
+    from pathlib import Path
+
+    texts: list[str] = []
+    for path in sorted((Path(__file__).parent / "corpus").glob("*.jsonl")):
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return texts
+
+
+class TestPatternScreen:
+    def test_no_screen_match_means_no_result(self) -> None:
+        """Where the union of a recognizer's patterns finds nothing, the recognizer itself finds nothing."""
+        from loomllm._guardrails.config import GuardrailsConfig
+        from loomllm._guardrails.guard import scanner_for
+
+        analyzer = scanner_for(GuardrailsConfig()).analyzer
+        screened = {e: s for e, s in analyzer._screens.items() if s is not None}
+        assert {"US_SSN", "US_ITIN", "EMAIL_ADDRESS", "CREDIT_CARD"} <= set(screened)
+        skipped = 0
+        for text in _corpus_texts():
+            for entity, screen in screened.items():
+                if screen.search(text) is None:
+                    skipped += 1
+                    assert [] == analyzer._pii[entity].analyze(text, [entity], None), entity
+        assert skipped  # the corpus has texts the screen rules out
