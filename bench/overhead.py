@@ -1,37 +1,42 @@
 """What UnifiedAgent costs over a bare litellm.Router, measured in the same run.
 
-The same workload (N chat calls against the local wire server, at concurrency 1 and 50) goes
-through a bare ``litellm.Router`` and through a ``UnifiedAgent`` with no policies configured, in
-alternating rounds. Every call sends a NEW ~2 KB support ticket (``bench/ticket_text.py``: prose with
-order numbers, amounts, dates, versions; a quarter carry an e-mail or phone number), so no content
-cache helps any path; the texts are made before each run, outside the timing (max_tokens=64: a budget
-needs a bounded output, and LiteLLM's pre-call checks do more work when it is set). Prints p50/p99 latency and
-throughput of each, and the ratio. With
-``--policies`` a third path runs too: an agent with a budget (in-memory store), the standard
-guardrail profile and an egress allowlist, so the cost of all three policies shows in the same run.
+The same workload goes through a bare ``litellm.Router``, a ``UnifiedAgent`` with no policies and (with
+``--policies``) an agent with every policy on: a budget in the in-memory store, the standard guardrail
+profile and an egress allowlist. Every call sends a NEW ~2 KB support ticket (``bench/ticket_text.py``:
+prose with order numbers, amounts, dates, versions; a quarter carry an e-mail or phone number), so no
+content cache helps any path; the texts are made before each run, outside the timing (max_tokens=64: a
+budget needs a bounded output, and LiteLLM's pre-call checks do more work when it is set).
 
-    .venv/bin/python bench/overhead.py [--calls 1000] [--rounds 3] [--policies]
+Each path runs in a fresh process per round (a subprocess of this script), against one wire server that
+runs in a process of its own: no path inherits another's garbage, caches or warm-up, and the fake
+provider does not share the measured process's interpreter. A round runs every path once, in an order
+that rotates from round to round. In each process: a warm-up, then ``--calls`` chat calls at concurrency 1
+and at 50, then ``--stream-calls`` streamed calls one at a time, timing the first content chunk.
+
+Printed: p50/p99 latency (over all rounds) and calls/s (best round) per path and concurrency; the
+throughput ratio against the bare Router (median of the per-round ratios, each round's paths run back to
+back); the CPU time the measured process spent per call (median over rounds: a figure that other work on
+the machine hardly moves, unlike wall time); stream time to first token p50 and what the agent adds to it
+(median over rounds).
+
+    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import structlog
-
-from loomllm import Loom
-from loomllm._litellm import callbacks as _hooks
-from loomllm._litellm import litellm_module
-from loomllm.testing import Reply, WireServer
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ticket_text import make_ticket
@@ -53,36 +58,18 @@ loomllm:
     policies:
       local: {{allow: ["http://127.0.0.1:*"]}}
 """
-_RNG = random.Random(2026)
+ANSWER = "The launch ships a beta, gathers objections, then publishes."
+BARE, AGENT, POLICIES = "litellm.Router", "UnifiedAgent", "+policies"
+CONCURRENCIES = (1, 50)
 Messages = list[dict[str, str]]
 
 
-def new_messages(count: int) -> list[Messages]:
+def new_messages(rng: random.Random, count: int) -> list[Messages]:
     """``count`` fresh requests: a new 2 KB ticket each, asking for a summary."""
     return [
-        [{"role": "user", "content": "Summarize this ticket in one sentence.\n\n" + make_ticket(_RNG)}]
+        [{"role": "user", "content": "Summarize this ticket in one sentence.\n\n" + make_ticket(rng)}]
         for _ in range(count)
     ]
-
-
-async def run(
-    call: Callable[[Messages], Awaitable[object]], calls: int, concurrency: int
-) -> tuple[list[float], float]:
-    """Latencies (ms) of ``calls`` calls made ``concurrency`` at a time, and the wall time (s)."""
-    latencies: list[float] = []
-    semaphore = asyncio.Semaphore(concurrency)
-    requests = iter(new_messages(calls))
-
-    async def one() -> None:
-        async with semaphore:
-            messages = next(requests)
-            start = time.perf_counter()
-            await call(messages)
-            latencies.append((time.perf_counter() - start) * 1000)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(calls)))
-    return latencies, time.perf_counter() - start
 
 
 def pct(values: list[float], q: float) -> float:
@@ -90,89 +77,188 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
-    args = parser.parse_args()
+# --- the wire server's process ----------------------------------------------------------------------------------
+
+
+def serve() -> None:
+    """Run the wire server until stdin closes; print its OpenAI base URL first."""
+    from loomllm.testing import Reply, WireServer
+
+    with WireServer() as server:
+        server.route(Reply.text(ANSWER))
+        print(server.openai_base, flush=True)
+        sys.stdin.read()
+
+
+# --- one path in its own process --------------------------------------------------------------------------------
+
+
+async def timed_run(
+    call: Callable[[Messages], Awaitable[object]], requests: list[Messages], concurrency: int
+) -> tuple[list[float], float]:
+    """Latencies (ms) of one call per request, ``concurrency`` at a time, and the wall time (s)."""
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+    pending = iter(requests)
+
+    async def one() -> None:
+        async with semaphore:
+            messages = next(pending)
+            start = time.perf_counter()
+            await call(messages)
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in requests))
+    return latencies, time.perf_counter() - start
+
+
+def cpu_ms() -> float:
+    """CPU time of this process so far (ms): unlike wall time, hardly moved by other work on the machine."""
+    return time.process_time() * 1000
+
+
+async def first_token_times(
+    stream: Callable[[Messages], Awaitable[Any]], requests: list[Messages]
+) -> list[float]:
+    """Milliseconds from each call to its first chunk with content, one streamed call at a time (read to the end)."""
+    times: list[float] = []
+    for messages in requests:
+        start = time.perf_counter()
+        first = None
+        async for chunk in await stream(messages):
+            if first is None and any(getattr(c.delta, "content", None) for c in chunk.choices or ()):
+                first = (time.perf_counter() - start) * 1000
+        assert first is not None, "the stream carried no content"
+        times.append(first)
+    return times
+
+
+async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int) -> dict[str, Any]:
+    """Measure one path: throughput runs at each concurrency, then stream time to first token."""
+    import structlog
+
+    from loomllm import Loom
+    from loomllm._litellm import litellm_module
+
     # Events are rendered as JSON and written, as in production, but to /dev/null.
     structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
                         logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
-    with WireServer() as server, tempfile.TemporaryDirectory() as tmp:
-        server.route(Reply.text("The launch ships a beta, gathers objections, then publishes."))
-        path = Path(tmp) / "bench.yaml"
-        path.write_text(CONFIG.format(base=server.openai_base))
-        quiet = Path(tmp) / "quiet.yaml"  # the same, without the per-attempt events
-        quiet.write_text(CONFIG.format(base=server.openai_base).replace("level: info", "level: info, attempts: false"))
-        loom, quiet_loom = Loom(path), Loom(quiet)
-        agent = loom.agent("bench")
-        quiet_agent = quiet_loom.agent("bench")
-        guarded = loom.agent("guarded")
-        loom._litellm_router()  # builds the Router and registers its callback
-        quiet_loom._litellm_router()
-        # The bare path: a Router of its own over the same deployments (loomllm's Router refuses
-        # requests that do not come from an agent call).
-        router = litellm_module().Router(model_list=loom.config.model_list, num_retries=0)
-        callbacks = {loom: loom._callback, quiet_loom: quiet_loom._callback}
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(CONFIG.format(base=base))
+        loom = Loom(config)
+        call: Callable[[Messages], Awaitable[object]]
+        stream: Callable[[Messages], Awaitable[Any]]
+        if path == BARE:
+            loom.close()  # only its parsed model list is used: a Router of its own, no loomllm callback
+            router = litellm_module().Router(model_list=loom.config.model_list, num_retries=0)
 
-        async def bare(messages: Messages) -> object:
-            return await router.acompletion(model="smart", messages=messages, max_tokens=64)
+            async def call(messages: Messages) -> object:
+                return await router.acompletion(model="smart", messages=messages, max_tokens=64)
 
-        async def unified(messages: Messages) -> object:
-            return await agent.complete(messages)
+            async def stream(messages: Messages) -> Any:
+                return await router.acompletion(model="smart", messages=messages, max_tokens=64, stream=True,
+                                                stream_options={"include_usage": True})
+        else:
+            agent = loom.agent("guarded" if path == POLICIES else "bench")
 
-        async def without_attempt_events(messages: Messages) -> object:
-            return await quiet_agent.complete(messages)
+            async def call(messages: Messages) -> object:
+                return await agent.complete(messages)
 
-        async def with_policies(messages: Messages) -> object:
-            return await guarded.complete(messages)
+            async def stream(messages: Messages) -> Any:
+                return agent.stream(messages)
 
-        # path name -> (call, the Loom whose callback is registered while it runs)
-        paths: dict[str, tuple[Callable[[Messages], Awaitable[object]], Loom]] = {
-            "UnifiedAgent": (unified, loom),
-            "attempts: false": (without_attempt_events, quiet_loom),
-            **({"+policies": (with_policies, loom)} if args.policies else {}),
-        }
-        for warm in new_messages(20):  # warm up connections, LiteLLM's caches, Presidio on every path
-            await bare(warm)
-            for call, _owner in paths.values():
-                await call(warm)
-        print(f"{args.calls} calls per run, {args.rounds} alternating rounds; latency over all rounds, "
-              "throughput of the best round, ratio = median of the per-round throughput ratios")
-        print(f"{'concurrency':>11} {'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}")
-        for concurrency in (1, 50):
-            results: dict[str, list[tuple[list[float], float]]] = {"litellm.Router": [], **{p: [] for p in paths}}
-            # Every path runs once per round; the order rotates from round to round, so that no
-            # path always follows the same neighbour (garbage and warm caches carry over).
-            order: list[str] = ["litellm.Router", *paths]
-            for round_index in range(args.rounds):
-                shift = round_index % len(order)
-                for name in order[shift:] + order[:shift]:
-                    for callback in callbacks.values():  # the bare Router must not pay for loomllm's callbacks
-                        _hooks.unregister(callback)
-                    if name == "litellm.Router":
-                        results[name].append(await run(bare, args.calls, concurrency))
-                        continue
-                    call, owner = paths[name]
-                    _hooks.register(callbacks[owner])
-                    results[name].append(await run(call, args.calls, concurrency))
-            for name, rounds in results.items():
-                latencies = [x for lat, _ in rounds for x in lat]
-                best = max(args.calls / wall for _, wall in rounds)
-                print(f"{concurrency:>11} {name:>20} {statistics.median(latencies):>8.2f} "
-                      f"{pct(latencies, 0.99):>8.2f} {best:>8.0f}")
-            for name in paths:
-                # Each round runs the paths back to back: the ratio within a round cancels most of
-                # the machine's drift; the median over rounds is what is reported.
-                ratios = [bare_wall / wall for (_, bare_wall), (_, wall) in zip(results["litellm.Router"],
-                                                                                results[name], strict=True)]
-                target = "  (target >= 0.95)" if name == "UnifiedAgent" else ""
-                print(f"{concurrency:>11} {'ratio ' + name:>20} {'':>8} {'':>8} {statistics.median(ratios):>8.3f}x"
-                      f"{target}  rounds: {' '.join(f'{r:.3f}' for r in ratios)}")
-        loom.close()
-        quiet_loom.close()
+        warm = new_messages(rng, 30)  # connections, LiteLLM's caches, Presidio's first scans
+        await timed_run(call, warm[:20], 1)
+        await first_token_times(stream, warm[20:])
+        result: dict[str, Any] = {}
+        for concurrency in CONCURRENCIES:
+            requests = new_messages(rng, calls)
+            cpu = cpu_ms()
+            latencies, wall = await timed_run(call, requests, concurrency)
+            result[str(concurrency)] = {"latencies": latencies, "wall": wall, "cpu": (cpu_ms() - cpu) / calls}
+        result["ttft"] = await first_token_times(stream, new_messages(rng, stream_calls))
+        if path != BARE:
+            loom.close()
+    return result
+
+
+def run_worker(path: str, base: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", path, "--base", base, "--calls", str(args.calls),
+               "--stream-calls", str(args.stream_calls), "--seed", str(seed)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# --- the driver -------------------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, paths: list[str], results: dict[str, list[dict[str, Any]]]) -> None:
+    print(f"{args.calls} calls per run, {args.rounds} rounds, each path in a fresh process per round; latency over "
+          "all rounds, throughput of the best round, ratio = median of the per-round throughput ratios")
+    print(f"{'concurrency':>11} {'path':>16} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8} {'cpu ms/call':>12}")
+    for concurrency in map(str, CONCURRENCIES):
+        for name in paths:
+            runs = [r[concurrency] for r in results[name]]
+            latencies = [x for run in runs for x in run["latencies"]]
+            best = max(args.calls / run["wall"] for run in runs)
+            cpu = statistics.median(run["cpu"] for run in runs)
+            print(f"{concurrency:>11} {name:>16} {statistics.median(latencies):>8.2f} "
+                  f"{pct(latencies, 0.99):>8.2f} {best:>8.0f} {cpu:>12.2f}")
+        for name in paths[1:]:
+            ratios = [b[concurrency]["wall"] / r[concurrency]["wall"] for b, r in zip(results[BARE], results[name],
+                                                                                   strict=True)]
+            target = "  (target >= 0.95)" if name == AGENT else "  (target >= 0.9)"
+            print(f"{concurrency:>11} {'ratio ' + name:>16} {'':>8} {'':>8} {statistics.median(ratios):>8.3f}x"
+                  f"{target}  rounds: {' '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"stream time to first token, {args.stream_calls} streamed calls per run, one at a time")
+    print(f"{'':>11} {'path':>16} {'p50 ms':>8} {'p99 ms':>8} {'added ms':>8}")
+    for name in paths:
+        times = [x for r in results[name] for x in r["ttft"]]
+        added = [statistics.median(r["ttft"]) - statistics.median(b["ttft"])
+                 for b, r in zip(results[BARE], results[name], strict=True)]
+        print(f"{'ttft':>11} {name:>16} {statistics.median(times):>8.2f} {pct(times, 0.99):>8.2f} "
+              f"{statistics.median(added):>8.2f}" + ("  (target <= 1 ms)" if name == POLICIES else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream-calls", type=int, default=100)
+    parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=2026, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+    if args.worker:
+        result = asyncio.run(worker(args.worker, args.base, args.calls, args.stream_calls, args.seed))
+        print(json.dumps(result))
+        return
+    paths = [BARE, AGENT, *([POLICIES] if args.policies else [])]
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+        for round_index in range(args.rounds):
+            shift = round_index % len(paths)
+            for name in paths[shift:] + paths[:shift]:
+                # Every path of a round gets the same seed: the same tickets, in the same order.
+                results[name].append(run_worker(name, base, args, seed=1000 + round_index))
+        report(args, paths, results)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

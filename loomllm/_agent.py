@@ -495,10 +495,14 @@ class UnifiedAgent:
         """
         if self._guard is None or vault is None or call.kind == "embedding":
             return response
-        # LiteLLM's logging still holds `response` (it runs after we return): restoring
-        # placeholders in place would hand it the originals.
-        guarded = await self._guard.protect_output(copy.deepcopy(response), vault, agent=self.agent_name)
-        if state.cache_request is not None and not _is_cache_hit(response):
+        caching = state.cache_request is not None and not _is_cache_hit(response)
+        # LiteLLM's logging still holds `response` (it runs after we return): restoring placeholders
+        # in place would hand it the originals, so restore works on a copy. Without a placeholder to
+        # restore, the guardrail only blocks, redacts or masks, which LiteLLM may see done in place.
+        restores = caching or self._guard.restores_into(response, vault)
+        target = copy.deepcopy(response) if restores else response
+        guarded = await self._guard.protect_output(target, vault, agent=self.agent_name)
+        if caching and state.cache_request is not None:
             for_cache = await self._guard.protect_output(copy.deepcopy(response), self._guard.new_vault(),
                                                          agent=self.agent_name)
             await write_response_cache(for_cache, state.cache_request)

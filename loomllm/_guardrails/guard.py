@@ -136,6 +136,20 @@ def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[De
     return sorted(merged, key=lambda d: d.start)
 
 
+def _output_texts(response: Any) -> list[str]:
+    """Every text field of a ``ModelResponse`` the output side scans (content, reasoning, tool arguments)."""
+    texts: list[Any] = []
+    for choice in getattr(response, "choices", None) or []:
+        message = getattr(choice, "message", None)
+        if message is None:
+            continue
+        texts += [getattr(message, "content", None), getattr(message, "reasoning_content", None)]
+        functions = [getattr(call, "function", None) for call in getattr(message, "tool_calls", None) or []]
+        functions.append(getattr(message, "function_call", None))
+        texts += [getattr(function, "arguments", None) for function in functions]
+    return [text for text in texts if isinstance(text, str) and text]
+
+
 # --- the guard ------------------------------------------------------------------------------------------------
 
 
@@ -149,6 +163,7 @@ class Guard:
         self._allow_patterns = tuple(re.compile(p) for p in self.profile.allow_patterns)
         # Boundary-window verdicts per neighbouring pair: a resent conversation re-checks no old boundary.
         self._pairs: OrderedDict[bytes, tuple[list[Decision], list[Decision]]] = OrderedDict()
+        self._scanner: Scanner | None = None
 
     @classmethod
     def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
@@ -158,7 +173,9 @@ class Guard:
     @property
     def scanner(self) -> Scanner:
         """The shared scanner (Presidio analyzer + LRU of findings)."""
-        return scanner_for(self.config)
+        if self._scanner is None:  # looked up once: a call reads it several times
+            self._scanner = scanner_for(self.config)
+        return self._scanner
 
     def new_vault(self) -> Vault:
         """A fresh placeholder map for one call or conversation."""
@@ -379,6 +396,12 @@ class Guard:
         vault.record("output", changed)
         self._report(blocked, changed, direction="output", agent=agent)
         return response
+
+    def restores_into(self, response: Any, vault: Vault) -> bool:
+        """Whether :meth:`protect_output` would put a value from ``vault`` back into ``response``."""
+        if not self.profile.restore or not len(vault):
+            return False
+        return any(vault.issued_in(text) for text in _output_texts(response))
 
     async def protect_output(self, response: Any, vault: Vault, *, agent: str) -> Any:
         """Async :meth:`protect_output_sync`; large uncached scans run in a worker thread."""

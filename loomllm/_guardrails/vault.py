@@ -53,6 +53,13 @@ class Vault:
         with self._lock:
             return self._value_by_placeholder.get(placeholder)
 
+    def issued_in(self, text: str) -> bool:
+        """Whether ``text`` holds a placeholder this vault issued (what :meth:`restore` would replace)."""
+        if "<" not in text or not self._value_by_placeholder:
+            return False
+        with self._lock:
+            return any(m.group(0) in self._value_by_placeholder for m in PLACEHOLDER_PATTERN.finditer(text))
+
     def restore(self, text: str, *, json_escape: bool = False) -> str:
         """``text`` with every placeholder this vault issued replaced by its value.
 

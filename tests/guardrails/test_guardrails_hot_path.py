@@ -1,0 +1,119 @@
+"""The fast paths of the output guardrail keep its promises: no copy is made only when none is needed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from loomllm._litellm import callbacks as _hooks
+from loomllm._litellm import litellm_module
+from loomllm.testing import Reply, WireServer
+
+EMAIL = "jane.doe@acme-corp.com"
+SECTION = """
+agents:
+  gpt: {model: smart, max_tokens: 50}
+guardrails:
+  default: standard
+"""
+REDACTING_OUTPUT = """
+agents:
+  gpt: {model: smart, max_tokens: 50}
+guardrails:
+  default: strict
+  profiles:
+    strict:
+      output: {SECRET: block, EMAIL_ADDRESS: redact}
+"""
+
+
+async def _answer_and_logged(make_loom: Any, prompt: str, section: str = SECTION) -> tuple[str, list[str]]:
+    """The agent's answer to ``prompt`` and what LiteLLM's success callbacks were handed as the response."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    seen: list[str] = []
+
+    class Spy(CustomLogger):  # type: ignore[misc]
+        async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                          end_time: Any) -> None:
+            seen.append(repr(response_obj) + repr(kwargs.get("standard_logging_object")))
+
+    spy = Spy()
+    litellm_module().callbacks.append(spy)
+    try:
+        answer = await make_loom(section).agent("gpt").chat(prompt)
+        for _ in range(100):  # LiteLLM's logging worker runs in the background
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        _hooks.unregister(spy)
+    return answer, seen
+
+
+class TestRestoreOnACopy:
+    async def test_restored_value_never_reaches_litellm_logging(self, make_loom: Any,
+                                                                 wire_server: WireServer) -> None:
+        """With no response cache, the caller gets the value back while LiteLLM's logging keeps the placeholder."""
+        wire_server.route(Reply.echo(prefix="Sure: "))
+        answer, seen = await _answer_and_logged(make_loom, f"Write to {EMAIL} about the launch")
+        assert EMAIL in answer
+        assert seen and all(EMAIL not in s for s in seen)
+        assert "<EMAIL_ADDRESS_1>" in "".join(seen)
+
+    async def test_redaction_in_the_answer_is_applied_for_the_caller(self, make_loom: Any,
+                                                                      wire_server: WireServer) -> None:
+        """An answer that needs no restore is redacted in place: the caller never sees the address."""
+        wire_server.route(Reply.text(f"Contact {EMAIL} for access."))
+        answer, _ = await _answer_and_logged(make_loom, "Who do I contact?", REDACTING_OUTPUT)
+        assert EMAIL not in answer and "<EMAIL_ADDRESS_1>" in answer
+
+
+class TestRestoresInto:
+    def _response(self, content: str, arguments: str | None = None) -> Any:
+        types = litellm_module().types.utils
+        tool_calls = None
+        if arguments is not None:
+            tool_calls = [types.ChatCompletionMessageToolCall(id="c1", type="function",
+                                                             function=types.Function(name="f", arguments=arguments))]
+        message = types.Message(role="assistant", content=content, tool_calls=tool_calls)
+        return types.ModelResponse(choices=[types.Choices(index=0, message=message, finish_reason="stop")])
+
+    def test_only_a_placeholder_the_vault_issued_needs_a_copy(self, make_loom: Any) -> None:
+        """An empty vault, or an answer without one of its placeholders, restores nothing."""
+        guard = make_loom(SECTION).guard("gpt")
+        assert guard is not None
+        vault = guard.new_vault()
+        assert not guard.restores_into(self._response("Hello <EMAIL_ADDRESS_1>"), vault)
+        placeholder = vault.placeholder_for("EMAIL_ADDRESS", EMAIL)
+        assert not guard.restores_into(self._response("Hello <EMAIL_ADDRESS_2> and <PERSON_1>"), vault)
+        assert guard.restores_into(self._response(f"Hello {placeholder}"), vault)
+        assert guard.restores_into(self._response("ok", arguments=f'{{"to": "{placeholder}"}}'), vault)
+
+
+def _corpus_texts() -> list[str]:
+    import json
+    from pathlib import Path
+
+    texts: list[str] = []
+    for path in sorted((Path(__file__).parent / "corpus").glob("*.jsonl")):
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return texts
+
+
+class TestPatternScreen:
+    def test_no_screen_match_means_no_result(self) -> None:
+        """Where the union of a recognizer's patterns finds nothing, the recognizer itself finds nothing."""
+        from loomllm._guardrails.config import GuardrailsConfig
+        from loomllm._guardrails.guard import scanner_for
+
+        analyzer = scanner_for(GuardrailsConfig()).analyzer
+        screened = {e: s for e, s in analyzer._screens.items() if s is not None}
+        assert {"US_SSN", "US_ITIN", "EMAIL_ADDRESS", "CREDIT_CARD"} <= set(screened)
+        skipped = 0
+        for text in _corpus_texts():
+            for entity, screen in screened.items():
+                if screen.search(text) is None:
+                    skipped += 1
+                    assert [] == analyzer._pii[entity].analyze(text, [entity], None), entity
+        assert skipped  # the corpus has texts the screen rules out
