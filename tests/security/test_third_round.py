@@ -1,0 +1,253 @@
+"""A third round of attacks (an adversarial review of the second round's fixes): each one once got through."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from security_support import DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config
+
+from loomllm import ForbiddenParameter, Loom, LoomError, PolicyViolation, ProviderError
+from loomllm.testing import Reply, WireServer
+
+SecureLoom = Callable[..., Loom]
+
+
+class GetRedirector:
+    """A stdlib server on 127.0.0.1 that answers every GET 302 to ``target`` (an image host gone bad)."""
+
+    def __init__(self, target: str) -> None:
+        self.hits = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits += 1
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every host name the C resolver was asked for during the test (below any wrapper of ``socket``'s)."""
+    import _socket
+
+    seen: list[str] = []
+    original = _socket.getaddrinfo
+
+    def recording(host: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(host.decode() if isinstance(host, bytes) else str(host))
+        return original(host, *args, **kwargs)
+
+    monkeypatch.setattr(_socket, "getaddrinfo", recording)
+    return seen
+
+
+def _priced_config(wire_server: WireServer, *, limit_usd: float = 0.001, models: str = "", router: str = "",
+                   agent_extra: str = "") -> str:
+    return f"""
+model_list:
+  - model_name: priced
+    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}
+{models}
+router_settings: {{num_retries: 0{router}}}
+loomllm:
+  agents:
+    spender: {{model: priced, max_tokens: 20, budget: tiny{agent_extra}}}
+  budgets:
+    policies:
+      tiny: {{mode: hard, limits: [{{usd: {limit_usd}, per: day}}]}}
+"""
+
+
+class TestRetriesAfterProcessedAttempts:
+    # gpt-4o, a few prompt tokens and the 20 output tokens the reservation covers
+    WORST_PER_ATTEMPT = 5 * 2.5e-6 + 20 * 1e-5
+
+    async def test_retries_of_timed_out_attempts_do_not_multiply_the_bill(self, tmp_path: Path,
+                                                                          wire_server: WireServer) -> None:
+        """``num_retries=5`` after a timeout: the provider may run each retry, so the budget never
+        sees more delivered attempts than it could have been charged for (was 24 requests for 4 charges)."""
+        path = tmp_path / "c.yaml"
+        path.write_text(_priced_config(wire_server))
+        wire_server.route(Reply.text("word " * 20).with_latency(0.3))
+        errors: list[type[LoomError]] = []
+        with Loom(path) as loom:
+            agent = loom.agent("spender")
+            for _ in range(8):
+                try:
+                    await agent.complete("plan the launch", timeout=0.1, num_retries=5)
+                except LoomError as error:
+                    errors.append(type(error))
+            [status] = [s for s in await agent.budget_status() if s.unit == "usd"]
+        assert len(wire_server.requests) * self.WORST_PER_ATTEMPT <= 0.001 + self.WORST_PER_ATTEMPT
+        assert status.spent > 0
+        assert issubclass(errors[0], ProviderError) and not issubclass(errors[0], PolicyViolation)
+
+    async def test_unbudgeted_agents_still_retry_timeouts(self, tmp_path: Path, wire_server: WireServer) -> None:
+        """Without a budget there is no reservation to protect: retries after a timeout are sent as before."""
+        path = tmp_path / "c.yaml"
+        path.write_text(_priced_config(wire_server).replace(", budget: tiny", ""))
+        wire_server.route(Reply.text("word").with_latency(0.3))
+        with Loom(path) as loom, pytest.raises(ProviderError):
+            await loom.agent("spender").complete("plan the launch", timeout=0.1, num_retries=2)
+        assert 3 == len(wire_server.requests)
+
+    async def test_fallback_after_a_timed_out_attempt_is_charged_or_refused(self, tmp_path: Path,
+                                                                             wire_server: WireServer) -> None:
+        """A primary that timed out (and may have billed) and a fallback that answers: both fit the limit."""
+        models = (f'  - model_name: backup\n    litellm_params: {{model: openai/gpt-4o-2024-08-06, '
+                  f'api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}\n')
+        path = tmp_path / "c.yaml"
+        path.write_text(_priced_config(wire_server, models=models, router=", fallbacks: [{priced: [backup]}]",
+                                       agent_extra=", timeout: 0.1"))
+        wire_server.route(Reply.text("word " * 20).with_latency(0.3), model="gpt-4o")
+        wire_server.route(Reply.text("word " * 20), model="gpt-4o-2024-08-06")
+        with Loom(path) as loom:
+            agent = loom.agent("spender")
+            for _ in range(8):
+                with contextlib.suppress(LoomError):
+                    await agent.complete("plan the launch")
+        assert len(wire_server.requests) * self.WORST_PER_ATTEMPT <= 0.001 + self.WORST_PER_ATTEMPT
+
+
+class TestServerSideTools:
+    @pytest.mark.parametrize(("model", "tool"), [
+        ("gemini/gemini-2.0-flash", {"googleSearch": {}}),
+        ("gemini/gemini-2.0-flash", {"google_search_retrieval": {}}),
+        ("anthropic/claude-haiku-4-5", {"type": "web_search_20250305", "name": "web_search", "max_uses": 50}),
+        ("anthropic/claude-haiku-4-5", {"type": "code_execution_20250522", "name": "code_execution"}),
+        ("openai/gpt-4o-mini", {"type": "web_search_preview"}),
+        ("openai/gpt-4o-mini", {"type": "mcp", "server_label": "x", "server_url": "https://mcp.invalid/sse"}),
+    ], ids=["gemini-search", "gemini-retrieval", "anthropic-search", "anthropic-code", "openai-search", "mcp"])
+    async def test_provider_billed_tools_are_refused(self, secure_loom: SecureLoom, wire_server: WireServer,
+                                                     model: str, tool: dict[str, Any]) -> None:
+        """Server-side tools (search, code execution, MCP) are billed per use, outside token prices (and
+        MCP makes LiteLLM itself connect to ``server_url``): only function tools pass the allowlist."""
+        base = {"gemini": wire_server.gemini_base, "anthropic": wire_server.anthropic_base}.get(
+            model.split("/")[0], wire_server.openai_base)
+        loom = secure_loom(primary=f'{{model: {model}, api_base: "{base}", api_key: {DEPLOYMENT_KEY}}}')
+        with pytest.raises(ForbiddenParameter, match="tools"):
+            await loom.agent("worker").complete("search the web", tools=[tool])
+        assert [] == wire_server.requests
+
+    async def test_function_tools_still_pass(self, secure_loom: SecureLoom, wire_server: WireServer) -> None:
+        """Plain function tools (and the legacy ``functions``) are what an agent needs: still accepted."""
+        tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+        agent = secure_loom().agent("worker")
+        await agent.complete("hi", tools=[tool])
+        await agent.complete("hi", functions=[{"name": "lookup", "parameters": {"type": "object"}}])
+        assert 2 == len(wire_server.requests)
+
+    @pytest.mark.parametrize("modalities", [["image"], ["text", "audio"], {"audio": True}])
+    async def test_non_text_output_modalities_are_refused(self, secure_loom: SecureLoom, wire_server: WireServer,
+                                                          modalities: Any) -> None:
+        """Image or audio output is priced per image/second, not by the text token price the budget uses."""
+        with pytest.raises(ForbiddenParameter, match="modalities"):
+            await secure_loom().agent("worker").complete("draw a cat", modalities=modalities)
+        assert [] == wire_server.requests
+
+
+class TestErrorsNameNoValue:
+    @pytest.mark.parametrize("key", [GITHUB_TOKEN, DEPLOYMENT_KEY, "x" * 300])
+    async def test_a_parameter_name_that_is_a_secret_is_not_echoed(self, secure_loom: SecureLoom,
+                                                                   wire_server: WireServer, key: str) -> None:
+        """``complete(**user_options)`` with a key that is itself a secret: the error does not repeat it."""
+        with pytest.raises(ForbiddenParameter) as caught:
+            await secure_loom().agent("worker").complete("hi", **{key: 1})
+        assert key not in str(caught.value)
+        assert key not in repr(caught.value.args)
+        assert key not in caught.value.parameter
+        assert [] == wire_server.requests
+
+    async def test_ordinary_parameter_names_are_still_named(self, secure_loom: SecureLoom) -> None:
+        """The usual keys are named as they are: the error must say which one to fix."""
+        with pytest.raises(ForbiddenParameter, match="'extra_body'"):
+            await secure_loom().agent("worker").complete("hi", extra_body={})
+
+
+class TestNoLookupOfForbiddenHosts:
+    async def test_image_host_redirecting_to_a_forbidden_name(self, tmp_path: Path, wire_server: WireServer,
+                                                              lookups: list[str]) -> None:
+        """An allowed image host answering 302 to another name: LiteLLM's URL validator resolved that
+        name (a DNS lookup the policy does not allow) before the transport guard saw the next hop."""
+        redirector = GetRedirector("http://forbidden-name.invalid/cat.png")
+        try:
+            primary = (f'{{model: gemini/gemini-2.0-flash, api_base: "{wire_server.gemini_base}", '
+                       f'api_key: {DEPLOYMENT_KEY}}}')
+            allowed = f'"http://127.0.0.1:{wire_server.port}"'
+            text = secure_config(wire_server, primary=primary).replace(
+                f"allow: [{allowed}]", f'allow: [{allowed}, "http://127.0.0.1:{redirector.port}"]')
+            path = tmp_path / "c.yaml"
+            path.write_text(text)
+            from loomllm._litellm import litellm_module
+
+            litellm = litellm_module()
+            previous = getattr(litellm, "user_url_allowed_hosts", [])
+            # LiteLLM refuses loopback image hosts unless allowed; a public CDN needs no such setting.
+            litellm.user_url_allowed_hosts = [f"127.0.0.1:{redirector.port}"]
+            try:
+                with Loom(path) as loom:
+                    image = {"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{redirector.port}/c.png"}}
+                    with contextlib.suppress(LoomError):
+                        await loom.agent("worker").complete([{"role": "user", "content": [
+                            {"type": "text", "text": "look"}, image]}])
+            finally:
+                litellm.user_url_allowed_hosts = previous
+        finally:
+            redirector.close()
+        assert "forbidden-name.invalid" not in lookups
+
+    def test_lookups_outside_an_agent_call_are_untouched(self, lookups: list[str]) -> None:
+        """The DNS guard applies only inside a call with an egress policy: other code resolves as before."""
+        from loomllm._egress import install_transport_guard
+
+        install_transport_guard()
+        with contextlib.suppress(OSError):
+            socket.getaddrinfo("exfil.invalid", 80)
+        assert "exfil.invalid" in lookups
+
+    @pytest.mark.parametrize("lookup", [lambda: socket.getaddrinfo("exfil.invalid", 443),
+                                        lambda: socket.gethostbyname("exfil.invalid"),
+                                        lambda: socket.gethostbyname_ex(b"exfil.invalid")],
+                             ids=["getaddrinfo", "gethostbyname", "gethostbyname_ex"])
+    def test_lookup_of_a_forbidden_name_inside_a_call_is_refused(self, lookups: list[str],
+                                                                 lookup: Callable[[], Any]) -> None:
+        """Any library resolving a name the policy does not allow, inside the call's scope, is refused
+        (as a resolver error, so that the library fails as it would offline) and the denial recorded."""
+        from loomllm._egress import EgressPolicy, EgressScope, install_transport_guard, use_scope
+
+        install_transport_guard()
+        policy = EgressPolicy(allow=("https://api.openai.com",))
+        with use_scope(EgressScope(policy=policy, agent="a")) as scope, pytest.raises(socket.gaierror):
+            lookup()
+        assert [] == lookups
+        assert ["exfil.invalid"] == [d.host for d in scope.denials]
+        with use_scope(EgressScope(policy=policy, agent="a")):
+            with contextlib.suppress(OSError):
+                socket.getaddrinfo("api.openai.com", 443)  # allowed: may fail offline, but is not refused
+            with contextlib.suppress(OSError):
+                socket.getaddrinfo("127.0.0.1", 443)  # address literals need no lookup
