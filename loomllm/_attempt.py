@@ -8,7 +8,8 @@ the request that will really leave, not what the caller asked for:
 * credentials: the deployment's key variables are set;
 * reach: the deployment is one the agent's config can reach;
 * egress: every base URL LiteLLM may use for it (``api_base``, ``base_url``, ``litellm.api_base``,
-  a named credential's ``api_base``, the provider's environment variable or default host), and
+  a named credential's ``api_base``, the LiteLLM proxy of ``USE_LITELLM_PROXY``, the provider's
+  environment variable or default host), and
   every URL inside the messages (images, files) that LiteLLM would fetch;
 * budget: the attempt's worst case (``max_tokens`` under any name, times ``n``) is what was reserved,
   and the reservation covers one attempt the provider may have run: after a budgeted attempt that
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_urls, use_scope
-from loomllm._litellm import module_base_urls, named_credential, response_cache
+from loomllm._litellm import litellm_proxy_base, module_base_urls, named_credential, response_cache
 from loomllm._litellm.errors import maybe_processed, to_provider_error
 from loomllm.errors import (
     EgressDenied,
@@ -236,6 +237,12 @@ class Attempts:
         # The request's own base URLs (else the provider's environment/default host), plus what can
         # override them: module globals and a named credential.
         urls = deployment_urls({"model_name": "", "litellm_params": kwargs}) + _override_urls(kwargs)
+        proxied, proxy_base = litellm_proxy_base(kwargs)
+        if proxied and not kwargs.get("api_base"):
+            if proxy_base is None:
+                raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
+                                   reason="LiteLLM's proxy mode is on (USE_LITELLM_PROXY) and its base URL is unset")
+            urls.append(proxy_base)
         if not urls:
             raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
                                reason="the deployment's provider host cannot be resolved")
