@@ -40,6 +40,7 @@ _FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "watsonx
 Check = Callable[[Any], str | None]  # None: fine; else what is wrong (never the value)
 
 _MAX_TIMEOUT_S = 3600.0
+_MAX_CACHE_TTL_S = 366 * 86400.0
 _MAX_STOP = 16
 _MAX_TOOLS = 512
 
@@ -150,6 +151,11 @@ def _cache(value: Any) -> str | None:
     allowed = {"no-cache", "no-store", "ttl", "s-maxage"}
     if not isinstance(value, Mapping) or set(value) - allowed:
         return f"only {', '.join(sorted(allowed))} may be set"
+    if any(not isinstance(value[k], bool) for k in ("no-cache", "no-store") if k in value):
+        return "no-cache and no-store must be true or false"
+    for key in ("ttl", "s-maxage"):
+        if key in value and _number(0, _MAX_CACHE_TTL_S)(value[key]) is not None:
+            return f"{key} must be a number of seconds between 0 and {_MAX_CACHE_TTL_S:g}"
     return None
 
 
