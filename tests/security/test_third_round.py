@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config
+from security_support import DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config, sent_bodies
 
 from loomllm import EgressDenied, ForbiddenParameter, Loom, LoomError, PolicyViolation, ProviderError
 from loomllm.testing import Reply, WireServer
@@ -360,3 +360,39 @@ class TestTypedParameters:
         await agent.complete("hi", cache={"ttl": 60, "no-cache": True})
         await agent.complete("hi", cache={"s-maxage": 0.5, "no-store": False})
         assert 2 == len(wire_server.requests)
+
+
+class TestModerationCalls:
+    @pytest.mark.xfail(strict=True, reason="_content_policy/engine.py calls the moderation model on the raw "
+                                           "answer with CallState(guard=None), before the output guardrail; fix: "
+                                           "moderate the answer as the output guardrail left it (placeholders "
+                                           "unrestored), and give the moderation attempt the agent's guard")
+    @pytest.mark.parametrize("stream", [False, True])
+    async def test_answer_secrets_do_not_reach_the_moderation_model(self, tmp_path: Path, wire_server: WireServer,
+                                                                    stream: bool) -> None:
+        """An answer holding a key and an e-mail address: blocked or redacted for the caller, and never
+        sent on to the moderation provider either."""
+        from security_support import AWS_KEY
+
+        with WireServer() as moderation:
+            text = secure_config(wire_server, extra_models=(
+                f"  - model_name: moderation\n    litellm_params: {{model: openai/omni-moderation-latest, "
+                f'api_base: "{moderation.openai_base}", api_key: {DEPLOYMENT_KEY}}}\n'))
+            allowed = f'"http://127.0.0.1:{wire_server.port}"'
+            text = text.replace(f"allow: [{allowed}]", f'allow: [{allowed}, "http://127.0.0.1:{moderation.port}"]')
+            text += "  output_policy:\n    default: safe\n    policies: {safe: {moderation: {model: moderation}}}\n"
+            path = tmp_path / "c.yaml"
+            path.write_text(text)
+            moderation.route(Reply.moderation({"violence": 0.0}), api="moderations")
+            wire_server.route(Reply.text(f"the key is {AWS_KEY}, mail bob.smith@example.com"))
+            with Loom(path) as loom:
+                agent = loom.agent("worker")
+                with contextlib.suppress(PolicyViolation):
+                    if stream:
+                        async for _ in agent.stream("hi"):
+                            pass
+                    else:
+                        await agent.complete("hi")
+            sent = sent_bodies(moderation)
+        assert AWS_KEY not in sent
+        assert "bob.smith@example.com" not in sent
