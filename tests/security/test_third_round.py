@@ -396,3 +396,29 @@ class TestModerationCalls:
             sent = sent_bodies(moderation)
         assert AWS_KEY not in sent
         assert "bob.smith@example.com" not in sent
+
+
+class TestEncodedSecretsBehindPadding:
+    @pytest.mark.xfail(strict=True, reason="_guardrails/normalize.py decoded_candidates stops after "
+                                           "MAX_DECODED_CANDIDATES (32) decodable tokens, and prefilter.py drops "
+                                           "every shape hit after MAX_PII_HITS (4,000), encoded-token starts "
+                                           "included; fix: never drop encoded starts, and when the decode cap is "
+                                           "reached, decode the rest anyway (linear in the text) or block")
+    @pytest.mark.parametrize("padding", ["base64 words", "dates"])
+    async def test_base64_secret_after_many_harmless_candidates(self, secure_loom: SecureLoom,
+                                                                wire_server: WireServer, padding: str) -> None:
+        """32 harmless base64 words (1.5 KB) or 4,001 dates in front of a base64-encoded key: still blocked."""
+        import base64
+
+        from security_support import AWS_KEY
+
+        prefix = {
+            "base64 words": " ".join(base64.b64encode(f"just some harmless words number {i}".encode()).decode()
+                                     for i in range(33)),
+            "dates": "on 2024-05-01 " * 4001,
+        }[padding]
+        encoded = base64.b64encode(f"aws_access_key_id={AWS_KEY}".encode()).decode()
+        loom = secure_loom()
+        with pytest.raises(PolicyViolation):
+            await loom.agent("worker").complete(prefix + " " + encoded)
+        assert [] == wire_server.requests
