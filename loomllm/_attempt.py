@@ -69,8 +69,10 @@ _NOT_CONTENT = frozenset({
 })
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
 # Output caps and choice counts under the names providers use (compared lower-case, without "_").
-_CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample"})
-_CHOICE_NAMES = frozenset({"n", "candidatecount", "bestof", "numreturnsequences", "numgenerations"})
+_CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample",
+                        "numpredict", "maxgenlen", "maxtokencount", "maxlength", "maxtokenstogenerate"})
+_CHOICE_NAMES = frozenset({"n", "candidatecount", "bestof", "numreturnsequences", "numgenerations", "numresults",
+                           "numcompletions", "samplecount"})
 
 
 @dataclass(eq=False)

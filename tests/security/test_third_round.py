@@ -134,6 +134,21 @@ class TestRetriesAfterProcessedAttempts:
         assert len(wire_server.requests) * self.WORST_PER_ATTEMPT <= 0.001 + self.WORST_PER_ATTEMPT
 
 
+class TestWorstCaseNames:
+    @pytest.mark.parametrize("extra_body", [{"options": {"num_predict": 5000}}, {"max_gen_len": 5000},
+                                            {"textGenerationConfig": {"maxTokenCount": 5000}},
+                                            {"max_length": 5000}, {"numResults": 16}, {"num_completions": 16}],
+                             ids=["ollama", "bedrock-llama", "bedrock-titan", "hf", "ai21-choices", "choices"])
+    async def test_provider_specific_caps_in_an_allowed_extra_body(self, secure_loom: SecureLoom,
+                                                                   wire_server: WireServer,
+                                                                   extra_body: dict[str, Any]) -> None:
+        """Output caps and choice counts under the names Ollama, Bedrock, Hugging Face and AI21 use are counted."""
+        agent = secure_loom(agent_extra=", allow_params: [extra_body]").agent("worker")
+        with pytest.raises(ForbiddenParameter):
+            await agent.complete("hi", extra_body=extra_body)
+        assert [] == wire_server.requests
+
+
 class TestServerSideTools:
     @pytest.mark.parametrize(("model", "tool"), [
         ("gemini/gemini-2.0-flash", {"googleSearch": {}}),
