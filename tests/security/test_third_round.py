@@ -437,3 +437,31 @@ class TestEncodedSecretsBehindPadding:
         with pytest.raises(PolicyViolation):
             await loom.agent("worker").complete(prefix + " " + encoded)
         assert [] == wire_server.requests
+
+
+class TestAnswerFields:
+    @pytest.mark.xfail(strict=True, reason="_guardrails: the output guardrail scans tool-call arguments but not "
+                                           "tool-call names and ids; fix: scan every string of the answer "
+                                           "(choices[].message / delta, as the attempt scans requests)")
+    @pytest.mark.parametrize("stream", [False, True])
+    @pytest.mark.parametrize("field", ["name", "id"])
+    async def test_secret_in_a_tool_call_name_or_id_is_not_delivered(self, secure_loom: SecureLoom,
+                                                                     wire_server: WireServer, stream: bool,
+                                                                     field: str) -> None:
+        """A model that puts a key in a tool call's name or id: the caller does not receive it."""
+        from security_support import AWS_KEY
+
+        from loomllm.testing import ToolCall
+
+        call = ToolCall(AWS_KEY, {}) if field == "name" else ToolCall("lookup", {}, call_id=AWS_KEY)
+        wire_server.route(Reply.tool_calls(call))
+        tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+        agent = secure_loom().agent("worker")
+        delivered = ""
+        with contextlib.suppress(PolicyViolation):
+            if stream:
+                async for chunk in agent.stream("call it", tools=[tool]):
+                    delivered += str(chunk)
+            else:
+                delivered = str(await agent.complete("call it", tools=[tool]))
+        assert AWS_KEY not in delivered
