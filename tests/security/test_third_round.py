@@ -465,3 +465,19 @@ class TestAnswerFields:
             else:
                 delivered = str(await agent.complete("call it", tools=[tool]))
         assert AWS_KEY not in delivered
+
+
+class TestStructuredOutput:
+    @pytest.mark.xfail(strict=True, reason="_output.py Schema.validate calls jsonschema.validate, whose default "
+                                           "registry still retrieves remote $refs (urlopen, outside any egress "
+                                           "check); fix: validate with an empty referencing.Registry() and refuse "
+                                           "a schema with a non-local $ref before the call (ForbiddenParameter)")
+    async def test_remote_ref_in_a_json_schema_is_not_fetched(self, secure_loom: SecureLoom,
+                                                              wire_server: WireServer) -> None:
+        """``agent.json(schema=...)`` with ``$ref`` to another host: validating the answer fetches nothing."""
+        wire_server.route(Reply.json({"a": 1}))
+        with WireServer() as elsewhere:
+            schema = {"type": "object", "properties": {"a": {"$ref": f"{elsewhere.url}/schema.json"}}}
+            with contextlib.suppress(Exception):
+                await secure_loom().agent("worker").json("give json", schema=schema)
+            assert [] == elsewhere.requests
