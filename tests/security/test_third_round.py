@@ -1,4 +1,8 @@
-"""A third round of attacks (an adversarial review of the second round's fixes): each one once got through."""
+"""A third round of attacks (an adversarial review of the second round's fixes): each one got through before it.
+
+The ``xfail(strict=True)`` ones still do: their fix belongs to a module outside the attempt/egress/params
+layer, and each reason says where and how.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config, sent_bodies
+from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config, sent_bodies
 
 from loomllm import EgressDenied, ForbiddenParameter, Loom, LoomError, PolicyViolation, ProviderError
 from loomllm.testing import Reply, WireServer
@@ -387,8 +391,6 @@ class TestModerationCalls:
                                                                     stream: bool) -> None:
         """An answer holding a key and an e-mail address: blocked or redacted for the caller, and never
         sent on to the moderation provider either."""
-        from security_support import AWS_KEY
-
         with WireServer() as moderation:
             text = secure_config(wire_server, extra_models=(
                 f"  - model_name: moderation\n    litellm_params: {{model: openai/omni-moderation-latest, "
@@ -425,8 +427,6 @@ class TestEncodedSecretsBehindPadding:
         """32 harmless base64 words (1.5 KB) or 4,001 dates in front of a base64-encoded key: still blocked."""
         import base64
 
-        from security_support import AWS_KEY
-
         prefix = {
             "base64 words": " ".join(base64.b64encode(f"just some harmless words number {i}".encode()).decode()
                                      for i in range(33)),
@@ -449,8 +449,6 @@ class TestAnswerFields:
                                                                      wire_server: WireServer, stream: bool,
                                                                      field: str) -> None:
         """A model that puts a key in a tool call's name or id: the caller does not receive it."""
-        from security_support import AWS_KEY
-
         from loomllm.testing import ToolCall
 
         call = ToolCall(AWS_KEY, {}) if field == "name" else ToolCall("lookup", {}, call_id=AWS_KEY)
