@@ -8,9 +8,13 @@ the request that will really leave, not what the caller asked for:
 * credentials: the deployment's key variables are set;
 * reach: the deployment is one the agent's config can reach;
 * egress: every base URL LiteLLM may use for it (``api_base``, ``base_url``, ``litellm.api_base``,
-  a named credential's ``api_base``, the provider's environment variable or default host), and
+  a named credential's ``api_base``, the LiteLLM proxy of ``USE_LITELLM_PROXY``, the provider's
+  environment variable or default host), and
   every URL inside the messages (images, files) that LiteLLM would fetch;
-* budget: the attempt's worst case (``max_tokens`` under any name, times ``n``) is what was reserved;
+* budget: the attempt's worst case (``max_tokens`` under any name, times ``n``) is what was reserved,
+  and the reservation covers one attempt the provider may have run: after a budgeted attempt that
+  may have been processed (a timeout, a broken response), no retry or fallback is sent, and the
+  call fails with that attempt's error (charged its worst case by the call path);
 * prices: pricing keys are the configured ones;
 * content: every string in the request that the input guardrail did not already pass is scanned,
   and any finding blocks (a new LiteLLM field cannot carry a secret past the guardrail).
@@ -36,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_urls, use_scope
-from loomllm._litellm import module_base_urls, named_credential, response_cache
+from loomllm._litellm import litellm_proxy_base, module_base_urls, named_credential, response_cache
+from loomllm._litellm.errors import maybe_processed, to_provider_error
 from loomllm.errors import (
     EgressDenied,
     Finding,
@@ -64,8 +69,10 @@ _NOT_CONTENT = frozenset({
 })
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
 # Output caps and choice counts under the names providers use (compared lower-case, without "_").
-_CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample"})
-_CHOICE_NAMES = frozenset({"n", "candidatecount", "bestof", "numreturnsequences", "numgenerations"})
+_CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample",
+                        "numpredict", "maxgenlen", "maxtokencount", "maxlength", "maxtokenstogenerate"})
+_CHOICE_NAMES = frozenset({"n", "candidatecount", "bestof", "numreturnsequences", "numgenerations", "numresults",
+                           "numcompletions", "samplecount"})
 
 
 @dataclass(eq=False)
@@ -86,6 +93,8 @@ class CallState:
     deployment: str | None = None
     host: str | None = None
     model: str | None = None
+    processed_failure: BaseException | None = None
+    """The first failed attempt the provider may have run (and billed): it holds the reservation."""
     cache_request: dict[str, Any] | None = None
     """The request whose cache write was deferred until the output guardrail has run."""
     rate_tokens: int = 0
@@ -177,10 +186,13 @@ class Attempts:
 
     def failed(self, request: Mapping[str, Any], exception: Exception, fallback_depth: int | None,
                tag: Mapping[str, Any]) -> None:
-        """Log a failed attempt (LiteLLM reports each one: first try, retries, fallbacks)."""
+        """Record and log a failed attempt (LiteLLM reports each one: first try, retries, fallbacks)."""
+        state = current_call()
+        if (state is not None and state.loom_id == self.loom_id and state.call_id == tag.get("call_id")
+                and state.processed_failure is None and maybe_processed(exception)):
+            state.processed_failure = exception
         if not self._log_attempts:
             return
-        state = current_call()
         deployment = str((request.get("model_info") or {}).get("id"))
         started = state.started if state is not None else None
         self._events.emit(
@@ -207,6 +219,8 @@ class Attempts:
     # --- the checks -------------------------------------------------------------------------------
 
     def _check(self, kwargs: dict[str, Any], state: CallState, deployment: str) -> None:
+        if state.reserved_output is not None and state.processed_failure is not None:
+            raise self._reservation_spent(state)
         missing = self._config.missing_env.get(deployment)
         if missing:
             raise MissingCredentials(deployment=deployment, variable=missing[0], file=self._file)
@@ -227,6 +241,12 @@ class Attempts:
         # The request's own base URLs (else the provider's environment/default host), plus what can
         # override them: module globals and a named credential.
         urls = deployment_urls({"model_name": "", "litellm_params": kwargs}) + _override_urls(kwargs)
+        proxied, proxy_base = litellm_proxy_base(kwargs)
+        if proxied and not kwargs.get("api_base"):
+            if proxy_base is None:
+                raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
+                                   reason="LiteLLM's proxy mode is on (USE_LITELLM_PROXY) and its base URL is unset")
+            urls.append(proxy_base)
         if not urls:
             raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
                                reason="the deployment's provider host cannot be resolved")
@@ -276,6 +296,18 @@ class Attempts:
                     state.seen.add(text)
         if findings:
             guard.raise_blocked(findings, direction="input", agent=state.agent)
+
+    def _reservation_spent(self, state: CallState) -> LoomError:
+        """The error ending a budgeted call whose reservation an earlier attempt may have used up.
+
+        It is that attempt's own error (the caller sees a timeout, as when retries run out), chained
+        to it so that the call path charges the reserved worst case.
+        """
+        failure = state.processed_failure
+        assert failure is not None
+        error = to_provider_error(failure, agent=state.agent)
+        error.__cause__ = failure
+        return error
 
     # --- the cache ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ Errors name the key and what is wrong with it, never the value.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ _FORBIDDEN_PREFIXES = ("api_", "aws_", "vertex_", "azure_", "litellm_", "watsonx
 Check = Callable[[Any], str | None]  # None: fine; else what is wrong (never the value)
 
 _MAX_TIMEOUT_S = 3600.0
+_MAX_CACHE_TTL_S = 366 * 86400.0
 _MAX_STOP = 16
 _MAX_TOOLS = 512
 
@@ -102,9 +104,25 @@ def _mapping(value: Any) -> str | None:
 def _tools(value: Any) -> str | None:
     if not isinstance(value, list) or len(value) > _MAX_TOOLS:
         return f"must be a list of at most {_MAX_TOOLS} tools"
-    if not all(isinstance(t, Mapping) for t in value):
-        return "must be a list of tool mappings"
+    if not all(isinstance(t, Mapping) and t.get("type") == "function" and isinstance(t.get("function"), Mapping)
+               for t in value):
+        # Server-side tools (web search, code execution, MCP...) are billed per use, outside the
+        # token prices a budget reserves, and MCP makes LiteLLM connect to the tool's server itself.
+        return "only function tools ({type: function, function: {...}}) may be passed"
     return None
+
+
+def _functions(value: Any) -> str | None:
+    if not isinstance(value, list) or len(value) > _MAX_TOOLS:
+        return f"must be a list of at most {_MAX_TOOLS} functions"
+    if not all(isinstance(f, Mapping) and isinstance(f.get("name"), str) and "type" not in f for f in value):
+        return "must be a list of function definitions (name, description, parameters)"
+    return None
+
+
+def _text_modalities(value: Any) -> str | None:
+    # Image and audio output are priced per image or second, not by the token price a budget reserves.
+    return None if value == ["text"] else "only [\"text\"] may be requested"
 
 
 def _tool_choice(value: Any) -> str | None:
@@ -135,6 +153,11 @@ def _cache(value: Any) -> str | None:
     allowed = {"no-cache", "no-store", "ttl", "s-maxage"}
     if not isinstance(value, Mapping) or set(value) - allowed:
         return f"only {', '.join(sorted(allowed))} may be set"
+    if any(not isinstance(value[k], bool) for k in ("no-cache", "no-store") if k in value):
+        return "no-cache and no-store must be true or false"
+    for key in ("ttl", "s-maxage"):
+        if key in value and _number(0, _MAX_CACHE_TTL_S)(value[key]) is not None:
+            return f"{key} must be a number of seconds between 0 and {_MAX_CACHE_TTL_S:g}"
     return None
 
 
@@ -160,10 +183,6 @@ def _budget_keys(value: Any) -> str | None:
     return None  # validated by the budget ledger before anything is sent (TypeError / ConfigError)
 
 
-def _any_mapping_or_list(value: Any) -> str | None:
-    return None if isinstance(value, Mapping | list) else "must be a mapping or a list"
-
-
 CHAT_PARAMS: Mapping[str, Check] = {
     "temperature": _number(0, 2),
     "top_p": _number(0, 1),
@@ -174,7 +193,7 @@ CHAT_PARAMS: Mapping[str, Check] = {
     "seed": _integer(-(2**63), 2**63 - 1),
     "tools": _tools,
     "tool_choice": _tool_choice,
-    "functions": _tools,
+    "functions": _functions,
     "function_call": _tool_choice,
     "parallel_tool_calls": _boolean,
     "response_format": _response_format,
@@ -192,7 +211,7 @@ CHAT_PARAMS: Mapping[str, Check] = {
     "cache": _cache,
     "caching": _boolean,  # LiteLLM's per-call cache switch; the agent's namespace still applies
     "metadata": _metadata,
-    "modalities": _any_mapping_or_list,
+    "modalities": _text_modalities,
     "prediction": _mapping,
     "top_k": _integer(1, 1000),
     "verbosity": _one_of("low", "medium", "high"),
@@ -207,6 +226,20 @@ EMBEDDING_PARAMS: Mapping[str, Check] = {
     "metadata": _metadata,
     "budget_keys": _budget_keys,
 }
+
+
+_PARAMETER_NAME = re.compile(r"[a-z][a-z]*(?:_[a-z][a-z0-9]{0,15}){0,7}|[a-z]{1,6}[0-9]{0,3}")
+
+
+def printable_name(key: Any) -> str:
+    """``key`` as an error may name it: parameter-shaped names as they are, anything else not at all.
+
+    A call's keyword names come from the caller (``complete(**options)``): one that is itself a
+    secret must not be echoed by the error that refuses it.
+    """
+    if isinstance(key, str) and len(key) <= 64 and _PARAMETER_NAME.fullmatch(key):
+        return key
+    return "<a parameter whose name is not shown>"
 
 
 def is_always_forbidden(key: str) -> bool:
@@ -232,13 +265,14 @@ def check_call_params(
         if key in RESERVED:
             raise TypeError(f"{key!r} is set by the agent and cannot be passed as a call parameter")
         if is_always_forbidden(key):
-            raise ForbiddenParameter(agent=agent, parameter=key)
+            raise ForbiddenParameter(agent=agent, parameter=printable_name(key))
         check = table.get(key)
         if check is None:
             if key in allowed_extra:
                 continue
-            raise ForbiddenParameter(agent=agent, parameter=key, reason="it is not an accepted call parameter "
-                                     "(list it under the agent's allow_params to permit it)")
+            raise ForbiddenParameter(agent=agent, parameter=printable_name(key),
+                                     reason="it is not an accepted call parameter "
+                                            "(list it under the agent's allow_params to permit it)")
         problem = check(value)
         if problem is None and key == "n" and max_n is not None and value > max_n:
             problem = f"must be at most {max_n} for this agent (max_n)"

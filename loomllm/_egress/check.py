@@ -25,7 +25,7 @@ from loomllm._egress.hosts import (
 from loomllm._egress.url import DEFAULT_PORTS, URLError, parse_url
 from loomllm.errors import EgressDenied
 
-__all__ = ["EgressVerdict", "check_addresses", "check_destination", "check_url", "egress_check"]
+__all__ = ["EgressVerdict", "check_addresses", "check_destination", "check_lookup", "check_url", "egress_check"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,21 @@ def check_destination(
     suffix = "" if effective_port == DEFAULT_PORTS[scheme] else f":{effective_port}"
     url = f"{scheme}://{canonical.display}{suffix}"
     return _check(scheme, canonical, effective_port, policy, url, enforce_https=enforce_https)
+
+
+def check_lookup(name: str, policy: EgressPolicy) -> EgressVerdict:
+    """Whether ``policy`` lets the process resolve ``name`` at all (a DNS query leaves the machine too).
+
+    A name is allowed when some allow entry could match it, whatever the scheme and port; address
+    literals and ``localhost`` names need no query and are always allowed.
+    """
+    try:
+        host = normalize_host(name)
+    except HostError as exc:
+        return EgressVerdict(False, str(exc), host="<invalid>", url="<invalid>")
+    if host.ip is not None or is_loopback_host(host) or any(e.matches_host(host) for e in policy.entries):
+        return EgressVerdict(True, "name may be resolved", host=str(host), url=str(host))
+    return EgressVerdict(False, "DNS lookup of a host that is not on the allowlist", host=str(host), url=str(host))
 
 
 def check_addresses(host: str, addresses: Iterable[IPAddress], policy: EgressPolicy) -> EgressVerdict:

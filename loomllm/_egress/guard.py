@@ -9,7 +9,13 @@ are caught too. It wraps, once per process:
   (httpx follows redirects in the client, so every hop passes through the transport);
 * ``aiohttp.ClientSession._request`` (the URL as given, which may still carry userinfo) and
   ``aiohttp.BaseConnector.connect``, which aiohttp calls for *every* hop, redirects included,
-  before it opens or reuses a connection. LiteLLM's default async transport is aiohttp-based.
+  before it opens or reuses a connection. LiteLLM's default async transport is aiohttp-based;
+* ``socket.getaddrinfo``, ``gethostbyname`` and ``gethostbyname_ex``: a DNS query leaves the
+  machine too, and LiteLLM resolves some names itself before any HTTP client sees them (its image
+  URL validator resolves every redirect hop). Inside a scope, a name no allow entry matches is not
+  resolved (``socket.gaierror``, and the denial is recorded on the scope). Lookups that run in
+  executor threads without the caller's context (asyncio's ``loop.getaddrinfo``) are not seen;
+  the HTTP clients' own lookups go that way, after the checks above.
 
 Each wrapper asks the resolver for the policy in force (``None``: allow, which is what code
 outside any :func:`egress_scope` sees, so other tests and non-loomllm code are unaffected),
@@ -32,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from loomllm._egress.check import check_addresses, check_destination
+from loomllm._egress.check import check_addresses, check_destination, check_lookup
 from loomllm._egress.config import EgressPolicy
 from loomllm._egress.hosts import IPAddress
 from loomllm._egress.scope import current_scope, scope_policy
@@ -50,7 +56,7 @@ _AddrInfo = list[tuple[Any, Any, Any, Any, Any]]
 @dataclass
 class _GuardState:
     resolver: Resolver = scope_policy
-    originals: dict[tuple[type, str], Any] = field(default_factory=dict)
+    originals: dict[tuple[Any, str], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -70,6 +76,9 @@ def install_transport_guard(resolver: Resolver = scope_policy) -> None:
 
         _patch(httpx.HTTPTransport, "handle_request", _wrap_sync_httpx)
         _patch(httpx.AsyncHTTPTransport, "handle_async_request", _wrap_async_httpx)
+        _patch_module(socket, "getaddrinfo", _wrap_lookup)
+        _patch_module(socket, "gethostbyname", _wrap_lookup)
+        _patch_module(socket, "gethostbyname_ex", _wrap_lookup)
         try:
             import aiohttp
         except ImportError:  # pragma: no cover - aiohttp is a LiteLLM dependency
@@ -81,8 +90,8 @@ def install_transport_guard(resolver: Resolver = scope_policy) -> None:
 def uninstall_transport_guard() -> None:
     """Restore the original methods (for tests)."""
     with _STATE.lock:
-        for (cls, name), original in _STATE.originals.items():
-            setattr(cls, name, original)
+        for (owner, name), original in _STATE.originals.items():
+            setattr(owner, name, original)
         _STATE.originals.clear()
         _STATE.resolver = scope_policy
 
@@ -96,6 +105,34 @@ def _patch(cls: type, name: str, wrap: Callable[[Any], Any]) -> None:
     original = cls.__dict__[name]
     _STATE.originals[(cls, name)] = original
     setattr(cls, name, wrap(original))
+
+
+def _patch_module(module: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+    original = getattr(module, name)
+    _STATE.originals[(module, name)] = original
+    setattr(module, name, wrap(original))
+
+
+class LookupRefused(socket.gaierror):
+    """A name lookup the egress policy in force does not allow (a resolver error to the code that asked)."""
+
+
+def _wrap_lookup(original: Callable[..., Any]) -> Callable[..., Any]:
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host and isinstance(host, str | bytes):
+            policy = _STATE.resolver()
+            if policy is not None:
+                name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+                verdict = check_lookup(name, policy)
+                if not verdict.allowed:
+                    try:
+                        _deny(verdict.host, verdict.reason)
+                    except EgressDenied:
+                        raise LookupRefused(socket.EAI_NONAME, "lookup refused by the egress policy") from None
+        return original(host, *args, **kwargs)
+
+    lookup.__wrapped__ = original  # type: ignore[attr-defined]
+    return lookup
 
 
 def _deny(host: str, reason: str) -> NoReturn:

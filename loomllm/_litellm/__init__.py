@@ -34,6 +34,20 @@ def module_base_urls() -> list[str]:
     return [str(v) for v in (getattr(litellm, "api_base", None), getattr(litellm, "gdc_api_base", None)) if v]
 
 
+def litellm_proxy_base(kwargs: Any) -> tuple[bool, str | None]:
+    """(on, base URL) of LiteLLM's "send everything to a LiteLLM proxy" mode for a request.
+
+    ``USE_LITELLM_PROXY`` (read on every request), ``litellm.use_litellm_proxy`` or the request's
+    ``use_litellm_proxy`` reroute it to ``LITELLM_PROXY_API_BASE`` unless it has an ``api_base``
+    (litellm issue 10559's feature, in ``get_llm_provider``).
+    """
+    litellm = litellm_module()
+    flag = os.environ.get("USE_LITELLM_PROXY", "").strip().lower()
+    on = flag not in ("", "false", "0", "no", "off") or getattr(litellm, "use_litellm_proxy", False) is True or (
+        isinstance(kwargs, dict) and kwargs.get("use_litellm_proxy") is True)
+    return on, os.environ.get("LITELLM_PROXY_API_BASE") or None
+
+
 def named_credential(name: Any) -> dict[str, Any]:
     """The values of a ``credential_list`` entry LiteLLM merges into a request naming it (empty if none)."""
     if not name:

@@ -255,6 +255,10 @@ def maybe_processed(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         names.add(type(current).__name__)
+        carried = getattr(current, "error", None)  # a PolicyStop: the loomllm error it carries, and its cause
+        if type(current).__name__ == "PolicyStop" and isinstance(carried, BaseException):
+            current = carried
+            continue
         current = current.__cause__ or current.__context__ or getattr(current, "original_exception", None)
     if names & _NEVER_SENT:
         return False
