@@ -37,6 +37,8 @@ __all__ = [
     "MastercardAwareCreditCardRecognizer",
     "PersonNameRecognizer",
     "StreetAddressRecognizer",
+    "not_a_phone_number",
+    "not_an_email_address",
 ]
 
 #: Surnames ranked past this are mostly rare words and spellings; they do not make a name on their own.
@@ -442,6 +444,29 @@ class FilteredItinRecognizer(UsItinRecognizer):  # type: ignore[misc]
 
 
 _COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ \t.\-]?\(?\Z")
+#: Words before a number that make it an order, parcel, voucher or case number, not a phone number.
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(?i:\b(?:order|invoice|inv|ticket|ref|reference|rma|refund|awb|tracking|shipment|parcel|case|po|sku|part|"
+    r"serial|voucher|gift[ \t]?card|coupon|promo|confirmation|booking|transaction|txn|claim|job|build|lot|batch|"
+    r"receipt|membership|loyalty|barcode)\b(?:[ \t]+(?:no\.?|number|num|#|id|code))?[ \t:#.]*)\Z"
+)
+
+
+def not_a_phone_number(text: str, start: int, end: int) -> bool:
+    """Whether a phone-shaped match is something else: more digits than E.164 allows, or named as an id.
+
+    "voucher number 0717076440066297" (16 digits), "RMA 08686-6419", "AWB 179-12926643", "Refund 9461-970-377".
+    """
+    if sum(ch.isdigit() for ch in text[start:end]) > 15:
+        return True
+    return bool(_NOT_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
+
+
+def not_an_email_address(text: str, start: int, end: int) -> bool:
+    """``git@github.com`` (``ssh -T git@host``, ``url."git@host:"``): the SSH user of a git host, nobody's address."""
+    return text[start : start + 4].lower() == "git@"
+
+
 _TIMESTAMP_CONTEXT = re.compile(r"(?i:\b(?:timestamp|epoch|unix|ts|time|id|order|invoice)\b)[\s:=#]*\Z")
 
 
