@@ -45,15 +45,16 @@ def test_every_type_is_found_most_of_the_time(report: QualityReport) -> None:
     assert {} == weak
 
 
+@pytest.fixture(scope="module")
+def heldout2() -> QualityReport:
+    """The second held-out corpus (``heldout2/``) with the default ``standard`` profile, as a user sees it."""
+    from loomllm._guardrails import GuardrailsConfig
+
+    return evaluate(load_corpus(Path(__file__).parent / "heldout2"), GuardrailsConfig(default="standard"))
+
+
 class TestHeldout2:
-    """The second held-out corpus (``heldout2/``, written before the patterns were read), standard profile."""
-
-    @pytest.fixture(scope="class")
-    def heldout2(self) -> QualityReport:
-        """Its evaluation with the default ``standard`` profile, as a user of the default sees it."""
-        from loomllm._guardrails import GuardrailsConfig
-
-        return evaluate(load_corpus(Path(__file__).parent / "heldout2"), GuardrailsConfig(default="standard"))
+    """The second held-out corpus, written before the patterns were read."""
 
     def test_loads_labels_written_as_spans(self, heldout2: QualityReport) -> None:
         """Records label their spans as ``spans``; 400+ labels and 300+ hard negatives are read."""
