@@ -262,11 +262,14 @@ def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], 
         # "Dear") raises the score.
         unlisted_ok = given not in surnames and given not in _english_words()
         return 0.3 if unlisted_ok and _is_surname(surname, surnames) else 0.0
-    if given in _AMBIGUOUS_FIRST and _sentence_start(text, match.start()):
-        return 0.0
+    english = given in _english_words()
+    if (given in _AMBIGUOUS_FIRST or english) and _sentence_start(text, match.start()):
+        return 0.0  # "My Doppler key", "Will Smith"-shaped words opening a sentence
     if _is_surname(surname, surnames):
         return _CONFIRMED
-    return 0.0 if given in _english_words() else 0.45  # "Too Many Requests": an English word needs a surname
+    if english or given not in _census_names()[0]:
+        return 0.0  # "Too Many Requests", "Press Ctrl": without a listed surname only a census given name counts
+    return 0.45
 
 
 #: The score of a name whose given name and surname are both listed.
