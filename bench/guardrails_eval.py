@@ -1,9 +1,10 @@
 """Guardrail detection quality on the labelled corpus: recall per entity type and false-positive rates.
 
 Run: ``.venv/bin/python bench/guardrails_eval.py [-v] [--corpus DIR] [--standard]`` (``-v`` lists missed and
-false-positive record ids; ``--corpus tests/guardrails/heldout`` scores the held-out set; ``--standard`` uses
-the default ``standard`` profile instead of the redact-everything evaluation profile, so ``allow``-ed types
-count as misses, as a user of the default would see them). Records with a ``family`` get a per-family line.
+false-positive record ids; ``--corpus tests/guardrails/heldout`` or ``tests/guardrails/heldout2`` scores a
+held-out set; ``--standard`` uses the default ``standard`` profile instead of the redact-everything evaluation
+profile, so ``allow``-ed types count as misses, as a user of the default would see them). Records (or labels)
+with a ``family`` get a per-family line: recall, typed recall, and the FP rate per family of hard negatives.
 Targets: secrets recall >= 0.98 with <= 1% FP on hard negatives; PII recall >= 0.95 with <= 3% FP.
 """
 
@@ -51,37 +52,50 @@ def main() -> int:
 
 
 def print_families(records: list[dict[str, object]], config: GuardrailsConfig | None) -> None:
-    """Recall (any overlapping finding of the right kind) and false positives per ``family`` of record."""
+    """Per ``family``: recall (a finding of the right kind overlaps the label), typed recall (of the labelled type)
+    and, for families of negatives, the false-positive rate. A label's own ``family`` wins over its record's."""
     from loomllm._guardrails.quality import _EVAL_CONFIG
 
     config = config or _EVAL_CONFIG
     guard = Guard.from_config(config, config.default or "eval")
     totals: Counter[str] = Counter()
     hits: Counter[str] = Counter()
+    typed: Counter[str] = Counter()
+    negative_families: set[str] = set()
     for record in records:
-        family = record.get("family")
-        if not isinstance(family, str):
-            continue
         text = str(record["text"])
         decisions = guard.decide(text, "input", message_index=None, agent="eval")
         if record["kind"] == "negative":
+            family = record.get("family")
+            family = family if isinstance(family, str) and family != "negative" else "negative"
+            negative_families.add(family)
             totals[family] += 1
             hits[family] += bool(decisions)
             continue
         for label in record["entities"]:  # type: ignore[attr-defined]
+            family = label.get("family") or record.get("family")
+            if not isinstance(family, str):
+                continue
             totals[family] += 1
             want = label["type"]
+            overlapping = [d for d in decisions if d.start < label["end"] and d.end > label["start"]]
             hits[family] += any(
-                d.start < label["end"] and d.end > label["start"]
-                and (d.entity_type == want or (want.startswith("SECRET_") and d.entity_type.startswith("SECRET_")))
-                for d in decisions
+                d.entity_type == want or (want.startswith("SECRET_") and d.entity_type.startswith("SECRET_"))
+                for d in overlapping
             )
+            typed[family] += any(d.entity_type == want for d in overlapping)
     if totals:
         print()
-        print(f"{'family':20} {'n':>4} {'recall / FP rate':>17}")
-        for family in sorted(totals):
-            label = "FP rate" if family == "negative" else "recall"
-            print(f"{family:20} {totals[family]:4d} {hits[family] / totals[family]:10.3f} {label}")
+        print(f"{'family':22} {'n':>4} {'recall':>7} {'typed':>7}")
+        for family in sorted(f for f in totals if f not in negative_families):
+            n = totals[family]
+            print(f"{family:22} {n:4d} {hits[family] / n:7.3f} {typed[family] / n:7.3f}")
+        flagged = sum(hits[f] for f in negative_families)
+        n_neg = sum(totals[f] for f in negative_families)
+        print(f"{'negatives (FP rate)':22} {n_neg:4d} {flagged / n_neg if n_neg else 0.0:7.3f}")
+        for family in sorted(negative_families):
+            if len(negative_families) > 1:
+                print(f"  {family:20} {totals[family]:4d} {hits[family] / totals[family]:7.3f}")
 
 
 if __name__ == "__main__":

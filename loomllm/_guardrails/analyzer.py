@@ -57,6 +57,8 @@ from .pii import (
     MastercardAwareCreditCardRecognizer,
     PersonNameRecognizer,
     StreetAddressRecognizer,
+    not_a_phone_number,
+    not_an_email_address,
 )
 from .prefilter import Plan, Prefilter
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
@@ -375,6 +377,7 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
             for r in results
             if not _URL_USERINFO.search(text, max(0, r.start - 200), r.start)
             and not _SCP_REMOTE.match(text, r.end)  # git@github.com:org/repo.git is a remote, not an address
+            and not not_an_email_address(text, r.start, r.end)
         ]
 
 
@@ -447,6 +450,8 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
                 result.end += start
                 if _glued_to_token(text, result.start, result.end):
                     continue  # part of a UUID, a decimal, an identifier
+                if not_a_phone_number(text, result.start, result.end):
+                    continue  # an order, parcel or voucher number
                 if _BARE_DIGITS.fullmatch(text, result.start, result.end):
                     # An unformatted digit run (timestamp, order id) counts only with a context word nearby,
                     # which Presidio's context enhancer adds back.

@@ -1,7 +1,9 @@
 """PII recognizers that need no model download, and fixes to Presidio's stock ones.
 
 - :class:`PersonNameRecognizer`: capitalised name sequences checked against the US census first- and last-name
-  lists that the ``names`` package ships (1990 census, 5,494 first names, 88,799 surnames), plus titles.
+  lists that the ``names`` package ships (1990 census, 5,494 first names, 88,799 surnames), the Latin-script
+  names of 86 locales (``names_world.txt``, from Faker's person providers: 19,011 given names, 21,411 surnames),
+  surname-first Chinese, Korean and Vietnamese names, plus titles.
 - :class:`StreetAddressRecognizer`: house number, street name and a street type (US/UK/CA/AU usage, German
   ``-straße``), optionally followed by a unit, city, state and ZIP or UK postcode.
 - :class:`MastercardAwareCreditCardRecognizer`: Presidio's card recognizer plus the Mastercard 2-series
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,8 @@ __all__ = [
     "MastercardAwareCreditCardRecognizer",
     "PersonNameRecognizer",
     "StreetAddressRecognizer",
+    "not_a_phone_number",
+    "not_an_email_address",
 ]
 
 #: Surnames ranked past this are mostly rare words and spellings; they do not make a name on their own.
@@ -55,15 +60,52 @@ _NOT_NAMES_WORDS = (
     "north south east west new old san santa los las united states america europe london paris berlin"
 )
 _NOT_NAMES = frozenset(_NOT_NAMES_WORDS.split())
-_NAME_WORD = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u017f"
+_LOWER = "a-zß-öø-ÿ\u0100-\u017f"
+#: A capitalised name word, accents included; a hyphenated second part may be lower-case (``Ji-woo``).
+_NAME_WORD = rf"(?:Mc|Mac|O['’])?[{_UPPER}][{_LOWER}]+(?:-[{_UPPER}{_LOWER}][{_LOWER}]+)?"
 #: Titles and greetings open a name; they are never its first word (so "Dear Mrs. Okafor" is tried at "Mrs").
 _NOT_A_GIVEN_NAME = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Dear|Hi|Hello|Hey|Thanks|Cc|Signed|Regards)\b"
 _PERSON = re.compile(
     r"(?<![\w.@])(?:(?P<title>Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+)?"
     r"(?!" + _NOT_A_GIVEN_NAME + r")(?P<first>" + _NAME_WORD + r")"
-    r"(?:[ \t]+(?!" + _NOT_A_GIVEN_NAME + r")(?P<middle>[A-Z]\.|" + _NAME_WORD + r"))?"
-    r"(?:[ \t]+(?P<last>" + _NAME_WORD + r"))?(?![\w@])"
+    r"(?:[ \t](?!" + _NOT_A_GIVEN_NAME + r")"
+    # a middle initial, with or without its dot ("Tomás Ó Briain", "John F Kennedy")
+    r"(?P<middle>[A-Z]\.|[" + _UPPER + r"](?=[ \t][" + _UPPER + r"])|" + _NAME_WORD + r"))?"
+    r"(?:[ \t](?P<last>" + _NAME_WORD + r"))?(?![\w@])"
 )
+
+
+@functools.cache
+def _world_names() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Given names, surnames and leading (surname-first) surnames from ``names_world.txt``."""
+    lists = _name_file()
+    return frozenset(lists["f"]), frozenset(lists["l"]), frozenset(lists["e"])
+
+
+@functools.cache
+def _english_words() -> frozenset[str]:
+    """Everyday English words (``names_world.txt``): never an unlisted given name."""
+    return frozenset(_name_file()["x"])
+
+
+@functools.cache
+def _name_file() -> dict[str, set[str]]:
+    lists: dict[str, set[str]] = {"f": set(), "l": set(), "e": set(), "x": set()}
+    with open(Path(__file__).with_name("names_world.txt"), encoding="utf-8") as handle:
+        for line in handle:
+            kind, _, word = line.rstrip("\n").partition(" ")
+            if kind in lists:
+                lists[kind].add(word)
+    return lists
+
+
+@functools.cache
+def _all_names() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Given names, surnames (census and world lists) and leading surnames, folded to lower-case ASCII."""
+    census_first, census_last = _census_names()
+    world_first, world_last, leading = _world_names()
+    return census_first | world_first, census_last | world_last, leading
 
 
 @functools.cache
@@ -109,6 +151,38 @@ class PersonNameRecognizer(LocalRecognizer):  # type: ignore[misc]
 
     CONTEXT = [
         "name",
+        "cc",
+        "assigned",
+        "candidate",
+        "applicant",
+        "employee",
+        "tenant",
+        "landlord",
+        "passenger",
+        "beneficiary",
+        "author",
+        "student",
+        "driver",
+        "attendees",
+        "owner",
+        "holder",
+        "reviewed",
+        "welcome",
+        "ask",
+        "per",
+        "mother",
+        "father",
+        "sister",
+        "brother",
+        "wife",
+        "husband",
+        "doctor",
+        "tutor",
+        "teacher",
+        "met",
+        "best",
+        "sincerely",
+        "cheers",
         "mr",
         "mrs",
         "ms",
@@ -136,17 +210,40 @@ class PersonNameRecognizer(LocalRecognizer):  # type: ignore[misc]
 
     def load(self) -> None:
         """Read the name lists (once per process)."""
-        _census_names()
+        _all_names()
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
-        """Every name-shaped sequence whose parts the census lists know."""
-        first_names, surnames = _census_names()
+        """Every name-shaped sequence whose parts the name lists know."""
+        first_names, surnames, leading = _all_names()
         results: list[Any] = []
-        for match in _PERSON.finditer(text):
-            score = _person_score(match, text, first_names, surnames)
+        position = 0
+        while (match := _PERSON.search(text, position)) is not None:
+            score = self._score(match, text, first_names, surnames, leading)
+            if not match.group("title") and _key(match.group("first")) not in first_names and match.group("last"):
+                # "Student Ravi Shankar Pillai", "Thursday Li Na": the name may start at the second word
+                for group in ("middle", "last"):
+                    later = _PERSON.match(text, match.start(group)) if match.group(group) else None
+                    if later is None:
+                        continue
+                    later_score = self._score(later, text, first_names, surnames, leading)
+                    opener = _key(match.group("first"))
+                    if later_score > score and (
+                        later_score >= _CONFIRMED or opener in _NOT_NAMES or opener in _english_words()
+                    ):
+                        match, score = later, later_score
+                        break
             if score:
                 results.append(_result(self, "PERSON", match.start(), match.end(), score, "census_name"))
+            position = match.end()
         return results
+
+    @staticmethod
+    def _score(
+        match: re.Match[str], text: str, first: frozenset[str], surnames: frozenset[str], leading: frozenset[str]
+    ) -> float:
+        if _ORGANISATION_AFTER.match(text, match.end()) or _key_phrase(match.group()) in _PERSON_NAMED_FIRMS:
+            return 0.0  # "Morgan Stanley", "Harley Davidson Inc": a firm named after people
+        return max(_person_score(match, text, first, surnames), _leading_surname_score(match, leading, first))
 
 
 def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], surnames: frozenset[str]) -> float:
@@ -156,22 +253,98 @@ def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], 
         return 0.0
     surname = _key(last or (middle if middle and not middle.endswith(".") else None) or "")
     if title:
-        return 0.85 if (surname or _key(first)) in surnames or _key(first) in first_names else 0.6
+        return 0.85 if _is_surname(surname or _key(first), surnames) or _key(first) in first_names else 0.6
     if not last and not (middle and not middle.endswith(".")):
         return 0.0  # a lone capitalised word is not a name without a title
     given = _key(first)
     if given not in first_names:
-        # An unlisted given name (the lists are the 1990 US census) before a listed surname: a name only when a
-        # context word ("Hi", "contact", "Dear") raises the score.
-        return 0.3 if surname in surnames and given not in surnames else 0.0
-    if given in _AMBIGUOUS_FIRST and _sentence_start(text, match.start()):
+        # An unlisted given name before a listed surname: a name only when a context word ("Hi", "contact",
+        # "Dear") raises the score.
+        unlisted_ok = given not in surnames and given not in _english_words()
+        return 0.3 if unlisted_ok and _is_surname(surname, surnames) else 0.0
+    english = given in _english_words()
+    if (given in _AMBIGUOUS_FIRST or english) and _sentence_start(text, match.start()):
+        return 0.0  # "My Doppler key", "Will Smith"-shaped words opening a sentence
+    if _is_surname(surname, surnames):
+        return _CONFIRMED
+    if english or given not in _census_names()[0]:
+        return 0.0  # "Too Many Requests", "Press Ctrl": without a listed surname only a census given name counts
+    return 0.45
+
+
+#: The score of a name whose given name and surname are both listed.
+_CONFIRMED = 0.85
+#: Arabic and other particles that open a surname ("Al-Farsi", "El-Amin", "bin Said").
+_SURNAME_PARTICLE = re.compile(r"(?:al|el|ad|ar|as|at|az|ash|abu|bin|ibn|ben|bint)-[a-z]{2,}")
+#: A syllable of Hanyu Pinyin (tones dropped); a Chinese given name is one or two of them.
+_PINYIN_SYLLABLE = (
+    r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|van|ai|ei|ao|ou|an|en|in|un|vn|ia|ie|iu|ua|uo|ui|ve|er|"
+    r"a|e|i|o|u|v)"
+)
+_PINYIN_NAME = re.compile(rf"(?:{_PINYIN_SYLLABLE}){{1,2}}")
+#: Korean and Wade-Giles given names: two syllables joined by a hyphen ("Ji-woo", "Chia-hao").
+_HYPHENATED_GIVEN = re.compile(r"[a-z]{1,5}-[a-z]{2,5}")
+
+
+def _is_surname(word: str, surnames: frozenset[str]) -> bool:
+    """A listed surname, an Arabic-style ``Al-Name``, or a double-barrelled name with a listed part."""
+    if word in surnames or _SURNAME_PARTICLE.fullmatch(word):
+        return True
+    return "-" in word and any(part in surnames for part in word.split("-") if len(part) > 2)
+
+
+def _leading_surname_score(match: re.Match[str], leading: frozenset[str], first_names: frozenset[str]) -> float:
+    """``Liu Yang``, ``Park Ji-woo``, ``Nguyen Thi Lan``: a surname that comes first, then a given name."""
+    if match.group("title") or not (match.group("middle") or match.group("last")):
         return 0.0
-    return 0.85 if surname in surnames else 0.45
+    family = _key(match.group("first"))
+    middle = match.group("middle")
+    given = _key(middle if middle and not middle.endswith(".") else match.group("last") or "")
+    if family not in leading or given in _NOT_NAMES or given in _english_words():
+        return 0.0
+    if given in first_names or _PINYIN_NAME.fullmatch(given) or _HYPHENATED_GIVEN.fullmatch(given):
+        return 0.85
+    return 0.0
+
+
+_FOLD = str.maketrans({"ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "'": None, "’": None})
 
 
 def _key(word: str) -> str:
-    """A name as the census lists spell it: lower-case, no apostrophes ("O'Connor" -> "oconnor")."""
-    return word.lower().replace("'", "").replace("’", "")
+    """A name as the lists spell it: lower-case ASCII, no accents or apostrophes ("O'Connor" -> "oconnor")."""
+    word = word.translate(_FOLD)
+    if not word.isascii():
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return word.lower()
+
+
+def _key_phrase(phrase: str) -> str:
+    return " ".join(_key(w) for w in re.split(r"[\s\-]+", phrase) if w)
+
+
+#: Firms whose names are two people's names (a name list cannot tell them from people).
+_PERSON_NAMED_FIRMS = frozenset(
+    {
+        "morgan stanley", "wells fargo", "goldman sachs", "johnson controls", "charles schwab", "merrill lynch",
+        "lehman brothers", "dow jones", "harley davidson", "hewlett packard", "rolls royce", "aston martin",
+        "alfa romeo", "mercedes benz", "louis vuitton", "estee lauder", "ralph lauren", "calvin klein",
+        "tommy hilfiger", "jack daniels", "ben jerry", "marks spencer", "dolce gabbana", "bang olufsen",
+        "black decker", "baker mckenzie", "ernst young", "booz allen", "smith barney", "edward jones",
+        "john deere", "walt disney", "warner bros", "paul mitchell", "jenny craig", "tim hortons", "carl zeiss",
+        "robert bosch", "hugo boss", "kate spade", "michael kors", "jimmy choo", "tory burch", "marc jacobs",
+        "ted baker", "john lewis", "raymond james", "stanley morgan", "franklin templeton", "allen overy",
+        "freshfields bruckhaus", "charles river", "wolters kluwer", "thomson reuters", "george weston",
+        "morgan chase", "jp morgan", "johnson matthey", "marshall mclennan", "arthur andersen",
+    }
+)
+#: Words after a name-shaped pair that make it a firm or a place: "Wells Fargo Bank", "Ford Motor", "Inc".
+_ORGANISATION_AFTER = re.compile(
+    r"[ \t]*(?:&[ \t]*[A-Z]|(?:and|&)[ \t]+(?:Co|Company|Sons|Partners)\b|,?[ \t]*(?:Inc|LLC|LLP|Ltd|Corp|"
+    r"Corporation|Group|Bank|Capital|Partners|Motors?|Holdings|Industries|Labs|Technologies|Systems|Securities|"
+    r"Financial|Insurance|Airlines|Hotels?|University|College|School|Hospital|Foundation|Institute|Stadium|"
+    r"Associates|Brothers|Bros|GmbH|AG|SA|plc|PLC)\b)"
+)
 
 
 def _sentence_start(text: str, index: int) -> bool:
@@ -273,6 +446,30 @@ class FilteredItinRecognizer(UsItinRecognizer):  # type: ignore[misc]
         return [r for r in results if not _NOT_SSN_CONTEXT.search(text[max(0, r.start - 48) : r.start])]
 
 
+_COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ \t.\-]?\(?\Z")
+#: Words before a number that make it an order, parcel, voucher or case number, not a phone number.
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(?i:\b(?:order|invoice|inv|ticket|ref|reference|rma|refund|awb|tracking|shipment|parcel|case|po|sku|part|"
+    r"serial|voucher|gift[ \t]?card|coupon|promo|confirmation|booking|transaction|txn|claim|job|build|lot|batch|"
+    r"receipt|membership|loyalty|barcode)\b(?:[ \t]+(?:no\.?|number|num|#|id|code))?[ \t:#.]*)\Z"
+)
+
+
+def not_a_phone_number(text: str, start: int, end: int) -> bool:
+    """Whether a phone-shaped match is something else: more digits than E.164 allows, or named as an id.
+
+    "voucher number 0717076440066297" (16 digits), "RMA 08686-6419", "AWB 179-12926643", "Refund 9461-970-377".
+    """
+    if sum(ch.isdigit() for ch in text[start:end]) > 15:
+        return True
+    return bool(_NOT_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
+
+
+def not_an_email_address(text: str, start: int, end: int) -> bool:
+    """``git@github.com`` (``ssh -T git@host``, ``url."git@host:"``): the SSH user of a git host, nobody's address."""
+    return text[start : start + 4].lower() == "git@"
+
+
 _TIMESTAMP_CONTEXT = re.compile(r"(?i:\b(?:timestamp|epoch|unix|ts|time|id|order|invoice)\b)[\s:=#]*\Z")
 
 
@@ -295,6 +492,8 @@ class ContextualNhsRecognizer(NhsRecognizer):  # type: ignore[misc]
         for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
             if _TIMESTAMP_CONTEXT.search(text[max(0, result.start - 24) : result.start]):
                 continue
+            if _COUNTRY_CODE_BEFORE.search(text[max(0, result.start - 8) : result.start]):
+                continue  # "+1 512-560-9897": a phone number that passes mod 11 by chance
             if text[result.start : result.end].isdigit():
                 result.score = self.BARE_SCORE
             kept.append(result)

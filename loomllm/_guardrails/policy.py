@@ -16,6 +16,8 @@ __all__ = ["Decision", "Detected", "apply_decisions", "decide", "mask_value"]
 
 _ACTION_RANK = {"block": 3, "mask": 2, "redact": 1, "allow": 0}
 _GENERIC_SECRETS = frozenset({"SECRET_GENERIC_CREDENTIAL", "SECRET_HIGH_ENTROPY_STRING", "SECRET_PASSWORD"})
+#: PII types known by their shape only: a checksum-validated type (NHS, card, IBAN) on the same span wins.
+_SHAPE_ONLY_PII = frozenset({"PHONE_NUMBER", "DATE_TIME", "US_BANK_NUMBER", "US_DRIVER_LICENSE", "US_PASSPORT"})
 
 
 class Detected(Protocol):
@@ -53,7 +55,8 @@ def decide(
     direction: str,
     patterns: Sequence[re.Pattern[str]],
 ) -> list[Decision]:
-    """The non-overlapping decisions for ``text``: the strongest action wins an overlap, then the most specific type.
+    """The non-overlapping decisions for ``text``: the strongest action wins an overlap, then the most specific type
+    (a named secret over a generic one, a checksum-validated number over a phone number), then the longest span.
 
     Detections below their threshold, allowed by the policy or on the allow-lists are dropped.
     """
@@ -67,7 +70,13 @@ def decide(
             continue
         candidates.append(Decision(d.entity_type, d.start, d.end, d.score, rule.action))
     candidates.sort(
-        key=lambda c: (-_ACTION_RANK[c.action], c.entity_type in _GENERIC_SECRETS, -(c.end - c.start), -c.score)
+        key=lambda c: (
+            -_ACTION_RANK[c.action],
+            c.entity_type in _GENERIC_SECRETS,
+            c.entity_type in _SHAPE_ONLY_PII,
+            -(c.end - c.start),
+            -c.score,
+        )
     )
     chosen: list[Decision] = []
     for candidate in candidates:

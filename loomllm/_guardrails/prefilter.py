@@ -92,7 +92,12 @@ def _merge(windows: list[Window]) -> list[Window]:
 
 
 _TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-Z]"
-_NAME_PAIR = r"[A-Z][a-z]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z][a-z]"
+_NAME_PAIR = (
+    r"[A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?"
+    r"[A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]"
+)
+#: The same for Hyperscan, which sees every non-ASCII character as "?" (accented names: "Sof?a Ram?rez").
+_HS_NAME_PAIR = r"[A-Z?][a-z?]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z?][a-z?]"
 _STREET_TYPES = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|"
     r"Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|Gardens|Mews|Row|Walk|Trail|Plaza|Alley|"
@@ -376,7 +381,7 @@ _HS_ENCODED: dict[str, str] = {
     "iban": r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
     "nino": r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]",
     "title": _TITLE,
-    "name": _NAME_PAIR,
+    "name": _HS_NAME_PAIR,
     # Anchored on the street type (a bounded street-name run is too large for Hyperscan's start-of-match mode).
     # Start-of-match tracking made this alternative cost more than all the others together (48 µs per 2 KB):
     # it runs without it, and the start is found by walking back from the end (_street_start).

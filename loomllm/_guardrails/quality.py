@@ -63,11 +63,17 @@ class QualityReport:
 
 
 def load_corpus(directory: Path) -> list[dict[str, Any]]:
-    """Every record of every ``*.jsonl`` file in ``directory``."""
+    """Every record of every ``*.jsonl`` file in ``directory``.
+
+    Labels are read from ``entities`` or, in corpora written as ``spans`` (``heldout2``), from ``spans``.
+    """
     records: list[dict[str, Any]] = []
     for path in sorted(directory.glob("*.jsonl")):
         with open(path, encoding="utf-8") as handle:
             records.extend(json.loads(line) for line in handle if line.strip())
+    for record in records:
+        if "entities" not in record:
+            record["entities"] = record.get("spans", [])
     return records
 
 

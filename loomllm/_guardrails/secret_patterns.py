@@ -206,10 +206,27 @@ def _prose_token_ok(value: str) -> bool:
 
 
 def _prose_password_ok(value: str) -> bool:
-    """A password stated in prose: not a word, a number of characters or a variable; a mix of characters."""
-    if looks_like_reference(value) or re.fullmatch(r"[A-Za-z]+|\d{1,5}|[a-z][a-z0-9]*(?:_[a-z0-9]+)+", value):
+    """A password stated in prose: not a word, a number of characters or a variable; a mix of characters.
+
+    Letters only count when they read as generated: ten or more with capitals inside (``kgjmZWtdCFAdwf``).
+    """
+    if looks_like_reference(value) or re.fullmatch(r"\d{1,5}|[a-z][a-z0-9]*(?:_[a-z0-9]+)+", value):
         return False
+    if re.fullmatch(r"[A-Za-z]+", value):
+        return len(value) >= 10 and len(re.findall(r"[a-z][A-Z]", value)) >= 2 and shannon_entropy(value) >= 3.2
     return _char_classes(value) >= 2
+
+
+_PATH_LIKE = re.compile(
+    r"[\w.\-~]*(?:/[\w.\-~]+)+/?|[\w.+\-]+@[\w\-]+\.[\w.\-]+|[\d.\-/:]+|\w+://\S+|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+)
+
+
+def _prose_password_near_ok(value: str) -> bool:
+    """A password stated with no verb before it: long enough, random-looking, not a path, e-mail, date or word."""
+    if not _prose_password_ok(value) or _PATH_LIKE.fullmatch(value) or re.fullmatch(r"[A-Za-z]+(?:-[A-Za-z]+)+", value):
+        return False
+    return len(value) >= 8 and shannon_entropy(value) >= 2.5
 
 
 def _key_variable_ok(value: str) -> bool:
@@ -217,6 +234,27 @@ def _key_variable_ok(value: str) -> bool:
     if _UUID.fullmatch(value):
         return False
     return _generic_value_ok(value) and shannon_entropy(value) >= 3.0
+
+
+_CLI_VALUE = r"""(?P<q>["']?)(?P<s>[^\s"']{4,128})(?P=q)(?!\S)"""
+
+
+def _cli_password(
+    name: str, before: str, triggers: tuple[str, ...], *, after_prefix: bool = False, line_end: bool = False
+) -> SecretSpec:
+    """A password given to a server's command-line client: ``before`` leads up to the value."""
+    value = r"(?P<s>[^\s\"']{4,128})" if after_prefix else _CLI_VALUE
+    if line_end:
+        value = r"(?P<s>[^\s]{4,128})[ \t]*(?=\n|$)"
+    return SecretSpec(
+        "SECRET_PASSWORD",
+        name,
+        r"(?:" + before + r")" + value,
+        0.8,
+        triggers,
+        triggers_ignore_case=True,
+        check=_password_value_ok,
+    )
 
 
 def _jwt_ok(value: str) -> bool:
@@ -233,6 +271,13 @@ def _pem_ok(value: str) -> bool:
     return len(body) >= 40 and not looks_like_placeholder(body)
 
 
+#: Words for a password in prose (English, French, Spanish, German, Portuguese, Dutch).
+_PASSWORD_WORD = (
+    r"(?i:\b(?:password|passphrase|passwd|passcode|pwd|pw|mot[ \t]+de[ \t]+passe|contrase[ñn]a|passwort|kennwort|"
+    r"senha|wachtwoord)s?\b)"
+)
+_PASSWORD_TRIGGERS = ("pass", "pwd", "pw", "contrase", "kennwort", "senha", "wachtwoord")
+
 #: ``*_KEY`` names that hold identifiers, not secrets.
 _NOT_SECRET_KEYS = (
     r"primary|foreign|sort|partition|cache|idempotency|public|publishable|pub|row|hash|lookup|dedup|range|"
@@ -241,21 +286,28 @@ _NOT_SECRET_KEYS = (
 
 #: Up to 40 characters of prose between a key-like phrase and "is": never a line end, a sentence end, an
 #: assignment, or words saying the value is a hash or an id.
-_PROSE_GAP = r"(?:(?!(?i:digest|hash|checksum|fingerprint|sha\d|md5|id\b|version))[^\n.;=]){0,40}?"
+_PROSE_GAP = (
+    r"(?:(?!(?i:digest|hash|checksum|fingerprint|sha\d|sha\b|md5|id\b|ids\b|version|commit|revision|uuid))"
+    r"[^\n.;=]){0,40}?"
+)
 
 _TOKEN_PHRASE = (
     r"(?i:\b(?:api[ _\-]?key|access[ _\-]?(?:key|token)|auth(?:entication)?[ _\-]?token|app[ _\-]?token|"
     r"bearer[ _\-]?token|secret(?:[ _\-]key)?|client[ _\-]?secret|signing[ _\-]?(?:key|secret)|"
-    r"licen[cs]e[ _\-]?key|admin[ _\-]?key|private[ _\-]?token|token)s?\b)"
+    r"licen[cs]e[ _\-]?key|admin[ _\-]?key|private[ _\-]?(?:token|key)|(?:encryption|master|hmac|webhook|"
+    r"activation|product|signing)[ _\-.]?(?:key|secret)|token)s?\b)"
 )
 _PROSE_VALUE = r"""["'`]?(?P<s>[A-Za-z0-9_\-+/~]{16,200}={0,2})["'`]?(?![A-Za-z0-9_\-+/=~])"""
+
+#: What may follow a secret-like name before its value: ``SECRET_KEY_BASE``, ``API_KEY_VALUE``, ``SIGNING_KEY_HEX``.
+_NAME_SUFFIX = r"(?:[_\-.](?:base|value|hex|b64|base64|str|string|raw|bytes|data|prod|live))?"
 
 # Character class pieces reused below.
 _B62 = "A-Za-z0-9"
 _URLSAFE = "A-Za-z0-9_\\-"
 _END = r"(?![A-Za-z0-9_\-])"
 _START = r"(?<![A-Za-z0-9_\-])"
-_ASSIGN = r"""["']?\]?\s*(?:=|:=|=>|:)\s*"""
+_ASSIGN = r"""["']?\]?\s*(?:=|:=|=>|:)[ \t]*"""
 
 _DB_SCHEMES = (
     r"postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|oracle|"
@@ -533,7 +585,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "SECRET_STRIPE_KEY",
         "stripe_webhook_secret",
-        _START + r"whsec_[" + _B62 + r"]{32,}" + _END,
+        _START + r"whsec_[" + _B62 + r"]{24,}" + _END,
         0.95,
         ("whsec_",),
         min_entropy=3.5,
@@ -629,7 +681,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "SECRET_DOPPLER_TOKEN",
         "doppler_token",
-        _START + r"dp\.(?:pt|st|sa|ct|scim|audit)\.[" + _B62 + r"]{40,44}" + _END,
+        _START + r"dp\.(?:pt|st|sa|ct|scim|audit)\.(?:[a-z0-9_\-]{1,32}\.)?[" + _B62 + r"]{40,44}" + _END,
         0.95,
         ("dp.",),
     ),
@@ -711,7 +763,8 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "SECRET_GENERIC_CREDENTIAL",
         "secret_xml_element",
-        r"<(?P<tag>(?i:[\w.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|credential)s?))>"
+        r"<(?P<tag>(?i:(?![\w.\-]*(?:" + _NOT_SECRET_KEYS + r")[_\-.]?keys?>)"
+        r"[\w.\-]*(?:secret|token|key|credential)s?))>"
         r"(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})</(?P=tag)>",
         0.8,
         ("secret", "token", "key", "credential"),
@@ -724,7 +777,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         "secret_assignment",
         r"(?i:(?<![A-Za-z0-9])[\w.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|"
         r"private[_\-]?key|client[_\-]?secret|credentials?|auth|bearer|session[_\-]?key|signing[_\-]?key|"
-        r"(?:secret|token|app|master|encryption)[_\-]?key)s?)"
+        r"(?:secret|token|app|master|encryption)[_\-]?key)s?" + _NAME_SUFFIX + ")"
         + _ASSIGN
         + r"""(?:bearer\s+)?(?P<q>["'`]?)(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})(?P=q)(?![A-Za-z0-9_\-+/=.~])""",
         0.8,
@@ -765,26 +818,167 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         check=lambda v: not _HEX.fullmatch(v) and _prose_token_ok(v),
     ),
     SecretSpec(
+        "SECRET_HIGH_ENTROPY_STRING",
+        "hex_near_secret_phrase",
+        # "the encryption key ... and got 3f9a...", "master.key contents 8b8e...": hex of 32+ after a phrase that
+        # names a secret (a bare "token" names endpoints and requests too), with no request/trace words between.
+        _TOKEN_PHRASE.replace("|token)s?", ")s?")
+        + _PROSE_GAP.replace("uuid))", "uuid|request|trace|span|response|session))")
+        + r"[ \t][(\"'`]?(?P<s>[0-9a-fA-F]{32,128})(?![0-9A-Za-z_\-+/=~])",
+        0.6,
+        ("key", "secret", "token"),
+        triggers_ignore_case=True,
+        check=_prose_token_ok,
+    ),
+    SecretSpec(
         "SECRET_PASSWORD",
         "password_in_prose",
-        r"(?i:\b(?:password|passphrase|passwd|passcode|pwd)s?\b)"
-        r"(?:" + _PROSE_GAP + r"[ \t](?i:is|was|are|=|to|:)[ \t]+(?i:now[ \t]+|still[ \t]+|set[ \t]+to[ \t]+)?|[ \t]+)"
-        r"""["'`]?(?P<s>[^\s"'`(){}\[\]<>,;$][^\s"'`(){}\[\]<>,;]{5,127}?)["'`]?(?=[.,;!?)]*(?:\s|$))""",
+        _PASSWORD_WORD
+        + r"(?:" + _PROSE_GAP + r"[ \t](?i:is|was|are|=|to|:|es|est|ist|é|era)[ \t]+"
+        r"(?i:now[ \t]+|still[ \t]+|set[ \t]+to[ \t]+)?|[ \t]+)"
+        # The value has a non-letter or an inner capital (a word never does): the gap can run on past "changed".
+        r"""["'`]?(?=[^\s"'`(){}\[\]<>,;]*?(?:[^A-Za-z\s"'`(){}\[\]<>,;.]|\.\S|[a-z][A-Z]))"""
+        r"""(?P<s>[^\s"'`(){}\[\]<>,;$][^\s"'`(){}\[\]<>,;]{5,127}?)["'`]?(?=[.,;!?)]*(?:\s|$))""",
         0.75,
-        ("pass", "pwd"),
+        _PASSWORD_TRIGGERS,
         triggers_ignore_case=True,
         check=_prose_password_ok,
     ),
     SecretSpec(
         "SECRET_PASSWORD",
+        "password_near_phrase",
+        # "the password for the demo account Xk3...", "asked for a password and I typed tiger%81": no verb, so the
+        # value must look generated (a digit or symbol, or an inner capital) and the gap says nothing of hashes.
+        _PASSWORD_WORD
+        + _PROSE_GAP.replace("{0,40}", "{0,64}")
+        + r"""[ \t][("'`]?(?=[^\s"'`(){}\[\]<>,;]*?(?:[0-9@#$%^&*+=~_/\\|!?]|[a-z][A-Z]))"""
+        r"""(?P<s>[^\s"'`(){}\[\]<>,;$][^\s"'`(){}\[\]<>,;]{7,127}?)["'`]?(?=[.,;!?)]*(?:\s|$))"""
+        # a word followed by "is" is the subject ("password on build-07 is ..."), not the value
+        r"(?![.,;!?)]*[ \t]+(?i:is|was|are|has|had|will)\b)",
+        0.7,
+        _PASSWORD_TRIGGERS,
+        triggers_ignore_case=True,
+        check=_prose_password_near_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "password_value_first",
+        r"""(?i:\b(?:use|try|typed?|enter(?:ed)?|set|choose|chose|picked?)\b)[ \t]+["'`]?(?P<s>[^\s"'`]{6,128}?)"""
+        r"""["'`]?[ \t]+(?i:as)[ \t]+(?i:(?:the|your|my|a|our|its)[ \t]+)?"""
+        r"(?i:(?:new|temporary|temp|initial|default|admin|root|account)[ \t]+)?"
+        r"(?i:password|passphrase|passwd|pw|pwd)\b",
+        0.75,
+        _PASSWORD_TRIGGERS,
+        triggers_ignore_case=True,
+        check=_prose_password_near_ok,
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
+        "login_user_slash_password",
+        # "the admin login is admin / Xk3...", "credentials are ops@vendor / Copper#174"
+        r"(?i:\b(?:login|logins|log-in|credentials?|creds)\b)[^\n.;]{0,40}?[ \t][^\s/]{1,64}[ \t]?/[ \t]?"
+        r"""["'`]?(?P<s>[^\s/"'`]{6,128}?)["'`]?(?=[.,;!?)]*(?:\s|$))""",
+        0.7,
+        ("login", "log-in", "credential", "creds"),
+        triggers_ignore_case=True,
+        check=lambda v: _prose_password_near_ok(v) and bool(re.search(r"[^A-Za-z]", v)),
+    ),
+    SecretSpec(
+        "SECRET_PASSWORD",
         "password_server_flag",
         r"(?:\bredis-cli\b[^\n]{0,120}?\s-a|\bsshpass\s+-p|\bldap\w+\b[^\n]{0,120}?\s-w|"
-        r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport)\b[^\n]{0,120}?\s(?:-p|--password))"
+        r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|cqlsh|cypher-shell|mysqlsh|influx|vsql|"
+        r"clickhouse-client|docker|podman|nerdctl|helm|buildah|skopeo|oras)\b[^\n]{0,120}?\s(?:-p|--password|-password)"
+        r"(?![\w\-]))"
         r"""\s*(?P<q>["']?)(?P<s>[^\s"']{4,128})(?P=q)(?!\S)""",
         0.8,
-        ("redis-cli", "sshpass", "ldap", "mongo"),
+        ("redis-cli", "sshpass", "ldap", "mongo", "cqlsh", "cypher-shell", "mysqlsh", "influx", "vsql", "clickhouse",
+         "docker", "podman", "nerdctl", "helm", "buildah", "skopeo", "oras"),
         triggers_ignore_case=True,
         check=_password_value_ok,
+    ),
+    _cli_password(
+        "password_user_flag_pair",
+        # "-u admin -p S3cret", "-U sa -P S3cret": a password right after a user flag, whatever the tool
+        r"(?<!\S)-(?:u|U|-user|-username)[ =]?[^\s\-]\S{0,63}\s+(?:-[pP](?:[ =]|(?=[^\s\-]))|--pass(?:word)?[ =])",
+        (" -u", " -U", "--user"),
+    ),
+    _cli_password(
+        "password_sql_client_flag",
+        r"\b(?:sqlcmd|bcp|osql|isql|vertica|nzsql|db2)\b[^\n]{0,160}?\s-P[ \t]*",
+        ("sqlcmd", "bcp", "osql", "isql", "vertica", "nzsql", "db2"),
+    ),
+    _cli_password(
+        "htpasswd_batch_password",
+        # htpasswd -b [-c] FILE USER PASS, htpasswd -nb USER PASS
+        r"\bhtpasswd(?=[^\n]*\s-[A-Za-z]*b)(?:\s+-[A-Za-z]+)*"
+        r"(?:(?<=n)|(?<=n[A-Za-z])|(?<=n[A-Za-z]{2})|\s+[^\s\-]\S*)\s+[^\s\-]\S*\s+",
+        ("htpasswd",),
+    ),
+    _cli_password(
+        "rabbitmq_user_password",
+        r"\brabbitmqctl\b(?:\s+-\S+(?:\s+[^\s\-]\S*)?)*?\s+(?:add_user|change_password)\s+[^\s\-]\S*\s+",
+        ("rabbitmqctl",),
+    ),
+    _cli_password(
+        "java_keystore_password",
+        r"(?<!\S)-(?:src|dest|new)?(?:store|key)pass(?::file|:env)?\s+",
+        ("storepass", "keypass"),
+    ),
+    _cli_password(
+        "openssl_pass_argument",
+        r"(?<!\S)-(?:passin|passout|pass|password|k)\s+pass:",
+        ("pass:",),
+        after_prefix=True,
+    ),
+    _cli_password(
+        "archive_password_flag",
+        r"\b(?:zip|unzip|zipcloak|funzip)\b[^\n]{0,80}?\s-P\s*|\b(?:7z|7za|7zr|rar|unrar)\b[^\n]{0,80}?\s-p",
+        ("zip", "7z", "rar"),
+    ),
+    _cli_password(
+        "rdp_password_flag",
+        r"\b(?:xfreerdp|wlfreerdp|sdl-freerdp)\b[^\n]{0,200}?\s/p:|\brdesktop\b[^\n]{0,120}?\s-p\s*",
+        ("freerdp", "rdesktop"),
+    ),
+    _cli_password(
+        "net_use_password",
+        r"\bnet\s+use\b[^\n]{0,160}?/user:\S+\s+(?![*/])",
+        ("net use",),
+    ),
+    _cli_password(
+        "smb_user_percent_password",
+        r"\b(?:smbclient|rpcclient|smbmap|smbget|mount\.cifs|crackmapexec|netexec|winexe)\b[^\n]{0,160}?"
+        r"""\s-U\s*["']?[^%\s"']+%""",
+        ("smbclient", "rpcclient", "smbmap", "smbget", "cifs", "crackmapexec", "netexec", "winexe"),
+    ),
+    _cli_password(
+        "lftp_user_comma_password",
+        r"""\blftp\b[^\n]{0,80}?\s-u\s*["']?[^,\s"']+,""",
+        ("lftp",),
+    ),
+    _cli_password(
+        "minio_alias_secret",
+        r"\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+\S+\s+",
+        ("mc alias", "mc config"),
+    ),
+    _cli_password(
+        "rclone_config_secret",
+        r"\brclone\s+config\s+(?:create|update)\b[^\n]{0,160}?\s"
+        r"(?:key|pass|password|secret_access_key|client_secret|account_key|token)\s+",
+        ("rclone",),
+    ),
+    _cli_password(
+        "ftp_script_user_password",
+        # "user NAME PASS" inside an ftp here-document or script
+        r"\b(?:ftp|lftp)\b[^\n]*(?:\n[^\n]*){0,6}?\n[ \t]*user[ \t]+\S+[ \t]+",
+        ("ftp",),
+        line_end=True,
+    ),
+    _cli_password(
+        "vncpasswd_input",
+        r"\bvncpasswd\b[^\n]{0,40}?<<<\s*",
+        ("vncpasswd",),
     ),
     SecretSpec(
         "SECRET_PASSWORD",
@@ -808,13 +1002,29 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "SECRET_GENERIC_CREDENTIAL",
         "key_variable_assignment",
-        r"(?i:(?<![A-Za-z0-9])(?![\w.\-]*(?:" + _NOT_SECRET_KEYS + r")[_\-.]?keys?\b)[\w.\-]*[_\-.]keys?)"
+        r"(?i:(?<![A-Za-z0-9])(?![\w.\-]*(?:" + _NOT_SECRET_KEYS + r")[_\-.]?keys?\b)[\w.\-]*[_\-.]keys?"
+        + _NAME_SUFFIX
+        + ")"
         + _ASSIGN
         + r"""(?P<q>["'`]?)(?P<s>[A-Za-z0-9_\-+/=.~]{16,256})(?P=q)(?![A-Za-z0-9_\-+/=.~])""",
         0.75,
         ("key",),
         triggers_ignore_case=True,
         check=_key_variable_ok,
+    ),
+    SecretSpec(
+        "SECRET_GENERIC_CREDENTIAL",
+        "env_list_name_value",
+        # Kubernetes / ECS / compose env lists: `- name: ROOT_KEY` then `value: "..."` (YAML or JSON)
+        r"""(?i:\bname["']?[ \t]*:[ \t]*["']?(?![\w.\-]*(?:""" + _NOT_SECRET_KEYS + r""")[_\-.]?keys?\b)"""
+        r"""[\w.\-]*(?:key|secret|token|password|passwd|pwd|pass|credential|auth)s?""" + _NAME_SUFFIX + r""")"""
+        r"""["']?[ \t]*,?[ \t]*\r?\n?[ \t]*(?:-[ \t]*)?["']?(?i:value)["']?[ \t]*:[ \t]*"""
+        r"""(?P<q>["'`]?)(?P<s>[A-Za-z0-9_\-+/=.~!@#$%^&*]{6,256})(?P=q)(?![A-Za-z0-9_\-+/=.~])""",
+        0.8,
+        ("value",),
+        triggers_ignore_case=True,
+        check=_generic_value_ok,
+        literal_check=_password_literal_ok,
     ),
     SecretSpec(
         "SECRET_HIGH_ENTROPY_STRING",
