@@ -155,6 +155,9 @@ class UnifiedAgent:
         error; after that :class:`~loomllm.errors.OutputValidationError` carries the raw text.
         """
         spec = Schema(schema)
+        if spec.remote_refs():
+            raise ForbiddenParameter(agent=self.agent_name, parameter="schema",
+                                     reason="a $ref outside the schema would be fetched; inline the definitions")
         native = self._supports_response_schema()
         messages = self._render(prompt, None)
         if not native:
@@ -300,6 +303,9 @@ class UnifiedAgent:
             except Exception:  # counting must never leave the reservation held: charge the worst case
                 estimate = reservation.estimate if reservation is not None else None
                 tokens_in, tokens_out = (estimate.input_tokens, estimate.output_tokens) if estimate else (0, 0)
+            if outcome != "ok" and tally.reported is None and reservation is not None:
+                # Stopped before the provider's usage: it may go on generating (and billing) up to the cap.
+                tokens_out = max(tokens_out, reservation.estimate.output_tokens)
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
                           cost_usd=self._cost(tally.deployment, tokens_in, tokens_out), deployment=tally.deployment)
             await self._settle(reservation, usage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,10 @@ class Schema:
         )
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", str(self.json_schema.get("title") or "answer"))[:64]
 
+    def remote_refs(self) -> list[str]:
+        """``$ref`` values that point outside the schema (a validator would fetch them)."""
+        return [ref for ref in _refs(self.json_schema) if not ref.startswith("#")]
+
     def response_format(self, native: bool) -> dict[str, Any]:
         """The ``response_format`` to send: the provider's structured mode where supported."""
         if native:
@@ -55,13 +59,32 @@ class Schema:
             except ValidationError as exc:
                 raise ValueError(_pydantic_problems(exc)) from None
         import jsonschema
+        import referencing
+        import referencing.exceptions
 
+        # An empty registry: a $ref is resolved inside the schema only, never fetched (no egress here).
+        validator = jsonschema.validators.validator_for(self.json_schema)(self.json_schema,
+                                                                          registry=referencing.Registry())
         try:
-            jsonschema.validate(data, self.json_schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise ValueError(f"{where}: {exc.message}") from None
+            error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+        except referencing.exceptions.Unresolvable:
+            raise ValueError("the schema has a $ref that cannot be resolved inside it") from None
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            raise ValueError(f"{where}: {error.message}")
         return data
+
+
+def _refs(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "$ref" and isinstance(item, str):
+                yield item
+            else:
+                yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
 
 
 def parse_json(text: str) -> Any:

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from loomllm._egress import redact_url
 from loomllm._params import is_always_forbidden
 from loomllm.errors import ForbiddenParameter, MissingCredentials
 
@@ -355,7 +356,8 @@ class _AsyncProvider(LLMProvider):
             if api_base and wanted in (api_base, api_base.removesuffix("/v1")):
                 return
         raise LegacyConfigError(
-            f"base_url {wanted!r} is not the api_base of any deployment of model group {self.model_group!r}: "
+            f"base_url {redact_url(wanted)!r} is not the api_base of any deployment of model group "
+            f"{self.model_group!r}: "
             "hosts live on the deployments (model_list[].litellm_params.api_base) and the egress allowlist",
             file=str(self.loom.config.source) if self.loom.config.source else None, path="model_list")
 

@@ -311,8 +311,6 @@ class TestSettingsChangedAfterStartUp:
 
 
 class TestLegacyErrors:
-    @pytest.mark.xfail(strict=True, reason="legacy/_providers.py _check_base_url quotes the base_url as given; "
-                                           "fix: name it with loomllm._egress.redact_url (no userinfo, no query)")
     @pytest.mark.parametrize("base_url", ["https://app:S3cretPassw0rd-xyz@llm.example/v1",
                                           f"https://llm.example/v1?api-key={GITHUB_TOKEN}"], ids=["userinfo", "query"])
     def test_refused_base_url_is_not_quoted_with_its_credentials(self, secure_loom: SecureLoom,
@@ -330,9 +328,6 @@ class TestLegacyErrors:
 
 
 class TestAbandonedStreams:
-    @pytest.mark.xfail(strict=True, reason="_agent.py _call_stream settles an abandoned stream at the tokens the "
-                                           "consumer read (8 of 200 here); fix: when the stream is abandoned before "
-                                           "the provider's usage chunk, settle the reserved worst case")
     async def test_abandoned_streams_cannot_outspend_the_limit(self, tmp_path: Path, wire_server: WireServer) -> None:
         """A consumer that reads one chunk and leaves: the provider produced (and bills) the whole answer."""
         path = tmp_path / "c.yaml"
@@ -466,10 +461,6 @@ class TestAnswerFields:
 
 
 class TestStructuredOutput:
-    @pytest.mark.xfail(strict=True, reason="_output.py Schema.validate calls jsonschema.validate, whose default "
-                                           "registry still retrieves remote $refs (urlopen, outside any egress "
-                                           "check); fix: validate with an empty referencing.Registry() and refuse "
-                                           "a schema with a non-local $ref before the call (ForbiddenParameter)")
     async def test_remote_ref_in_a_json_schema_is_not_fetched(self, secure_loom: SecureLoom,
                                                               wire_server: WireServer) -> None:
         """``agent.json(schema=...)`` with ``$ref`` to another host: validating the answer fetches nothing."""
