@@ -16,9 +16,13 @@ GITHUB_TOKEN = "ghp_" + "R8s2KfQ0pLx7VwN3bYc5Hd9JmT1eZa4Ug6Io"
 
 
 class Redirector:
-    """A stdlib server on 127.0.0.1 that answers every request 307 to ``target`` (and counts them)."""
+    """A stdlib server on 127.0.0.1 that answers every request ``status`` to ``target`` (and counts them).
 
-    def __init__(self, target: str) -> None:
+    ``keep_path``: the request's path is appended to ``target`` (a base URL); else ``target`` is the whole
+    location (an image host gone bad).
+    """
+
+    def __init__(self, target: str, *, status: int = 307, keep_path: bool = True) -> None:
         self.target = target
         self.hits = 0
         owner = self
@@ -26,9 +30,12 @@ class Redirector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.do_GET()
+
+            def do_GET(self) -> None:
                 owner.hits += 1
-                self.send_response(307)
-                self.send_header("Location", owner.target + self.path)
+                self.send_response(status)
+                self.send_header("Location", owner.target + (self.path if keep_path else ""))
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -40,8 +47,12 @@ class Redirector:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def close(self) -> None:
         self.server.shutdown()

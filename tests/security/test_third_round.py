@@ -8,50 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, secure_config, sent_bodies
+from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, Redirector, secure_config, sent_bodies
 
 from loomllm import EgressDenied, ForbiddenParameter, Loom, LoomError, PolicyViolation, ProviderError
 from loomllm.testing import Reply, WireServer
 
 SecureLoom = Callable[..., Loom]
-
-
-class GetRedirector:
-    """A stdlib server on 127.0.0.1 that answers every GET 302 to ``target`` (an image host gone bad)."""
-
-    def __init__(self, target: str) -> None:
-        self.hits = 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.hits += 1
-                self.send_response(302)
-                self.send_header("Location", target)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -213,7 +180,7 @@ class TestNoLookupOfForbiddenHosts:
                                                               lookups: list[str]) -> None:
         """An allowed image host answering 302 to another name: LiteLLM's URL validator resolved that
         name (a DNS lookup the policy does not allow) before the transport guard saw the next hop."""
-        redirector = GetRedirector("http://forbidden-name.invalid/cat.png")
+        redirector = Redirector("http://forbidden-name.invalid/cat.png", status=302, keep_path=False)
         try:
             primary = (f'{{model: gemini/gemini-2.0-flash, api_base: "{wire_server.gemini_base}", '
                        f'api_key: {DEPLOYMENT_KEY}}}')
