@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from loomllm._egress import EgressPolicy, EgressScope, check_url, deployment_urls, use_scope
+from loomllm._egress import EgressPolicy, EgressScope, EgressVerdict, check_url, deployment_urls, use_scope
 from loomllm._litellm import litellm_proxy_base, module_base_urls, named_credential, response_cache
 from loomllm._litellm.errors import maybe_processed, to_provider_error
 from loomllm.errors import (
@@ -67,6 +67,7 @@ _NOT_CONTENT = frozenset({
     "allow_client_keepalive_override", "use_in_pass_through", "use_litellm_proxy", "use_xai_oauth",
     "merge_reasoning_content_in_choices", "_skip_mcp_handler", "preset_cache_key",
 })
+_MAX_VERDICTS = 4096
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
 # Output caps and choice counts under the names providers use (compared lower-case, without "_").
 _CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample",
@@ -156,6 +157,7 @@ class Attempts:
         self._group_of = {deployment_id(d): str(d["model_name"]) for d in config.model_list}
         self.reach: dict[str, set[str]] = {}
         """agent -> ids of the deployments its config can reach."""
+        self._verdicts: dict[tuple[int, str], EgressVerdict] = {}
         self.removed: dict[tuple[str, str], bool] = {}
         """(agent, deployment id) -> removed by egress; True when its group keeps another deployment."""
 
@@ -251,9 +253,20 @@ class Attempts:
             raise EgressDenied(agent=state.agent, deployment=deployment, host="<unknown>",
                                reason="the deployment's provider host cannot be resolved")
         for url in urls + list(_message_urls(kwargs.get("messages"))):
-            verdict = check_url(url, policy)
+            verdict = self._verdict(url, policy)
             if not verdict.allowed:
                 raise EgressDenied(agent=state.agent, deployment=deployment, host=verdict.host, reason=verdict.reason)
+
+    def _verdict(self, url: str, policy: EgressPolicy) -> EgressVerdict:
+        # check_url is a pure function of (url, policy), and the Loom keeps its policies alive, so
+        # their ids are stable keys. DNS checks (resolve_dns) happen in the transport guard, not here.
+        key = (id(policy), url)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= _MAX_VERDICTS:  # message URLs come from callers: stay bounded
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = check_url(url, policy)
+        return verdict
 
     def _check_prices(self, kwargs: Mapping[str, Any], state: CallState, configured: Mapping[str, Any]) -> None:
         for key in _PRICE_KEYS:
