@@ -38,24 +38,9 @@ from loomllm.errors import GuardrailViolation
 from loomllm.testing import Reply, WireServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overhead import CONFIG  # the agent 'guarded' of the overhead bench: all three policies
 from ticket_text import make_ticket
 
-CONFIG = """
-model_list:
-  - model_name: smart
-    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{base}", api_key: sk-bench}}
-router_settings: {{num_retries: 0}}
-loomllm:
-  logging: {{level: warning}}
-  agents:
-    guarded: {{model: smart, max_tokens: 64, budget: roomy, guardrails: standard, egress: local}}
-  budgets:
-    policies:
-      roomy: {{limits: [{{usd: 1000, per: day}}]}}
-  egress:
-    policies:
-      local: {{allow: ["http://127.0.0.1:*"]}}
-"""
 CALLER_PARAMS = {"temperature": 0.2, "max_tokens": 64, "top_p": 0.9, "user": "ticket-bot", "seed": 7}
 
 
