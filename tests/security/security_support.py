@@ -86,6 +86,24 @@ def secure_config(allowed: WireServer, *, primary: str | None = None, extra_mode
     return text + SECURE_SECTION.format(port=allowed.port, agent_extra=agent_extra)
 
 
+def priced_config(wire_server: WireServer, *, limit: str = "usd: 0.001", max_tokens: int = 20, models: str = "",
+                  router: str = "", agent_extra: str = "", api_key: str = "sk-test-123456789") -> str:
+    """A config with one priced gpt-4o deployment and the agent ``spender`` under the hard budget ``tiny``."""
+    return f"""
+model_list:
+  - model_name: priced
+    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: {api_key}}}
+{models}
+router_settings: {{num_retries: 0{router}}}
+loomllm:
+  agents:
+    spender: {{model: priced, max_tokens: {max_tokens}, budget: tiny{agent_extra}}}
+  budgets:
+    policies:
+      tiny: {{mode: hard, limits: [{{{limit}, per: day}}]}}
+"""
+
+
 def sent_bodies(server: WireServer) -> str:
     """Everything the server received, as one string (bodies, paths, queries, headers)."""
     return json.dumps([{"body": r.body, "path": r.path, "query": dict(r.query), "headers": dict(r.headers)}

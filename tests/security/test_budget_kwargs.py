@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from security_support import priced_config
+
 from loomllm import BudgetExceeded, ForbiddenParameter, Loom
 from loomllm.testing import Reply, WireServer
 
@@ -23,18 +25,7 @@ ATTEMPTS: list[dict[str, Any]] = [
 async def test_no_overshoot_whatever_the_caller_passes(tmp_path: Path, wire_server: WireServer) -> None:
     """40 calls cycling through bypass attempts against a $0.001 hard limit: spend stays under the limit."""
     path = tmp_path / "b.yaml"
-    path.write_text(f"""
-model_list:
-  - model_name: priced
-    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: sk-test}}
-router_settings: {{num_retries: 0}}
-loomllm:
-  agents:
-    spender: {{model: priced, max_tokens: 20, budget: tiny, allow_params: [extra_body]}}
-  budgets:
-    policies:
-      tiny: {{mode: hard, limits: [{{usd: 0.001, per: day}}]}}
-""")
+    path.write_text(priced_config(wire_server, agent_extra=", allow_params: [extra_body]", api_key="sk-test"))
     wire_server.route(Reply.text("word " * 20))
     with Loom(path) as loom:
         agent = loom.agent("spender")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import BaseModel, Field
-from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, sent_bodies
+from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, priced_config, sent_bodies
 
 from loomllm import (
     AuthenticationFailed,
@@ -170,18 +170,7 @@ class TestWorstCase:
     async def test_timed_out_calls_are_charged(self, tmp_path: Path, wire_server: WireServer) -> None:
         """A call that timed out after its request was delivered is charged its reserved worst case."""
         path = tmp_path / "c.yaml"
-        path.write_text(f"""
-model_list:
-  - model_name: priced
-    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}
-router_settings: {{num_retries: 0}}
-loomllm:
-  agents:
-    spender: {{model: priced, max_tokens: 20, budget: tiny}}
-  budgets:
-    policies:
-      tiny: {{mode: hard, limits: [{{usd: 0.001, per: day}}]}}
-""")
+        path.write_text(priced_config(wire_server))
         wire_server.route(Reply.text("word " * 20).with_latency(0.3))
         with Loom(path) as loom:
             agent = loom.agent("spender")

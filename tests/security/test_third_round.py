@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import AWS_KEY, DEPLOYMENT_KEY, GITHUB_TOKEN, Redirector, secure_config, sent_bodies
+from security_support import (
+    AWS_KEY,
+    DEPLOYMENT_KEY,
+    GITHUB_TOKEN,
+    Redirector,
+    priced_config,
+    secure_config,
+    sent_bodies,
+)
 
 from loomllm import EgressDenied, ForbiddenParameter, Loom, LoomError, PolicyViolation, ProviderError
 from loomllm.testing import Reply, WireServer
@@ -37,23 +45,6 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def _priced_config(wire_server: WireServer, *, limit_usd: float = 0.001, models: str = "", router: str = "",
-                   agent_extra: str = "") -> str:
-    return f"""
-model_list:
-  - model_name: priced
-    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}
-{models}
-router_settings: {{num_retries: 0{router}}}
-loomllm:
-  agents:
-    spender: {{model: priced, max_tokens: 20, budget: tiny{agent_extra}}}
-  budgets:
-    policies:
-      tiny: {{mode: hard, limits: [{{usd: {limit_usd}, per: day}}]}}
-"""
-
-
 class TestRetriesAfterProcessedAttempts:
     # gpt-4o, a few prompt tokens and the 20 output tokens the reservation covers
     WORST_PER_ATTEMPT = 5 * 2.5e-6 + 20 * 1e-5
@@ -63,7 +54,7 @@ class TestRetriesAfterProcessedAttempts:
         """``num_retries=5`` after a timeout: the provider may run each retry, so the budget never
         sees more delivered attempts than it could have been charged for (was 24 requests for 4 charges)."""
         path = tmp_path / "c.yaml"
-        path.write_text(_priced_config(wire_server))
+        path.write_text(priced_config(wire_server))
         wire_server.route(Reply.text("word " * 20).with_latency(0.3))
         errors: list[type[LoomError]] = []
         with Loom(path) as loom:
@@ -81,7 +72,7 @@ class TestRetriesAfterProcessedAttempts:
     async def test_unbudgeted_agents_still_retry_timeouts(self, tmp_path: Path, wire_server: WireServer) -> None:
         """Without a budget there is no reservation to protect: retries after a timeout are sent as before."""
         path = tmp_path / "c.yaml"
-        path.write_text(_priced_config(wire_server).replace(", budget: tiny", ""))
+        path.write_text(priced_config(wire_server).replace(", budget: tiny", ""))
         wire_server.route(Reply.text("word").with_latency(0.3))
         with Loom(path) as loom, pytest.raises(ProviderError):
             await loom.agent("spender").complete("plan the launch", timeout=0.1, num_retries=2)
@@ -93,7 +84,7 @@ class TestRetriesAfterProcessedAttempts:
         models = (f'  - model_name: backup\n    litellm_params: {{model: openai/gpt-4o-2024-08-06, '
                   f'api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}\n')
         path = tmp_path / "c.yaml"
-        path.write_text(_priced_config(wire_server, models=models, router=", fallbacks: [{priced: [backup]}]",
+        path.write_text(priced_config(wire_server, models=models, router=", fallbacks: [{priced: [backup]}]",
                                        agent_extra=", timeout: 0.1"))
         wire_server.route(Reply.text("word " * 20).with_latency(0.3), model="gpt-4o")
         wire_server.route(Reply.text("word " * 20), model="gpt-4o-2024-08-06")
@@ -298,18 +289,7 @@ class TestAbandonedStreams:
     async def test_abandoned_streams_cannot_outspend_the_limit(self, tmp_path: Path, wire_server: WireServer) -> None:
         """A consumer that reads one chunk and leaves: the provider produced (and bills) the whole answer."""
         path = tmp_path / "c.yaml"
-        path.write_text(f"""
-model_list:
-  - model_name: priced
-    litellm_params: {{model: openai/gpt-4o, api_base: "{wire_server.openai_base}", api_key: sk-test-123456789}}
-router_settings: {{num_retries: 0}}
-loomllm:
-  agents:
-    spender: {{model: priced, max_tokens: 300, budget: tiny}}
-  budgets:
-    policies:
-      tiny: {{mode: hard, limits: [{{tokens: 2000, per: day}}]}}
-""")
+        path.write_text(priced_config(wire_server, max_tokens=300, limit="tokens: 2000"))
         wire_server.route(Reply.text("word " * 200))
         with Loom(path) as loom:
             agent = loom.agent("spender")
