@@ -129,17 +129,16 @@ def run_check(path: str | os.PathLike[str], *, strict: bool = False) -> CheckRep
 
 
 def _price_rows(config: LoomConfig) -> list[PriceRow]:
-    from loomllm._budget import deployment_price
+    from loomllm._budget import price_table
 
     rows = []
     for dep in config.model_list:
         try:
-            price = deployment_price(dep)
+            price = price_table([dep])[0]
         except Exception:  # a model LiteLLM cannot place has no price; the listing goes on
-            price = None
-        rows.append(PriceRow(deployment_id(dep), None if price is None else round(price.input * 1e6, 6),
-                             None if price is None else round(price.output * 1e6, 6),
-                             "unknown" if price is None else price.source))
+            price = {"input_usd_per_mtok": None, "output_usd_per_mtok": None, "source": "unknown"}
+        rows.append(PriceRow(deployment_id(dep), price["input_usd_per_mtok"], price["output_usd_per_mtok"],
+                             price["source"]))
     return rows
 
 
