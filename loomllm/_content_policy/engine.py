@@ -27,38 +27,59 @@ class _Events(Protocol):
 Moderator = Callable[..., Awaitable[Any]]
 """``await moderator(text, agent=..., call_id=...)`` -> a moderation response (OpenAI format)."""
 
+class Outbound(Protocol):
+    """The agent's guardrail, as the moderation model's input needs it (none: the text goes as it is)."""
+
+    def view(self, text: str, start: int, end: int) -> str:
+        """``text[start:end]`` with every value the guardrail acts on replaced by a placeholder
+        (``start`` and ``end`` widened so that no value is cut in half)."""
+
+    def settled(self, text: str) -> int:
+        """How much of a growing ``text`` can no longer grow into a value (a stream moderates that far)."""
+
 
 class ContentPolicy:
     """One named policy: deny rules, then the user callable, then the moderation model."""
 
     def __init__(self, name: str, config: ContentPolicyConfig, *, user_check: UserCheck | None = None,
-                 moderator: Moderator | None = None) -> None:
+                 moderator: Moderator | None = None, outbound: Outbound | None = None) -> None:
         self.name = name
+        self.outbound = outbound
         self.config = config
         self._deny = DenyMatcher(config.deny)
         self._user_check = user_check
         self._moderator = moderator if config.moderation is not None else None
         # A deny word longer than the hold-back could be half-released before it is seen whole.
         self.hold_back = max(config.hold_back_chars, self._deny.longest_word)
-        self.batched = self._moderator is not None or user_check is not None
+        self.moderates = self._moderator is not None
+        self.batched = self.moderates or user_check is not None
 
-    async def verdict(self, text: str, *, agent: str, call_id: str) -> tuple[str, list[str]] | None:
-        """``(source, categories)`` of the first check ``text`` fails, or None.
+    async def verdict(self, text: str, *, agent: str, call_id: str, start: int = 0,
+                      end: int | None = None) -> tuple[str, list[str]] | None:
+        """``(source, categories)`` of the first check ``text[start:]`` fails, or None.
 
+        The moderation model sees ``text[start:end]`` only (a stream's text up to what can no longer
+        grow into a value the guardrail acts on).
+
+        Deny rules and the user callable run in this process and see the provider's text; the
+        moderation model is another provider and gets the guardrail's outbound view of it.
         A failed moderation call gives ``("moderation_error", [error type])`` when the policy fails
         closed, ``("unchecked", [error type])`` when it fails open.
         """
-        if not text:
+        window = text[start:]
+        if not window:
             return None
-        found = self._deny.matches(text)
+        found = self._deny.matches(window)
         if found:
             return "deny", found
         if self._user_check is not None:
-            reasons = await run_user_check(self._user_check, text)
+            reasons = await run_user_check(self._user_check, window)
             if reasons:
                 return "callable", reasons
         if self._moderator is not None and self.config.moderation is not None:
-            return await self._moderate(text, self.config.moderation, agent=agent, call_id=call_id)
+            stop = len(text) if end is None else end
+            outbound = self.outbound.view(text, start, stop) if self.outbound is not None else text[start:stop]
+            return await self._moderate(outbound, self.config.moderation, agent=agent, call_id=call_id)
         return None
 
     async def _moderate(self, text: str, config: ModerationConfig, *, agent: str,
@@ -85,9 +106,10 @@ class ContentPolicy:
                     decision="flagged", reason=type(error).__name__, source=source, categories=list(categories),
                     content_policy=self.name)
 
-    async def enforce(self, text: str, *, agent: str, call_id: str, events: _Events) -> bool:
-        """Check ``text`` and act on the verdict; True when it was flagged (a block raises)."""
-        verdict = await self.verdict(text, agent=agent, call_id=call_id)
+    async def enforce(self, text: str, *, agent: str, call_id: str, events: _Events, start: int = 0,
+                      end: int | None = None) -> bool:
+        """Check ``text[start:]`` and act on the verdict; True when it was flagged (a block raises)."""
+        verdict = await self.verdict(text, agent=agent, call_id=call_id, start=start, end=end)
         if verdict is None:
             return False
         if verdict[0] == "unchecked":  # the moderation call failed and the policy fails open: say so loudly
@@ -142,8 +164,9 @@ class ContentStreamFilter:
             return []
         if not self._flagged and (final or chars > 0):
             start = max(0, self._released - self._policy.hold_back)
-            self._flagged = await self._policy.enforce(self._text[start:], agent=self._agent, call_id=self._call_id,
-                                                       events=self._events)
+            end = None if final else self._released + chars
+            self._flagged = await self._policy.enforce(self._text, start=start, end=end, agent=self._agent,
+                                                       call_id=self._call_id, events=self._events)
         out = [self._held.popleft()[0] for _ in range(count)]
         self._released += chars
         return out
@@ -151,7 +174,15 @@ class ContentStreamFilter:
     def _releasable(self, final: bool) -> tuple[int, int]:
         if final:
             return len(self._held), sum(n for _, n in self._held)
-        limit = len(self._text) - self._policy.hold_back
+        count, chars = self._within(len(self._text) - self._policy.hold_back)
+        outbound = self._policy.outbound
+        if count and self._policy.moderates and outbound is not None:
+            # Moderated text goes to another provider: never past a value that is still arriving.
+            count, chars = self._within(min(len(self._text) - self._policy.hold_back, outbound.settled(self._text)))
+        return count, chars
+
+    def _within(self, limit: int) -> tuple[int, int]:
+        """How many held chunks (and characters) end at or before ``limit`` in the text."""
         count, chars = 0, 0
         for _, n in self._held:
             if self._released + chars + n > limit:
@@ -224,7 +255,8 @@ class RouterModerator:
         from loomllm.config import deployment_id
 
         loom.attempts.reach.setdefault(agent, set()).update(deployment_id(d) for d in deployments)
-        state = CallState(loom_id=loom.id, agent=agent, call_id=moderation_id, egress=policy, guard=None)
+        # With the agent's guard, the attempt check scans the moderation input as it scans any request.
+        state = CallState(loom_id=loom.id, agent=agent, call_id=moderation_id, egress=policy, guard=loom.guard(agent))
         try:
             with call_scope(state):
                 response = await loom._litellm_router().amoderation(
@@ -286,6 +318,10 @@ class ContentPolicies:
             except ValueError as exc:
                 raise ConfigError(str(exc), file=file, path=f"{path}.callable") from None
 
+    def _outbound(self, agent: str) -> Outbound | None:
+        guard = self._loom.guard(agent)
+        return None if guard is None else guard.outbound(agent)
+
     def for_agent(self, agent: str) -> ContentPolicy | None:
         """The policy bound to ``agent``, or None."""
         if agent not in self._built:
@@ -296,5 +332,5 @@ class ContentPolicies:
                 config = self._section.policies[name]
                 moderator = RouterModerator(self._loom, config.moderation.model) if config.moderation else None
                 self._built[agent] = ContentPolicy(name, config, user_check=self._checks.get(name),
-                                                   moderator=moderator)
+                                                   moderator=moderator, outbound=self._outbound(agent))
         return self._built[agent]

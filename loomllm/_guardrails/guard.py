@@ -127,6 +127,10 @@ def _moved(decision: Decision, start: int, end: int) -> Decision:
     return Decision(decision.entity_type, start, end, decision.score, decision.action)
 
 
+def _redacting(decision: Decision) -> Decision:
+    return Decision(decision.entity_type, decision.start, decision.end, decision.score, "redact")
+
+
 def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[Decision]:
     """``decisions`` plus those of ``more`` that overlap none of them, by start."""
     merged = list(decisions)
@@ -151,6 +155,45 @@ def _output_texts(response: Any) -> list[str]:
 
 
 # --- the guard ------------------------------------------------------------------------------------------------
+
+
+class OutboundView:
+    """An answer as it may go on to a second provider (the moderation model checking it).
+
+    Every span the profile acts on in either direction (block, redact or mask) is replaced by a
+    placeholder of a fresh vault, never restored: the second provider sees neither what the input
+    guardrail kept from the first provider nor what the output guardrail keeps from the caller.
+    """
+
+    def __init__(self, guard: Guard, agent: str) -> None:
+        self._guard = guard
+        self._agent = agent
+
+    def _decisions(self, text: str, direction: str = "both") -> list[Decision]:
+        inputs = self._guard.decide(text, "input", message_index=None, agent=self._agent)
+        if direction == "input":
+            return inputs
+        return _merge_decisions(inputs, self._guard.decide(text, "output", message_index=None, agent=self._agent))
+
+    def view(self, text: str, start: int, end: int) -> str:
+        """``text[start:end]``, the bounds widened so that no value is cut in half, values replaced."""
+        decisions = self._decisions(text)
+        for decision in decisions:
+            if decision.start < start < decision.end:
+                start = decision.start
+            if decision.start < end < decision.end:
+                end = decision.end
+        vault = self._guard.new_vault()
+        view = apply_decisions(text, [_redacting(d) for d in decisions], vault, restore=False, start=start, end=end)
+        again = self._decisions(view, "input")  # as the moderation attempt's request check will scan it
+        return apply_decisions(view, [_redacting(d) for d in again], vault, restore=False) if again else view
+
+    def settled(self, text: str) -> int:
+        """How much of a growing ``text`` can no longer grow into (part of) a value."""
+        from .stream import hold_point
+
+        return hold_point(text, 0, self._decisions(text))
+
 
 
 class Guard:
@@ -431,6 +474,10 @@ class Guard:
         )
         changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
         return apply_decisions(text, decisions, vault, restore=self.profile.restore, json_escape=is_json)
+
+    def outbound(self, agent: str) -> OutboundView:
+        """This profile as the input of another provider (a moderation model) needs it: see :class:`OutboundView`."""
+        return OutboundView(self, agent)
 
     # -- streams --------------------------------------------------------------------------------------------
 

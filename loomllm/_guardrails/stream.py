@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .guard import Guard
     from .vault import Vault
 
-__all__ = ["StreamFilter"]
+__all__ = ["StreamFilter", "hold_point"]
 
 _LOOKBACK = 256
 _TRAILING_REGION = 256
@@ -115,6 +115,11 @@ class _TextStream:
         if begin is not None and "-----END" not in window[begin:] and n - begin < _MAX_PEM_HOLD:
             hold = min(hold, begin)
         return max(hold, offset)
+
+
+def hold_point(text: str, offset: int, decisions: list[Decision]) -> int:
+    """Where a growing ``text`` must stop being released: nothing after it is final yet (from ``offset`` on)."""
+    return _TextStream._hold_point(text, offset, decisions)
 
 
 @dataclass

@@ -304,3 +304,32 @@ class TestNoLeakToModeration:
         parts = [c.choices[0].delta.content or "" async for c in loom.agent("mailer").stream(f"mail {email} now")
                  if c.choices]
         assert f"echo: mail {email} now" == "".join(parts)
+
+    @pytest.mark.parametrize("stream", [False, True])
+    async def test_values_in_the_providers_answer_never_reach_the_moderator(self, make_loom: Any,
+                                                                            wire_server: WireServer,
+                                                                            stream: bool) -> None:
+        """The first provider's own answer holds an e-mail and a phone number: the moderation model (a
+        second provider) gets placeholders, also when a stream's batch would start inside a value or
+        end in a value that is still arriving."""
+        email, phone = "margaret.okafor@northwind-logistics.com", "+1 415 555 0132"
+        answer = (f"Forward the signed form to {email} or call {phone} before noon; "
+                  "the courier collects the parcel at the loading dock on Thursday.")
+        wire_server.route(Reply.text(answer), api="openai")
+        wire_server.route(Reply.moderation({"violence": 0.0}), api="moderations")
+        loom = make_loom("""
+            agents: {clerk: {model: smart}}
+            guardrails: {default: standard}
+            output_policy: {default: p, policies: {p: {hold_back_chars: 4, moderation: {model: moderation}}}}
+        """, head=moderation_head(wire_server))
+        agent = loom.agent("clerk")
+        if stream:
+            parts = [c.choices[0].delta.content or "" async for c in agent.stream("Where do I send the form?")
+                     if c.choices]
+            assert len(parts) > 3  # released in batches, not held to the end
+        else:
+            await agent.complete("Where do I send the form?")
+        sent = " | ".join(str(r.body["input"]) for r in wire_server.requests_for(api="moderations"))
+        assert "Thursday" in sent and "<EMAIL_ADDRESS_1>" in sent
+        pieces = {email[i:i + 6] for i in range(len(email) - 6)} | {"415", "555", "0132"}
+        assert [] == [p for p in sorted(pieces) if p in sent]

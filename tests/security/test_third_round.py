@@ -324,10 +324,6 @@ class TestTypedParameters:
 
 
 class TestModerationCalls:
-    @pytest.mark.xfail(strict=True, reason="_content_policy/engine.py calls the moderation model on the raw "
-                                           "answer with CallState(guard=None), before the output guardrail; fix: "
-                                           "moderate the answer as the output guardrail left it (placeholders "
-                                           "unrestored), and give the moderation attempt the agent's guard")
     @pytest.mark.parametrize("stream", [False, True])
     async def test_answer_secrets_do_not_reach_the_moderation_model(self, tmp_path: Path, wire_server: WireServer,
                                                                     stream: bool) -> None:
