@@ -34,6 +34,7 @@ from loomllm.errors import (
     Finding,
     ForbiddenParameter,
     LoomError,
+    MissingCredentials,
     OutputValidationError,
     PolicyViolation,
 )
@@ -239,17 +240,17 @@ class UnifiedAgent:
         state = self._new_state(call)
         reservation = await self._admit(call, vault, state)
         response = await self._send(call, reservation, state)
-        outcome = "ok"
+        outcome, refused = "ok", False
         try:
             await self._check_content(response, call)
             response = await self._guard_output(response, vault, call, state)
         except BaseException as exc:
-            outcome = type(exc).__name__
+            outcome, refused = type(exc).__name__, _is_refusal(exc)
             raise
         finally:
             usage = self._usage(response) if not call.shared else Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
             await self._settle(reservation, usage)
-            self._log_call(call, usage, response=response, outcome=outcome)
+            self._log_call(call, usage, response=response, outcome=outcome, refused=refused)
         return response
 
     async def _call_stream(self, call: _Call) -> AsyncIterator[Any]:
@@ -271,7 +272,7 @@ class UnifiedAgent:
             filtered = self._guard.stream_filter(vault, agent=self.agent_name)
         content = self._content.stream_filter(agent=self.agent_name, call_id=call.call_id,
                                               events=self.loom.events) if self._content else None
-        outcome = "ok"
+        outcome, refused = "ok", False
         try:
             while True:
                 with call_scope(state):
@@ -290,8 +291,8 @@ class UnifiedAgent:
             outcome = "abandoned"
             raise
         except BaseException as exc:
-            outcome = type(exc).__name__
             translated = self._translate(exc, state)
+            outcome, refused = type(translated).__name__, _is_refusal(translated)
             if translated is exc:
                 raise
             raise translated from _cause(exc)
@@ -309,7 +310,7 @@ class UnifiedAgent:
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
                           cost_usd=self._cost(tally.deployment, tokens_in, tokens_out), deployment=tally.deployment)
             await self._settle(reservation, usage)
-            self._log_call(call, usage, outcome=outcome, deployment=tally.deployment)
+            self._log_call(call, usage, outcome=outcome, deployment=tally.deployment, refused=refused)
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -380,7 +381,7 @@ class UnifiedAgent:
             return await self._reserve(call, state)
         except PolicyViolation as refusal:
             emit_decision(self.loom.events, refusal, agent=self.agent_name, call_id=call.call_id)
-            self._log_call(call, None, outcome=type(refusal).__name__)
+            self._log_call(call, None, outcome=type(refusal).__name__, refused=True)
             raise
 
     async def _guard_input(self, call: _Call, vault: Vault | None, state: CallState) -> None:
@@ -452,7 +453,7 @@ class UnifiedAgent:
             await self._release(reservation)
             error = self._translate(exc, state)
             emit_decision(self.loom.events, error, agent=self.agent_name, call_id=call.call_id)
-            self._log_call(call, None, outcome=type(error).__name__)
+            self._log_call(call, None, outcome=type(error).__name__, refused=_is_refusal(error))
             if error is exc:  # already translated (single-flight): keep its LiteLLM cause
                 raise
             raise error from _cause(exc)
@@ -534,7 +535,7 @@ class UnifiedAgent:
             await reservation.release()
 
     def _log_call(self, call: _Call, usage: Usage | None, *, response: Any = None, outcome: str = "ok",
-                  deployment: str | None = None) -> None:
+                  deployment: str | None = None, refused: bool = False) -> None:
         """Step 7: one event per call (and one for the attempt that answered): names and numbers only."""
         hidden = getattr(response, "_hidden_params", None) or {}
         if call.state is not None and usage is not None and outcome == "ok":
@@ -553,6 +554,7 @@ class UnifiedAgent:
             cache_hit=bool(usage.cache_hit) if usage else False,
             latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
             outcome=outcome,
+            refused=refused,
             cache_lookup=call.cache_lookup,
             shared=call.shared,
         )
@@ -800,6 +802,11 @@ def _guarded(filtered: Any, chunks: list[Any], *, final: bool = False) -> list[A
 async def _police(content: ContentStreamFilter | None, chunks: list[Any], *, final: bool = False) -> list[Any]:
     """The chunks the output content policy lets through now (all of them without a policy)."""
     return chunks if content is None else await content.feed(chunks, final=final)
+
+
+def _is_refusal(error: BaseException) -> bool:
+    """A policy said no (subclasses included: the legacy facade's errors are policy errors too)."""
+    return isinstance(error, (PolicyViolation, MissingCredentials))
 
 
 def _cause(exc: BaseException) -> BaseException | None:

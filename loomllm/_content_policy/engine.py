@@ -248,7 +248,7 @@ class RouterModerator:
             reservation = await loom.ledger.reserve(agent, estimate)
         moderation_id = uuid.uuid4().hex[:16]
         started = time.perf_counter()
-        outcome, response = "ok", None
+        outcome, refused, response = "ok", False, None
         # The moderation request is an attempt of this agent's call like any other: checked per attempt.
         from loomllm._attempt import CallState, call_scope
         from loomllm._litellm.callbacks import call_metadata
@@ -263,7 +263,7 @@ class RouterModerator:
                     model=self._group, input=text, metadata=call_metadata(loom.id, agent, moderation_id))
             return response
         except BaseException as exc:
-            outcome = type(exc).__name__
+            outcome, refused = type(exc).__name__, isinstance(exc, PolicyViolation)
             raise
         finally:
             tokens = reservation.estimate.input_tokens if reservation is not None else 0
@@ -277,7 +277,7 @@ class RouterModerator:
                              kind="moderation", model_group=self._group, deployment=hidden.get("model_id"),
                              tokens_in=tokens if outcome == "ok" else 0, tokens_out=0, cost_usd=0.0,
                              cache_hit=False, latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                             outcome=outcome)
+                             outcome=outcome, refused=refused)
 
     @staticmethod
     def _check_egress(deployments: list[dict[str, Any]], policy: Any, agent: str) -> None:

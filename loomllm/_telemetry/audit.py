@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from loomllm.errors import (
     BudgetExceeded,
     BudgetStoreUnavailable,
+    ContentPolicyViolation,
     EgressDenied,
     ForbiddenParameter,
     GuardrailViolation,
@@ -29,7 +30,8 @@ from loomllm.errors import (
     PolicyViolation,
 )
 
-__all__ = ["POLICY_DECISION", "decision_fields", "emit_allowed", "emit_decision", "emit_redactions", "policy_of"]
+__all__ = ["POLICY_DECISION", "decision_fields", "emit_allowed", "emit_decision", "emit_redactions", "policy_of",
+           "reason_of"]
 
 POLICY_DECISION = "policy.decision"
 
@@ -40,6 +42,8 @@ class _Events(Protocol):
 
 def policy_of(error: BaseException) -> str | None:
     """Which policy an error comes from (``None`` for errors that are not policy decisions)."""
+    if isinstance(error, ContentPolicyViolation):  # first: the legacy twin is a GuardrailViolation too
+        return "content"
     if isinstance(error, GuardrailViolation):
         return "guardrail"
     if isinstance(error, BudgetExceeded | BudgetStoreUnavailable):
@@ -48,16 +52,22 @@ def policy_of(error: BaseException) -> str | None:
         return "egress"
     if isinstance(error, ForbiddenParameter):
         return "parameter"
-    if type(error).__name__ == "ContentPolicyViolation":
-        return "content"
     if isinstance(error, PolicyViolation):
         return "other"
     return None
 
 
+def reason_of(error: BaseException) -> str:
+    """The error's loomllm class name (a subclass, such as the legacy facade's, reports its loomllm parent)."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == "loomllm.errors":
+            return cls.__name__
+    return type(error).__name__
+
+
 def decision_fields(error: LoomError) -> dict[str, Any]:
     """The non-sensitive details of a refusal: entity types and counts, limit names, hosts."""
-    fields: dict[str, Any] = {"reason": type(error).__name__}
+    fields: dict[str, Any] = {"reason": reason_of(error)}
     if isinstance(error, GuardrailViolation):
         fields.update(direction=error.direction, entity_types=sorted(error.counts), counts=dict(error.counts))
     elif isinstance(error, BudgetExceeded):

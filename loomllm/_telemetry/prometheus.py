@@ -218,16 +218,13 @@ _METRIC_ATTRS = frozenset({
 # registry -> the listener that defined loomllm's metrics on it (prometheus_client refuses duplicates)
 _DEFINED: weakref.WeakKeyDictionary[Any, PrometheusMetrics] = weakref.WeakKeyDictionary()
 
-_REFUSALS = frozenset({"GuardrailViolation", "BudgetExceeded", "BudgetStoreUnavailable", "EgressDenied",
-                       "ForbiddenParameter", "ContentPolicyViolation", "MissingCredentials"})
-
-
 def _status(outcome: str, event: dict[str, Any]) -> str:
+    """``ok``, ``abandoned``, ``refused`` (a policy said no: the call path sets ``refused``) or ``error``."""
     if outcome == "ok":
         return "ok"
     if outcome == "abandoned":
         return "abandoned"
-    return "refused" if outcome in _REFUSALS or event.get("refused") else "error"
+    return "refused" if event.get("refused") else "error"
 
 
 class BudgetCollector:

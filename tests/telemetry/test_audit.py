@@ -99,3 +99,15 @@ class TestRedactionCounts:
                             action="redact", direction="output")
         assert 1.0 == value(registry, "llm_guardrail_findings_total", agent="a", entity_type="CREDIT_CARD",
                             action="mask", direction="output")
+
+
+class TestLegacyErrors:
+    def test_a_legacy_refusal_is_reported_as_its_loomllm_parent(self) -> None:
+        """The legacy facade's errors subclass loomllm's: same policy and reason in the audit stream."""
+        from loomllm._telemetry.audit import decision_fields, policy_of
+        from loomllm.legacy import LegacyBudgetExceeded, LegacyContentPolicyViolation
+
+        content = LegacyContentPolicyViolation(agent="a", policy="p", source="deny", categories=["x"])
+        assert ("content", "ContentPolicyViolation") == (policy_of(content), decision_fields(content)["reason"])
+        budget = LegacyBudgetExceeded(agent="a", limit="l", window="day", unit="usd", remaining=0.0, requested=1.0)
+        assert ("budget", "BudgetExceeded") == (policy_of(budget), decision_fields(budget)["reason"])

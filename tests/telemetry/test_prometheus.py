@@ -64,6 +64,31 @@ class TestCallMetrics:
 
 
 class TestPolicyMetrics:
+    @pytest.mark.parametrize("stream", [False, True])
+    async def test_an_answer_the_content_policy_blocks_is_refused_not_an_error(self, make_loom: Any, registry: Any,
+                                                                             wire_server: WireServer,
+                                                                             stream: bool) -> None:
+        """Refusals are told by the error's class (subclasses included), not by its name: a blocked
+        answer, plain or streamed, counts as status ``refused``."""
+        from loomllm import ContentPolicyViolation
+
+        wire_server.route(Reply.text("Sure: we will wire the funds back today."))
+        loom = make_loom("""
+            agents: {support: {model: smart}}
+            output_policy: {default: p, policies: {p: {deny: {words: ["wire the funds"]}}}}
+        """)
+        telemetry = instrument(loom, traces=False, registry=registry)
+        with pytest.raises(ContentPolicyViolation):
+            if stream:
+                async for _ in loom.agent("support").stream("Refund?"):
+                    pass
+            else:
+                await loom.agent("support").chat("Refund?")
+        telemetry.flush()
+        labels = {"agent": "support", "provider": "openai", "model": "gpt-4o-mini"}
+        assert 1.0 == value(registry, "llm_requests_total", **labels, status="refused")
+        assert 0.0 == value(registry, "llm_requests_total", **labels, status="error")
+
     async def test_budget_refusal_counts_a_decision_and_budget_gauges_are_scraped(self, make_loom: Any,
                                                                                   registry: Any) -> None:
         """A BudgetExceeded refusal is a refused request and a policy decision; budget gauges show the limit."""
