@@ -72,6 +72,7 @@ class _Call:
     cache_lookup: bool = False  # the response cache was consulted (for hit/miss counts)
     shared: bool = False  # answered by an identical in-flight call (single-flight): costs nothing
     vault: Vault | None = None  # the guardrail's vault of this call (its redaction counts reach the audit)
+    estimate: Estimate | None = None  # the worst case, once counted (the budget and the tpm bucket share it)
 
 
 class UnifiedAgent:
@@ -429,7 +430,7 @@ class UnifiedAgent:
         keys = call.params.pop("budget_keys", None)  # a budget scope, never sent to the provider
         if not self._budgeted and not keys:
             return None
-        estimate = self._estimate(call)
+        estimate = self._call_estimate(call)
         reservation = await self.loom.ledger.reserve(self.agent_name, estimate, keys=keys)
         if call.kind != "embedding" and reservation is not None:
             state.reserved_output = estimate.output_tokens
@@ -660,8 +661,13 @@ class UnifiedAgent:
         middleware = self.loom.middleware
         if call.state is None or not middleware.rates_enforced or not has_tpm(self._deployments):
             return
-        estimate = self._estimate(call)
+        estimate = self._call_estimate(call)
         call.state.rate_tokens = estimate.input_tokens + estimate.output_tokens
+
+    def _call_estimate(self, call: _Call) -> Estimate:
+        if call.estimate is None:
+            call.estimate = self._estimate(call)
+        return call.estimate
 
     def _translate(self, exc: BaseException, state: CallState) -> BaseException:
         """The error the caller sees: a refused attempt's policy error, else a ProviderError; scrubbed."""
