@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 
 from loomllm import _proxy_config as proxy
-from loomllm._base import StrictModel
+from loomllm._base import Flag, Integer, Number, StrictModel
 from loomllm._budget.config import BudgetsConfig
 from loomllm._config_yaml import DuplicateKey, load_yaml_document, read_config_text
 from loomllm._content_policy.config import OutputPolicySection
@@ -44,6 +44,8 @@ __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load
 # Top-level keys loomllm reads. Proxy-only sections are accepted and listed as ignored (see
 # loomllm._proxy_config), so a proxy config loads unchanged; any other key is a typo.
 _READ_SECTIONS = {"model_list", "router_settings", "litellm_settings", "loomllm"}
+_MISPLACED_SECTION = ("a loomllm setting outside the top-level loomllm: section (here nothing would read it, so "
+                      "the policy would be off): move it under loomllm:")
 _ENV_PREFIX = "os.environ/"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING_PREFIX = "loomllm-missing-env:"
@@ -58,21 +60,21 @@ class AgentConfig(StrictModel):
     prompt_file: str | None = None
     prompt: str | None = Field(default=None, description="Template reference, 'name' or 'name@version'.")
     embedding_model: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
-    top_p: float | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    temperature: Number | None = None
+    max_tokens: Integer | None = Field(default=None, gt=0)
+    top_p: Number | None = None
+    timeout: Number | None = Field(default=None, gt=0)
     params: dict[str, Any] = Field(default_factory=dict, description="Other default call parameters.")
     budget: str | None = None
     guardrails: str | None = None
     egress: str | None = None
-    cache: bool = True
+    cache: Flag = True
     allow_params: list[str] = Field(
         default_factory=list,
         description="Call parameters beyond the allowlist this agent accepts (e.g. extra_body); still checked "
                     "per attempt.",
     )
-    max_n: int = Field(default=8, ge=1, le=128, description="Most choices (n) one call may ask for.")
+    max_n: Integer = Field(default=8, ge=1, le=128, description="Most choices (n) one call may ask for.")
 
     @field_validator("allow_params")
     @classmethod
@@ -103,7 +105,7 @@ class LoggingConfig(StrictModel):
 
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
-    attempts: bool = Field(default=True, description="Also log one event per Router attempt.")
+    attempts: Flag = Field(default=True, description="Also log one event per Router attempt.")
     file: str | None = Field(default=None, description="Append every event as a JSON line to this file "
                              "(relative to the config file); `loomllm logs` reads it.")
 
@@ -114,7 +116,7 @@ class CacheOptions(StrictModel):
     scope: Literal["agent", "shared"] = Field(
         default="agent", description="'agent' namespaces cache keys per agent; 'shared' lets agents share answers."
     )
-    max_messages: int | None = Field(
+    max_messages: Integer | None = Field(
         default=None, description="Longest conversation that is cached (LiteLLM's default of 4 is lifted)."
     )
 
@@ -325,9 +327,10 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     raw, duplicates = _parse_yaml(text, file)
     raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds))
     ignored = _check_top_level(raw, file)
+    _check_misplaced_sections(raw, file)
     environment = proxy.environment_overlay(raw.get("environment_variables"), file, os.environ)
     environ = {**environment, **os.environ}
-    loom_raw = _resolve_env_strict(raw.get("loomllm") or {}, file, "loomllm", environ)
+    loom_raw = _resolve_env_strict(_loom_section(raw, file), file, "loomllm", environ)
     model_list_raw = raw.get("model_list") or []
     if isinstance(model_list_raw, list):
         model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
@@ -337,10 +340,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     _check_mapping(router_raw, file, "router_settings")
     router_settings = _resolve_settings_env(router_raw, file, "router_settings", environ, unset_settings)
     litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ, unset_settings)
-    try:
-        loom = LoomSection.model_validate(loom_raw)
-    except ValidationError as exc:
-        raise _config_error(exc, file, prefix="loomllm") from None
+    loom = _validate_loom_section(loom_raw, file)
     features = proxy.ignored_features(raw, litellm_settings, _judge_duplicates(duplicates, litellm_settings))
     config = LoomConfig(
         model_list=model_list,
@@ -433,9 +433,34 @@ def _inside_ignored_feature(path: str, litellm_settings: Mapping[str, Any]) -> b
         isinstance(v, str) and "." not in v for v in value)
 
 
+def _loom_section(raw: Mapping[str, Any], file: str) -> dict[str, Any]:
+    """The ``loomllm:`` mapping; ``loomllm: []``, ``false`` or ``0`` is an error, not "no policy"."""
+    section = raw.get("loomllm")
+    if section is None:
+        return {}
+    _check_mapping(section, file, "loomllm")
+    return dict(section)
+
+
+def _validate_loom_section(loom_raw: dict[str, Any], file: str) -> LoomSection:
+    """The typed ``loomllm:`` section; every error names the file (validators that know the full key
+    path raise ConfigError themselves)."""
+    try:
+        return LoomSection.model_validate(loom_raw)
+    except ValidationError as exc:
+        raise _config_error(exc, file, prefix="loomllm", raw=loom_raw) from None
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        raise ConfigError(exc.problem, file=file, path=exc.path) from None
+
+
 def _check_top_level(raw: Mapping[str, Any], file: str) -> list[str]:
     known = _READ_SECTIONS | proxy.HANDLED_SECTIONS | set(proxy.PROXY_ONLY_SECTIONS)
     unknown = sorted(str(k) for k in raw if k not in known)
+    misplaced = [k for k in unknown if k in LoomSection.model_fields]
+    if misplaced:
+        raise ConfigError(_MISPLACED_SECTION, file=file, path=misplaced[0])
     if unknown:
         names = ", ".join(sorted(_READ_SECTIONS))
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (loomllm reads: {names}; proxy-only sections "
@@ -627,6 +652,7 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
     """
     router_args = _router_arguments()
     for key in [k for k in config.router_settings if k not in router_args]:
+        _refuse_misplaced_policy(key, file, "router_settings")
         typo = _typo_of(str(key), router_args)
         if typo:
             raise ConfigError(f"unknown router setting: LiteLLM {_litellm_version()}'s Router has no such "
@@ -639,6 +665,7 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
     for key in list(config.litellm_settings):
         if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS or _is_litellm_setting(key):
             continue
+        _refuse_misplaced_policy(key, file, "litellm_settings")
         if candidates is None:
             candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
         typo = _typo_of(str(key), candidates)
@@ -650,6 +677,20 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
         config.ignored_features.append(f"litellm_settings.{key}: neither LiteLLM {_litellm_version()} nor its "
                                        "proxy reads it")
     _check_callback_paths(config, file)
+
+
+def _refuse_misplaced_policy(key: Any, file: str, section: str) -> None:
+    """A loomllm section (``budgets:``, ``egress:``, ``loomllm:``) among LiteLLM's settings would be dropped."""
+    if key == "loomllm" or key in LoomSection.model_fields:
+        raise ConfigError(_MISPLACED_SECTION, file=file, path=f"{section}.{key}")
+
+
+def _check_misplaced_sections(raw: Mapping[str, Any], file: str) -> None:
+    """A ``loomllm:`` section nested in a proxy-only section (``general_settings``) would never be read."""
+    for name in proxy.PROXY_ONLY_SECTIONS:
+        section = raw.get(name)
+        if isinstance(section, dict) and "loomllm" in section:
+            raise ConfigError(_MISPLACED_SECTION, file=file, path=f"{name}.loomllm")
 
 
 def _typo_of(key: str, known: Iterable[str]) -> str | None:
@@ -797,6 +838,11 @@ def _check_references(config: LoomConfig, file: str) -> list[str]:
         known = ", ".join(config.loom.agents) or "none"
         raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=file, path="loomllm.default_agent")
     _check_teams(config, file)
+    _check_agent_names(config, file)
+    try:
+        config.loom.budgets.check_model_groups({*config.groups, *(deployment_id(d) for d in config.model_list)})
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, file=file, path=exc.path) from None
     return notes
 
 
@@ -876,25 +922,57 @@ def _check_teams(config: LoomConfig, file: str) -> None:
                     file=file, path=f"loomllm.budgets.teams.{team}.agents[{index}]")
 
 
+def _check_agent_names(config: LoomConfig, file: str) -> None:
+    """An output policy bound to a misspelt agent name would not bind the agent (as for team members)."""
+    agents = config.loom.agents
+    for name in config.loom.output_policy.agents:
+        hint = "" if name in agents else proxy.nearest(name, agents)
+        if hint:
+            raise ConfigError(
+                f"unknown agent {name!r}: a misspelt agent gets no output policy (an agent defined in code with this "
+                f"name must also be listed under loomllm.agents){hint}", file=file,
+                path=f"loomllm.output_policy.agents.{name}")
+
+
 def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | None, path: str) -> None:
     if name is not None and name not in known:
         names = ", ".join(sorted(known)) or "none defined"
         raise ConfigError(f"unknown policy {name!r} (known: {names})", file=file, path=path)
 
 
-def _config_error(exc: ValidationError, file: str, *, prefix: str) -> ConfigError:
-    """Turn pydantic's report into a ConfigError naming the key path of every problem."""
+def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = None) -> ConfigError:
+    """Turn pydantic's report into a ConfigError naming the key path of every problem (never the value)."""
     problems = []
     for detail in exc.errors():
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in detail["loc"])
-        message = detail["msg"]
-        if detail["type"] == "extra_forbidden":
-            message = "unknown key (a typo here would silently disable a policy)"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        problems.append((path, message))
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in _yaml_location(detail["loc"], raw))
+        problems.append((path, _problem_message(detail)))
     first_path, first_message = problems[0]
     more = "".join(f"\n{file}: {p}: {m}" for p, m in problems[1:])
     error = ConfigError(first_message + more, file=file, path=first_path)
     error.problems = problems  # type: ignore[attr-defined]
     return error
+
+
+def _problem_message(detail: Mapping[str, Any]) -> str:
+    kind, message = detail["type"], str(detail["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key (a typo here would silently disable a policy)"
+    if kind == "bool_type":
+        quoted = " (a quoted string such as 'false' or a variable is not one)" if isinstance(detail["input"], str) else ""
+        return f"must be true or false{quoted}"
+    return message.removeprefix("Value error, ")
+
+
+def _yaml_location(loc: tuple[int | str, ...], raw: Any) -> list[int | str]:
+    """``loc`` as the YAML spells it: a guardrail direction's flat ``ENTITY: action`` rules have no ``rules:``
+    key in the file (:class:`~loomllm._guardrails.config.DirectionPolicy` adds it)."""
+    out: list[int | str] = []
+    node = raw
+    for part in loc:
+        if part == "rules" and out and out[-1] in ("input", "output") and isinstance(node, Mapping) \
+                and "rules" not in node:
+            continue
+        out.append(part)
+        node = node.get(part) if isinstance(node, Mapping) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+    return out

@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._base import StrictModel
+from .._base import Flag, Integer, Number, StrictModel
+from ..errors import ConfigError
 from .entities import ALL_PII_ENTITIES, DEFAULT_PII_ENTITIES, NER_ENTITIES, SECRET_ENTITIES, SECRET_FAMILY
 
 __all__ = ["Action", "DirectionPolicy", "EntityRule", "GuardrailProfile", "GuardrailsConfig"]
@@ -56,7 +57,7 @@ class EntityRule(StrictModel):
     """What to do with one entity type: an action and, optionally, the minimum score that triggers it."""
 
     action: Action
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    threshold: Number | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class DirectionPolicy(StrictModel):
@@ -138,7 +139,7 @@ class GuardrailProfile(StrictModel):
 
     input: DirectionPolicy = Field(default_factory=_standard_input)
     output: DirectionPolicy = Field(default_factory=_standard_output)
-    restore: bool = True
+    restore: Flag = True
     allow_values: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
 
@@ -163,7 +164,7 @@ class GuardrailsConfig(StrictModel):
     default: str | None = None
     spacy_model: str | None = None
     on_analyzer_error: Literal["fail_closed", "fail_open"] = "fail_closed"
-    cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    cache_size: Integer = Field(default=10_000, ge=0, le=10_000_000)
     pii_entities: tuple[str, ...] = DEFAULT_PII_ENTITIES
     profiles: dict[str, GuardrailProfile] = Field(default_factory=lambda: {"standard": GuardrailProfile()})
 
@@ -186,7 +187,26 @@ class GuardrailsConfig(StrictModel):
     @model_validator(mode="after")
     def _default_profile_exists(self) -> GuardrailsConfig:
         if self.default is not None and self.default not in self.profiles:
-            raise ValueError(f"default profile {self.default!r} is not defined in profiles {sorted(self.profiles)}")
+            raise ConfigError(f"default profile {self.default!r} is not defined in profiles {sorted(self.profiles)}",
+                              path="loomllm.guardrails.default")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_are_detected(self) -> GuardrailsConfig:
+        """A rule written for an entity no recognizer finds would never fire: the policy would be off for it."""
+        detected = {*self.pii_entities, *(NER_ENTITIES if self.spacy_model else ())}
+        for name, profile in self.profiles.items():
+            for direction in ("input", "output"):
+                if direction not in profile.model_fields_set:
+                    continue  # the built-in rules name every default entity; a shorter pii_entities is deliberate
+                for entity, rule in profile.policy(direction).rules.items():
+                    if rule.action == "allow" or entity == SECRET_FAMILY or entity in SECRET_ENTITIES \
+                            or entity in detected:
+                        continue
+                    fix = ("set loomllm.guardrails.spacy_model (only a spaCy NER model finds it)"
+                           if entity not in ALL_PII_ENTITIES else "add it to loomllm.guardrails.pii_entities")
+                    raise ConfigError(f"{entity} is not detected, so this rule would never apply: {fix}",
+                                      path=f"loomllm.guardrails.profiles.{name}.{direction}.{entity}")
         return self
 
     def profile(self, name: str) -> GuardrailProfile:
