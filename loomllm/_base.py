@@ -28,13 +28,29 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    value = _not_a_boolean(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            number = float(value)  # PyYAML reads 1e6 (no dot) as the string '1e6'
+        except ValueError:
+            return value
+        if number.is_integer():
+            return int(number)
+    return value
+
+
 Flag = StrictBool
 """A switch: a YAML boolean only (see the module docstring)."""
 
 Number = Annotated[float, BeforeValidator(_not_a_boolean), AllowInfNan(False)]
 """A finite number; a boolean is refused."""
 
-Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+Integer = Annotated[int, BeforeValidator(_whole_number)]
 """A whole number; a boolean is refused."""
 
 

@@ -946,6 +946,8 @@ def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = No
     for detail in exc.errors():
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in _yaml_location(detail["loc"], raw))
         problems.append((path, _problem_message(detail)))
+    # An unknown key first: a misspelt key also makes the key it meant "missing", which explains less.
+    problems.sort(key=lambda problem: not problem[1].startswith("unknown key"))
     first_path, first_message = problems[0]
     more = "".join(f"\n{file}: {p}: {m}" for p, m in problems[1:])
     error = ConfigError(first_message + more, file=file, path=first_path)
@@ -958,8 +960,9 @@ def _problem_message(detail: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return "unknown key (a typo here would silently disable a policy)"
     if kind == "bool_type":
-        quoted = " (a quoted string such as 'false' or a variable is not one)" if isinstance(detail["input"], str) else ""
-        return f"must be true or false{quoted}"
+        if isinstance(detail["input"], str):
+            return "must be true or false (a quoted string such as 'false', or a variable, is not a boolean)"
+        return "must be true or false"
     return message.removeprefix("Value error, ")
 
 

@@ -50,6 +50,9 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
 }
 GENERIC_THRESHOLD = 0.5
 
+# Values of unrelated kinds: an allow pattern found in all of them allows everything (".", "\\w", "[^ ]").
+_UNLIKE_VALUES = ("alice@example.com", "4111 1111 1111 1111", "sk-proj-4xQ9mZ2", "+1 415 555 0100", "10.0.0.7")
+
 _KNOWN_ENTITIES = frozenset({SECRET_FAMILY, *SECRET_ENTITIES, *ALL_PII_ENTITIES, *NER_ENTITIES})
 
 
@@ -146,11 +149,15 @@ class GuardrailProfile(StrictModel):
     @field_validator("allow_patterns")
     @classmethod
     def _compilable(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
+        for index, pattern in enumerate(patterns):
             try:
-                re.compile(pattern)
+                compiled = re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"allow_patterns: {pattern!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(f"allow_patterns[{index}] is not a valid regular expression: {exc}") from None
+            if compiled.search("") or all(compiled.search(value) for value in _UNLIKE_VALUES):
+                raise ValueError(f"allow_patterns[{index}] matches any value (an e-mail address, a card number, an "
+                                 "API key alike), so it would allow every finding, secrets included: anchor it to "
+                                 "what you mean to allow (e.g. '@ourco\\.com$')")
         return patterns
 
     def policy(self, direction: str) -> DirectionPolicy:
