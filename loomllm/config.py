@@ -3,7 +3,9 @@
 The sections ``model_list``, ``router_settings`` and ``litellm_settings`` mean what they mean in a
 LiteLLM proxy ``config.yaml``, so an existing proxy config loads unchanged. loomllm's own policy
 lives under a top-level ``loomllm:`` key, validated strictly: an unknown key there is an error,
-because a typo must never silently switch a policy off.
+because a typo must never silently switch a policy off. So are a switch that is not a YAML boolean
+(``"false"``, ``0``), a number that is a boolean, NaN or infinite (``usd: true``), and a loomllm
+section written at the top level or among LiteLLM's settings (see :mod:`loomllm._base`).
 
 Every error names the file and the key path, e.g.
 ``config/loomllm.yaml: loomllm.agents.planner.model: unknown model group 'smrt' (known: fast, smart)``.
