@@ -327,12 +327,14 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     """Validate a YAML document (``source`` is only used in error messages and for relative paths)."""
     file = str(source) if source else "<config>"
     raw, duplicates = _parse_yaml(text, file)
-    raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds))
+    origins: dict[str, str] = {}
+    raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds), origins)
+    loom_file = origins.get("loomllm", file)  # the loomllm section may come from an included file
     ignored = _check_top_level(raw, file)
     _check_misplaced_sections(raw, file)
     environment = proxy.environment_overlay(raw.get("environment_variables"), file, os.environ)
     environ = {**environment, **os.environ}
-    loom_raw = _resolve_env_strict(_loom_section(raw, file), file, "loomllm", environ)
+    loom_raw = _resolve_env_strict(_loom_section(raw, loom_file), loom_file, "loomllm", environ)
     model_list_raw = raw.get("model_list") or []
     if isinstance(model_list_raw, list):
         model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
@@ -342,7 +344,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     _check_mapping(router_raw, file, "router_settings")
     router_settings = _resolve_settings_env(router_raw, file, "router_settings", environ, unset_settings)
     litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ, unset_settings)
-    loom = _validate_loom_section(loom_raw, file)
+    loom = _validate_loom_section(loom_raw, loom_file)
     features = proxy.ignored_features(raw, litellm_settings, _judge_duplicates(duplicates, litellm_settings))
     config = LoomConfig(
         model_list=model_list,
@@ -357,7 +359,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     )
     _check_settings_keys(config, file)
     check_providers(config)
-    config.ignored_features += _check_references(config, file)
+    config.ignored_features += _check_references(config, file, loom_file)
     _report_ignored(config.ignored_features, unset_settings, file, strict=strict)
     return config
 
@@ -812,7 +814,7 @@ def _fallback_lists(*sections: Mapping[str, Any]) -> Iterator[list[tuple[str, li
             yield pairs
 
 
-def _check_references(config: LoomConfig, file: str) -> list[str]:
+def _check_references(config: LoomConfig, file: str, loom_file: str) -> list[str]:
     """Fallback targets, aliases, agents and teams name things that exist; returns notes on dead entries.
 
     A fallback *to* an undefined group is an error (the call would fail over to nothing); a
@@ -834,17 +836,18 @@ def _check_references(config: LoomConfig, file: str) -> list[str]:
                           f"{proxy.nearest(name, config.groups)}"
                           for name in sources if name != "*" and not config.serves(name)]
     for name, agent in config.loom.agents.items():
-        check_agent_spec(config, name, agent, file=file)
+        check_agent_spec(config, name, agent, file=loom_file)
     default_agent = config.loom.default_agent
     if default_agent is not None and default_agent not in config.loom.agents:
         known = ", ".join(config.loom.agents) or "none"
-        raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=file, path="loomllm.default_agent")
-    _check_teams(config, file)
-    _check_agent_names(config, file)
+        raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=loom_file,
+                          path="loomllm.default_agent")
+    _check_teams(config, loom_file)
+    _check_agent_names(config, loom_file)
     try:
         config.loom.budgets.check_model_groups({*config.groups, *(deployment_id(d) for d in config.model_list)})
     except ConfigError as exc:
-        raise ConfigError(exc.problem, file=file, path=exc.path) from None
+        raise ConfigError(exc.problem, file=loom_file, path=exc.path) from None
     return notes
 
 

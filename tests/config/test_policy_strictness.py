@@ -300,3 +300,14 @@ class TestWhatStillLoads:
                                      "output_policy:\n  policies:\n    m: {moderation: {model: moderation, "
                                      "categories: [self-harm, my-custom-category]}}"))
         assert () == config.loom.guardrails.pii_entities
+
+
+class TestIncludedFiles:
+    def test_error_in_an_included_loomllm_section_names_the_included_file(self, tmp_path: Path) -> None:
+        """The loomllm section may live in an ``include:`` file; its errors name that file, not the includer."""
+        (tmp_path / "policy.yaml").write_text("loomllm:\n  egress:\n    policies:\n"
+                                              "      p: {allow: [api.openai.com], require_https: 'false'}\n")
+        with pytest.raises(ConfigError) as caught:
+            load(tmp_path, MODELS + "include: [policy.yaml]\n")
+        assert (str((tmp_path / "policy.yaml").resolve()), "loomllm.egress.policies.p.require_https") == (
+            caught.value.file, caught.value.path)
