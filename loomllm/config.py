@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from loomllm import _proxy_config as proxy
 from loomllm._base import Flag, Integer, Number, StrictModel
@@ -452,7 +452,7 @@ def _validate_loom_section(loom_raw: dict[str, Any], file: str) -> LoomSection:
     try:
         return LoomSection.model_validate(loom_raw)
     except ValidationError as exc:
-        raise _config_error(exc, file, prefix="loomllm", raw=loom_raw) from None
+        raise _config_error(exc, file, prefix="loomllm", raw=loom_raw, model=LoomSection) from None
     except ConfigError as exc:
         if exc.file is not None:
             raise
@@ -945,12 +945,16 @@ def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | N
         raise ConfigError(f"unknown policy {name!r} (known: {names})", file=file, path=path)
 
 
-def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = None) -> ConfigError:
+def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = None,
+                  model: type[BaseModel] | None = None) -> ConfigError:
     """Turn pydantic's report into a ConfigError naming the key path of every problem (never the value)."""
     problems = []
     for detail in exc.errors():
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in _yaml_location(detail["loc"], raw))
-        problems.append((path, _problem_message(detail)))
+        message = _problem_message(detail)
+        if detail["type"] == "extra_forbidden" and model is not None:
+            message += proxy.nearest(str(detail["loc"][-1]), _keys_at(model, detail["loc"][:-1]))
+        problems.append((path, message))
     # An unknown key first: a misspelt key also makes the key it meant "missing", which explains less.
     problems.sort(key=lambda problem: not problem[1].startswith("unknown key"))
     first_path, first_message = problems[0]
@@ -958,6 +962,38 @@ def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = No
     error = ConfigError(first_message + more, file=file, path=first_path)
     error.problems = problems  # type: ignore[attr-defined]
     return error
+
+
+def _keys_at(model: type[BaseModel], loc: Iterable[int | str]) -> list[str]:
+    """The keys the model at ``loc`` inside ``model`` takes (for "did you mean"); empty if ``loc`` is not a model."""
+    node: Any = model
+    for part in loc:
+        if _is_model(node):
+            field = node.model_fields.get(part) if isinstance(part, str) else None
+            node = _model_inside(field.annotation) if field is not None else None
+        else:
+            node = _model_inside(_item_type(node))
+        if node is None:
+            return []
+    return sorted(node.model_fields) if _is_model(node) else []
+
+
+def _is_model(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _item_type(node: Any) -> Any:
+    """The value type of a ``dict[str, X]`` / ``list[X]`` / ``tuple[X, ...]`` annotation."""
+    args = [a for a in get_args(node) if a is not Ellipsis]
+    return args[-1] if args else None
+
+
+def _model_inside(annotation: Any) -> Any:
+    """``annotation`` without ``| None``: a model class, a container type, or None."""
+    if _is_model(annotation) or get_origin(annotation) in (dict, list, tuple):
+        return annotation
+    models = [a for a in get_args(annotation) if _is_model(a) or get_origin(a) in (dict, list, tuple)]
+    return models[0] if len(models) == 1 else None
 
 
 def _problem_message(detail: Mapping[str, Any]) -> str:

@@ -253,6 +253,13 @@ class TestPolicyStrictness:
         assert str(error).startswith(f"{tmp_path / 'loomllm.yaml'}: {where}: ")
         assert SECRET not in str(error)
 
+    def test_misspelt_key_names_the_key_meant(self, tmp_path: Path) -> None:
+        """An unknown key is reported before the key it leaves missing, with the nearest key of that model."""
+        with pytest.raises(ConfigError) as caught:
+            load(tmp_path, loom("budgets:\n  policies:\n    d: {limts: [{usd: 5, per: day}]}"))
+        assert "loomllm.budgets.policies.d.limts" == caught.value.path
+        assert "did you mean 'limits'?" in caught.value.problem.splitlines()[0]
+
     def test_switch_from_an_environment_variable_is_refused_without_its_value(
             self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A variable is a string: in a switch it is refused (``"false"`` is not false), and its value is not shown."""
