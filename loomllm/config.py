@@ -53,6 +53,10 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING_PREFIX = "loomllm-missing-env:"
 
 
+# Agent settings that bind a policy; under ``params:`` they would be sent as call parameters instead.
+_AGENT_POLICY_KEYS = frozenset({"budget", "guardrails", "egress", "allow_params", "max_n", "embedding_model"})
+
+
 class AgentConfig(StrictModel):
     """One agent: which model group it talks to, how it is prompted, which policies bind it."""
 
@@ -93,6 +97,10 @@ class AgentConfig(StrictModel):
         bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} may not be set per agent: configure it on the deployment")
+        misplaced = sorted(k for k in value if k in _AGENT_POLICY_KEYS)
+        if misplaced:
+            raise ValueError(f"{', '.join(misplaced)} is an agent setting, not a call parameter (under params it "
+                             "would bind nothing): write it beside params")
         return value
 
     def default_params(self) -> dict[str, Any]:

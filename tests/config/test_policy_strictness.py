@@ -203,6 +203,8 @@ BAD: list[tuple[str, str, str]] = [
     ("agent key misspelt", loom(f"budgets:\n{POLICIES}agents:\n  planner: {{model: smart, budgte: daily}}"),
      "loomllm.agents.planner.budgte"),
     ("agents null", loom("agents:"), "loomllm.agents"),
+    ("agent policy under params", loom(EGRESS + "agents:\n  planner: {model: smart, params: {egress: openai}}"),
+     "loomllm.agents.planner.params"),
     # --- the section itself, and sections in the wrong place ---
     ("loomllm a list", MODELS + "loomllm: []\n", "loomllm"),
     ("loomllm false", MODELS + "loomllm: false\n", "loomllm"),
