@@ -38,6 +38,7 @@ from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
 from loomllm._middleware.config import MiddlewareConfig
 from loomllm._params import RESERVED, is_always_forbidden
+from loomllm._scrub import REDACTED, credential_values
 from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError, ConfigWarning
 
@@ -335,6 +336,47 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     """Validate a YAML document (``source`` is only used in error messages and for relative paths)."""
     file = str(source) if source else "<config>"
     raw, duplicates = _parse_yaml(text, file)
+    try:
+        return _validate_document(raw, duplicates, source, file, strict=strict)
+    except ConfigError as exc:
+        raise _without_credentials(exc, raw) from None
+
+
+def _without_credentials(error: ConfigError, raw: Mapping[str, Any]) -> ConfigError:
+    """``error`` with every credential value of the config replaced (a key pasted, or a key variable named,
+    where a policy name or a number belongs would otherwise be quoted back in the message)."""
+    text = str(error)
+    secrets = [v for v in credential_values(_credential_holders(raw)) if v in text]
+    if not secrets:
+        return error
+    error.problem = _redact(error.problem, secrets)
+    error.args = (_redact(text, secrets),)
+    problems = getattr(error, "problems", None)
+    if problems is not None:
+        error.problems = [(path, _redact(m, secrets)) for path, m in problems]  # type: ignore[attr-defined]
+    return error
+
+
+def _credential_holders(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Deployment-shaped ``{"litellm_params": ...}`` for every deployment and ``credential_list`` entry."""
+    holders = []
+    for section, key in (("model_list", "litellm_params"), ("credential_list", "credential_values")):
+        entries = raw.get(section)
+        for entry in entries if isinstance(entries, list) else []:
+            params = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(params, dict):  # a credential's name is not a credential
+                holders.append({"litellm_params": {k: v for k, v in params.items() if k != "litellm_credential_name"}})
+    return holders
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _validate_document(raw: dict[str, Any], duplicates: list[tuple[str, DuplicateKey]], source: Path | None,
+                       file: str, *, strict: bool) -> LoomConfig:
     origins: dict[str, str] = {}
     raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds), origins)
     loom_file = origins.get("loomllm", file)  # the loomllm section may come from an included file

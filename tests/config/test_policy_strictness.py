@@ -272,6 +272,22 @@ class TestPolicyStrictness:
         assert "loomllm.egress.policies.p.require_https" == caught.value.path
         assert "must be true or false" in str(caught.value) and SECRET not in str(caught.value)
 
+    def test_key_pasted_where_a_name_belongs_is_not_quoted(self, tmp_path: Path) -> None:
+        """A deployment's key written as a policy name is refused without quoting it back."""
+        with pytest.raises(ConfigError) as caught:
+            load(tmp_path, loom(f"agents:\n  planner: {{model: smart, budget: {SECRET}}}"))
+        assert "loomllm.agents.planner.budget" == caught.value.path
+        assert SECRET not in str(caught.value) and SECRET not in caught.value.problem
+
+    def test_key_variable_named_where_a_name_belongs_is_not_quoted(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A key variable substituted into a policy name is refused without quoting its value."""
+        monkeypatch.setenv("LOOMLLM_TEST_API_KEY", SECRET[::-1])
+        with pytest.raises(ConfigError) as caught:
+            load(tmp_path, loom(EGRESS + "  default: ${LOOMLLM_TEST_API_KEY}"))
+        assert "loomllm.egress.default" == caught.value.path
+        assert SECRET[::-1] not in str(caught.value)
+
     def test_unset_variable_in_a_policy_is_an_error(self, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
         """An unset variable in the loomllm section is an error, not an empty (or missing) value."""
