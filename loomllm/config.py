@@ -740,11 +740,17 @@ def _refuse_misplaced_policy(key: Any, file: str, section: str) -> None:
 
 
 def _check_misplaced_sections(raw: Mapping[str, Any], file: str) -> None:
-    """A ``loomllm:`` section nested in a proxy-only section (``general_settings``) would never be read."""
+    """A ``loomllm:`` section nested in a proxy-only section (``general_settings``) would never be read, nor
+    would loomllm's guardrails written where the proxy's go (the proxy's are a list, loomllm's a mapping)."""
     for name in proxy.PROXY_ONLY_SECTIONS:
         section = raw.get(name)
         if isinstance(section, dict) and "loomllm" in section:
             raise ConfigError(_MISPLACED_SECTION, file=file, path=f"{name}.loomllm")
+    settings = raw.get("litellm_settings")
+    in_settings = settings.get("guardrails") if isinstance(settings, dict) else None
+    for path, value in (("guardrails", raw.get("guardrails")), ("litellm_settings.guardrails", in_settings)):
+        if isinstance(value, dict) and set(value) & set(GuardrailsConfig.model_fields):
+            raise ConfigError(_MISPLACED_SECTION, file=file, path=path)
 
 
 def _typo_of(key: str, known: Iterable[str]) -> str | None:

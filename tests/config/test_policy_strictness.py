@@ -219,6 +219,10 @@ BAD: list[tuple[str, str, str]] = [
      "router_settings.egress"),
     ("loomllm inside general_settings", MODELS + "general_settings:\n  loomllm:\n    agents: {}\n",
      "general_settings.loomllm"),
+    ("loomllm guardrails where the proxy's go", MODELS + "guardrails:\n  default: standard\n", "guardrails"),
+    ("loomllm guardrails among litellm_settings", MODELS + "litellm_settings:\n  guardrails:\n"
+                                                           "    profiles: {p: {input: {SECRET: block}}}\n",
+     "litellm_settings.guardrails"),
     ("section name misspelt", loom("guardrail:\n  default: standard"), "loomllm.guardrail"),
     # --- duplicate keys: YAML would keep the last one silently ---
     ("two loomllm sections", loom(EGRESS) + "loomllm:\n  agents: {}\n", "loomllm"),
