@@ -97,19 +97,22 @@ def nearest(name: str, candidates: Any) -> str:
 
 
 def resolve_includes(raw: dict[str, Any], source: Path | None, file: str,
-                     on_duplicates: Callable[[str, list[DuplicateKey]], None]) -> dict[str, Any]:
+                     on_duplicates: Callable[[str, list[DuplicateKey]], None],
+                     origins: dict[str, str] | None = None) -> dict[str, Any]:
     """Merge the files named by ``include:`` as the proxy does: lists are extended, other sections added.
 
     Paths are relative to the file that names them; a file included twice is read once. A section
     other than a list that two files both define is an error (the proxy would silently keep the
-    included one).
+    included one). ``origins`` receives, for each section other than a list taken from an included
+    file, that file's name (so that errors in it name the file it is written in).
     """
     seen = {source.resolve()} if source else set()
-    return _merge_includes(raw, source, file, seen, on_duplicates)
+    return _merge_includes(raw, source, file, seen, on_duplicates, {} if origins is None else origins)
 
 
 def _merge_includes(raw: dict[str, Any], source: Path | None, file: str, seen: set[Path],
-                    on_duplicates: Callable[[str, list[DuplicateKey]], None]) -> dict[str, Any]:
+                    on_duplicates: Callable[[str, list[DuplicateKey]], None],
+                    origins: dict[str, str]) -> dict[str, Any]:
     entries = raw.pop("include", None) or []
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise ConfigError("must be a list of file names", file=file, path="include")
@@ -127,15 +130,18 @@ def _merge_includes(raw: dict[str, Any], source: Path | None, file: str, seen: s
         if not isinstance(included, dict):
             raise ConfigError("an included file must be a mapping", file=included_file)
         on_duplicates(included_file, duplicates)
-        included = _merge_includes(included, path, included_file, seen, on_duplicates)
-        _merge_into(raw, included, file, included_file)
+        included = _merge_includes(included, path, included_file, seen, on_duplicates, origins)
+        _merge_into(raw, included, file, included_file, origins)
     return raw
 
 
-def _merge_into(raw: dict[str, Any], included: Mapping[str, Any], file: str, included_file: str) -> None:
+def _merge_into(raw: dict[str, Any], included: Mapping[str, Any], file: str, included_file: str,
+                origins: dict[str, str]) -> None:
     for key, value in included.items():
         if key not in raw or raw[key] is None:
             raw[key] = value
+            if not isinstance(value, list):
+                origins.setdefault(str(key), included_file)
         elif isinstance(raw[key], list) and isinstance(value, list):
             raw[key] = [*raw[key], *value]
         else:

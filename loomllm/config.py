@@ -3,7 +3,9 @@
 The sections ``model_list``, ``router_settings`` and ``litellm_settings`` mean what they mean in a
 LiteLLM proxy ``config.yaml``, so an existing proxy config loads unchanged. loomllm's own policy
 lives under a top-level ``loomllm:`` key, validated strictly: an unknown key there is an error,
-because a typo must never silently switch a policy off.
+because a typo must never silently switch a policy off. So are a switch that is not a YAML boolean
+(``"false"``, ``0``), a number that is a boolean, NaN or infinite (``usd: true``), and a loomllm
+section written at the top level or among LiteLLM's settings (see :mod:`loomllm._base`).
 
 Every error names the file and the key path, e.g.
 ``config/loomllm.yaml: loomllm.agents.planner.model: unknown model group 'smrt' (known: fast, smart)``.
@@ -22,13 +24,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from loomllm import _proxy_config as proxy
-from loomllm._base import StrictModel
+from loomllm._base import Flag, Integer, Number, StrictModel
 from loomllm._budget.config import BudgetsConfig
 from loomllm._config_yaml import DuplicateKey, load_yaml_document, read_config_text
 from loomllm._content_policy.config import OutputPolicySection
@@ -36,6 +38,7 @@ from loomllm._egress.config import EgressConfig
 from loomllm._guardrails.config import GuardrailsConfig
 from loomllm._middleware.config import MiddlewareConfig
 from loomllm._params import RESERVED, is_always_forbidden
+from loomllm._scrub import REDACTED, credential_values
 from loomllm._telemetry.config import TelemetryConfig
 from loomllm.errors import ConfigError, ConfigWarning
 
@@ -44,9 +47,15 @@ __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load
 # Top-level keys loomllm reads. Proxy-only sections are accepted and listed as ignored (see
 # loomllm._proxy_config), so a proxy config loads unchanged; any other key is a typo.
 _READ_SECTIONS = {"model_list", "router_settings", "litellm_settings", "loomllm"}
+_MISPLACED_SECTION = ("a loomllm setting outside the top-level loomllm: section (here nothing would read it, so "
+                      "the policy would be off): move it under loomllm:")
 _ENV_PREFIX = "os.environ/"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING_PREFIX = "loomllm-missing-env:"
+
+
+# Agent settings that bind a policy; under ``params:`` they would be sent as call parameters instead.
+_AGENT_POLICY_KEYS = frozenset({"budget", "guardrails", "egress", "allow_params", "max_n", "embedding_model"})
 
 
 class AgentConfig(StrictModel):
@@ -58,21 +67,21 @@ class AgentConfig(StrictModel):
     prompt_file: str | None = None
     prompt: str | None = Field(default=None, description="Template reference, 'name' or 'name@version'.")
     embedding_model: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
-    top_p: float | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    temperature: Number | None = None
+    max_tokens: Integer | None = Field(default=None, gt=0)
+    top_p: Number | None = None
+    timeout: Number | None = Field(default=None, gt=0)
     params: dict[str, Any] = Field(default_factory=dict, description="Other default call parameters.")
     budget: str | None = None
     guardrails: str | None = None
     egress: str | None = None
-    cache: bool = True
+    cache: Flag = True
     allow_params: list[str] = Field(
         default_factory=list,
         description="Call parameters beyond the allowlist this agent accepts (e.g. extra_body); still checked "
                     "per attempt.",
     )
-    max_n: int = Field(default=8, ge=1, le=128, description="Most choices (n) one call may ask for.")
+    max_n: Integer = Field(default=8, ge=1, le=128, description="Most choices (n) one call may ask for.")
 
     @field_validator("allow_params")
     @classmethod
@@ -89,6 +98,10 @@ class AgentConfig(StrictModel):
         bad = sorted(k for k in value if is_always_forbidden(k) or k in RESERVED)
         if bad:
             raise ValueError(f"{', '.join(bad)} may not be set per agent: configure it on the deployment")
+        misplaced = sorted(k for k in value if k in _AGENT_POLICY_KEYS)
+        if misplaced:
+            raise ValueError(f"{', '.join(misplaced)} is an agent setting, not a call parameter (under params it "
+                             "would bind nothing): write it beside params")
         return value
 
     def default_params(self) -> dict[str, Any]:
@@ -103,7 +116,7 @@ class LoggingConfig(StrictModel):
 
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
-    attempts: bool = Field(default=True, description="Also log one event per Router attempt.")
+    attempts: Flag = Field(default=True, description="Also log one event per Router attempt.")
     file: str | None = Field(default=None, description="Append every event as a JSON line to this file "
                              "(relative to the config file); `loomllm logs` reads it.")
 
@@ -114,7 +127,7 @@ class CacheOptions(StrictModel):
     scope: Literal["agent", "shared"] = Field(
         default="agent", description="'agent' namespaces cache keys per agent; 'shared' lets agents share answers."
     )
-    max_messages: int | None = Field(
+    max_messages: Integer | None = Field(
         default=None, description="Longest conversation that is cached (LiteLLM's default of 4 is lifted)."
     )
 
@@ -323,11 +336,55 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     """Validate a YAML document (``source`` is only used in error messages and for relative paths)."""
     file = str(source) if source else "<config>"
     raw, duplicates = _parse_yaml(text, file)
-    raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds))
+    try:
+        return _validate_document(raw, duplicates, source, file, strict=strict)
+    except ConfigError as exc:
+        raise _without_credentials(exc, raw) from None
+
+
+def _without_credentials(error: ConfigError, raw: Mapping[str, Any]) -> ConfigError:
+    """``error`` with every credential value of the config replaced (a key pasted, or a key variable named,
+    where a policy name or a number belongs would otherwise be quoted back in the message)."""
+    text = str(error)
+    secrets = [v for v in credential_values(_credential_holders(raw)) if v in text]
+    if not secrets:
+        return error
+    error.problem = _redact(error.problem, secrets)
+    error.args = (_redact(text, secrets),)
+    problems = getattr(error, "problems", None)
+    if problems is not None:
+        error.problems = [(path, _redact(m, secrets)) for path, m in problems]  # type: ignore[attr-defined]
+    return error
+
+
+def _credential_holders(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Deployment-shaped ``{"litellm_params": ...}`` for every deployment and ``credential_list`` entry."""
+    holders = []
+    for section, key in (("model_list", "litellm_params"), ("credential_list", "credential_values")):
+        entries = raw.get(section)
+        for entry in entries if isinstance(entries, list) else []:
+            params = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(params, dict):  # a credential's name is not a credential
+                holders.append({"litellm_params": {k: v for k, v in params.items() if k != "litellm_credential_name"}})
+    return holders
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _validate_document(raw: dict[str, Any], duplicates: list[tuple[str, DuplicateKey]], source: Path | None,
+                       file: str, *, strict: bool) -> LoomConfig:
+    origins: dict[str, str] = {}
+    raw = proxy.resolve_includes(raw, source, file, lambda f, ds: duplicates.extend((f, d) for d in ds), origins)
+    loom_file = origins.get("loomllm", file)  # the loomllm section may come from an included file
     ignored = _check_top_level(raw, file)
+    _check_misplaced_sections(raw, file)
     environment = proxy.environment_overlay(raw.get("environment_variables"), file, os.environ)
     environ = {**environment, **os.environ}
-    loom_raw = _resolve_env_strict(raw.get("loomllm") or {}, file, "loomllm", environ)
+    loom_raw = _resolve_env_strict(_loom_section(raw, loom_file), loom_file, "loomllm", environ)
     model_list_raw = raw.get("model_list") or []
     if isinstance(model_list_raw, list):
         model_list_raw = proxy.apply_credentials(model_list_raw, raw.get("credential_list"), file)
@@ -337,10 +394,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     _check_mapping(router_raw, file, "router_settings")
     router_settings = _resolve_settings_env(router_raw, file, "router_settings", environ, unset_settings)
     litellm_settings = _resolve_litellm_settings(raw.get("litellm_settings") or {}, file, environ, unset_settings)
-    try:
-        loom = LoomSection.model_validate(loom_raw)
-    except ValidationError as exc:
-        raise _config_error(exc, file, prefix="loomllm") from None
+    loom = _validate_loom_section(loom_raw, loom_file)
     features = proxy.ignored_features(raw, litellm_settings, _judge_duplicates(duplicates, litellm_settings))
     config = LoomConfig(
         model_list=model_list,
@@ -355,7 +409,7 @@ def parse_config(text: str, *, source: Path | None = None, strict: bool = False)
     )
     _check_settings_keys(config, file)
     check_providers(config)
-    config.ignored_features += _check_references(config, file)
+    config.ignored_features += _check_references(config, file, loom_file)
     _report_ignored(config.ignored_features, unset_settings, file, strict=strict)
     return config
 
@@ -433,9 +487,34 @@ def _inside_ignored_feature(path: str, litellm_settings: Mapping[str, Any]) -> b
         isinstance(v, str) and "." not in v for v in value)
 
 
+def _loom_section(raw: Mapping[str, Any], file: str) -> dict[str, Any]:
+    """The ``loomllm:`` mapping; ``loomllm: []``, ``false`` or ``0`` is an error, not "no policy"."""
+    section = raw.get("loomllm")
+    if section is None:
+        return {}
+    _check_mapping(section, file, "loomllm")
+    return dict(section)
+
+
+def _validate_loom_section(loom_raw: dict[str, Any], file: str) -> LoomSection:
+    """The typed ``loomllm:`` section; every error names the file (validators that know the full key
+    path raise ConfigError themselves)."""
+    try:
+        return LoomSection.model_validate(loom_raw)
+    except ValidationError as exc:
+        raise _config_error(exc, file, prefix="loomllm", raw=loom_raw, model=LoomSection) from None
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        raise ConfigError(exc.problem, file=file, path=exc.path) from None
+
+
 def _check_top_level(raw: Mapping[str, Any], file: str) -> list[str]:
     known = _READ_SECTIONS | proxy.HANDLED_SECTIONS | set(proxy.PROXY_ONLY_SECTIONS)
     unknown = sorted(str(k) for k in raw if k not in known)
+    misplaced = [k for k in unknown if k in LoomSection.model_fields]
+    if misplaced:
+        raise ConfigError(_MISPLACED_SECTION, file=file, path=misplaced[0])
     if unknown:
         names = ", ".join(sorted(_READ_SECTIONS))
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (loomllm reads: {names}; proxy-only sections "
@@ -627,6 +706,7 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
     """
     router_args = _router_arguments()
     for key in [k for k in config.router_settings if k not in router_args]:
+        _refuse_misplaced_policy(key, file, "router_settings")
         typo = _typo_of(str(key), router_args)
         if typo:
             raise ConfigError(f"unknown router setting: LiteLLM {_litellm_version()}'s Router has no such "
@@ -639,6 +719,7 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
     for key in list(config.litellm_settings):
         if key in HANDLED_LITELLM_SETTINGS or key in proxy.PROXY_LITELLM_SETTINGS or _is_litellm_setting(key):
             continue
+        _refuse_misplaced_policy(key, file, "litellm_settings")
         if candidates is None:
             candidates = {*HANDLED_LITELLM_SETTINGS, *proxy.PROXY_LITELLM_SETTINGS, *_litellm_settings_names()}
         typo = _typo_of(str(key), candidates)
@@ -650,6 +731,26 @@ def _check_settings_keys(config: LoomConfig, file: str) -> None:
         config.ignored_features.append(f"litellm_settings.{key}: neither LiteLLM {_litellm_version()} nor its "
                                        "proxy reads it")
     _check_callback_paths(config, file)
+
+
+def _refuse_misplaced_policy(key: Any, file: str, section: str) -> None:
+    """A loomllm section (``budgets:``, ``egress:``, ``loomllm:``) among LiteLLM's settings would be dropped."""
+    if key == "loomllm" or key in LoomSection.model_fields:
+        raise ConfigError(_MISPLACED_SECTION, file=file, path=f"{section}.{key}")
+
+
+def _check_misplaced_sections(raw: Mapping[str, Any], file: str) -> None:
+    """A ``loomllm:`` section nested in a proxy-only section (``general_settings``) would never be read, nor
+    would loomllm's guardrails written where the proxy's go (the proxy's are a list, loomllm's a mapping)."""
+    for name in proxy.PROXY_ONLY_SECTIONS:
+        section = raw.get(name)
+        if isinstance(section, dict) and "loomllm" in section:
+            raise ConfigError(_MISPLACED_SECTION, file=file, path=f"{name}.loomllm")
+    settings = raw.get("litellm_settings")
+    in_settings = settings.get("guardrails") if isinstance(settings, dict) else None
+    for path, value in (("guardrails", raw.get("guardrails")), ("litellm_settings.guardrails", in_settings)):
+        if isinstance(value, dict) and set(value) & set(GuardrailsConfig.model_fields):
+            raise ConfigError(_MISPLACED_SECTION, file=file, path=path)
 
 
 def _typo_of(key: str, known: Iterable[str]) -> str | None:
@@ -769,7 +870,7 @@ def _fallback_lists(*sections: Mapping[str, Any]) -> Iterator[list[tuple[str, li
             yield pairs
 
 
-def _check_references(config: LoomConfig, file: str) -> list[str]:
+def _check_references(config: LoomConfig, file: str, loom_file: str) -> list[str]:
     """Fallback targets, aliases, agents and teams name things that exist; returns notes on dead entries.
 
     A fallback *to* an undefined group is an error (the call would fail over to nothing); a
@@ -791,12 +892,18 @@ def _check_references(config: LoomConfig, file: str) -> list[str]:
                           f"{proxy.nearest(name, config.groups)}"
                           for name in sources if name != "*" and not config.serves(name)]
     for name, agent in config.loom.agents.items():
-        check_agent_spec(config, name, agent, file=file)
+        check_agent_spec(config, name, agent, file=loom_file)
     default_agent = config.loom.default_agent
     if default_agent is not None and default_agent not in config.loom.agents:
         known = ", ".join(config.loom.agents) or "none"
-        raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=file, path="loomllm.default_agent")
-    _check_teams(config, file)
+        raise ConfigError(f"unknown agent {default_agent!r} (known: {known})", file=loom_file,
+                          path="loomllm.default_agent")
+    _check_teams(config, loom_file)
+    _check_agent_names(config, loom_file)
+    try:
+        config.loom.budgets.check_model_groups({*config.groups, *(deployment_id(d) for d in config.model_list)})
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, file=loom_file, path=exc.path) from None
     return notes
 
 
@@ -876,25 +983,96 @@ def _check_teams(config: LoomConfig, file: str) -> None:
                     file=file, path=f"loomllm.budgets.teams.{team}.agents[{index}]")
 
 
+def _check_agent_names(config: LoomConfig, file: str) -> None:
+    """An output policy bound to a misspelt agent name would not bind the agent (as for team members)."""
+    agents = config.loom.agents
+    for name in config.loom.output_policy.agents:
+        hint = "" if name in agents else proxy.nearest(name, agents)
+        if hint:
+            raise ConfigError(
+                f"unknown agent {name!r}: a misspelt agent gets no output policy (an agent defined in code with this "
+                f"name must also be listed under loomllm.agents){hint}", file=file,
+                path=f"loomllm.output_policy.agents.{name}")
+
+
 def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | None, path: str) -> None:
     if name is not None and name not in known:
         names = ", ".join(sorted(known)) or "none defined"
         raise ConfigError(f"unknown policy {name!r} (known: {names})", file=file, path=path)
 
 
-def _config_error(exc: ValidationError, file: str, *, prefix: str) -> ConfigError:
-    """Turn pydantic's report into a ConfigError naming the key path of every problem."""
+def _config_error(exc: ValidationError, file: str, *, prefix: str, raw: Any = None,
+                  model: type[BaseModel] | None = None) -> ConfigError:
+    """Turn pydantic's report into a ConfigError naming the key path of every problem (never the value)."""
     problems = []
     for detail in exc.errors():
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in detail["loc"])
-        message = detail["msg"]
-        if detail["type"] == "extra_forbidden":
-            message = "unknown key (a typo here would silently disable a policy)"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in _yaml_location(detail["loc"], raw))
+        message = _problem_message(detail)
+        if detail["type"] == "extra_forbidden" and model is not None:
+            message += proxy.nearest(str(detail["loc"][-1]), _keys_at(model, detail["loc"][:-1]))
         problems.append((path, message))
+    # An unknown key first: a misspelt key also makes the key it meant "missing", which explains less.
+    problems.sort(key=lambda problem: not problem[1].startswith("unknown key"))
     first_path, first_message = problems[0]
     more = "".join(f"\n{file}: {p}: {m}" for p, m in problems[1:])
     error = ConfigError(first_message + more, file=file, path=first_path)
     error.problems = problems  # type: ignore[attr-defined]
     return error
+
+
+def _keys_at(model: type[BaseModel], loc: Iterable[int | str]) -> list[str]:
+    """The keys the model at ``loc`` inside ``model`` takes (for "did you mean"); empty if ``loc`` is not a model."""
+    node: Any = model
+    for part in loc:
+        if _is_model(node):
+            field = node.model_fields.get(part) if isinstance(part, str) else None
+            node = _model_inside(field.annotation) if field is not None else None
+        else:
+            node = _model_inside(_item_type(node))
+        if node is None:
+            return []
+    return sorted(node.model_fields) if _is_model(node) else []
+
+
+def _is_model(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _item_type(node: Any) -> Any:
+    """The value type of a ``dict[str, X]`` / ``list[X]`` / ``tuple[X, ...]`` annotation."""
+    args = [a for a in get_args(node) if a is not Ellipsis]
+    return args[-1] if args else None
+
+
+def _model_inside(annotation: Any) -> Any:
+    """``annotation`` without ``| None``: a model class, a container type, or None."""
+    if _is_model(annotation) or get_origin(annotation) in (dict, list, tuple):
+        return annotation
+    models = [a for a in get_args(annotation) if _is_model(a) or get_origin(a) in (dict, list, tuple)]
+    return models[0] if len(models) == 1 else None
+
+
+def _problem_message(detail: Mapping[str, Any]) -> str:
+    kind, message = detail["type"], str(detail["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key (a typo here would silently disable a policy)"
+    if kind == "bool_type":
+        if isinstance(detail["input"], str):
+            return "must be true or false (a quoted string such as 'false', or a variable, is not a boolean)"
+        return "must be true or false"
+    return message.removeprefix("Value error, ")
+
+
+def _yaml_location(loc: tuple[int | str, ...], raw: Any) -> list[int | str]:
+    """``loc`` as the YAML spells it: a guardrail direction's flat ``ENTITY: action`` rules have no ``rules:``
+    key in the file (:class:`~loomllm._guardrails.config.DirectionPolicy` adds it)."""
+    out: list[int | str] = []
+    node = raw
+    for part in loc:
+        if part == "rules" and out and out[-1] in ("input", "output") and isinstance(node, Mapping) \
+                and "rules" not in node:
+            continue
+        out.append(part)
+        node = node.get(part) if isinstance(node, Mapping) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+    return out

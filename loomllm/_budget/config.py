@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from loomllm._base import StrictModel
+from loomllm._base import Flag, Integer, Number, StrictModel
 from loomllm.errors import ConfigError
 
 __all__ = ["BudgetLimit", "BudgetPolicy", "BudgetsConfig", "KeyScope", "TeamConfig", "Unit", "Window", "model_family"]
@@ -70,10 +70,10 @@ class BudgetLimit(StrictModel):
     """One limit: caps on one or more units over one window. Every cap set must hold."""
 
     # Stores count exact integers (nano-dollars, tokens) that must stay below 2**53 for Redis' Lua.
-    usd: float | None = Field(default=None, ge=0, le=MAX_USD)
-    tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
-    input_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
-    output_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    usd: Number | None = Field(default=None, ge=0, le=MAX_USD)
+    tokens: Integer | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    input_tokens: Integer | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    output_tokens: Integer | None = Field(default=None, ge=0, le=MAX_TOKENS)
     per: Window
     name: str | None = None
 
@@ -92,7 +92,7 @@ class BudgetPolicy(StrictModel):
     """A named set of limits. ``hard`` refuses a call that does not fit; ``soft`` allows it and warns."""
 
     mode: Literal["hard", "soft"] = "hard"
-    warn_at: float | None = Field(default=None, gt=0, le=1)
+    warn_at: Number | None = Field(default=None, gt=0, le=1)
     limits: list[BudgetLimit] = Field(min_length=1)
 
 
@@ -112,17 +112,17 @@ class KeyScope(StrictModel):
 
     default: str | None = None
     keys: dict[str, str] = Field(default_factory=dict)
-    required: bool = False
+    required: Flag = False
 
 
 class BudgetsConfig(StrictModel):
     """The ``loomllm.budgets`` section."""
 
     timezone: str = "UTC"
-    default_output_cap: int = Field(default=1024, gt=0)
+    default_output_cap: Integer = Field(default=1024, gt=0)
     cache_hit_cost: Literal["free", "full"] = "free"
     on_store_unavailable: Literal["fail_closed", "fail_open"] = "fail_closed"
-    reservation_ttl_s: float = Field(default=300, gt=0)
+    reservation_ttl_s: Number = Field(default=300, gt=0)
     policies: dict[str, BudgetPolicy] = Field(default_factory=dict)
     teams: dict[str, TeamConfig] = Field(default_factory=dict)
     global_policy: str | None = Field(default=None, alias="global")
@@ -130,13 +130,13 @@ class BudgetsConfig(StrictModel):
     """Call-time keys (end user, tenant, tag...), by kind."""
     models: dict[str, str] = Field(default_factory=dict)
     """Model group name (``model_name`` of ``model_list``) or deployment id (``model_info.id``) -> policy."""
-    input_safety_factor: dict[str, float] = Field(default_factory=dict)
+    input_safety_factor: dict[str, Number] = Field(default_factory=dict)
     """Provider or model family -> factor on the tiktoken input count (``*``: any other); over the defaults."""
     journal_path: str | None = None
     """SQLite file for settles the store could not take (default ``./loomllm-budget-journal.db``, made on first use)."""
-    max_call_s: float = Field(default=3600, gt=0)
+    max_call_s: Number = Field(default=3600, gt=0)
     """A call's reservation is renewed (heartbeat) for at most this long; afterwards it expires on its own."""
-    spend_retention_days: int = Field(default=400, gt=0)
+    spend_retention_days: Integer = Field(default=400, gt=0)
     """How long the per-day spend records behind ``loom.spend()`` are kept."""
 
     @field_validator("timezone")

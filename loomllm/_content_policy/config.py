@@ -24,14 +24,23 @@ Unknown policy names and invalid patterns are errors: a typo never switches a po
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._base import StrictModel
+from .._base import Integer, Number, StrictModel
+from ..errors import ConfigError
 
-__all__ = ["ContentPolicyConfig", "DenyRules", "ModerationConfig", "OutputPolicySection"]
+__all__ = ["OPENAI_CATEGORIES", "ContentPolicyConfig", "DenyRules", "ModerationConfig", "OutputPolicySection"]
+
+#: The category names OpenAI's moderation API returns (as LiteLLM's response spells them, by alias).
+OPENAI_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
 
 
 class ModerationConfig(StrictModel):
@@ -39,7 +48,20 @@ class ModerationConfig(StrictModel):
 
     model: str = Field(description="A model group in model_list.")
     categories: list[str] | None = Field(default=None, description="Categories that count (default: any flagged).")
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    threshold: Number | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("categories")
+    @classmethod
+    def _some_category(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("an empty list counts no category, so moderation would never block; leave categories "
+                             "out to count any category the model flags")
+        for index, name in enumerate(value or []):
+            near = difflib.get_close_matches(name, OPENAI_CATEGORIES, n=1, cutoff=0.75)
+            if near and near[0] != name:
+                raise ValueError(f"categories[{index}]: {name!r} is not a category the moderation API returns (a "
+                                 f"misspelt category never counts); did you mean {near[0]!r}?")
+        return value
 
 
 class DenyRules(StrictModel):
@@ -71,7 +93,7 @@ class ContentPolicyConfig(StrictModel):
 
     action: Literal["block", "flag"] = "block"
     on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
-    hold_back_chars: int = Field(default=200, ge=0, le=100_000)
+    hold_back_chars: Integer = Field(default=200, ge=0, le=100_000)
     moderation: ModerationConfig | None = None
     deny: DenyRules = Field(default_factory=DenyRules)
     callable: str | None = Field(default=None, description="'module:function' taking the text.")
@@ -101,10 +123,12 @@ class OutputPolicySection(StrictModel):
     def _names_exist(self) -> OutputPolicySection:
         known = ", ".join(sorted(self.policies)) or "none defined"
         if self.default is not None and self.default not in self.policies:
-            raise ValueError(f"default: unknown output policy {self.default!r} (known: {known})")
+            raise ConfigError(f"unknown output policy {self.default!r} (known: {known})",
+                              path="loomllm.output_policy.default")
         for agent, name in self.agents.items():
             if name not in self.policies:
-                raise ValueError(f"agents.{agent}: unknown output policy {name!r} (known: {known})")
+                raise ConfigError(f"unknown output policy {name!r} (known: {known})",
+                                  path=f"loomllm.output_policy.agents.{agent}")
         return self
 
     def policy_name(self, agent: str) -> str | None:

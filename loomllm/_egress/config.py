@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from loomllm._base import StrictModel
+from loomllm._base import Flag, StrictModel
 from loomllm._egress.hosts import (
     DENIED_NETWORKS,
     Host,
@@ -178,9 +178,9 @@ class EgressPolicy(StrictModel):
     """One named allowlist. Compiled once at load; checking a URL does no parsing of the policy."""
 
     allow: tuple[str, ...] = Field(default=(), description="Allowed destinations (see module docstring).")
-    deny_private_networks: bool = Field(default=True, description="Refuse private/special networks unless explicit.")
-    require_https: bool = Field(default=True, description="Refuse plain http except to explicit loopback hosts.")
-    resolve_dns: bool | None = Field(
+    deny_private_networks: Flag = Field(default=True, description="Refuse private/special networks unless explicit.")
+    require_https: Flag = Field(default=True, description="Refuse plain http except to explicit loopback hosts.")
+    resolve_dns: Flag | None = Field(
         default=None, description="Resolve host names before each request (None: the section's resolve_dns)."
     )
 
@@ -221,7 +221,7 @@ class EgressConfig(StrictModel):
     on_denied_deployment: Literal["error", "remove"] = Field(
         default="error", description="error: start-up fails; remove: drop the deployment from that agent's reach."
     )
-    resolve_dns: bool = Field(default=False, description="Resolve names and refuse private results (rebinding).")
+    resolve_dns: Flag = Field(default=False, description="Resolve names and refuse private results (rebinding).")
     policies: dict[str, EgressPolicy] = Field(default_factory=dict)
 
     _effective: dict[str, EgressPolicy] = PrivateAttr(default_factory=dict)
@@ -230,7 +230,8 @@ class EgressConfig(StrictModel):
     def _default_is_known(self) -> EgressConfig:
         if self.default is not None and self.default not in self.policies:
             known = ", ".join(sorted(self.policies)) or "none defined"
-            raise ValueError(f"default egress policy {self.default!r} is not defined (known: {known})")
+            raise ConfigError(f"default egress policy {self.default!r} is not defined (known: {known})",
+                              path="loomllm.egress.default")
         return self
 
     def model_post_init(self, context: Any, /) -> None:

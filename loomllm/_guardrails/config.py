@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .._base import StrictModel
+from .._base import Flag, Integer, Number, StrictModel
+from ..errors import ConfigError
 from .entities import ALL_PII_ENTITIES, DEFAULT_PII_ENTITIES, NER_ENTITIES, SECRET_ENTITIES, SECRET_FAMILY
 
 __all__ = ["Action", "DirectionPolicy", "EntityRule", "GuardrailProfile", "GuardrailsConfig"]
@@ -49,6 +50,9 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
 }
 GENERIC_THRESHOLD = 0.5
 
+# Values of unrelated kinds: an allow pattern found in all of them allows everything (".", "\\w", "[^ ]").
+_UNLIKE_VALUES = ("alice@example.com", "4111 1111 1111 1111", "sk-proj-4xQ9mZ2", "+1 415 555 0100", "10.0.0.7")
+
 _KNOWN_ENTITIES = frozenset({SECRET_FAMILY, *SECRET_ENTITIES, *ALL_PII_ENTITIES, *NER_ENTITIES})
 
 
@@ -56,7 +60,7 @@ class EntityRule(StrictModel):
     """What to do with one entity type: an action and, optionally, the minimum score that triggers it."""
 
     action: Action
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    threshold: Number | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class DirectionPolicy(StrictModel):
@@ -138,18 +142,22 @@ class GuardrailProfile(StrictModel):
 
     input: DirectionPolicy = Field(default_factory=_standard_input)
     output: DirectionPolicy = Field(default_factory=_standard_output)
-    restore: bool = True
+    restore: Flag = True
     allow_values: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
 
     @field_validator("allow_patterns")
     @classmethod
     def _compilable(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
+        for index, pattern in enumerate(patterns):
             try:
-                re.compile(pattern)
+                compiled = re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"allow_patterns: {pattern!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(f"allow_patterns[{index}] is not a valid regular expression: {exc}") from None
+            if compiled.search("") or all(compiled.search(value) for value in _UNLIKE_VALUES):
+                raise ValueError(f"allow_patterns[{index}] matches any value (an e-mail address, a card number, an "
+                                 "API key alike), so it would allow every finding, secrets included: anchor it to "
+                                 "what you mean to allow (e.g. '@ourco\\.com$')")
         return patterns
 
     def policy(self, direction: str) -> DirectionPolicy:
@@ -163,7 +171,7 @@ class GuardrailsConfig(StrictModel):
     default: str | None = None
     spacy_model: str | None = None
     on_analyzer_error: Literal["fail_closed", "fail_open"] = "fail_closed"
-    cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
+    cache_size: Integer = Field(default=10_000, ge=0, le=10_000_000)
     pii_entities: tuple[str, ...] = DEFAULT_PII_ENTITIES
     profiles: dict[str, GuardrailProfile] = Field(default_factory=lambda: {"standard": GuardrailProfile()})
 
@@ -186,7 +194,26 @@ class GuardrailsConfig(StrictModel):
     @model_validator(mode="after")
     def _default_profile_exists(self) -> GuardrailsConfig:
         if self.default is not None and self.default not in self.profiles:
-            raise ValueError(f"default profile {self.default!r} is not defined in profiles {sorted(self.profiles)}")
+            raise ConfigError(f"default profile {self.default!r} is not defined in profiles {sorted(self.profiles)}",
+                              path="loomllm.guardrails.default")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_are_detected(self) -> GuardrailsConfig:
+        """A rule written for an entity no recognizer finds would never fire: the policy would be off for it."""
+        detected = {*self.pii_entities, *(NER_ENTITIES if self.spacy_model else ())}
+        for name, profile in self.profiles.items():
+            for direction in ("input", "output"):
+                if direction not in profile.model_fields_set:
+                    continue  # the built-in rules name every default entity; a shorter pii_entities is deliberate
+                for entity, rule in profile.policy(direction).rules.items():
+                    if rule.action == "allow" or entity == SECRET_FAMILY or entity in SECRET_ENTITIES \
+                            or entity in detected:
+                        continue
+                    fix = ("set loomllm.guardrails.spacy_model (only a spaCy NER model finds it)"
+                           if entity not in ALL_PII_ENTITIES else "add it to loomllm.guardrails.pii_entities")
+                    raise ConfigError(f"{entity} is not detected, so this rule would never apply: {fix}",
+                                      path=f"loomllm.guardrails.profiles.{name}.{direction}.{entity}")
         return self
 
     def profile(self, name: str) -> GuardrailProfile:

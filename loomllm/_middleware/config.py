@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
-from .._base import StrictModel
+from .._base import Flag, Number, StrictModel
 
 __all__ = ["AgentCachePolicy", "CachePolicyConfig", "MiddlewareConfig", "RateLimitsConfig", "SingleFlightConfig"]
 
@@ -35,47 +35,47 @@ __all__ = ["AgentCachePolicy", "CachePolicyConfig", "MiddlewareConfig", "RateLim
 class AgentCachePolicy(StrictModel):
     """One agent's overrides of the cache policy."""
 
-    enabled: bool = True
-    max_temperature: float | None = Field(default=None, ge=0.0)
-    ttl_s: float | None = Field(default=None, gt=0)
+    enabled: Flag = True
+    max_temperature: Number | None = Field(default=None, ge=0.0)
+    ttl_s: Number | None = Field(default=None, gt=0)
 
 
 class CachePolicyConfig(StrictModel):
     """Which calls the response cache may answer and store."""
 
-    max_temperature: float = Field(default=0.0, ge=0.0)
-    unset_temperature: float = Field(default=1.0, ge=0.0)
-    ttl_s: float | None = Field(default=3600, gt=0)
+    max_temperature: Number = Field(default=0.0, ge=0.0)
+    unset_temperature: Number = Field(default=1.0, ge=0.0)
+    ttl_s: Number | None = Field(default=3600, gt=0)
     agents: dict[str, AgentCachePolicy] = Field(default_factory=dict)
 
 
 class AgentSwitch(StrictModel):
     """One agent's switch."""
 
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class SingleFlightConfig(StrictModel):
     """Coalescing of identical concurrent calls."""
 
-    enabled: bool = True
-    only_deterministic: bool = True
-    across_processes: bool = Field(default=True, description="Through Redis, when loomllm.state is Redis.")
+    enabled: Flag = True
+    only_deterministic: Flag = True
+    across_processes: Flag = Field(default=True, description="Through Redis, when loomllm.state is Redis.")
     agents: dict[str, AgentSwitch] = Field(default_factory=dict)
 
 
 class AgentWait(StrictModel):
     """One agent's rate-limit wait."""
 
-    max_wait_s: float = Field(ge=0)
+    max_wait_s: Number = Field(ge=0)
 
 
 class RateLimitsConfig(StrictModel):
     """Whether deployments' rpm/tpm are hard limits, and how long calls queue for them before
     :class:`~loomllm.errors.RateLimited`."""
 
-    enforce: bool | None = None
-    max_wait_s: float = Field(default=0.0, ge=0)
+    enforce: Flag | None = None
+    max_wait_s: Number = Field(default=0.0, ge=0)
     agents: dict[str, AgentWait] = Field(default_factory=dict)
 
     def enforced(self, router_settings: Mapping[str, Any]) -> bool:

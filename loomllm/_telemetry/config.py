@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .._base import StrictModel
+from .._base import Flag, StrictModel
 
 __all__ = ["AgentTelemetry", "OtelConfig", "PrometheusConfig", "TelemetryConfig"]
 
@@ -27,21 +27,21 @@ __all__ = ["AgentTelemetry", "OtelConfig", "PrometheusConfig", "TelemetryConfig"
 class PrometheusConfig(StrictModel):
     """Prometheus metrics (extra ``loomllm[prometheus]``)."""
 
-    enabled: bool = False
-    agent_label: bool = Field(default=True, description="Add an 'agent' label to per-call metrics.")
+    enabled: Flag = False
+    agent_label: Flag = Field(default=True, description="Add an 'agent' label to per-call metrics.")
 
 
 class OtelConfig(StrictModel):
     """OpenTelemetry spans and GenAI histograms (extra ``loomllm[otel]``)."""
 
-    enabled: bool = False
+    enabled: Flag = False
 
 
 class AgentTelemetry(StrictModel):
     """Per-agent switches."""
 
-    metrics: bool = True
-    traces: bool = True
+    metrics: Flag = True
+    traces: Flag = True
 
 
 class TelemetryConfig(StrictModel):
@@ -49,7 +49,7 @@ class TelemetryConfig(StrictModel):
 
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     otel: OtelConfig = Field(default_factory=OtelConfig)
-    background: bool = Field(default=True, description="Export on a worker thread, off the call path.")
+    background: Flag = Field(default=True, description="Export on a worker thread, off the call path.")
     agents: dict[str, AgentTelemetry] = Field(default_factory=dict)
 
     def metrics_for(self, agent: str) -> bool:

@@ -53,9 +53,10 @@ class TestEgressConfig:
         assert providers.entries  # compiled entries survive the copy
 
     def test_unknown_default(self) -> None:
-        """A default naming no policy is rejected."""
-        with pytest.raises(ValidationError, match="not defined"):
+        """A default naming no policy is rejected, naming the key."""
+        with pytest.raises(ConfigError, match="not defined") as caught:
             EgressConfig(default="nope")
+        assert "loomllm.egress.default" == caught.value.path
 
     def test_unknown_policy_lookup(self) -> None:
         """Looking up an unknown policy raises ConfigError."""

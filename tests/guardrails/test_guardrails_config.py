@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from loomllm._guardrails import SECRET_ENTITIES, GuardrailProfile, GuardrailsConfig
 from loomllm._guardrails.config import DirectionPolicy
+from loomllm.errors import ConfigError
 
 
 class TestShape:
@@ -63,13 +64,17 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("bad error mode", {"on_analyzer_error": "ignore"}),
     ("negative cache", {"cache_size": -1}),
     ("bad spacy model name", {"spacy_model": "en core web sm; rm -rf"}),
+    ("restore as a string", {"profiles": {"p": {"restore": "false"}}}),
+    ("cache size as a boolean", {"cache_size": True}),
+    ("rule for an entity not loaded", {"profiles": {"p": {"input": {"US_PASSPORT": "block"}}}}),
+    ("rule for an NER entity without a model", {"profiles": {"p": {"output": {"LOCATION": "redact"}}}}),
 ]
 
 
 @pytest.mark.parametrize(("case", "data"), BAD_CONFIGS, ids=[c for c, _ in BAD_CONFIGS])
 def test_invalid_config_is_rejected(case: str, data: dict[str, Any]) -> None:
-    """Each malformed config raises a validation error."""
-    with pytest.raises(ValidationError):
+    """Each malformed config raises a validation error (a ConfigError where the key path is known)."""
+    with pytest.raises((ValidationError, ConfigError)):
         GuardrailsConfig.model_validate(data)
 
 
