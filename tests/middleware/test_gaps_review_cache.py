@@ -48,7 +48,7 @@ class TestRedisCachePolicy:
         question = f"{QUESTION} (ticket {uuid.uuid4().hex[:6]})"
         await ask(loom, question)
         second = await ask(loom, question)
-        client = redis.Redis.from_url(redis_url)
+        client: Any = redis.Redis.from_url(redis_url)
         keys = client.keys(f"{namespace}:*")
         assert second._hidden_params.get("cache_hit") is True
         assert 1 == len(wire_server.requests)
@@ -92,7 +92,7 @@ class TestRedisCachePolicy:
         namespace = f"review12-{uuid.uuid4().hex[:8]}"
         loom = loom_with(make_loom, ttl, namespace)
         await ask(loom, f"{QUESTION} (ticket {uuid.uuid4().hex[:6]})")
-        client = redis.Redis.from_url(redis_url)
+        client: Any = redis.Redis.from_url(redis_url)
         keys = client.keys(f"{namespace}:*")
         assert keys, "nothing was written to Redis"
         assert all(client.pttl(k) > (ttl - 0.3) * 1000 for k in keys), [client.pttl(k) for k in keys]
