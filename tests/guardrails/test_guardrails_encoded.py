@@ -20,7 +20,10 @@ from loomllm._guardrails.normalize import MAX_DECODE_DEPTH, decoded_views
 from loomllm.errors import GuardrailViolation
 
 LINE = f"aws_access_key_id={AWS_KEY}"
-WORDS = "the quick brown fox jumps over a lazy dog while quiet words travel across many fields".split()
+WORDS = [
+    "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "quiet", "words", "travel",
+    "across", "many", "fields",
+]
 
 
 def b64(data: str | bytes) -> str:

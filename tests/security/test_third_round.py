@@ -377,9 +377,6 @@ class TestEncodedSecretsBehindPadding:
 
 
 class TestAnswerFields:
-    @pytest.mark.xfail(strict=True, reason="_guardrails: the output guardrail scans tool-call arguments but not "
-                                           "tool-call names and ids; fix: scan every string of the answer "
-                                           "(choices[].message / delta, as the attempt scans requests)")
     @pytest.mark.parametrize("stream", [False, True])
     @pytest.mark.parametrize("field", ["name", "id"])
     async def test_secret_in_a_tool_call_name_or_id_is_not_delivered(self, secure_loom: SecureLoom,
