@@ -155,6 +155,13 @@ def _get(node: Any, key: str) -> Any:
     return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
 
 
+def _put(node: Any, key: str, value: str) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    else:
+        setattr(node, key, value)
+
+
 class StreamFilter:
     """Applies a guard's output policy to ``litellm.ModelResponseStream`` chunks, in order.
 
@@ -282,16 +289,12 @@ class StreamFilter:
             delta.refusal = self._field_stream(state, index, _REFUSAL).push(refusal)
         for block in getattr(delta, "thinking_blocks", None) or []:
             thinking = _get(block, "thinking")
-            if isinstance(block, dict) and isinstance(thinking, str) and thinking:
-                block["thinking"] = self._field_stream(state, index, _THINKING).push(thinking)
+            if isinstance(thinking, str) and thinking:
+                _put(block, "thinking", self._field_stream(state, index, _THINKING).push(thinking))
         function_call = getattr(delta, "function_call", None)
         arguments = _get(function_call, "arguments")
         if function_call is not None and isinstance(arguments, str) and arguments:
-            released = self._field_stream(state, index, _FUNCTION_CALL).push(arguments)
-            if isinstance(function_call, dict):
-                function_call["arguments"] = released
-            else:
-                function_call.arguments = released
+            _put(function_call, "arguments", self._field_stream(state, index, _FUNCTION_CALL).push(arguments))
 
     def _finish_other_fields(self, state: _ChoiceState, delta: Any) -> None:
         """Put what the other streamed fields still hold into ``delta`` (the choice's last chunk)."""
