@@ -251,6 +251,8 @@ class StreamFilter:
         content = getattr(delta, "content", None)
         if isinstance(content, str) and content:
             delta.content = state.content.push(content)
+            if delta.content != content and getattr(choice, "logprobs", None) is not None:
+                choice.logprobs = None  # its tokens spell out the text just held back or rewritten
         reasoning = getattr(delta, "reasoning_content", None)
         if isinstance(reasoning, str) and reasoning:
             delta.reasoning_content = state.reasoning.push(reasoning)

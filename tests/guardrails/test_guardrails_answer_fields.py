@@ -177,3 +177,15 @@ class TestStreams:
         [first] = stream.feed(chunk({"role": "assistant", "tool_calls": [call]}))
         out = first.choices[0].delta.tool_calls[0]
         assert ("call_Xy12", "lookup") == (out.id, out.function.name)
+
+    def test_logprobs_go_from_a_chunk_whose_text_is_held_or_rewritten(self, guard: Guard) -> None:
+        """A streamed chunk's logprobs spell out its raw text: they go when the guard changed that text."""
+        head, tail = split(CARD)
+        logprobs = {"content": [{"token": head, "logprob": -0.1, "top_logprobs": []}]}
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        first = TYPES.ModelResponseStream(
+            choices=[TYPES.StreamingChoices(index=0, delta=TYPES.Delta(content=f"pay {head}"), logprobs=logprobs)]
+        )
+        emitted = stream.feed(first) + stream.feed(chunk({"content": f"{tail} now"})) + stream.flush()
+        assert all(getattr(c.choices[0], "logprobs", None) is None for c in emitted)
+        assert CARD not in " ".join(c.model_dump_json() for c in emitted)
