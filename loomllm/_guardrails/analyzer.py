@@ -49,7 +49,7 @@ from presidio_analyzer.predefined_recognizers import (
 from loomllm._events import LibraryLogger
 
 from .entities import NER_ENTITIES
-from .normalize import decoded_candidates, views
+from .normalize import decoded_views, views
 from .pii import (
     ContextualNhsRecognizer,
     FilteredItinRecognizer,
@@ -838,9 +838,9 @@ class Scanner:
             for start, end, entity, score in self._analyze_view(view.text, plan):
                 lo, hi = view.to_original(start, end)
                 found.add(Detection(entity, lo, hi, score))
-            for start, end, decoded in decoded_candidates(view.text, starts=plan.encoded, percent=plan.percent):
-                lo, hi = view.to_original(start, end)
-                for _, _, entity, score in self._analyze_view(decoded, None, ner=False):
+            for layer in decoded_views(view.text, starts=plan.encoded, percent=plan.percent):
+                for start, end, entity, score in self._analyze_view(layer.text, None, ner=False):
+                    lo, hi = view.to_original(*layer.to_original(start, end))
                     found.add(Detection(entity, lo, hi, score))
         if calls == self.stats.analyzer_calls and not self._ner:
             self.stats.prefilter_skips += 1

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .analyzer import Detection, Scanner, ScanSettings
     from .stream import StreamFilter
 
-__all__ = ["ANALYZER_ERROR", "Guard"]
+__all__ = ["ANALYZER_ERROR", "Guard", "answer_strings", "put_answer_string"]
 
 _log = LibraryLogger("loomllm.guardrails")
 
@@ -140,18 +140,75 @@ def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[De
     return sorted(merged, key=lambda d: d.start)
 
 
+#: Answer fields that hold a fixed word, not text anyone wrote: never scanned.
+_FIXED_FIELDS = frozenset({"role", "type", "finish_reason"})
+#: Nesting deeper than this in an answer is not walked (litellm's objects are a few levels deep).
+_MAX_ANSWER_DEPTH = 16
+
+AnswerPath = tuple[str | int, ...]
+
+
+def _children(node: Any) -> list[tuple[Any, str | int, Any]]:
+    """``(container, key, value)`` for each member of a dict, list or pydantic object (fields and extras)."""
+    if isinstance(node, dict):
+        return [(node, key, value) for key, value in node.items() if isinstance(key, str)]
+    if isinstance(node, list):
+        return [(node, index, value) for index, value in enumerate(node)]
+    members = getattr(node, "__dict__", None)
+    if not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
+        return []
+    extra = getattr(node, "__pydantic_extra__", None) or {}
+    return [(node, key, value) for key, value in {**members, **extra}.items() if not key.startswith("_")]
+
+
+def _is_media(path: AnswerPath, text: str) -> bool:
+    """Base64 audio and ``data:`` image URLs: bytes the model did not write as text (their transcript is text)."""
+    return (path[-2:] == ("audio", "data")) or (text.startswith("data:") and "images" in path)
+
+
+def answer_strings(node: Any, path: AnswerPath = ()) -> list[tuple[AnswerPath, Any, str | int, str]]:
+    """``(path, container, key, text)`` for every string the caller receives in ``node`` (a message or a delta).
+
+    Every field is walked, declared or not (``refusal``, ``annotations``, ``thinking_blocks``, tool-call
+    ``id`` and ``name``, custom tool ``input``, ``provider_specific_fields`` ...): a field this code does not
+    know of is scanned like the others. Fixed words (``role``, ``type``) and media bytes are left out.
+    """
+    found: list[tuple[AnswerPath, Any, str | int, str]] = []
+    if len(path) > _MAX_ANSWER_DEPTH:
+        return found
+    for container, key, value in _children(node):
+        here = (*path, key)
+        if isinstance(value, str):
+            if value and key not in _FIXED_FIELDS and not _is_media(here, value):
+                found.append((here, container, key, value))
+        elif value is not None and not isinstance(value, (int, float, bool)):
+            found.extend(answer_strings(value, here))
+    return found
+
+
+def put_answer_string(container: Any, key: str | int, text: str) -> None:
+    """Replace one string found by :func:`answer_strings`."""
+    if isinstance(container, (dict, list)):
+        container[key] = text  # type: ignore[index]
+    else:
+        setattr(container, str(key), text)
+
+
+def _is_json_field(path: AnswerPath, text: str) -> bool:
+    """Whether a restored value must be JSON-escaped in this field (tool arguments, JSON content)."""
+    if path[-1] == "arguments":
+        return True
+    return path == ("content",) and _looks_like_json(text)
+
+
 def _output_texts(response: Any) -> list[str]:
-    """Every text field of a ``ModelResponse`` the output side scans (content, reasoning, tool arguments)."""
-    texts: list[Any] = []
+    """Every string of every choice's message that the output side scans."""
+    texts: list[str] = []
     for choice in getattr(response, "choices", None) or []:
         message = getattr(choice, "message", None)
-        if message is None:
-            continue
-        texts += [getattr(message, "content", None), getattr(message, "reasoning_content", None)]
-        functions = [getattr(call, "function", None) for call in getattr(message, "tool_calls", None) or []]
-        functions.append(getattr(message, "function_call", None))
-        texts += [getattr(function, "arguments", None) for function in functions]
-    return [text for text in texts if isinstance(text, str) and text]
+        if message is not None:
+            texts += [text for *_, text in answer_strings(message)]
+    return texts
 
 
 # --- the guard ------------------------------------------------------------------------------------------------
@@ -408,9 +465,11 @@ class Guard:
     # -- output ---------------------------------------------------------------------------------------------
 
     def protect_output_sync(self, response: Any, vault: Vault, *, agent: str) -> Any:
-        """Scan every choice's content and tool-call arguments; block, redact or mask; restore placeholders.
+        """Scan every string of every choice's message; block, redact or mask; restore placeholders.
 
-        Mutates and returns ``response`` (a ``litellm.ModelResponse``).
+        Content, reasoning, refusal, tool-call ids, names and arguments, annotations, thinking blocks and any
+        field LiteLLM adds later (see :func:`answer_strings`). Mutates and returns ``response`` (a
+        ``litellm.ModelResponse``).
         """
         blocked: list[Finding] = []
         changed: Counter[str] = Counter()
@@ -418,24 +477,15 @@ class Guard:
             message = getattr(choice, "message", None)
             if message is None:
                 continue
-            content = getattr(message, "content", None)
-            if isinstance(content, str) and content:
-                message.content = self._protect_output_text(
-                    content, index, _looks_like_json(content), vault, agent, blocked, changed
+            before = sum(changed.values())
+            for path, container, key, text in answer_strings(message):
+                protected = self._protect_output_text(
+                    text, index, _is_json_field(path, text), vault, agent, blocked, changed
                 )
-            reasoning = getattr(message, "reasoning_content", None)
-            if isinstance(reasoning, str) and reasoning:
-                message.reasoning_content = self._protect_output_text(
-                    reasoning, index, False, vault, agent, blocked, changed
-                )
-            functions = [getattr(call, "function", None) for call in getattr(message, "tool_calls", None) or []]
-            functions.append(getattr(message, "function_call", None))
-            for function in functions:
-                arguments = getattr(function, "arguments", None)
-                if function is not None and isinstance(arguments, str) and arguments:
-                    function.arguments = self._protect_output_text(
-                        arguments, index, True, vault, agent, blocked, changed
-                    )
+                if protected != text:
+                    put_answer_string(container, key, protected)
+            if sum(changed.values()) != before and getattr(choice, "logprobs", None) is not None:
+                choice.logprobs = None  # its tokens spell out what was just redacted
         vault.record("output", changed)
         self._report(blocked, changed, direction="output", agent=agent)
         return response
@@ -448,12 +498,7 @@ class Guard:
 
     async def protect_output(self, response: Any, vault: Vault, *, agent: str) -> Any:
         """Async :meth:`protect_output_sync`; large uncached scans run in a worker thread."""
-        texts: list[str] = []
-        for choice in getattr(response, "choices", None) or []:
-            content = getattr(getattr(choice, "message", None), "content", None)
-            if isinstance(content, str):
-                texts.append(content)
-        fresh = self._uncached(texts)
+        fresh = self._uncached(_output_texts(response))
         if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
             return await asyncio.to_thread(self.protect_output_sync, response, vault, agent=agent)
         return self.protect_output_sync(response, vault, agent=agent)

@@ -4,11 +4,18 @@ A :class:`View` is a transformed copy of the scanned text (NFKC, zero-width and 
 removed, JSON string escapes decoded) plus, per view character, the span of original characters it came from.
 Findings are made on views and always reported, redacted and restored on the original text.
 
-Decoded candidates (:func:`decoded_candidates`) go one step further: a base64, hex or percent-encoded token is
-decoded, the decoded text is scanned, and any finding in it covers the whole encoded token.
+Decoded layers (:func:`decoded_views`) go one step further: every base64, hex or percent-encoded token is
+decoded, the decoded texts are joined into one view whose every character maps back to its whole encoded token,
+and that view is scanned (so a finding in it covers the whole token). Nothing caps the number of tokens: each
+is decoded once and a layer is never longer than the text it came from, so the cost stays linear in the text
+however much harmless encoded padding precedes a secret. The lines of a wrapped blob (``base64`` output, PEM
+bodies, ``xxd -p``) are decoded as one token; bytes that do not read as text (binary padding around a secret,
+invalid UTF-8) only split the decoded text, they never make a token unreadable.
 
-Standard library only; everything is bounded (candidate count, token length) so a hostile text cannot make a
-scan expensive.
+Decoded layers are decoded again, :data:`MAX_DECODE_DEPTH` deep (base64 of base64, base64 inside a
+percent-encoded URL). Deeper nesting is deliberate obfuscation, like encryption, which no scanner sees through.
+
+Standard library only.
 """
 
 from __future__ import annotations
@@ -19,22 +26,29 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
-__all__ = ["View", "decoded_candidates", "views"]
+__all__ = ["MAX_DECODE_DEPTH", "View", "decoded_candidates", "decoded_layer", "decoded_views", "views"]
 
-#: At most this many encoded tokens are decoded per text, each at most this long.
-MAX_DECODED_CANDIDATES = 32
-MAX_CANDIDATE_CHARS = 8192
+#: How many times decoded text is searched for encoded tokens again: base64 of base64, base64 in a
+#: percent-encoded URL and a Kubernetes ``.dockerconfigjson`` (base64 of JSON whose ``auth`` is base64) take two.
+MAX_DECODE_DEPTH = 3
 _MIN_BASE64_CHARS = 16
 _MIN_HEX_CHARS = 24
+#: Readable runs shorter than this in decoded bytes are noise (an identifier that happens to be valid base64).
+_MIN_READABLE = 8
+#: Between two decoded tokens of a layer: no value, digit run or ``key = value`` pattern runs across it.
+_LAYER_SEPARATOR = "\n\x00\n"
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]+")
+_LINE_BREAK = re.compile(r"\r?\n")
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
 #: Escapes that matter for detection: a plain ``\n`` in code is left to the original view.
 _JSON_ESCAPE_HINT = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[\"/])")
 _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_ENCODED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_\-%])[A-Za-z0-9+/_\-]{16,}={0,2}(?![A-Za-z0-9+/=_\-])")
+# A token may follow "=" (``key=<base64>``); after "%" it belongs to a percent-encoded token instead.
+_ENCODED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-%])[A-Za-z0-9+/_\-]{16,}={0,2}(?![A-Za-z0-9+/_\-])")
 _PERCENT_TOKEN = re.compile(r"[^\s\"'<>]*%[0-9A-Fa-f]{2}[^\s\"'<>]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -143,21 +157,23 @@ def views(text: str) -> list[View]:
     return out
 
 
-def _printable(data: bytes) -> str | None:
-    """``data`` as text when it reads as text (UTF-8, almost no control characters), else ``None``."""
-    try:
-        decoded = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if not decoded or sum(1 for ch in decoded if not ch.isprintable() and ch not in "\n\r\t") > len(decoded) // 20:
-        return None
-    return decoded
+def _readable(data: bytes) -> str | None:
+    """The text in ``data``: its readable runs of at least eight characters, joined by spaces (``None``: none).
+
+    Control characters and invalid UTF-8 split the text instead of disqualifying it, so binary bytes around a
+    secret do not hide it.
+    """
+    text = data.decode("utf-8", "replace")
+    if _UNREADABLE.search(text) is None:
+        return text if len(text) >= _MIN_READABLE else None
+    runs = [run for run in _UNREADABLE.split(text) if len(run) >= _MIN_READABLE]
+    return " ".join(runs) or None
 
 
 def _decode_base64(token: str) -> str | None:
     body = token.rstrip("=")
     if len(body) % 4 == 1:
-        return None
+        body = body[:-1]  # one stray character: decode the rest
     padded = body + "=" * (-len(body) % 4)
     try:
         if "-" in body or "_" in body:
@@ -166,69 +182,130 @@ def _decode_base64(token: str) -> str | None:
             data = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return _printable(data)
+    return _readable(data)
 
 
 def _decode_hex(token: str) -> str | None:
-    if len(token) % 2:
-        return None
     try:
-        return _printable(bytes.fromhex(token))
+        return _readable(bytes.fromhex(token[: len(token) & ~1]))  # an odd last digit: decode the rest
     except ValueError:
         return None
 
 
-def _encoded_tokens(text: str, starts: list[int] | None) -> Iterator[re.Match[str]]:
+def _decode_token(token: str) -> str | None:
+    """``token`` (base64 or hex, line breaks already removed) decoded, when it reads as text."""
+    if _HEX.fullmatch(token):
+        return _decode_hex(token) if len(token) >= _MIN_HEX_CHARS else None
+    if len(token) >= _MIN_BASE64_CHARS:
+        return _decode_base64(token)
+    return None
+
+
+def _token_matches(text: str, starts: list[int] | None) -> Iterator[re.Match[str]]:
     if starts is None:
         yield from _ENCODED_TOKEN.finditer(text)
         return
+    end = -1
     for start in starts:
+        if start < end:
+            continue
         match = _ENCODED_TOKEN.match(text, start)
         if match is not None:
+            end = match.end()
             yield match
+
+
+def _continues_blob(text: str, piece: re.Match[str], following: re.Match[str]) -> bool:
+    """Whether ``following`` is the next line of the same wrapped blob as ``piece`` (a full, unpadded line)."""
+    gap = text[piece.end() : following.start()]
+    return gap in ("\n", "\r\n") and len(piece.group()) % 4 == 0 and not piece.group().endswith("=")
+
+
+def _encoded_spans(text: str, starts: list[int] | None) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every base64/hex token; the lines of a wrapped blob make one span."""
+    first: re.Match[str] | None = None
+    last: re.Match[str] | None = None
+    for match in _token_matches(text, starts):
+        if first is not None and last is not None:
+            if _continues_blob(text, last, match):
+                last = match
+                continue
+            yield first.start(), last.end()
+        first = last = match
+    if first is not None and last is not None:
+        yield first.start(), last.end()
+
+
+def _percent_candidates(text: str) -> list[tuple[int, int, str]]:
+    found: list[tuple[int, int, str]] = []
+    for match in _PERCENT_TOKEN.finditer(text):
+        token = match.group()
+        decoded = _readable(unquote_to_bytes(token))  # one escape is enough to hide a key: "key%3DAKIA..."
+        if decoded is not None and decoded != token:
+            found.append((match.start(), match.end(), decoded))
+    return found
 
 
 def decoded_candidates(
     text: str, *, starts: list[int] | None = None, percent: bool = True
-) -> Iterator[tuple[int, int, str]]:
-    """``(start, end, decoded)`` for encoded tokens of ``text`` that decode to readable text (bounded).
+) -> list[tuple[int, int, str]]:
+    """``(start, end, decoded)`` for every encoded token of ``text`` that holds readable text, by start.
 
     ``starts`` (from the prefilter) are where tokens may start; ``None`` looks everywhere. ``percent=False``
-    skips the percent-escape pass (the prefilter saw no ``%XX``).
+    skips the percent-escape pass (the prefilter saw no ``%XX``). A base64 or hex token inside a decoded
+    percent-encoded token is left to the next layer, where it appears verbatim: no character of ``text`` is
+    decoded twice, so the candidates together are never longer than ``text``.
     """
-    count = 0
-    for match in _encoded_tokens(text, starts):
-        token = match.group()
-        if len(token) > MAX_CANDIDATE_CHARS:
-            continue
-        if _HEX.fullmatch(token):
-            decoded = _decode_hex(token) if len(token) >= _MIN_HEX_CHARS else None
-        elif len(token) >= _MIN_BASE64_CHARS:
-            decoded = _decode_base64(token)
-        else:
-            decoded = None
-        if decoded is not None and len(decoded) >= 8:
-            yield match.start(), match.end(), decoded
-            count += 1
-            if count >= MAX_DECODED_CANDIDATES:
-                return
-    if not percent or "%" not in text:
-        return
-    for match in _PERCENT_TOKEN.finditer(text):
-        token = match.group()
-        if len(token) > MAX_CANDIDATE_CHARS or token.count("%") < 2:
-            continue
-        decoded = unquote(token, errors="strict") if _safe_unquote(token) else None
-        if decoded is not None and decoded != token:
-            yield match.start(), match.end(), decoded
-            count += 1
-            if count >= MAX_DECODED_CANDIDATES:
-                return
+    found = _percent_candidates(text) if percent and "%" in text else []
+    covered = [(start, end) for start, end, _ in found]
+    cursor = 0
+    for start, end in _encoded_spans(text, starts):
+        while cursor < len(covered) and covered[cursor][1] <= start:
+            cursor += 1
+        if cursor < len(covered) and covered[cursor][0] < end:
+            continue  # overlaps a decoded percent-encoded token
+        token = text[start:end]
+        decoded = _decode_token(_LINE_BREAK.sub("", token) if "\n" in token else token)
+        if decoded is not None:
+            found.append((start, end, decoded))
+    return sorted(found, key=lambda candidate: candidate[0]) if covered else found
 
 
-def _safe_unquote(token: str) -> bool:
-    try:
-        unquote(token, errors="strict")
-    except UnicodeDecodeError:
-        return False
-    return True
+def decoded_layer(text: str, *, starts: list[int] | None = None, percent: bool = True) -> View | None:
+    """Every decoded token of ``text`` in one view, each decoded character mapped to its whole token (or ``None``).
+
+    Arguments as for :func:`decoded_candidates`.
+    """
+    pieces: list[str] = []
+    starts_map: list[int] = []
+    ends_map: list[int] = []
+    separator = len(_LAYER_SEPARATOR)
+    for start, end, decoded in decoded_candidates(text, starts=starts, percent=percent):
+        if pieces:
+            pieces.append(_LAYER_SEPARATOR)
+            previous = ends_map[-1]
+            starts_map += [previous] * separator
+            ends_map += [previous] * separator
+        pieces.append(decoded)
+        starts_map += [start] * len(decoded)
+        ends_map += [end] * len(decoded)
+    if not pieces:
+        return None
+    return View("".join(pieces), starts_map, ends_map)
+
+
+def decoded_views(text: str, *, starts: list[int] | None = None, percent: bool = True) -> Iterator[View]:
+    """The decoded layers of ``text``, at most :data:`MAX_DECODE_DEPTH`, each mapped to ``text``'s offsets.
+
+    Each layer is no longer than the one before it, so all of them together cost at most
+    ``MAX_DECODE_DEPTH`` times a scan of ``text``. Arguments (for the first layer) as for
+    :func:`decoded_candidates`.
+    """
+    layer = decoded_layer(text, starts=starts, percent=percent)
+    for depth in range(1, MAX_DECODE_DEPTH + 1):
+        if layer is None:
+            return
+        yield layer
+        if depth < MAX_DECODE_DEPTH:
+            inner = decoded_layer(layer.text)
+            layer = None if inner is None else layer.then(inner)

@@ -373,7 +373,7 @@ _HS_SHAPES: dict[str, str] = {
 }
 #: Shapes of encoded tokens, looked for in every text (decoding applies to secrets too).
 _HS_ENCODED: dict[str, str] = {
-    "encoded": r"(?:^|[^A-Za-z0-9+/=_\-%])[A-Za-z0-9+/_\-]{16}",
+    "encoded": r"(?:^|[^A-Za-z0-9+/_\-%])[A-Za-z0-9+/_\-]{16}",
     "percent": r"%[0-9A-Fa-f]{2}",
     "ipv4": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",
     # Reported once per run: only a seed that starts where the run starts (the scanner reads the whole run).
@@ -388,6 +388,8 @@ _HS_ENCODED: dict[str, str] = {
     "street": r"[A-Za-z0-9][ \t]+(?:" + _STREET_TYPES + r")\b",
     "street_other": _STREET_OTHER,
 }
+#: Shapes no number of PII hits before them may drop: where encoded tokens start (padding must hide none).
+_UNCAPPED_SHAPES = frozenset({"encoded", "percent"})
 #: Shapes compiled without start-of-match tracking (the scanner derives the start).
 _NO_SOM = frozenset({"street"})
 
@@ -462,10 +464,10 @@ class _HyperscanPass:
         def on_match(expression: int, start: int, end: int, flags: int, context: Any) -> bool:
             nonlocal shapes
             kind, payload = payloads[expression]
-            if kind == _SHAPE:
+            if kind == _SHAPE and payload not in _UNCAPPED_SHAPES:
                 shapes += 1
                 if shapes > MAX_PII_HITS:
-                    return False  # digit-dense text: enough PII windows; secret triggers still count
+                    return False  # digit-dense text: enough PII windows; secret triggers, encoded tokens still count
             found.append((kind, payload, start, end))
             return False
 

@@ -1,6 +1,8 @@
 """Output guardrails for streamed answers: scan as text arrives, hold back only what may still change.
 
-A :class:`StreamFilter` keeps, per choice, one text stream for ``content`` and one per tool call. Each feed
+A :class:`StreamFilter` keeps, per choice, one text stream for each field that arrives in pieces (``content``,
+``reasoning_content``, ``refusal``, thinking blocks, legacy ``function_call`` arguments) and one per tool call
+(function arguments or a custom tool's input). Each feed
 scans the new text together with a short look-back of what was already emitted (so ``password = `` in one
 chunk and the value in the next are seen together), then releases everything except the trailing region that
 could still grow into a finding or a placeholder:
@@ -10,6 +12,11 @@ could still grow into a finding or a placeholder:
 - digit groups separated by single spaces before it (phone and card numbers);
 - an unterminated PEM private-key block;
 - any finding that touches the end of the buffer.
+
+Every other string of a delta (tool-call ``id`` and ``name``, annotations, a thinking block's signature,
+``provider_specific_fields``, fields LiteLLM adds later) arrives whole in one chunk from every provider: it is
+scanned where it arrives, together with the previous piece of the same field (a value split in two is still
+seen whole), and blocked or rewritten in that chunk.
 """
 
 from __future__ import annotations
@@ -126,8 +133,38 @@ def hold_point(text: str, offset: int, decisions: list[Decision]) -> int:
 class _ChoiceState:
     content: _TextStream
     reasoning: _TextStream
+    #: Other streamed fields of the delta, by name (``refusal``, ``thinking``, ``function_call``).
+    fields: dict[str, _TextStream] = field(default_factory=dict)
     tools: dict[int, _TextStream] = field(default_factory=dict)
+    #: Tool calls whose stream is a custom tool's ``input`` (not function arguments).
+    custom_tools: set[int] = field(default_factory=set)
     finished_tools: set[int] = field(default_factory=set)
+    #: The last characters of each whole-value field (by path, tool calls by their index), scanned again as context.
+    whole_tails: dict[tuple[Any, ...], str] = field(default_factory=dict)
+
+
+#: Streamed fields of a delta besides content and reasoning: their name in ``_ChoiceState.fields``.
+_REFUSAL, _THINKING, _FUNCTION_CALL = "refusal", "thinking", "function_call"
+
+
+def _streamed(path: tuple[Any, ...]) -> bool:
+    """Whether the string at ``path`` of a delta arrives in pieces (a text stream scans it, not the whole scan)."""
+    if path in (("content",), ("reasoning_content",), ("refusal",), ("function_call", "arguments")):
+        return True
+    if len(path) == 3 and path[0] == "thinking_blocks" and path[2] == "thinking":
+        return True
+    return len(path) == 4 and path[0] == "tool_calls" and path[2:] in (("function", "arguments"), ("custom", "input"))
+
+
+def _get(node: Any, key: str) -> Any:
+    return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
+
+
+def _put(node: Any, key: str, value: str) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    else:
+        setattr(node, key, value)
 
 
 class StreamFilter:
@@ -153,12 +190,54 @@ class StreamFilter:
             state = self._choices[index] = _ChoiceState(content, reasoning)
         return state
 
-    def _tool_stream(self, state: _ChoiceState, choice_index: int, tool_index: int) -> _TextStream:
+    def _tool_stream(
+        self, state: _ChoiceState, choice_index: int, tool_index: int, *, custom: bool = False
+    ) -> _TextStream:
         stream = state.tools.get(tool_index)
         if stream is None:
-            stream = _TextStream(self.guard, self.vault, agent=self.agent, index=choice_index, json_escape=True)
+            stream = _TextStream(self.guard, self.vault, agent=self.agent, index=choice_index, json_escape=not custom)
             state.tools[tool_index] = stream
+            if custom:
+                state.custom_tools.add(tool_index)
         return stream
+
+    def _field_stream(self, state: _ChoiceState, choice_index: int, name: str) -> _TextStream:
+        stream = state.fields.get(name)
+        if stream is None:
+            stream = _TextStream(
+                self.guard, self.vault, agent=self.agent, index=choice_index, json_escape=name == _FUNCTION_CALL
+            )
+            state.fields[name] = stream
+        return stream
+
+    def _scan_whole_values(self, state: _ChoiceState, choice_index: int, delta: Any) -> None:
+        """Scan (and rewrite) every string of ``delta`` that arrives whole, with its field's previous piece."""
+        from .guard import answer_strings, put_answer_string
+
+        calls = getattr(delta, "tool_calls", None) or []
+        for path, container, key, text in answer_strings(delta):
+            if _streamed(path):
+                continue
+            if path[0] == "tool_calls" and isinstance(path[1], int) and path[1] < len(calls):
+                path = ("tool_calls", getattr(calls[path[1]], "index", path[1]), *path[2:])
+            previous = state.whole_tails.get(path, "")
+            window = previous + text
+            offset = len(previous)
+            decisions = self.guard.decide(window, "output", message_index=choice_index, agent=self.agent, cache=False)
+            blocks = [d for d in decisions if d.action == "block" and d.end > offset]
+            if blocks:
+                findings = [
+                    Finding(d.entity_type, choice_index, d.start - offset, d.end - offset, d.score, "output")
+                    for d in blocks
+                ]
+                self.guard.raise_blocked(findings, direction="output", agent=self.agent)
+            out = apply_decisions(window, decisions, self.vault, restore=self.guard.profile.restore, start=offset)
+            applied = Counter(f"{d.entity_type}:{d.action}" for d in decisions if d.end > offset)
+            if applied:
+                self.vault.record("output", applied)
+            if out != text:
+                put_answer_string(container, key, out)
+            state.whole_tails[path] = window[-_LOOKBACK:]
 
     def feed(self, chunk: Any) -> list[Any]:
         """The chunks safe to emit after ``chunk`` arrived (``chunk`` itself, rewritten, or nothing)."""
@@ -173,12 +252,16 @@ class StreamFilter:
         delta = getattr(choice, "delta", None)
         if delta is None:
             return
+        self._scan_whole_values(state, index, delta)
         content = getattr(delta, "content", None)
         if isinstance(content, str) and content:
             delta.content = state.content.push(content)
+            if delta.content != content and getattr(choice, "logprobs", None) is not None:
+                choice.logprobs = None  # its tokens spell out the text just held back or rewritten
         reasoning = getattr(delta, "reasoning_content", None)
         if isinstance(reasoning, str) and reasoning:
             delta.reasoning_content = state.reasoning.push(reasoning)
+        self._feed_other_fields(state, index, delta)
         calls = list(getattr(delta, "tool_calls", None) or [])
         before: list[Any] = []
         for call in calls:
@@ -189,6 +272,10 @@ class StreamFilter:
             arguments = getattr(function, "arguments", None)
             if function is not None and isinstance(arguments, str) and arguments:
                 function.arguments = self._tool_stream(state, index, tool_index).push(arguments)
+            custom = getattr(call, "custom", None)
+            tool_input = getattr(custom, "input", None)
+            if custom is not None and isinstance(tool_input, str) and tool_input:
+                custom.input = self._tool_stream(state, index, tool_index, custom=True).push(tool_input)
         after: list[Any] = []
         if getattr(choice, "finish_reason", None):
             rest = state.content.finish()
@@ -197,9 +284,51 @@ class StreamFilter:
             thought = state.reasoning.finish()
             if thought:
                 delta.reasoning_content = (getattr(delta, "reasoning_content", None) or "") + thought
+            self._finish_other_fields(state, delta)
             after = self._finish_tools(state, lambda j: True)
         if before or after:
             delta.tool_calls = before + calls + after
+
+    def _feed_other_fields(self, state: _ChoiceState, index: int, delta: Any) -> None:
+        """``refusal``, thinking-block text and legacy ``function_call`` arguments, each through its text stream."""
+        refusal = getattr(delta, "refusal", None)
+        if isinstance(refusal, str) and refusal:
+            delta.refusal = self._field_stream(state, index, _REFUSAL).push(refusal)
+        for block in getattr(delta, "thinking_blocks", None) or []:
+            thinking = _get(block, "thinking")
+            if isinstance(thinking, str) and thinking:
+                _put(block, "thinking", self._field_stream(state, index, _THINKING).push(thinking))
+        function_call = getattr(delta, "function_call", None)
+        arguments = _get(function_call, "arguments")
+        if function_call is not None and isinstance(arguments, str) and arguments:
+            _put(function_call, "arguments", self._field_stream(state, index, _FUNCTION_CALL).push(arguments))
+
+    def _finish_other_fields(self, state: _ChoiceState, delta: Any) -> None:
+        """Put what the other streamed fields still hold into ``delta`` (the choice's last chunk)."""
+        for name, value in self._other_fields_rest(state).items():
+            if name == _REFUSAL:
+                delta.refusal = (getattr(delta, "refusal", None) or "") + value
+            elif name == _THINKING:
+                delta.thinking_blocks = [*(getattr(delta, "thinking_blocks", None) or []), value]
+            else:
+                delta.function_call = value
+
+    def _other_fields_rest(self, state: _ChoiceState) -> dict[str, Any]:
+        """What the other streamed fields still hold, as ``Delta`` keyword arguments (``thinking`` as a block)."""
+        from .._litellm import litellm_module
+
+        rest: dict[str, Any] = {}
+        for name, stream in state.fields.items():
+            text = stream.finish()
+            if not text:
+                continue
+            if name == _REFUSAL:
+                rest[name] = text
+            elif name == _THINKING:
+                rest[name] = {"type": "thinking", "thinking": text}
+            else:
+                rest[name] = litellm_module().types.utils.FunctionCall(arguments=text)
+        return rest
 
     def _finish_tools(self, state: _ChoiceState, which: Any) -> list[Any]:
         released: list[Any] = []
@@ -209,7 +338,7 @@ class StreamFilter:
             state.finished_tools.add(tool_index)
             text = stream.finish()
             if text:
-                released.append(_tool_delta(tool_index, text))
+                released.append(_tool_delta(tool_index, text, custom=tool_index in state.custom_tools))
         return released
 
     def flush(self) -> list[Any]:
@@ -222,9 +351,12 @@ class StreamFilter:
             content = state.content.finish()
             reasoning = state.reasoning.finish()
             tools = self._finish_tools(state, lambda j: True)
-            if content or reasoning or tools:
+            other = self._other_fields_rest(state)
+            if content or reasoning or tools or other:
+                thinking = other.pop(_THINKING, None)
                 delta = types.Delta(content=content or None, reasoning_content=reasoning or None,
-                                    tool_calls=tools or None)
+                                    tool_calls=tools or None, thinking_blocks=[thinking] if thinking else None,
+                                    **other)
                 choices.append(types.StreamingChoices(index=index, delta=delta))
         if not choices:
             return []
@@ -239,11 +371,14 @@ class StreamFilter:
         ]
 
 
-def _tool_delta(index: int, arguments: str) -> Any:
+def _tool_delta(index: int, text: str, *, custom: bool = False) -> Any:
     from .._litellm import litellm_module
 
     types = litellm_module().types.utils
-    return types.ChatCompletionDeltaToolCall(index=index, function=types.Function(arguments=arguments))
+    if custom:
+        payload = types.ChatCompletionDeltaCustomToolCallPayload(input=text)
+        return types.ChatCompletionDeltaCustomToolCall(index=index, type="custom", custom=payload)
+    return types.ChatCompletionDeltaToolCall(index=index, function=types.Function(arguments=text))
 
 
 def _has_payload(chunk: Any) -> bool:
@@ -260,8 +395,16 @@ def _has_payload(chunk: Any) -> bool:
             continue
         if getattr(delta, "content", None) or getattr(delta, "reasoning_content", None) or getattr(delta, "role", None):
             return True
+        if getattr(delta, "refusal", None) or getattr(delta, "thinking_blocks", None):
+            return True
+        function_call = getattr(delta, "function_call", None)
+        if _get(function_call, "arguments") or _get(function_call, "name"):
+            return True
         for call in getattr(delta, "tool_calls", None) or []:
             function = getattr(call, "function", None)
+            custom = getattr(call, "custom", None)
             if getattr(call, "id", None) or getattr(function, "name", None) or getattr(function, "arguments", None):
+                return True
+            if getattr(custom, "name", None) or getattr(custom, "input", None):
                 return True
     return False

@@ -354,11 +354,6 @@ class TestModerationCalls:
 
 
 class TestEncodedSecretsBehindPadding:
-    @pytest.mark.xfail(strict=True, reason="_guardrails/normalize.py decoded_candidates stops after "
-                                           "MAX_DECODED_CANDIDATES (32) decodable tokens, and prefilter.py drops "
-                                           "every shape hit after MAX_PII_HITS (4,000), encoded-token starts "
-                                           "included; fix: never drop encoded starts, and when the decode cap is "
-                                           "reached, decode the rest anyway (linear in the text) or block")
     @pytest.mark.parametrize("padding", ["base64 words", "dates"])
     async def test_base64_secret_after_many_harmless_candidates(self, secure_loom: SecureLoom,
                                                                 wire_server: WireServer, padding: str) -> None:
@@ -378,9 +373,6 @@ class TestEncodedSecretsBehindPadding:
 
 
 class TestAnswerFields:
-    @pytest.mark.xfail(strict=True, reason="_guardrails: the output guardrail scans tool-call arguments but not "
-                                           "tool-call names and ids; fix: scan every string of the answer "
-                                           "(choices[].message / delta, as the attempt scans requests)")
     @pytest.mark.parametrize("stream", [False, True])
     @pytest.mark.parametrize("field", ["name", "id"])
     async def test_secret_in_a_tool_call_name_or_id_is_not_delivered(self, secure_loom: SecureLoom,

@@ -1,0 +1,191 @@
+"""Every string the caller receives from an answer is scanned: not only content and tool arguments.
+
+Tool-call ids and names, custom tool input, ``refusal``, thinking blocks, legacy ``function_call``, annotations,
+``provider_specific_fields``, audio transcripts, whole or streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from guardrail_values import AWS_KEY, CARD
+
+from loomllm._guardrails import Guard
+from loomllm._guardrails.guard import answer_strings
+from loomllm._litellm import litellm_module
+from loomllm.errors import GuardrailViolation
+
+TYPES = litellm_module().types.utils
+MASKED_CARD = "**** **** **** 1111"
+
+
+def response(message: dict[str, Any], **choice: Any) -> Any:
+    """A ``ModelResponse`` with one choice holding ``message``."""
+    return litellm_module().ModelResponse(
+        choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}, **choice}]
+    )
+
+
+def tool_call(**call: Any) -> dict[str, Any]:
+    """A function tool call with harmless defaults, overridden by ``call``."""
+    function = {"name": "lookup", "arguments": "{}", **call.pop("function", {})}
+    return {"id": "call_1", "type": "function", "function": function, **call}
+
+
+MESSAGES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "tool call id": lambda v: {"tool_calls": [tool_call(id=v)]},
+    "tool call name": lambda v: {"tool_calls": [tool_call(function={"name": v})]},
+    "custom tool input": lambda v: {
+        "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "shell", "input": f"echo {v}"}}]
+    },
+    "custom tool name": lambda v: {"tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": v, "input": "x"}}]},
+    "legacy function_call name": lambda v: {"function_call": {"name": v, "arguments": "{}"}},
+    "refusal": lambda v: {"refusal": f"I cannot share {v}"},
+    "thinking block": lambda v: {"thinking_blocks": [{"type": "thinking", "thinking": f"the key is {v}"}]},
+    "annotation": lambda v: {
+        "annotations": [{"type": "url_citation", "url_citation": {"url": "https://a.example", "title": v}}]
+    },
+    "provider field": lambda v: {"provider_specific_fields": {"citations": [f"see {v}"]}},
+    "audio transcript": lambda v: {
+        "audio": {"id": "a1", "data": "UklGRg==", "expires_at": 1, "transcript": f"the key is {v}"}
+    },
+}
+
+
+class TestWholeAnswers:
+    @pytest.mark.parametrize("where", sorted(MESSAGES))
+    def test_a_key_anywhere_blocks(self, guard: Guard, where: str) -> None:
+        """A secret in any field of the message raises instead of reaching the caller."""
+        with pytest.raises(GuardrailViolation) as caught:
+            guard.protect_output_sync(response(MESSAGES[where](AWS_KEY)), guard.new_vault(), agent="a")
+        assert AWS_KEY not in str(caught.value)
+
+    @pytest.mark.parametrize("where", sorted(MESSAGES))
+    def test_a_card_anywhere_is_masked(self, guard: Guard, where: str) -> None:
+        """A masked entity is masked in whatever field it appears."""
+        answer = guard.protect_output_sync(response(MESSAGES[where](CARD)), guard.new_vault(), agent="a")
+        delivered = answer.choices[0].message.model_dump_json()
+        assert CARD not in delivered
+        assert MASKED_CARD in delivered
+
+    def test_clean_fields_are_left_alone(self, guard: Guard) -> None:
+        """Ids, names and refusals without findings come through unchanged."""
+        message = {"tool_calls": [tool_call(id="call_Xy12")], "refusal": "no"}
+        answer = guard.protect_output_sync(response(message), guard.new_vault(), agent="a")
+        out = answer.choices[0].message
+        assert ("call_Xy12", "lookup", "no") == (out.tool_calls[0].id, out.tool_calls[0].function.name, out.refusal)
+
+    def test_logprobs_go_when_the_guard_rewrites_the_choice(self, guard: Guard) -> None:
+        """Token logprobs spell out the original text: a choice the guard masked loses them."""
+        logprobs = {"content": [{"token": t, "logprob": -0.1, "top_logprobs": []} for t in CARD.split(" ")]}
+        answer = guard.protect_output_sync(
+            response({"content": f"card {CARD}"}, logprobs=logprobs), guard.new_vault(), agent="a"
+        )
+        assert answer.choices[0].logprobs is None
+
+    def test_media_bytes_and_fixed_words_are_not_scanned(self) -> None:
+        """Base64 audio, ``data:`` image URLs, roles and types are not text the model wrote."""
+        message = response(
+            {
+                "content": "hi",
+                "audio": {"id": "a1", "data": "UklGRg==", "expires_at": 1, "transcript": "hello"},
+                "images": [{"index": 0, "type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR="}}],
+            }
+        ).choices[0].message
+        paths = {path for path, *_ in answer_strings(message)}
+        assert {("content",), ("audio", "transcript"), ("audio", "id")} <= paths
+        assert not {("role",), ("audio", "data")} & paths
+        assert not any("images" in path for path in paths)
+
+
+def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> Any:
+    """A stream chunk of one choice."""
+    return TYPES.ModelResponseStream(
+        choices=[TYPES.StreamingChoices(index=0, delta=TYPES.Delta(**delta), finish_reason=finish_reason)]
+    )
+
+
+def delivered(guard: Guard, chunks: list[Any]) -> str:
+    """Everything the caller receives from ``chunks`` through a stream filter, as JSON text."""
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    out = [emitted for c in chunks for emitted in stream.feed(c)] + stream.flush()
+    return " ".join(c.model_dump_json() for c in out)
+
+
+def split(value: str) -> tuple[str, str]:
+    """``value`` cut in two halves."""
+    return value[: len(value) // 2], value[len(value) // 2 :]
+
+
+DELTAS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "refusal": lambda piece: {"refusal": piece},
+    "thinking block": lambda piece: {"thinking_blocks": [{"type": "thinking", "thinking": piece}]},
+    "legacy function_call arguments": lambda piece: {"function_call": {"arguments": piece}},
+    "custom tool input": lambda piece: {
+        "tool_calls": [{"index": 0, "type": "custom", "custom": {"input": piece}}]
+    },
+}
+
+
+class TestStreams:
+    @pytest.mark.parametrize("field", ["id", "name"])
+    def test_a_key_as_a_tool_call_id_or_name_blocks(self, guard: Guard, field: str) -> None:
+        """The first chunk of a tool call carries its id and name whole: a key there raises."""
+        call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+        if field == "id":
+            call["id"] = AWS_KEY
+        else:
+            call["function"]["name"] = AWS_KEY
+        with pytest.raises(GuardrailViolation):
+            delivered(guard, [chunk({"role": "assistant", "tool_calls": [call]})])
+
+    def test_a_tool_call_name_split_in_two_chunks_blocks(self, guard: Guard) -> None:
+        """A whole-value field split across chunks is scanned with its previous piece."""
+        head, tail = split(AWS_KEY)
+        chunks = [
+            chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": f"x {head}", "arguments": ""}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": tail, "arguments": "{}"}}]}),
+        ]
+        with pytest.raises(GuardrailViolation):
+            delivered(guard, chunks)
+
+    @pytest.mark.parametrize("field", sorted(DELTAS))
+    def test_a_key_split_across_chunks_blocks_before_any_half_is_sent(self, guard: Guard, field: str) -> None:
+        """Streamed fields hold back their last word: neither half of the key is emitted before the block."""
+        head, tail = split(AWS_KEY)
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        emitted = [c.model_dump_json() for c in stream.feed(chunk(DELTAS[field](f"the key {head}")))]
+        assert not any(head in text for text in emitted)
+        with pytest.raises(GuardrailViolation):
+            stream.feed(chunk(DELTAS[field](tail + " ok")))
+
+    @pytest.mark.parametrize("field", sorted(DELTAS))
+    def test_a_streamed_card_is_masked_and_the_held_text_arrives(self, guard: Guard, field: str) -> None:
+        """A card split across chunks is masked; what was held comes at the end of the stream."""
+        head, tail = split(CARD)
+        text = delivered(guard, [chunk(DELTAS[field](f"pay {head}")), chunk(DELTAS[field](f"{tail} now"))])
+        assert CARD not in text
+        assert "now" in text
+        assert "****" in text
+
+    def test_a_clean_tool_call_keeps_its_id_and_name_in_its_first_chunk(self, guard: Guard) -> None:
+        """Nothing is held back from a clean id and name (consumers start the call from them)."""
+        call = {"index": 0, "id": "call_Xy12", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        [first] = stream.feed(chunk({"role": "assistant", "tool_calls": [call]}))
+        out = first.choices[0].delta.tool_calls[0]
+        assert ("call_Xy12", "lookup") == (out.id, out.function.name)
+
+    def test_logprobs_go_from_a_chunk_whose_text_is_held_or_rewritten(self, guard: Guard) -> None:
+        """A streamed chunk's logprobs spell out its raw text: they go when the guard changed that text."""
+        head, tail = split(CARD)
+        logprobs = {"content": [{"token": head, "logprob": -0.1, "top_logprobs": []}]}
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        first = TYPES.ModelResponseStream(
+            choices=[TYPES.StreamingChoices(index=0, delta=TYPES.Delta(content=f"pay {head}"), logprobs=logprobs)]
+        )
+        emitted = stream.feed(first) + stream.feed(chunk({"content": f"{tail} now"})) + stream.flush()
+        assert all(getattr(c.choices[0], "logprobs", None) is None for c in emitted)
+        assert CARD not in " ".join(c.model_dump_json() for c in emitted)
