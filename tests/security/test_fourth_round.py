@@ -19,6 +19,7 @@ import pytest
 
 from loomllm import ContentPolicyViolation, Loom
 from loomllm.testing import Reply, WireServer
+from security_support import AWS_KEY
 
 QUESTION = "Summarise the open items from the incident review."
 
@@ -250,3 +251,63 @@ class TestFieldsTheCallerSees:
             except ContentPolicyViolation:
                 return
         assert not any("wire the funds" in text for text in parts.values()), parts
+
+
+class TestTelemetryLabels:
+    @pytest.mark.xfail(strict=True, reason=(
+        "loomllm/_telemetry/prometheus.py:182: llm_egress_refusals_total is labelled with the refused host, and "
+        "a host can come from the caller's message (an image URL): every new host is a new series (cardinality "
+        "attack, and whatever the caller wrote into the host name lands in the metrics); fix: label the host "
+        "only when it is a configured deployment's, else a fixed value such as 'message_url'"))
+    async def test_caller_chosen_hosts_do_not_become_metric_labels(self, secure_loom: Any,
+                                                                   wire_server: WireServer, registry: Any) -> None:
+        from loomllm import EgressDenied, instrument
+
+        loom = secure_loom()
+        telemetry = instrument(loom, traces=False, registry=registry)
+        agent = loom.agent("worker")
+        for i in range(12):
+            image = {"type": "image_url", "image_url": {"url": f"https://u{i}-tracking.example.net/p.png"}}
+            with pytest.raises(EgressDenied):
+                await agent.complete([{"role": "user", "content": [{"type": "text", "text": "Describe it."}, image]}])
+        telemetry.flush()
+        hosts = {s.labels.get("host") for m in registry.collect() if m.name == "llm_egress_refusals"
+                 for s in m.samples}
+        assert [] == wire_server.requests
+        assert len(hosts) <= 2, sorted(map(str, hosts))
+
+
+class TestStreamsAndTheCache:
+    @pytest.mark.xfail(strict=True, reason=(
+        "loomllm/_attempt.py:329 (_defer_cache_write) returns early for stream=True, so LiteLLM writes the "
+        "assembled stream, as the provider sent it, to the response cache: a secret the output guardrail "
+        "redacts (or masks) for the caller is stored in the cache in full (Redis too), although the README "
+        "says streams with an output guardrail are not cached; fix: for streams with an output guardrail, "
+        "send cache no-store (or defer the write to the end of _call_stream with the filtered chunks)"))
+    async def test_a_redacted_streamed_secret_is_not_in_the_redis_cache(self, make_loom: Any,
+                                                                        wire_server: WireServer,
+                                                                        redis_url: str) -> None:
+        import uuid
+
+        import redis
+
+        namespace = f"loomllm-sec4-{uuid.uuid4().hex}"
+        wire_server.route(Reply.text(f"Here is the deploy key: {AWS_KEY} (rotate it after use)."))
+        loom = make_loom("""
+            agents: {ops: {model: smart, temperature: 0}}
+            guardrails:
+              default: scrub
+              profiles: {scrub: {input: {default: allow}, output: {SECRET: redact, default: allow}}}
+        """, extra=("litellm_settings:\n  cache: true\n  cache_params: {type: redis, ttl: 60, "
+                    f"host: 127.0.0.1, port: 6379, namespace: {namespace}}}\n"))
+        shown = "".join([c.choices[0].delta.content or "" async for c in loom.agent("ops").stream("deploy key?")
+                         if c.choices])
+        assert AWS_KEY not in shown
+        await asyncio.sleep(0.5)  # LiteLLM writes the cache from its logging task
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        keys = list(client.scan_iter(f"{namespace}*"))
+        try:
+            assert [] == [k for k in keys if AWS_KEY.encode() in (client.get(k) or b"")]
+        finally:
+            for key in keys:
+                client.delete(key)
