@@ -7,19 +7,20 @@ Single-flight, the cache policy, the output content policy, rate limits and tele
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from security_support import AWS_KEY
 
 from loomllm import ContentPolicyViolation, Loom
 from loomllm.testing import Reply, WireServer
-from security_support import AWS_KEY
 
 QUESTION = "Summarise the open items from the incident review."
 
@@ -28,7 +29,8 @@ class TestSingleFlightFollowers:
     @pytest.mark.xfail(strict=True, reason=(
         "loomllm/_middleware/single_flight.py:67: a follower awaits asyncio.wrap_future(flight); cancelling it "
         "cancels the shared concurrent Future, so every other follower gets CancelledError and the leader's "
-        "set_result raises InvalidStateError after the provider answered (its spend is never recorded); "
+        "set_result raises InvalidStateError after the provider answered: the leader gets a ProviderError and its "
+        "reservation is released, not settled (a billed request charged 0, repeatable at will); "
         "fix: await asyncio.shield(asyncio.wrap_future(flight)) (or a per-follower future chained from the "
         "flight) so a follower's cancellation never touches the flight"))
     async def test_a_cancelled_follower_breaks_neither_the_leader_nor_the_others(
@@ -48,9 +50,9 @@ class TestSingleFlightFollowers:
         results = await asyncio.gather(leader, follower, impatient, return_exceptions=True)
         assert 1 == len(wire_server.requests)
         assert isinstance(results[2], TimeoutError)
-        assert [type(r).__name__ for r in results[:2]] == ["ModelResponse", "ModelResponse"]
         [row] = await agent.budget_status()
-        assert row.spent > 0 and row.reserved == 0
+        assert row.spent > 0 and row.reserved == 0  # was 0: the provider answered, nothing was charged
+        assert [type(r).__name__ for r in results[:2]] == ["ModelResponse", "ModelResponse"]
 
 
 def _moderated_head(server: WireServer, *, moderation_price: float) -> str:
@@ -86,6 +88,32 @@ class TestModerationBudget:
         # gpt-4o's own cost is below $0.001; the moderation input is at least 5 tokens at $0.01 each
         assert row.spent >= 0.05
 
+
+
+ENCODED_EMAIL = "margaret.okafor@northwind-logistics.com"
+
+
+class TestModerationInput:
+    @pytest.mark.parametrize("encoded", [
+        base64.b64encode(ENCODED_EMAIL.encode()).decode(),
+        ENCODED_EMAIL.encode().hex(),
+        "".join(f"%{b:02X}" for b in ENCODED_EMAIL.encode()),
+        ENCODED_EMAIL.replace("@", "\\u0040"),
+    ], ids=["base64", "hex", "percent", "json_escape"])
+    async def test_encoded_values_in_the_answer_reach_the_moderator_as_placeholders(
+            self, make_loom: Any, wire_server: WireServer, encoded: str) -> None:
+        """The input guardrail sees through these encodings, and so does the moderator's outbound view:
+        the second provider never gets the address, in any of its encodings."""
+        wire_server.route(Reply.text(f"Send the signed form to {encoded} before noon on Thursday."), api="openai")
+        wire_server.route(Reply.moderation(), api="moderations")
+        loom = make_loom("""
+            agents: {clerk: {model: smart}}
+            guardrails: {default: standard}
+            output_policy: {default: p, policies: {p: {moderation: {model: moderation}}}}
+        """, head=_moderated_head(wire_server, moderation_price=0.0))
+        await loom.agent("clerk").complete("Where do I send the form?")
+        [moderation] = wire_server.requests_for(api="moderations")
+        assert "Thursday" in moderation.body["input"] and encoded not in moderation.body["input"]
 
 DENY = """
     agents: {{support: {{model: smart, temperature: 0}}}}
@@ -175,7 +203,7 @@ def _answer(message: dict[str, Any]) -> dict[str, Any]:
             "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}
 
 
-def _chunk(deltas: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
+def _chunk(deltas: list[tuple[int, dict[str, Any]]], finish: str | None = None) -> dict[str, Any]:
     return {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
             "choices": [{"index": i, "delta": d, "finish_reason": finish} for i, d in deltas]}
 
@@ -247,7 +275,7 @@ class TestFieldsTheCallerSees:
                         parts[key] = parts.get(key, "") + (delta.content or "")
                         for call in delta.tool_calls or []:
                             key = (choice.index, call.index)
-                            parts[key] = parts.get(key, "") + (call.function.arguments or "")
+                            parts[key] = parts.get(key, "") + (cast(Any, call).function.arguments or "")
             except ContentPolicyViolation:
                 return
         assert not any("wire the funds" in text for text in parts.values()), parts
@@ -277,6 +305,28 @@ class TestTelemetryLabels:
         assert len(hosts) <= 2, sorted(map(str, hosts))
 
 
+    @pytest.mark.xfail(strict=True, reason=(
+        "loomllm/_telemetry/prometheus.py:115: llm_budget_events_total{limit} carries the limit's display name, "
+        "which holds the budget_keys value ('user=jane.doe@acme-corp.com: per_user[0]'): one series per end user, "
+        "and an e-mail the guardrail would redact in a metric label (only credential-shaped key values are "
+        "hashed); fix: label the policy and limit index only (per_user[0]) and keep key values out of labels"))
+    async def test_budget_key_values_do_not_become_metric_labels(self, make_loom: Any, registry: Any) -> None:
+        from loomllm import instrument
+
+        loom = make_loom("""
+            agents: {a: {model: smart, max_tokens: 20}}
+            budgets:
+              scopes: {user: {default: per_user}}
+              policies: {per_user: {mode: soft, warn_at: 0.01, limits: [{tokens: 100, per: day}]}}
+        """)
+        telemetry = instrument(loom, traces=False, registry=registry)
+        for i in range(5):
+            await loom.agent("a").chat("hello there", budget_keys={"user": f"jane.doe{i}@acme-corp.com"})
+        telemetry.flush()
+        labels = [s.labels for m in registry.collect() for s in m.samples]
+        assert [] == [v for label in labels for v in label.values() if "acme-corp" in v]
+
+
 class TestStreamsAndTheCache:
     @pytest.mark.xfail(strict=True, reason=(
         "loomllm/_attempt.py:329 (_defer_cache_write) returns early for stream=True, so LiteLLM writes the "
@@ -304,7 +354,7 @@ class TestStreamsAndTheCache:
                          if c.choices])
         assert AWS_KEY not in shown
         await asyncio.sleep(0.5)  # LiteLLM writes the cache from its logging task
-        client = redis.Redis(host="127.0.0.1", port=6379)
+        client: Any = redis.Redis(host="127.0.0.1", port=6379)
         keys = list(client.scan_iter(f"{namespace}*"))
         try:
             assert [] == [k for k in keys if AWS_KEY.encode() in (client.get(k) or b"")]
