@@ -281,6 +281,36 @@ class TestFieldsTheCallerSees:
         assert not any("wire the funds" in text for text in parts.values()), parts
 
 
+class TestModerationAnswers:
+    @pytest.mark.xfail(strict=True, reason=(
+        "loomllm/_content_policy/rules.py:84 (moderation_categories) reads only categories/category_scores: a "
+        "moderation answer with no result, an empty result, or flagged=true without categories counts as "
+        "'nothing flagged', so an on_error: fail_closed policy delivers an answer nobody checked; fix: a "
+        "response without one result carrying categories is a moderation error (blocked when failing closed), "
+        "and flagged=true counts when the policy lists no categories"))
+    @pytest.mark.parametrize("results", [[], [{}], [{"flagged": True}]], ids=["no_result", "empty", "flagged_only"])
+    async def test_an_unusable_moderation_answer_fails_closed(self, tmp_path: Path, wire_server: WireServer,
+                                                              scripted: ScriptedServer,
+                                                              results: list[dict[str, Any]]) -> None:
+        scripted.body = {"id": "modr-1", "model": "omni-moderation-latest", "results": results}
+        wire_server.route(Reply.text("Here is the answer the moderator is meant to check."))
+        moderator = f"http://127.0.0.1:{scripted.server.server_address[1]}/v1"
+        path = tmp_path / "moderated.yaml"
+        path.write_text(f"""
+model_list:
+  - model_name: smart
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test}}
+  - model_name: moderation
+    litellm_params: {{model: openai/omni-moderation-latest, api_base: "{moderator}", api_key: sk-test}}
+router_settings: {{num_retries: 0}}
+loomllm:
+  agents: {{support: {{model: smart}}}}
+  output_policy: {{default: p, policies: {{p: {{on_error: fail_closed, moderation: {{model: moderation}}}}}}}}
+""")
+        with Loom(path) as loom, pytest.raises(ContentPolicyViolation):
+            await loom.agent("support").complete(QUESTION)
+
+
 class TestTelemetryLabels:
     @pytest.mark.xfail(strict=True, reason=(
         "loomllm/_telemetry/prometheus.py:182: llm_egress_refusals_total is labelled with the refused host, and "
