@@ -27,7 +27,7 @@ QUESTION = "Summarise the open items from the incident review."
 
 class TestSingleFlightFollowers:
     @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_middleware/single_flight.py:67: a follower awaits asyncio.wrap_future(flight); cancelling it "
+        "loomllm/_middleware/single_flight.py:69: a follower awaits asyncio.wrap_future(flight); cancelling it "
         "cancels the shared concurrent Future, so every other follower gets CancelledError and the leader's "
         "set_result raises InvalidStateError after the provider answered: the leader gets a ProviderError and its "
         "reservation is released, not settled (a billed request charged 0, repeatable at will); "
@@ -69,7 +69,7 @@ router_settings: {{num_retries: 0}}
 
 class TestModerationBudget:
     @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:267: RouterModerator settles every moderation call with "
+        "loomllm/_content_policy/engine.py:272: RouterModerator settles every moderation call with "
         "cost_usd=0.0, so a priced moderation deployment never counts against a USD limit (a long answer "
         "moderated in many windows is free); fix: settle with deployment_cost(<the deployment that answered>, "
         "tokens, 0) as the agent prices its own calls"))
@@ -241,7 +241,7 @@ TOOLS = [{"type": "function", "function": {"name": "send_note", "parameters": {"
 
 class TestFieldsTheCallerSees:
     @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:162 (response_text) and :177 (chunk_text) read content and tool-call "
+        "loomllm/_content_policy/engine.py:196 (response_text) and :211 (chunk_text) read content and tool-call "
         "arguments only: message.reasoning_content, which LiteLLM hands the caller, is never checked (the "
         "output guardrail does scan it); fix: include reasoning_content (and delta.reasoning_content, "
         "thinking blocks) in response_text/chunk_text"))
@@ -255,7 +255,7 @@ class TestFieldsTheCallerSees:
         assert "wire the funds" not in str(answer.choices[0].message.reasoning_content)
 
     @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:177 (chunk_text) concatenates every delta of a chunk, and the stream "
+        "loomllm/_content_policy/engine.py:211 (chunk_text) concatenates every delta of a chunk, and the stream "
         "filter every chunk, into one text: deltas of parallel tool calls (or of n>1 choices) that alternate "
         "hide a deny word the caller reassembles per call / per choice; fix: keep one text per (choice index, "
         "tool-call index) in ContentStreamFilter and check each"))
@@ -283,7 +283,7 @@ class TestFieldsTheCallerSees:
 
 class TestModerationAnswers:
     @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/rules.py:84 (moderation_categories) reads only categories/category_scores: a "
+        "loomllm/_content_policy/rules.py:85 (moderation_categories) reads only categories/category_scores: a "
         "moderation answer with no result, an empty result, or flagged=true without categories counts as "
         "'nothing flagged', so an on_error: fail_closed policy delivers an answer nobody checked; fix: a "
         "response without one result carrying categories is a moderation error (blocked when failing closed), "
