@@ -73,6 +73,7 @@ class _Call:
     shared: bool = False  # answered by an identical in-flight call (single-flight): costs nothing
     vault: Vault | None = None  # the guardrail's vault of this call (its redaction counts reach the audit)
     estimate: Estimate | None = None  # the worst case, once counted (the budget and the tpm bucket share it)
+    budget_keys: Any = None  # the call-time budget scope (never sent; part of the single-flight key)
 
 
 class UnifiedAgent:
@@ -427,7 +428,7 @@ class UnifiedAgent:
 
     async def _reserve(self, call: _Call, state: CallState) -> Reservation | None:
         """Step 3: reserve the worst-case cost against every budget limit that applies."""
-        keys = call.params.pop("budget_keys", None)  # a budget scope, never sent to the provider
+        keys = call.budget_keys = call.params.pop("budget_keys", None)  # a budget scope, never sent to the provider
         if not self._budgeted and not keys:
             return None
         estimate = self._call_estimate(call)
@@ -464,7 +465,9 @@ class UnifiedAgent:
         middleware = self.loom.middleware
         if not middleware.coalesces(self.agent_name, call.kind, call.params):
             return await self._route(call)
-        material = request_material(self.agent_name, call.kind, self.spec.model, call.messages, call.params)
+        # Callers under different budget scopes (tenants, users) each pay for their own answer.
+        params = {**call.params, "budget_keys": call.budget_keys} if call.budget_keys else call.params
+        material = request_material(self.agent_name, call.kind, self.spec.model, call.messages, params)
         key = hashlib.sha256(material).hexdigest()
         response, call.shared = await middleware.coalesce(material, key, lambda: self._route_translated(call, state))
         return response

@@ -66,7 +66,9 @@ class SingleFlight:
             if leader:
                 return await self._lead(key, flight, call), False
             try:
-                result = await asyncio.wrap_future(flight)
+                # Shielded: a follower that is cancelled (a caller's timeout) must not cancel the
+                # shared future, which would fail the leader after the provider answered.
+                result = await asyncio.shield(asyncio.wrap_future(flight))
             except _Handover:
                 continue
             return copy.deepcopy(result), True
@@ -87,6 +89,8 @@ class SingleFlight:
         with self._lock:
             if self._flights.get(key) is flight:
                 del self._flights[key]
+        if flight.done():  # nothing waits on it any more
+            return
         if error is not None:
             flight.set_exception(error)
         else:

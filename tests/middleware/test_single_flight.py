@@ -87,6 +87,26 @@ class TestThroughTheAgent:
         assert charged["tokens_in"] + charged["tokens_out"] == row.spent
         assert 0 == row.reserved
 
+    async def test_callers_under_different_budget_scopes_each_pay(self, make_loom: Any,
+                                                                  wire_server: WireServer) -> None:
+        """Two tenants asking the same thing at once: two requests, each charged to its own scope
+        (a shared answer would be free for one tenant and paid by the other)."""
+        wire_server.route(Reply.text("Rotate the signing key, then re-issue tokens.", latency=0.2))
+        loom = make_loom("""
+            agents: {reviewer: {model: smart, temperature: 0, budget: b}}
+            budgets:
+              default_output_cap: 64
+              policies:
+                b: {limits: [{tokens: 100000, per: day}]}
+                per_tenant: {limits: [{tokens: 100000, per: day}]}
+              scopes: {tenant: {default: per_tenant}}
+        """)
+        agent = loom.agent("reviewer")
+        await asyncio.gather(agent.complete(QUESTION, budget_keys={"tenant": "acme"}),
+                             agent.complete(QUESTION, budget_keys={"tenant": "globex"}),
+                             agent.complete(QUESTION, budget_keys={"tenant": "acme"}))
+        assert 2 == len(wire_server.requests)
+
     async def test_sampled_calls_are_not_coalesced(self, make_loom: Any, wire_server: WireServer) -> None:
         """At temperature 0.9 each caller wants its own sample: no coalescing."""
         wire_server.route(Reply.echo(latency=0.1))

@@ -26,13 +26,6 @@ QUESTION = "Summarise the open items from the incident review."
 
 
 class TestSingleFlightFollowers:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_middleware/single_flight.py:69: a follower awaits asyncio.wrap_future(flight); cancelling it "
-        "cancels the shared concurrent Future, so every other follower gets CancelledError and the leader's "
-        "set_result raises InvalidStateError after the provider answered: the leader gets a ProviderError and its "
-        "reservation is released, not settled (a billed request charged 0, repeatable at will); "
-        "fix: await asyncio.shield(asyncio.wrap_future(flight)) (or a per-follower future chained from the "
-        "flight) so a follower's cancellation never touches the flight"))
     async def test_a_cancelled_follower_breaks_neither_the_leader_nor_the_others(
             self, make_loom: Any, wire_server: WireServer) -> None:
         """One follower times out while the shared request runs: the others still get the answer and the
