@@ -24,7 +24,7 @@ from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, 
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import maybe_processed, to_provider_error
-from loomllm._middleware import deployment_limit, has_tpm, request_material
+from loomllm._middleware import agent_namespace, deployment_limit, has_tpm, request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
 from loomllm._telemetry import emit_allowed, emit_decision, emit_redactions
@@ -653,8 +653,10 @@ class UnifiedAgent:
     def _cache_control(self, call: _Call) -> dict[str, Any]:
         if not self.spec.cache:
             return {"no-cache": True, "no-store": True}
-        base = {"namespace": f"loomllm.agent.{self.agent_name}"} if self.loom.config.loom.cache.scope == "agent" else {}
-        control = self.loom.middleware.cache_policy.cache_control(self.agent_name, call.params, base)
+        cache_params = self.loom.config.litellm_settings.get("cache_params") or {}
+        base = ({"namespace": agent_namespace(self.agent_name, cache_params)}
+                if self.loom.config.loom.cache.scope == "agent" else {})
+        control = self.loom.middleware.cache_policy.cache_control(self.agent_name, call.params, base, cache_params)
         call.cache_lookup = "no-cache" not in control and bool(self.loom.config.litellm_settings.get("cache"))
         return control
 

@@ -325,14 +325,19 @@ class Attempts:
     # --- the cache ---------------------------------------------------------------------------------
 
     def _defer_cache_write(self, kwargs: dict[str, Any], state: CallState) -> dict[str, Any] | None:
-        """With an output guardrail, LiteLLM must not write the cache: the call path writes it after the guard."""
-        if state.guard is None or kwargs.get("stream"):
+        """With an output guardrail, LiteLLM must not write the cache: the call path writes it after the guard.
+
+        A stream is never written (LiteLLM would store the provider's text as it assembled it, before
+        the stream filter; the call path never holds a whole guarded answer to write instead).
+        """
+        if state.guard is None:
             return None
         cache = response_cache()
         control = _mapping(kwargs.get("cache"))
         if cache is None or control.get("no-store"):
             return None
-        state.cache_request = dict(kwargs)
+        if not kwargs.get("stream"):
+            state.cache_request = dict(kwargs)
         return {**kwargs, "cache": {**control, "no-store": True}}
 
     def _log_refused(self, state: CallState, error: LoomError) -> None:

@@ -10,14 +10,26 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from .cache_policy import CachePolicy
+from .cache_policy import CachePolicy, agent_namespace
 from .config import MiddlewareConfig
 from .rate_gate import DeploymentLimit, RateGate, deployment_limit, has_tpm
 from .shared_flight import RedisFlight, decode_response, encode_response
 from .single_flight import SingleFlight, request_key, request_material
 
-__all__ = ["CachePolicy", "DeploymentLimit", "Middleware", "MiddlewareConfig", "RateGate", "RedisFlight",
-           "SingleFlight", "deployment_limit", "has_tpm", "request_key", "request_material"]
+__all__ = [
+    "CachePolicy",
+    "DeploymentLimit",
+    "Middleware",
+    "MiddlewareConfig",
+    "RateGate",
+    "RedisFlight",
+    "SingleFlight",
+    "agent_namespace",
+    "deployment_limit",
+    "has_tpm",
+    "request_key",
+    "request_material",
+]
 
 
 T = TypeVar("T")

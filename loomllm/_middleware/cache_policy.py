@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from .config import CachePolicyConfig
 
-__all__ = ["CachePolicy"]
+__all__ = ["CachePolicy", "agent_namespace"]
+
+# Cache types that store in Redis, whose SET takes whole seconds.
+_REDIS_TYPES = frozenset({"redis", "redis-semantic", "redis_semantic"})
+# What tells one cache from another (never a password).
+_IDENTITY_KEYS = ("type", "host", "port", "namespace", "redis_startup_nodes", "s3_bucket_name", "disk_cache_dir")
+
+
+def agent_namespace(agent: str, cache_params: Mapping[str, Any] | None) -> str:
+    """The per-call cache namespace of ``agent``'s answers.
+
+    LiteLLM's per-call namespace replaces the cache's own ``namespace``, and its process-wide
+    in-memory layer in front of Redis is shared by every cache of the process: so the namespace
+    carries the configured one and a digest of which cache it is, and two Looms (tenants) with
+    different caches never read each other's answers, even in one process.
+    """
+    params = dict(cache_params or {})
+    identity = {key: params.get(key) for key in _IDENTITY_KEYS if params.get(key) is not None}
+    url = params.get("url")
+    if isinstance(url, str):
+        identity["url"] = url.rsplit("@", 1)[-1]  # the host part only: never the password
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    own = params.get("namespace")
+    prefix = f"{own}:" if isinstance(own, str) and own else ""
+    return f"{prefix}loomllm.{digest}.agent.{agent}"
 
 
 class CachePolicy:
@@ -41,9 +68,15 @@ class CachePolicy:
             return own.ttl_s
         return self._config.ttl_s
 
-    def cache_control(self, agent: str, params: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-        """LiteLLM's per-call ``cache`` argument: ``base`` (namespace...) plus TTL, or no-cache/no-store."""
+    def cache_control(self, agent: str, params: Mapping[str, Any], base: dict[str, Any],
+                      cache_params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """LiteLLM's per-call ``cache`` argument: ``base`` (namespace...) plus TTL, or no-cache/no-store.
+
+        On a Redis cache the TTL is rounded up to whole seconds (Redis SET EX takes no fractions).
+        """
         if not self.cacheable(agent, params):
             return {"no-cache": True, "no-store": True}
         ttl = self.ttl_s(agent)
+        if ttl is not None and str((cache_params or {}).get("type", "")).lower() in _REDIS_TYPES:
+            ttl = math.ceil(ttl)
         return {**base, "ttl": ttl} if ttl is not None else base

@@ -351,12 +351,6 @@ class TestTelemetryLabels:
 
 
 class TestStreamsAndTheCache:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_attempt.py:329 (_defer_cache_write) returns early for stream=True, so LiteLLM writes the "
-        "assembled stream, as the provider sent it, to the response cache: a secret the output guardrail "
-        "redacts (or masks) for the caller is stored in the cache in full (Redis too), although the README "
-        "says streams with an output guardrail are not cached; fix: for streams with an output guardrail, "
-        "send cache no-store (or defer the write to the end of _call_stream with the filtered chunks)"))
     async def test_a_redacted_streamed_secret_is_not_in_the_redis_cache(self, make_loom: Any,
                                                                         wire_server: WireServer,
                                                                         redis_url: str) -> None:

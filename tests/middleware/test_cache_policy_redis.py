@@ -1,8 +1,8 @@
-"""Review of issue 12: the cache policy against a real Redis cache (the existing tests use type: local).
+"""The cache policy against a real Redis cache (test_cache_policy.py uses type: local).
 
 With a Redis cache, LiteLLM puts a process-wide in-memory layer in front of Redis
-(``litellm.caching.caching_handler.in_memory_cache_obj``, a DualCache). That layer outlives a
-Loom and does not key on the cache's ``namespace``.
+(``litellm.caching.caching_handler.in_memory_cache_obj``, a DualCache) that outlives a Loom and
+ignores the cache's ``namespace``: the agent's namespace carries the cache's identity instead.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ async def ask(loom: Any, question: str = QUESTION) -> Any:
 class TestRedisCachePolicy:
     async def test_agent_ttl_is_applied_on_redis(self, make_loom: Any, wire_server: WireServer,
                                                  redis_url: str) -> None:
-        """Baseline (passes): an integer ttl_s reaches Redis and the second call is a hit."""
+        """An integer ttl_s reaches Redis and the second call is a hit."""
         import redis
 
         wire_server.route(Reply.text("Compute 41%, storage 22%, egress 9%."))
-        namespace = f"review12-{uuid.uuid4().hex[:8]}"
+        namespace = f"cachepolicy-{uuid.uuid4().hex[:8]}"
         loom = loom_with(make_loom, 2, namespace)
         question = f"{QUESTION} (ticket {uuid.uuid4().hex[:6]})"
         await ask(loom, question)
@@ -58,8 +58,8 @@ class TestRedisCachePolicy:
     async def test_another_looms_cache_namespace_is_not_served(self, make_loom: Any, wire_server: WireServer,
                                                                redis_url: str) -> None:
         """Two Looms (two tenants) in one process, each with its own Redis cache namespace and an agent
-        named ``support``: the second must not get the first one's cached answer. It does, from
-        LiteLLM's process-wide in-memory layer."""
+        named ``support``: the second does not get the first one's cached answer (LiteLLM's
+        process-wide in-memory layer would serve it if the namespace did not tell them apart)."""
         wire_server.route(Reply.text("Tenant A: your refund of 412.50 EUR was approved."))
         first = loom_with(make_loom, 60, f"tenant-a-{uuid.uuid4().hex[:8]}")
         await ask(first)
@@ -74,7 +74,7 @@ class TestRedisCachePolicy:
         """After the agent's ttl_s the provider is asked again (the Redis key expired; the in-memory
         copy must not outlive it)."""
         wire_server.route(Reply.text("Compute 41%, storage 22%, egress 9%."))
-        loom = loom_with(make_loom, 1, f"review12-{uuid.uuid4().hex[:8]}")
+        loom = loom_with(make_loom, 1, f"cachepolicy-{uuid.uuid4().hex[:8]}")
         question = f"{QUESTION} (ticket {uuid.uuid4().hex[:6]})"
         await ask(loom, question)
         await asyncio.sleep(1.3)
@@ -84,12 +84,11 @@ class TestRedisCachePolicy:
     @pytest.mark.parametrize("ttl", [0.5, 1.5])
     async def test_fractional_ttl_is_honoured_or_refused_on_redis(self, make_loom: Any, wire_server: WireServer,
                                                                   redis_url: str, ttl: float) -> None:
-        """A fractional ttl_s is accepted by the config, but Redis SET takes whole seconds: 0.5 fails every
-        write ("invalid expire time", caching silently off), 1.5 becomes 1 s. Either honour it (PX) or
-        refuse it with a ConfigError naming the key path."""
+        """Redis SET takes whole seconds (0.5 would fail every write, 1.5 would become 1 s): a fractional
+        ttl_s is rounded up on Redis, so an answer is kept at least as long as configured."""
         import redis
 
-        namespace = f"review12-{uuid.uuid4().hex[:8]}"
+        namespace = f"cachepolicy-{uuid.uuid4().hex[:8]}"
         loom = loom_with(make_loom, ttl, namespace)
         await ask(loom, f"{QUESTION} (ticket {uuid.uuid4().hex[:6]})")
         client: Any = redis.Redis.from_url(redis_url)
