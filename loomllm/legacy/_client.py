@@ -17,6 +17,8 @@ retried on another provider.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -112,6 +114,32 @@ def _expand(value: Any) -> Any:
     return value
 
 
+_TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0", ""})
+
+
+def _flag(value: Any, *, file: str, path: str) -> bool:
+    """A switch: a YAML boolean, or the words a ``${VAR}`` may expand to; anything else is an error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise LegacyConfigError(f"expected true or false, got a {type(value).__name__}", file=file, path=path)
+
+
+def _number(value: Any, *, file: str, path: str, whole: bool = False) -> float:
+    """A finite, non-negative number (or a string spelling one); a boolean is a mistake, not 1 or 0."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    if number is None or not math.isfinite(number) or number < 0 or (whole and not number.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise LegacyConfigError(f"expected {kind} >= 0, got a {type(value).__name__}", file=file, path=path)
+    return number
+
+
 def load_llm_config(path: str | os.PathLike[str]) -> _LoadedConfig:
     """Read an old ``configs/llm_config.yaml`` (an ``llm:`` section). Errors name the file and key."""
     file = str(path)
@@ -129,10 +157,11 @@ def load_llm_config(path: str | os.PathLike[str]) -> _LoadedConfig:
         default_provider=str(llm.get("default_provider", "anthropic")),
         default_model=llm.get("default_model"),
         fallback_providers=[str(p) for p in llm.get("fallback_providers") or []],
-        timeout_seconds=float(llm.get("timeout_seconds", 60)),
-        max_retries=int(llm.get("max_retries", 3)),
-        cache_enabled=bool(cache.get("enabled", True)),
-        cache_ttl_seconds=int(cache.get("ttl_seconds", 3600)),
+        timeout_seconds=_number(llm.get("timeout_seconds", 60), file=file, path="llm.timeout_seconds"),
+        max_retries=int(_number(llm.get("max_retries", 3), file=file, path="llm.max_retries", whole=True)),
+        cache_enabled=_flag(cache.get("enabled", True), file=file, path="llm.cache.enabled"),
+        cache_ttl_seconds=int(_number(cache.get("ttl_seconds", 3600), file=file, path="llm.cache.ttl_seconds",
+                                      whole=True)),
     )
     ignored += [f"llm.cache.{k}" for k in ("backend", "max_size_mb") if k in cache]
     providers = {str(name): dict(spec or {}) for name, spec in (llm.get("providers") or {}).items()}
@@ -145,7 +174,9 @@ def load_llm_config(path: str | os.PathLike[str]) -> _LoadedConfig:
             raise LegacyConfigError(f"unknown key in rate limit of {name!r} (expected requests_per_minute, "
                                     "tokens_per_minute)", file=file, path=f"llm.rate_limits.{name}") from None
     budget = llm.get("budget") or {}
-    daily = float(budget.get("daily_limit_usd", 0) or 0) if budget.get("enabled", True) else 0.0
+    daily = _number(budget.get("daily_limit_usd", 0), file=file, path="llm.budget.daily_limit_usd")
+    if not _flag(budget.get("enabled", True), file=file, path="llm.budget.enabled"):
+        daily = 0.0
     ignored += [f"llm.budget.{k}" for k in ("alert_threshold_pct", "alert_webhook") if k in budget]
     ignored += [f"llm.{k}" for k in llm if k not in {
         "default_provider", "default_model", "fallback_providers", "timeout_seconds", "max_retries",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel
 
@@ -122,3 +124,39 @@ class TestJsonErrors:
         with pytest.raises(OutputValidationError) as caught:
             await LLMClient("gpt-4o", loom=loom).json("Give me JSON")
         assert caught.value.raw
+
+
+class TestLegacyConfigFile:
+    """``load_llm_config``: a value that would switch the budget or the cache off by mistake is an error."""
+
+    @pytest.mark.parametrize(("yaml_text", "path"), [
+        ("llm:\n  budget: {daily_limit_usd: true}\n", "llm.budget.daily_limit_usd"),
+        ("llm:\n  budget: {daily_limit_usd: .nan}\n", "llm.budget.daily_limit_usd"),
+        ("llm:\n  budget: {daily_limit_usd: -5}\n", "llm.budget.daily_limit_usd"),
+        ("llm:\n  budget: {daily_limit_usd: '${LOOMLLM_TEST_UNSET_DAILY}'}\n", "llm.budget.daily_limit_usd"),
+        ("llm:\n  budget: {daily_limit_usd: 5, enabled: maybe}\n", "llm.budget.enabled"),
+        ("llm:\n  cache: {enabled: 'nope'}\n", "llm.cache.enabled"),
+        ("llm:\n  cache: {ttl_seconds: 1.5}\n", "llm.cache.ttl_seconds"),
+        ("llm:\n  max_retries: true\n", "llm.max_retries"),
+    ])
+    def test_mistakes_name_the_file_and_key(self, tmp_path: Path, yaml_text: str, path: str) -> None:
+        from loomllm.legacy import LegacyConfigError
+        from loomllm.legacy._client import load_llm_config
+
+        file = tmp_path / "llm_config.yaml"
+        file.write_text(yaml_text)
+        with pytest.raises(LegacyConfigError) as caught:
+            load_llm_config(file)
+        assert str(file) in str(caught.value) and path in str(caught.value)
+
+    def test_switches_from_environment_words(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``${VAR}`` expands to text: 'false' means false (the old loader read any non-empty text as true)."""
+        from loomllm.legacy._client import load_llm_config
+
+        monkeypatch.setenv("LOOMLLM_TEST_CACHE", "false")
+        monkeypatch.setenv("LOOMLLM_TEST_DAILY", "12.5")
+        file = tmp_path / "llm_config.yaml"
+        file.write_text("llm:\n  cache: {enabled: '${LOOMLLM_TEST_CACHE}'}\n"
+                        "  budget: {daily_limit_usd: '${LOOMLLM_TEST_DAILY}'}\n")
+        loaded = load_llm_config(file)
+        assert (False, 12.5) == (loaded.client.cache_enabled, loaded.daily_limit_usd)
