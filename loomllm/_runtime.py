@@ -161,7 +161,12 @@ class Loom:
             else:
                 from loomllm._guardrails import Guard  # Presidio: loaded on first use only
 
-                self._guards[agent] = Guard.from_config(self.config.loom.guardrails, profile)
+                try:
+                    self._guards[agent] = Guard.from_config(self.config.loom.guardrails, profile)
+                except ConfigError as exc:
+                    if exc.file is not None or self.config.source is None:
+                        raise
+                    raise ConfigError(exc.problem, file=str(self.config.source), path=exc.path) from None
         return self._guards[agent]
 
     def egress_policy(self, agent: str) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loomllm._events import LibraryLogger
 
-from ..errors import Finding, GuardrailViolation
+from ..errors import ConfigError, Finding, GuardrailViolation
 from .config import GuardrailProfile, GuardrailsConfig
 from .policy import Decision, apply_decisions, decide
 from .vault import Vault
@@ -125,6 +125,21 @@ def _covered(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
 
 def _moved(decision: Decision, start: int, end: int) -> Decision:
     return Decision(decision.entity_type, start, end, decision.score, decision.action)
+
+
+def _check_ner_available(config: GuardrailsConfig, profile: str) -> None:
+    from .analyzer import _spacy_model_installed as spacy_model_installed
+    from .entities import NER_ENTITIES
+
+    assert config.spacy_model is not None
+    rules = config.profile(profile)
+    for direction in ("input", "output"):
+        for entity, rule in rules.policy(direction).rules.items():
+            if entity in NER_ENTITIES and entity not in config.pii_entities and rule.action != "allow" \
+                    and not spacy_model_installed(config.spacy_model):
+                raise ConfigError(f"spaCy model {config.spacy_model!r} is not installed, and only it finds {entity} "
+                                  f"(profile {profile!r}, {direction}: {rule.action}): install it or drop the rule",
+                                  path="loomllm.guardrails.spacy_model")
 
 
 def _redacting(decision: Decision) -> Decision:
@@ -267,8 +282,16 @@ class Guard:
 
     @classmethod
     def from_config(cls, config: GuardrailsConfig, profile: str) -> Guard:
-        """The guard for ``profile`` (``KeyError`` if the config does not define it)."""
-        return cls(config, profile)
+        """The guard for ``profile`` (``KeyError`` if the config does not define it).
+
+        A configured spaCy model that is not installed is a :class:`ConfigError` when the profile
+        acts on an entity only that model finds (its rule would silently never fire); otherwise the
+        guard runs without NER, as it does with no model configured.
+        """
+        guard = cls(config, profile)
+        if config.spacy_model is not None:
+            _check_ner_available(config, profile)
+        return guard
 
     @property
     def scanner(self) -> Scanner:

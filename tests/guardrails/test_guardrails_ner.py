@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loomllm._guardrails import Guard, GuardrailsConfig
-from loomllm.errors import GuardrailViolation
+from loomllm.errors import ConfigError, GuardrailViolation
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +47,27 @@ def test_configured_pipeline_adds_ner_entities(pipeline_dir: Path) -> None:
 
 
 def test_missing_model_falls_back_without_download(tmp_path: Path) -> None:
-    """A configured model that is not installed falls back to the model-free recognizers (no download).
-
-    People are still found from the census name lists; places need the model.
-    """
-    guard = Guard.from_config(_config("loomllm_no_such_spacy_model"), "ner")
+    """A configured model that is not installed falls back to the model-free recognizers (no download)
+    when no rule needs it: people are still found from the name lists."""
+    config = GuardrailsConfig.model_validate({
+        "spacy_model": "loomllm_no_such_spacy_model",
+        "profiles": {"ner": {"input": {"PERSON": "block", "default": "allow"}}},
+    })
+    guard = Guard.from_config(config, "ner")
     with pytest.raises(GuardrailViolation) as caught:
         guard.protect_input_sync([{"role": "user", "content": "Send it to Ada Lovelace"}], guard.new_vault(), agent="a")
     assert ["PERSON"] == [f.entity_type for f in caught.value.findings]
-    [out] = guard.protect_input_sync([{"role": "user", "content": "We meet in Lisbon"}], guard.new_vault(), agent="a")
-    assert "We meet in Lisbon" == out["content"]
+
+
+def test_missing_model_is_an_error_when_a_rule_needs_it(make_loom: Any) -> None:
+    """LOCATION: redact with the model missing would never fire: the agent is refused at start, naming
+    the file and the key."""
+    with pytest.raises(ConfigError) as caught:
+        make_loom("""
+            agents: {a: {model: smart, guardrails: ner}}
+            guardrails:
+              spacy_model: loomllm_no_such_spacy_model
+              profiles: {ner: {input: {LOCATION: redact, default: allow}}}
+        """).agent("a")
+    assert "loomllm.guardrails.spacy_model" in str(caught.value) and "LOCATION" in str(caught.value)
+    assert ".yaml" in str(caught.value)
