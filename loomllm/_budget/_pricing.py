@@ -250,11 +250,12 @@ def estimate_call(
         litellm, [str((d.get("litellm_params") or {}).get("model", "")) for d in deployments]
     )
     counted = max(prompt_token_bound(m, messages, tools) for m in models)
-    input_tokens = math.ceil(counted * max((_input_safety(budgets, d) for d in deployments), default=1.0))
+    factors = [_input_safety(budgets, d) for d in deployments]
+    input_tokens = math.ceil(counted * max(factors, default=1.0))
     cost = 0.0
     routes: list[tuple[str, str]] = []
-    for deployment in deployments:
-        factored = math.ceil(counted * _input_safety(budgets, deployment))
+    for deployment, factor in zip(deployments, factors, strict=True):
+        factored = math.ceil(counted * factor)
         price = deployment_price(deployment)
         if price is not None:
             cost = max(cost, price.input * factored + price.output * output_tokens)
