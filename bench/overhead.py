@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import random
 import statistics
@@ -141,8 +142,11 @@ async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int)
     from loomllm import Loom
     from loomllm._litellm import litellm_module
 
-    # Events are rendered as JSON and written, as in production, but to /dev/null.
+    # Events are rendered as JSON and written, as in production, but to /dev/null, at the config's level (info:
+    # the debug-level ``policy.decision allowed`` audit events are dropped by the filter, as an app set to info
+    # drops them).
     structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
                         logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:

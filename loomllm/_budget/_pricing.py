@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "deployment_price",
     "estimate_call",
     "price_table",
+    "prompt_token_bound",
     "provider_of",
 ]
 
@@ -248,22 +249,88 @@ def estimate_call(
     models = _one_model_per_tokenizer(
         litellm, [str((d.get("litellm_params") or {}).get("model", "")) for d in deployments]
     )
-    counted = max(
-        # use_default_image_token_count: never fetch an image URL just to count its tokens.
-        litellm.token_counter(model=m, messages=messages, tools=tools, use_default_image_token_count=True)
-        for m in models
-    )
-    input_tokens = math.ceil(counted * max((_input_safety(budgets, d) for d in deployments), default=1.0))
+    counted = max(prompt_token_bound(m, messages, tools) for m in models)
+    factors = [_input_safety(budgets, d) for d in deployments]
+    input_tokens = math.ceil(counted * max(factors, default=1.0))
     cost = 0.0
     routes: list[tuple[str, str]] = []
-    for deployment in deployments:
-        factored = math.ceil(counted * _input_safety(budgets, deployment))
+    for deployment, factor in zip(deployments, factors, strict=True):
+        factored = math.ceil(counted * factor)
         price = deployment_price(deployment)
         if price is not None:
             cost = max(cost, price.input * factored + price.output * output_tokens)
         info = deployment.get("model_info") or {}
         routes.append((str(info.get("id", "")), str(deployment.get("model_name", ""))))
     return Estimate(int(input_tokens), int(output_tokens), cost, tuple(routes))
+
+
+def prompt_token_bound(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """The prompt's tokens by ``model``'s tokenizer: LiteLLM's count, or an upper bound where it cannot count.
+
+    LiteLLM's ``token_counter`` raises a bare ``ValueError`` on content it does not know (``input_audio``
+    and ``video_url`` parts, nested lists, an image with a bad ``detail``). Such a prompt is counted
+    conservatively instead (:func:`_conservative_tokens`): a reservation may be too large, never too small.
+    """
+    from loomllm._litellm.tokens import prompt_tokens
+
+    try:
+        # LiteLLM's count with use_default_image_token_count: never fetch an image URL just to count its tokens.
+        return prompt_tokens(model, messages, tools)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _conservative_tokens(model, messages, tools)
+
+
+#: Framing LiteLLM counts per message (3, or 4 for gpt-3.5-turbo-0301), per reply and for a tools block.
+_PER_MESSAGE, _PER_REPLY, _PER_TOOLS = 4, 3, 9
+
+
+def _conservative_tokens(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+    """An upper bound of what the provider counts, for content LiteLLM cannot count.
+
+    Every string in the messages, keys included, is counted on its own with the model's tokenizer
+    (LiteLLM counts a subset of those same strings: texts, roles, names, tool-call arguments), plus
+    LiteLLM's default image count for every content part that is not text (images, files, audio,
+    video: what it counts for an image it does not fetch), plus the tool definitions as LiteLLM counts
+    them. Audio and video parts carry their data as base64 text, which holds far more tokens than a
+    provider bills for the seconds it encodes (25-32 audio tokens a second at OpenAI and Gemini).
+    """
+    from loomllm._litellm.tokens import default_image_tokens, prompt_tokens, text_tokens
+
+    media = sum(1 for part in _content_parts(messages) if part.get("type") != "text")
+    counted = sum(text_tokens(model, text) for text in _strings_in(messages) if text)
+    counted += media * default_image_tokens() + _PER_MESSAGE * len(messages)
+    try:
+        return counted + prompt_tokens(model, [], tools)  # the tool definitions as LiteLLM counts them, and the reply
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return counted + sum(text_tokens(model, text) for text in _strings_in(tools) if text) + _PER_REPLY + _PER_TOOLS
+
+
+def _strings_in(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a JSON-like value (mapping keys and values, list items), depth-first."""
+    if isinstance(value, str):
+        yield value
+    elif depth > 64:  # deeper than any real message: counted as its text, never recursed into without end
+        yield str(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings_in(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings_in(item, depth + 1)
+    elif value is not None and not isinstance(value, bool | int | float):
+        yield str(value)  # an object LiteLLM would have to serialize: at least its text
+
+
+def _content_parts(messages: list[dict[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Every content part of every message (a mapping), nested lists flattened."""
+    stack: list[Any] = [m.get("content") for m in messages if isinstance(m, Mapping)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            yield item
 
 
 def _input_safety(config: BudgetsConfig, deployment: Mapping[str, Any]) -> float:

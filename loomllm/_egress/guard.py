@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from loomllm._egress.check import check_addresses, check_destination, check_lookup
+from loomllm._egress.check import EgressVerdict, check_addresses, check_destination, check_lookup
 from loomllm._egress.config import EgressPolicy
 from loomllm._egress.hosts import IPAddress
 from loomllm._egress.scope import current_scope, scope_policy
@@ -58,6 +58,23 @@ class _GuardState:
     resolver: Resolver = scope_policy
     originals: dict[tuple[Any, str], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: check_destination is a pure function of (scheme, host, port, policy): its verdicts, with the policy they
+    #: were made for (held, so that its id cannot be reused by another policy while the entry exists).
+    verdicts: dict[tuple[int, str, str, int | None], tuple[EgressPolicy, EgressVerdict]] = field(default_factory=dict)
+
+    def verdict(self, scheme: str, host: str, port: int | None, policy: EgressPolicy) -> EgressVerdict:
+        key = (id(policy), scheme, host, port)
+        cached = self.verdicts.get(key)
+        if cached is not None and cached[0] is policy:
+            return cached[1]
+        if len(self.verdicts) >= _MAX_VERDICTS:  # hosts come from requests: stay bounded
+            self.verdicts.clear()
+        verdict = check_destination(scheme, host, port, policy)
+        self.verdicts[key] = (policy, verdict)
+        return verdict
+
+
+_MAX_VERDICTS = 4096
 
 
 _STATE = _GuardState()  # process-wide by design: the patched classes are process-wide too
@@ -153,7 +170,7 @@ def _check(scheme: str, host: str, port: int | None, has_userinfo: bool) -> Egre
     policy = _STATE.resolver()
     if policy is None:
         return None
-    verdict = check_destination(scheme, host, port, policy)
+    verdict = _STATE.verdict(scheme, host, port, policy)
     if not verdict.allowed:
         _deny(verdict.host, verdict.reason)
     if has_userinfo:

@@ -60,7 +60,7 @@ from .pii import (
     not_a_phone_number,
     not_an_email_address,
 )
-from .prefilter import Plan, Prefilter
+from .prefilter import Plan, Prefilter, named_as_an_id
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
 
 __all__ = ["Detection", "ScanSettings", "Scanner", "get_scanner"]
@@ -513,6 +513,10 @@ def _merged_windows(
             # An unformatted digit run only counts with a context word (score 0.1 otherwise): skip the parse.
             before = text[max(0, match.start() - _CONTEXT_REACH) : match.start()].lower()
             if not any(word in before for word in context):
+                continue
+            if named_as_an_id(text, match.start()):
+                # "order 39581892": not_a_phone_number drops what any region reads here (and a run starting
+                # inside it is glued to its digits), so the eight parses would find nothing to keep.
                 continue
         start, end = max(0, match.start() - pad), min(len(text), match.end() + pad)
         if windows and start <= windows[-1][1] and end - windows[-1][0] <= _MAX_WINDOW:

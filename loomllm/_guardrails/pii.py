@@ -30,6 +30,8 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from .prefilter import named_as_an_id
+
 __all__ = [
     "ContextualNhsRecognizer",
     "FilteredItinRecognizer",
@@ -447,12 +449,6 @@ class FilteredItinRecognizer(UsItinRecognizer):  # type: ignore[misc]
 
 
 _COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ \t.\-]?\(?\Z")
-#: Words before a number that make it an order, parcel, voucher or case number, not a phone number.
-_NOT_PHONE_CONTEXT = re.compile(
-    r"(?i:\b(?:order|invoice|inv|ticket|ref|reference|rma|refund|awb|tracking|shipment|parcel|case|po|sku|part|"
-    r"serial|voucher|gift[ \t]?card|coupon|promo|confirmation|booking|transaction|txn|claim|job|build|lot|batch|"
-    r"receipt|membership|loyalty|barcode)\b(?:[ \t]+(?:no\.?|number|num|#|id|code))?[ \t:#.]*)\Z"
-)
 
 
 def not_a_phone_number(text: str, start: int, end: int) -> bool:
@@ -462,7 +458,7 @@ def not_a_phone_number(text: str, start: int, end: int) -> bool:
     """
     if sum(ch.isdigit() for ch in text[start:end]) > 15:
         return True
-    return bool(_NOT_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
+    return named_as_an_id(text, start)
 
 
 def not_an_email_address(text: str, start: int, end: int) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .secret_patterns import SecretSpec
 
-__all__ = ["Plan", "Prefilter"]
+__all__ = ["Plan", "Prefilter", "named_as_an_id"]
 
 #: A secret window reaches this far before a trigger (identifiers before ``password``) and after it.
 SECRET_BEFORE = 200
@@ -79,6 +79,18 @@ def _trie_regex(words: Iterable[str]) -> str:
     return render(trie)
 
 
+def _case_sensitive(spec: SecretSpec, literal: str) -> bool:
+    """Whether ``literal`` can trigger ``spec`` only in its own case: the spec says so (``triggers_ignore_case``
+    unset), its regex has no case-insensitive part and holds the literal as written.
+
+    Twilio's ``SK`` then no longer opens windows on "SKU", "task" and "risk", nor Mailchimp's ``-us`` on
+    "en-US": the regex could not match there anyway.
+    """
+    if spec.triggers_ignore_case or "(?i" in spec.regex or spec.compiled.flags & re.IGNORECASE:
+        return False
+    return literal in spec.regex or re.escape(literal) in spec.regex
+
+
 def _merge(windows: list[Window]) -> list[Window]:
     windows.sort()
     merged: list[Window] = []
@@ -129,6 +141,17 @@ _NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
 #: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
 _PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
+#: Words before a number that make it an order, parcel, voucher or case number, not a phone number.
+_ID_WORD_BEFORE = re.compile(
+    r"(?i:\b(?:order|invoice|inv|ticket|ref|reference|rma|refund|awb|tracking|shipment|parcel|case|po|sku|part|"
+    r"serial|voucher|gift[ \t]?card|coupon|promo|confirmation|booking|transaction|txn|claim|job|build|lot|batch|"
+    r"receipt|membership|loyalty|barcode)\b(?:[ \t]+(?:no\.?|number|num|#|id|code))?[ \t:#.]*)\Z"
+)
+
+
+def named_as_an_id(text: str, start: int) -> bool:
+    """Whether the number starting at ``start`` is introduced as an id ("order 39581892", "RMA 08686-6419")."""
+    return _ID_WORD_BEFORE.search(text[max(0, start - 40) : start]) is not None  # a slice: \b may start it
 _TOKEN_STOP = frozenset(" \t\r\n\"'<>()[]{},;")
 
 
@@ -176,12 +199,15 @@ class Prefilter:
         self.specs = tuple(specs)
         self.pii_entities = frozenset(pii_entities)
         by_literal: dict[str, set[int]] = {}
+        exact: dict[tuple[str, str], set[int]] = {}  # (literal, what follows it): matched in their own case only
         self._regex_triggers: list[tuple[int, re.Pattern[str]]] = []
         for index, spec in enumerate(self.specs):
             if spec.trigger_regex is not None:
                 self._regex_triggers.append((index, re.compile(spec.trigger_regex, re.IGNORECASE)))
             for literal in spec.triggers:
                 by_literal.setdefault(literal.lower(), set()).add(index)
+                if _case_sensitive(spec, literal):
+                    exact.setdefault((literal, spec.trigger_then), set()).add(index)
         # A matched literal implies every literal inside it; literals that start inside it and run past its end
         # are checked explicitly (the alternation consumes the match).
         self._closure = {
@@ -201,7 +227,12 @@ class Prefilter:
         self._after = [LONG_AFTER if spec.name in _LONG_SPECS else SECRET_AFTER for spec in self.specs]
         self._whole = {e: p for e, p in _WHOLE_TEXT_TRIGGERS.items() if e in self.pii_entities}
         self._literal_ids = by_literal
-        self._hyperscan = _HyperscanPass.build(by_literal, self._regex_triggers, self.pii_entities & WINDOWED_PII)
+        caseless = {literal: ids - {i for (other, _), e in exact.items() if other.lower() == literal for i in e}
+                    for literal, ids in by_literal.items()}
+        self._hyperscan = _HyperscanPass.build(
+            {literal: ids for literal, ids in caseless.items() if ids}, self._regex_triggers,
+            self.pii_entities & WINDOWED_PII, exact=exact,
+        )
 
     @property
     def uses_hyperscan(self) -> bool:
@@ -328,10 +359,11 @@ class _PiiWindows:
                 continue
             if entity == "PHONE_NUMBER":
                 if bare_without_context is None:
+                    # "order 39581892" is an id even next to "call": the recognizer would drop it in every region.
                     bare_without_context = (
                         run.isdigit()
                         and text[start - 1 : start] != "+"
-                        and not _PHONE_CONTEXT.search(text, max(0, start - 48), start)
+                        and (not _PHONE_CONTEXT.search(text, max(0, start - 48), start) or named_as_an_id(text, start))
                     )
                 if bare_without_context:
                     continue
@@ -419,8 +451,14 @@ class _HyperscanPass:
         literals: dict[str, set[int]],
         regex_triggers: list[tuple[int, re.Pattern[str]]],
         pii_entities: frozenset[str],
+        *,
+        exact: dict[tuple[str, str], set[int]] | None = None,
     ) -> _HyperscanPass | None:
-        """The compiled pass, or ``None`` when Hyperscan is not installed or cannot compile a trigger."""
+        """The compiled pass, or ``None`` when Hyperscan is not installed or cannot compile a trigger.
+
+        ``literals`` (lower-cased) match in any case; ``exact`` ones, ``(literal, regex that follows it)``, only
+        as written and followed by that regex (a hit is reported where the literal starts, as for the others).
+        """
         try:
             import hyperscan
         except ImportError:
@@ -429,9 +467,11 @@ class _HyperscanPass:
         flags: list[int] = []
         payloads: list[tuple[int, Any]] = []
         som = hyperscan.HS_FLAG_SOM_LEFTMOST
-        for literal, ids in sorted(literals.items()):
-            expressions.append(re.escape(literal).encode())
-            flags.append(som | hyperscan.HS_FLAG_CASELESS)
+        triggers = [(re.escape(literal), ids, hyperscan.HS_FLAG_CASELESS) for literal, ids in sorted(literals.items())]
+        triggers += [(re.escape(literal) + then, ids, 0) for (literal, then), ids in sorted((exact or {}).items())]
+        for expression, ids, caseless in triggers:
+            expressions.append(expression.encode())
+            flags.append(som | caseless)
             payloads.append((_SECRET, tuple(sorted(ids))))
         for index, pattern in regex_triggers:
             expressions.append(pattern.pattern.encode())

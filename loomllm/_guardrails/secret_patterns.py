@@ -43,6 +43,9 @@ class SecretSpec:
     literal_check: Callable[[str], bool] | None = field(default=None, compare=False)
     #: A regex used as the trigger instead of the literal ``triggers`` (for formats without a fixed prefix).
     trigger_regex: str | None = None
+    #: What every match has right after its (case-sensitive) trigger: the single prefilter pass asks for it too,
+    #: so a short prefix fires on keys only (Twilio's ``SK`` then 32 hex digits, never "SKU-48213").
+    trigger_then: str = ""
 
     @functools.cached_property
     def compiled(self) -> re.Pattern[str]:
@@ -538,6 +541,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         ("SK",),
         context=("twilio",),
         min_entropy=3.2,
+        trigger_then=r"[0-9a-f]{32}",
     ),
     SecretSpec(
         "SECRET_TWILIO_AUTH_TOKEN",
@@ -573,6 +577,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         0.9,
         ("-us",),
         min_entropy=3.2,
+        trigger_then=r"\d",
     ),
     SecretSpec(
         "SECRET_STRIPE_KEY",

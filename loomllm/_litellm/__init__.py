@@ -8,6 +8,7 @@ import, so nothing imports it at ``import loomllm`` time: call :func:`litellm_mo
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Any
@@ -17,15 +18,24 @@ _lock = threading.Lock()
 
 def litellm_module() -> Any:
     """Import LiteLLM with its network-touching defaults switched off, and return the module."""
+    litellm = _imported()
+    # Set on every call (a call path asks several times): code that flipped them gets them back.
+    litellm.disable_hf_tokenizer_download = True
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@functools.cache
+def _imported() -> Any:
+    """The first import, with the environment LiteLLM reads at import time (once: it is read only then)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", os.environ.get("LITELLM_LOG", "ERROR"))
     with _lock:
         import litellm
 
-        litellm.disable_hf_tokenizer_download = True
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
-    return litellm
+        litellm.disable_hf_tokenizer_download = True  # before anything else in the process uses it
+        return litellm
 
 
 def module_base_urls() -> list[str]:

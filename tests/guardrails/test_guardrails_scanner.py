@@ -183,3 +183,24 @@ def test_re_fallback_finds_what_hyperscan_finds() -> None:
     ]
     for text in texts:
         assert fast.scan(text) == slow.scan(text), text
+
+
+class TestPhoneIds:
+    """Order numbers near phone context words: skipped before the parse, with the same findings as before."""
+
+    @pytest.mark.parametrize(
+        ("text", "phones"),
+        [
+            ("Support call on Monday lasted 12 minutes. Order 39581892 was placed at 10:00.", 0),
+            ("Refund for order 13826204 is approved; call the customer on the mobile app.", 0),
+            ("Call the store manager back on +1 415-555-0132, not about order 39581892.", 1),
+            ("Order 39581892: please call 020 7946 0958 tomorrow.", 1),
+        ],
+    )
+    def test_phone_findings(self, text: str, phones: int) -> None:
+        """Only the real phone numbers are PHONE_NUMBER findings (any score)."""
+        from loomllm._guardrails import GuardrailsConfig
+        from loomllm._guardrails.guard import scanner_for
+
+        found = scanner_for(GuardrailsConfig(default="standard")).scan(text, cache=False)
+        assert phones == sum(1 for d in found if d.entity_type == "PHONE_NUMBER")
