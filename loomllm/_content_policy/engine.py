@@ -15,7 +15,7 @@ from loomllm._telemetry.audit import POLICY_DECISION, emit_decision
 from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
-from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, significant
+from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, visible_offsets
 from .texts import TextKey, chunk_texts, is_streamed, response_texts
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class _FieldText:
 
     def add(self, piece: str) -> int:
         base = len(self.text)
-        self._visible.extend(base + i for i, char in enumerate(piece) if significant(char))
+        self._visible.extend(base + offset for offset in visible_offsets(piece))
         self.text += piece
         return len(self.text)
 

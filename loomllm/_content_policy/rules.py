@@ -16,7 +16,7 @@ from typing import Any
 from .config import DenyRules, ModerationConfig
 
 __all__ = ["DenyMatcher", "UnusableModerationAnswer", "UserCheck", "load_callable", "moderation_categories",
-           "significant"]
+           "significant", "visible_offsets"]
 
 UserCheck = Callable[[str], Any]
 """``text -> None | bool | str | Iterable[str]`` (or an awaitable of one): what is wrong with the answer."""
@@ -31,11 +31,26 @@ def significant(char: str) -> bool:
     return not char.isspace() and unicodedata.category(char) != "Cf"
 
 
+#: Characters other than printable ASCII and common whitespace: the only ones that can be format characters.
+_UNUSUAL = re.compile(r"[^\t\n\r -~]")
+#: Non-whitespace characters: visible unless they are format characters.
+_NOT_SPACE = re.compile(r"\S")
+
+
+def visible_offsets(text: str) -> list[int]:
+    """Offsets of the characters of ``text`` a reader sees (see :func:`significant`)."""
+    return [m.start() for m in _NOT_SPACE.finditer(text) if m.group() < "\x80" or significant(m.group())]
+
+
+def _has_format_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cf" for c in set(_UNUSUAL.findall(text)))
+
+
 def _readings(text: str) -> list[str]:
     """``text`` as a reader sees it: NFKC, and (if it holds any) without its invisible format characters
     (zero-width space, soft hyphen, word joiner...), removed and read as spaces."""
     normal = unicodedata.normalize("NFKC", text)
-    if not any(unicodedata.category(c) == "Cf" for c in normal):
+    if not _has_format_characters(normal):
         return [normal]
     removed = unicodedata.normalize("NFKC", "".join(c for c in normal if unicodedata.category(c) != "Cf"))
     spaced = unicodedata.normalize("NFKC", "".join(" " if unicodedata.category(c) == "Cf" else c for c in normal))
