@@ -60,7 +60,8 @@ def _readings(text: str) -> list[str]:
 class DenyMatcher:
     """Whole-word, case-insensitive deny words and regular expressions, over NFKC-normalised text.
 
-    Text is also read without invisible format characters (``fu\u200bnds`` is ``funds`` on screen).
+    Text is also read without invisible format characters, and with them as spaces: ``fu``, a
+    zero-width space, ``nds`` reads as ``funds`` on screen.
     """
 
     def __init__(self, rules: DenyRules) -> None:
