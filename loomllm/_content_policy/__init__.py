@@ -8,7 +8,8 @@ Runs after the output guardrail on every answer, cached or not, streamed or not.
 from __future__ import annotations
 
 from .config import ContentPolicyConfig, DenyRules, ModerationConfig, OutputPolicySection
-from .engine import ContentPolicies, ContentPolicy, ContentStreamFilter, RouterModerator, chunk_text, response_text
+from .engine import ContentPolicies, ContentPolicy, ContentStreamFilter, RouterModerator, TextWindow
+from .texts import chunk_text, chunk_texts, response_text, response_texts
 
 __all__ = [
     "ContentPolicies",
@@ -19,6 +20,9 @@ __all__ = [
     "ModerationConfig",
     "OutputPolicySection",
     "RouterModerator",
+    "TextWindow",
     "chunk_text",
+    "chunk_texts",
     "response_text",
+    "response_texts",
 ]

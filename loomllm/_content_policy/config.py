@@ -8,8 +8,9 @@ The YAML shape::
       policies:
         public:
           action: block             # block: raise ContentPolicyViolation; flag: deliver and report
-          on_error: fail_closed     # the moderation call failed: block (fail_closed) or deliver (fail_open)
-          hold_back_chars: 200      # streams: text held back until checked
+          on_error: fail_closed     # the moderation call failed or its answer checked nothing (no result,
+                                    # no categories): block (fail_closed) or deliver (fail_open)
+          hold_back_chars: 200      # streams: visible characters of each text held back until checked
           moderation:
             model: moderation       # a model group in model_list, called through the Router
             categories: [violence, self-harm]   # default: any category the model flags
@@ -19,7 +20,11 @@ The YAML shape::
             patterns: ["(?i)\\\\bguaranteed returns?\\\\b"]
           callable: "myapp.policies:check_answer"   # module:function, text -> None | reason(s)
 
-Unknown policy names and invalid patterns are errors: a typo never switches a policy off.
+Every text field the caller receives is checked (content, reasoning, refusal, thinking, tool-call
+names and arguments), each on its own. Deny words are case-insensitive whole words, read through
+NFKC and invisible format characters. Unknown policy names and invalid patterns are errors: a typo
+never switches a policy off; a moderation deployment without a price is one for an agent under a
+USD limit (moderation calls are charged to the agent at that price).
 """
 
 from __future__ import annotations

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import time
 import uuid
+from array import array
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loomllm._telemetry.audit import POLICY_DECISION, emit_decision
 from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
-from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check
+from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, visible_offsets
+from .texts import TextKey, chunk_texts, is_streamed, response_texts
 
 if TYPE_CHECKING:
     from loomllm._runtime import Loom
 
-__all__ = ["ContentPolicies", "ContentPolicy", "ContentStreamFilter", "Moderator", "RouterModerator"]
+__all__ = ["ContentPolicies", "ContentPolicy", "ContentStreamFilter", "Moderator", "RouterModerator", "TextWindow"]
 
 
 class _Events(Protocol):
@@ -38,6 +42,18 @@ class Outbound(Protocol):
         """How much of a growing ``text`` can no longer grow into a value (a stream moderates that far)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TextWindow:
+    """The part of one answer text (one field of one choice) a check looks at."""
+
+    text: str
+    """The field's text so far."""
+    start: int = 0
+    """Checks read ``text[start:]`` (a stream: from some already released context on)."""
+    end: int | None = None
+    """The moderation model reads ``text[start:end]`` (None: to the end)."""
+
+
 class ContentPolicy:
     """One named policy: deny rules, then the user callable, then the moderation model."""
 
@@ -54,45 +70,53 @@ class ContentPolicy:
         self.moderates = self._moderator is not None
         self.batched = self.moderates or user_check is not None
 
-    async def verdict(self, text: str, *, agent: str, call_id: str, start: int = 0,
-                      end: int | None = None) -> tuple[str, list[str]] | None:
-        """``(source, categories)`` of the first check ``text[start:]`` fails, or None.
+    async def verdict(self, windows: Sequence[TextWindow], *, agent: str,
+                      call_id: str) -> tuple[str, list[str]] | None:
+        """``(source, categories)`` of the first check the windows fail, or None.
 
-        The moderation model sees ``text[start:end]`` only (a stream's text up to what can no longer
-        grow into a value the guardrail acts on).
-
+        Deny rules see each window on its own (a word never spans two fields); the user callable and
+        the moderation model get one text, the windows one per line (one call per check, not per field).
         Deny rules and the user callable run in this process and see the provider's text; the
-        moderation model is another provider and gets the guardrail's outbound view of it.
-        A failed moderation call gives ``("moderation_error", [error type])`` when the policy fails
-        closed, ``("unchecked", [error type])`` when it fails open.
+        moderation model is another provider and gets the guardrail's outbound view of it, up to each
+        window's ``end``. A failed moderation call (or an answer that checked nothing) gives
+        ``("moderation_error", [error type])`` when the policy fails closed, ``("unchecked", [error
+        type])`` when it fails open.
         """
-        window = text[start:]
-        if not window:
+        windows = [w for w in windows if w.start < len(w.text)]
+        if not windows:
             return None
-        found = self._deny.matches(window)
+        found = list(dict.fromkeys(name for w in windows for name in self._deny.matches(w.text[w.start:])))
         if found:
             return "deny", found
         if self._user_check is not None:
-            reasons = await run_user_check(self._user_check, window)
+            reasons = await run_user_check(self._user_check, "\n".join(w.text[w.start:] for w in windows))
             if reasons:
                 return "callable", reasons
         if self._moderator is not None and self.config.moderation is not None:
-            stop = len(text) if end is None else end
-            outbound = self.outbound.view(text, start, stop) if self.outbound is not None else text[start:stop]
-            return await self._moderate(outbound, self.config.moderation, agent=agent, call_id=call_id)
+            views = [view for view in map(self._outbound_view, windows) if view]
+            if views:
+                return await self._moderate("\n".join(views), self.config.moderation, agent=agent, call_id=call_id)
         return None
+
+    def _outbound_view(self, window: TextWindow) -> str:
+        stop = len(window.text) if window.end is None else window.end
+        if stop <= window.start:
+            return ""
+        if self.outbound is None:
+            return window.text[window.start:stop]
+        return self.outbound.view(window.text, window.start, stop)
 
     async def _moderate(self, text: str, config: ModerationConfig, *, agent: str,
                         call_id: str) -> tuple[str, list[str]] | None:
         assert self._moderator is not None
         try:
             response = await self._moderator(text, agent=agent, call_id=call_id)
+            categories = moderation_categories(response, config)
         except PolicyViolation:
             raise  # the moderation call itself was refused (budget, egress): that refusal is the answer
         except Exception as exc:
             source = "moderation_error" if self.config.on_error == "fail_closed" else "unchecked"
             return source, [type(exc).__name__]
-        categories = moderation_categories(response, config)
         return ("moderation", categories) if categories else None
 
     def report(self, verdict: tuple[str, list[str]], *, agent: str, call_id: str, events: _Events) -> None:
@@ -106,10 +130,9 @@ class ContentPolicy:
                     decision="flagged", reason=type(error).__name__, source=source, categories=list(categories),
                     content_policy=self.name)
 
-    async def enforce(self, text: str, *, agent: str, call_id: str, events: _Events, start: int = 0,
-                      end: int | None = None) -> bool:
-        """Check ``text[start:]`` and act on the verdict; True when it was flagged (a block raises)."""
-        verdict = await self.verdict(text, agent=agent, call_id=call_id, start=start, end=end)
+    async def enforce(self, windows: Sequence[TextWindow], *, agent: str, call_id: str, events: _Events) -> bool:
+        """Check ``windows`` and act on the verdict; True when it was flagged (a block raises)."""
+        verdict = await self.verdict(windows, agent=agent, call_id=call_id)
         if verdict is None:
             return False
         if verdict[0] == "unchecked":  # the moderation call failed and the policy fails open: say so loudly
@@ -120,8 +143,9 @@ class ContentPolicy:
         return True
 
     async def check_response(self, response: Any, *, agent: str, call_id: str, events: _Events) -> Any:
-        """Check a complete answer (every choice's text and tool-call arguments); returns it unchanged."""
-        flagged = await self.enforce(response_text(response), agent=agent, call_id=call_id, events=events)
+        """Check a complete answer (every text field of every choice); returns it unchanged."""
+        windows = [TextWindow(text) for text in response_texts(response)]
+        flagged = await self.enforce(windows, agent=agent, call_id=call_id, events=events)
         if flagged:
             hidden = getattr(response, "_hidden_params", None)
             if isinstance(hidden, dict):
@@ -133,14 +157,48 @@ class ContentPolicy:
         return ContentStreamFilter(self, agent=agent, call_id=call_id, events=events)
 
 
-class ContentStreamFilter:
-    """Holds back the last ``hold_back`` characters of a stream until they are checked.
+class _FieldText:
+    """One text of a stream (a field of a choice) as it grows, and where its visible characters are."""
 
-    Works on whole chunks, in order: a chunk is released once the text after it is at least
-    ``hold_back`` characters long and the text so far (with ``hold_back`` characters of already
-    released context) passed the policy. With a moderation model or a callable, text is released in
-    batches of ``hold_back`` characters, one check per batch. A deny word or pattern shorter than
-    the hold-back is therefore seen whole before any of it reaches the caller.
+    def __init__(self, streamed: bool) -> None:
+        self.streamed = streamed
+        self.text = ""
+        self.released = 0
+        self._visible: array[int] = array("q")  # offsets of the characters a reader sees
+
+    def add(self, piece: str) -> int:
+        base = len(self.text)
+        self._visible.extend(base + offset for offset in visible_offsets(piece))
+        self.text += piece
+        return len(self.text)
+
+    def back(self, end: int, visible: int) -> int:
+        """The offset before ``end`` with ``visible`` visible characters between the two (0: not that many).
+
+        Counting visible characters, not characters: whitespace or invisible characters padding a
+        deny word never push its start out of the hold-back.
+        """
+        if visible <= 0:
+            return end
+        before = bisect_left(self._visible, end)
+        return self._visible[before - visible] if before >= visible else 0
+
+
+class ContentStreamFilter:
+    """Holds back the last ``hold_back`` visible characters of every text of a stream until they are checked.
+
+    A stream carries one text per choice and field (tool calls by their index), as the caller
+    reassembles it; deltas of parallel tool calls or of several choices may alternate. Works on whole
+    chunks, in order: a chunk is released once, in every text it extends, at least ``hold_back``
+    visible characters follow it, and each of those texts (with ``hold_back`` characters of already
+    released context) passed the policy. Fields that arrive whole (a tool call's name or id) are not
+    held back. With a moderation model or a callable, text is released in batches of ``hold_back``
+    characters, one check per batch for every text the batch extends. A deny word or pattern shorter
+    than the hold-back is therefore seen whole before any of it reaches the caller.
+
+    A text that stops growing while another goes on (reasoning, then content) keeps its last
+    ``hold_back`` characters, and so every later chunk, until it grows again or the stream ends:
+    chunks are never split or reordered.
     """
 
     def __init__(self, policy: ContentPolicy, *, agent: str, call_id: str, events: _Events) -> None:
@@ -148,79 +206,78 @@ class ContentStreamFilter:
         self._agent = agent
         self._call_id = call_id
         self._events = events
-        self._held: deque[tuple[Any, int]] = deque()
-        self._text = ""
-        self._released = 0  # characters of text released so far
+        self._held: deque[tuple[Any, dict[TextKey, int]]] = deque()  # a chunk, and where it ends in each text
+        self._texts: dict[TextKey, _FieldText] = {}
         self._flagged = False
 
     async def feed(self, chunks: list[Any], *, final: bool = False) -> list[Any]:
         """Add ``chunks``; return the chunks that may be shown now (all of them when ``final``)."""
         for chunk in chunks:
-            text = chunk_text(chunk)
-            self._held.append((chunk, len(text)))
-            self._text += text
-        count, chars = self._releasable(final)
+            ends: dict[TextKey, int] = {}
+            for key, piece in chunk_texts(chunk).items():
+                field = self._texts.get(key)
+                if field is None:
+                    field = self._texts[key] = _FieldText(is_streamed(key[1]))
+                ends[key] = field.add(piece)
+            self._held.append((chunk, ends))
+        count = len(self._held) if final else self._releasable()
         if count == 0:
             return []
-        if not self._flagged and (final or chars > 0):
-            start = max(0, self._released - self._policy.hold_back)
-            end = None if final else self._released + chars
-            self._flagged = await self._policy.enforce(self._text, start=start, end=end, agent=self._agent,
+        reach = self._reach(count, final)
+        if not self._flagged and reach:
+            self._flagged = await self._policy.enforce(self._windows(reach, final), agent=self._agent,
                                                        call_id=self._call_id, events=self._events)
-        out = [self._held.popleft()[0] for _ in range(count)]
-        self._released += chars
-        return out
+        for key, end in reach.items():
+            self._texts[key].released = end
+        return [self._held.popleft()[0] for _ in range(count)]
 
-    def _releasable(self, final: bool) -> tuple[int, int]:
+    def _reach(self, count: int, final: bool) -> dict[TextKey, int]:
+        """How far each text the first ``count`` held chunks extend is released with them."""
         if final:
-            return len(self._held), sum(n for _, n in self._held)
-        count, chars = self._within(len(self._text) - self._policy.hold_back)
+            return {key: len(f.text) for key, f in self._texts.items() if f.released < len(f.text)}
+        reach: dict[TextKey, int] = {}
+        for index in range(count):
+            for key, end in self._held[index][1].items():
+                reach[key] = max(reach.get(key, 0), end)
+        return reach
+
+    def _windows(self, reach: dict[TextKey, int], final: bool) -> list[TextWindow]:
+        hold = self._policy.hold_back
+        return [TextWindow(f.text, start=f.back(f.released, hold), end=None if final else end)
+                for key, end in reach.items() for f in (self._texts[key],)]
+
+    def _releasable(self) -> int:
+        count = self._within(self._hold_limit)
         outbound = self._policy.outbound
         if count and self._policy.moderates and outbound is not None:
             # Moderated text goes to another provider: never past a value that is still arriving.
-            count, chars = self._within(min(len(self._text) - self._policy.hold_back, outbound.settled(self._text)))
-        return count, chars
+            def settled(key: TextKey) -> int:
+                field = self._texts[key]
+                return min(self._hold_limit(key), outbound.settled(field.text)) if field.streamed else len(field.text)
 
-    def _within(self, limit: int) -> tuple[int, int]:
-        """How many held chunks (and characters) end at or before ``limit`` in the text."""
-        count, chars = 0, 0
-        for _, n in self._held:
-            if self._released + chars + n > limit:
-                break
-            count, chars = count + 1, chars + n
-        if self._policy.batched and not self._flagged and chars < max(1, self._policy.hold_back):
-            return 0, 0
-        return count, chars
+            count = self._within(settled)
+        if self._policy.batched and not self._flagged and count:
+            fresh = sum(end - self._texts[key].released for key, end in self._reach(count, False).items())
+            if fresh < max(1, self._policy.hold_back):
+                return 0
+        return count
 
+    def _hold_limit(self, key: TextKey) -> int:
+        field = self._texts[key]
+        return field.back(len(field.text), self._policy.hold_back) if field.streamed else len(field.text)
 
-def response_text(response: Any) -> str:
-    """The text of every choice of a chat response: content, then tool-call arguments."""
-    parts: list[str] = []
-    for choice in getattr(response, "choices", None) or []:
-        message = getattr(choice, "message", None)
-        content = getattr(message, "content", None)
-        if isinstance(content, str):
-            parts.append(content)
-        for call in getattr(message, "tool_calls", None) or []:
-            arguments = getattr(getattr(call, "function", None), "arguments", None)
-            if isinstance(arguments, str):
-                parts.append(arguments)
-    return "\n".join(parts)
-
-
-def chunk_text(chunk: Any) -> str:
-    """The text a stream chunk adds: content and tool-call argument deltas."""
-    parts: list[str] = []
-    for choice in getattr(chunk, "choices", None) or []:
-        delta = getattr(choice, "delta", None)
-        content = getattr(delta, "content", None)
-        if isinstance(content, str):
-            parts.append(content)
-        for call in getattr(delta, "tool_calls", None) or []:
-            arguments = getattr(getattr(call, "function", None), "arguments", None)
-            if isinstance(arguments, str):
-                parts.append(arguments)
-    return "".join(parts)
+    def _within(self, limit: Callable[[TextKey], int]) -> int:
+        """How many held chunks end, in every text they extend, at or before that text's ``limit``."""
+        limits: dict[TextKey, int] = {}
+        count = 0
+        for _, ends in self._held:
+            for key, end in ends.items():
+                if key not in limits:
+                    limits[key] = limit(key)
+                if end > limits[key]:
+                    return count
+            count += 1
+        return count
 
 
 class RouterModerator:
@@ -235,17 +292,15 @@ class RouterModerator:
         self._group = group
 
     async def __call__(self, text: str, *, agent: str, call_id: str) -> Any:
-        from loomllm._budget import Usage, estimate_call
+        from loomllm._budget import estimate_call
 
         loom = self._loom
         deployments = loom.config.groups.get(self._group, [])
         policy = loom.egress_policy(agent)
         self._check_egress(deployments, policy, agent)
-        reservation = None
-        if loom.ledger.applies_to(agent):
-            estimate = estimate_call([{"role": "user", "content": text}], deployments=deployments, max_tokens=0,
-                                     default_output_cap=0)
-            reservation = await loom.ledger.reserve(agent, estimate)
+        estimate = estimate_call([{"role": "user", "content": text}], deployments=deployments, max_tokens=0,
+                                 default_output_cap=0, config=loom.config.loom.budgets)
+        reservation = await loom.ledger.reserve(agent, estimate) if loom.ledger.applies_to(agent) else None
         moderation_id = uuid.uuid4().hex[:16]
         started = time.perf_counter()
         outcome, refused, response = "ok", False, None
@@ -266,18 +321,28 @@ class RouterModerator:
             outcome, refused = type(exc).__name__, isinstance(exc, PolicyViolation)
             raise
         finally:
-            tokens = reservation.estimate.input_tokens if reservation is not None else 0
-            if reservation is not None:
-                if outcome == "ok":
-                    await reservation.settle(Usage(input_tokens=tokens, output_tokens=0, cost_usd=0.0))
-                else:
-                    await reservation.release()
             hidden = getattr(response, "_hidden_params", None) or {}
+            answered = hidden.get("model_id")
+            # Moderation answers carry no usage: the input is the estimate's, the output nothing.
+            tokens = estimate.input_tokens if outcome == "ok" else 0
+            cost = moderation_cost(deployments, answered, tokens)
+            await self._settle(reservation, outcome, tokens, cost, answered)
             loom.events.emit("llm.call", agent=agent, call_id=moderation_id, parent_call_id=call_id,
-                             kind="moderation", model_group=self._group, deployment=hidden.get("model_id"),
-                             tokens_in=tokens if outcome == "ok" else 0, tokens_out=0, cost_usd=0.0,
+                             kind="moderation", model_group=self._group, deployment=answered,
+                             tokens_in=tokens, tokens_out=0, cost_usd=cost,
                              cache_hit=False, latency_ms=round((time.perf_counter() - started) * 1000, 2),
                              outcome=outcome, refused=refused)
+
+    @staticmethod
+    async def _settle(reservation: Any, outcome: str, tokens: int, cost: float, deployment: str | None) -> None:
+        if reservation is None:
+            return
+        if outcome != "ok":
+            await reservation.release()
+            return
+        from loomllm._budget import Usage
+
+        await reservation.settle(Usage(input_tokens=tokens, output_tokens=0, cost_usd=cost, deployment=deployment))
 
     @staticmethod
     def _check_egress(deployments: list[dict[str, Any]], policy: Any, agent: str) -> None:
@@ -293,6 +358,23 @@ class RouterModerator:
                 raise EgressDenied(agent=agent, deployment=deployment_id(dep), host="<unknown>",
                                    reason="the moderation deployment's host cannot be resolved")
             egress_check(url, policy, agent=agent, deployment=deployment_id(dep))
+
+
+def moderation_cost(deployments: Sequence[Mapping[str, Any]], answered: str | None, input_tokens: int) -> float:
+    """USD of a moderation call of ``input_tokens`` on deployment ``answered`` (priced as the agent prices
+    its own calls); an unknown deployment: the dearest priced one of the group, unpriced ones: nothing."""
+    from loomllm._budget import deployment_cost, deployment_price
+    from loomllm.config import deployment_id
+
+    costs: list[float] = []
+    for deployment in deployments:
+        if deployment_price(deployment) is None:
+            continue
+        cost = deployment_cost(deployment, input_tokens, 0)
+        if deployment_id(deployment) == answered:
+            return cost
+        costs.append(cost)
+    return max(costs, default=0.0)
 
 
 class ContentPolicies:
@@ -317,6 +399,26 @@ class ContentPolicies:
                 self._checks[name] = load_callable(config.callable) if config.callable else None
             except ValueError as exc:
                 raise ConfigError(str(exc), file=file, path=f"{path}.callable") from None
+        for agent, spec in self._loom.config.loom.agents.items():
+            self._check_moderation_prices(agent, spec.budget)
+
+    def _check_moderation_prices(self, agent: str, budget: str | None) -> None:
+        """An agent under a USD limit cannot have its answers moderated by an unpriced deployment (a
+        silent $0 would make every moderation call free)."""
+        name = self._section.policy_name(agent)
+        moderation = self._section.policies[name].moderation if name is not None else None
+        if moderation is None:
+            return
+        from loomllm._budget import check_prices
+
+        check_prices(self._loom.config.loom.budgets, {agent: budget},
+                     {agent: self._loom.config.groups.get(moderation.model, [])})
+
+    def _budget_policy(self, agent: str) -> str | None:
+        try:
+            return self._loom.spec(agent).budget
+        except KeyError:
+            return None
 
     def _outbound(self, agent: str) -> Outbound | None:
         guard = self._loom.guard(agent)
@@ -329,6 +431,7 @@ class ContentPolicies:
             if name is None:
                 self._built[agent] = None
             else:
+                self._check_moderation_prices(agent, self._budget_policy(agent))
                 config = self._section.policies[name]
                 moderator = RouterModerator(self._loom, config.moderation.model) if config.moderation else None
                 self._built[agent] = ContentPolicy(name, config, user_check=self._checks.get(name),

@@ -333,3 +333,265 @@ class TestNoLeakToModeration:
         assert "Thursday" in sent and "<EMAIL_ADDRESS_1>" in sent
         pieces = {email[i:i + 6] for i in range(len(email) - 6)} | {"415", "555", "0132"}
         assert [] == [p for p in sorted(pieces) if p in sent]
+
+
+# --- issue 12: moderation dollars, unusable answers, every field, interleaved streams, invisible characters ---
+
+
+class Events:
+    """An events sink for policies exercised on their own."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def emit(self, event: str, level: str = "info", **fields: Any) -> None:
+        self.seen.append({"event": event, "level": level, **fields})
+
+
+def stream_chunk(deltas: list[tuple[int, dict[str, Any]]], finish: str | None = None) -> Any:
+    """A LiteLLM stream chunk, as the Router hands it to the content filter."""
+    from loomllm._litellm import litellm_module
+
+    litellm_module()  # the local cost map: building LiteLLM types never fetches it
+    from litellm.types.utils import ModelResponseStream
+
+    return ModelResponseStream(id="chatcmpl-t", created=1, model="gpt-4o-mini",
+                               choices=[{"index": i, "delta": d, "finish_reason": finish} for i, d in deltas])
+
+
+def answer(message: dict[str, Any]) -> Any:
+    """A LiteLLM chat response with one choice holding ``message``."""
+    from loomllm._litellm import litellm_module
+
+    litellm_module()
+    from litellm.types.utils import ModelResponse
+
+    return ModelResponse(choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}}])
+
+
+def tool_delta(index: int, arguments: str, name: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+    if name is not None:
+        call.update(id=f"call_{index}", type="function")
+        call["function"]["name"] = name
+    return {"tool_calls": [call]}
+
+
+def deny_policy(words: list[str], **extra: Any) -> Any:
+    from loomllm._content_policy import ContentPolicy, ContentPolicyConfig
+
+    return ContentPolicy("strict", ContentPolicyConfig.model_validate({"deny": {"words": words}, **extra}))
+
+
+class Moderations:
+    """A moderator that answers every call with ``answer`` and records its inputs."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.inputs: list[str] = []
+
+    async def __call__(self, text: str, *, agent: str, call_id: str) -> dict[str, Any]:
+        self.inputs.append(text)
+        return self.answer
+
+
+def moderated_policy(moderator: Moderations, **config: Any) -> Any:
+    from loomllm._content_policy import ContentPolicy, ContentPolicyConfig
+
+    return ContentPolicy("safe", ContentPolicyConfig.model_validate(
+        {"moderation": {"model": "moderation"}, **config}), moderator=moderator)
+
+
+NOTHING_FLAGGED = {"results": [{"flagged": False, "categories": {"violence": False},
+                                "category_scores": {"violence": 0.01}}]}
+
+
+class TestModerationPricing:
+    async def test_the_moderation_call_is_charged_at_the_deployment_price(self, make_loom: Any,
+                                                                          wire_server: WireServer) -> None:
+        """A priced moderation deployment costs its input tokens times its price, in the budget and the event."""
+        head = moderation_head(wire_server).replace(
+            "omni-moderation-latest, api_base", "omni-moderation-latest, input_cost_per_token: 0.002, "
+            "output_cost_per_token: 0, api_base")
+        events: list[dict[str, Any]] = []
+        loom = make_loom("""
+            agents: {story: {model: smart, max_tokens: 16, budget: dollars}}
+            budgets: {policies: {dollars: {limits: [{usd: 10, per: day}]}}}
+            output_policy: {default: safe, policies: {safe: {moderation: {model: moderation}}}}
+        """, head=head, on_event=events.append)
+        await loom.agent("story").chat("Summarise the quarterly logistics review in two lines")
+        [moderation] = [c for c in events_of("llm.call", events) if c["kind"] == "moderation"]
+        assert moderation["tokens_in"] > 0
+        assert pytest.approx(moderation["tokens_in"] * 0.002) == moderation["cost_usd"]
+        [row] = [s for s in await loom.agent("story").budget_status() if s.unit == "usd"]
+        assert row.spent >= moderation["cost_usd"]
+
+    def test_an_unpriced_moderation_deployment_under_a_dollar_limit_is_a_config_error(
+            self, make_loom: Any, wire_server: WireServer) -> None:
+        """A moderation model with no price would moderate for free under a USD limit: refused at load."""
+        head = moderation_head(wire_server).replace("openai/omni-moderation-latest", "openai/house-moderator")
+        with pytest.raises(ConfigError) as caught:
+            make_loom("""
+                agents: {story: {model: smart, max_tokens: 16, budget: dollars}}
+                budgets: {policies: {dollars: {limits: [{usd: 10, per: day}]}}}
+                output_policy: {default: safe, policies: {safe: {moderation: {model: moderation}}}}
+            """, head=head.replace("gpt-4o-mini, api_base", "gpt-4o-mini, input_cost_per_token: 0.000001, "
+                                   "output_cost_per_token: 0.000001, api_base"))
+        assert caught.value.path == "model_list.moderation.litellm_params"
+
+
+class TestModerationAnswers:
+    @pytest.mark.parametrize(("response", "config"), [
+        ({"results": []}, {}),
+        ({"results": [NOTHING_FLAGGED["results"][0]] * 2}, {}),
+        ({"results": [{}]}, {}),
+        ({}, {}),
+        ({"results": [{"flagged": True}]}, {"categories": ["violence"]}),
+        ({"results": [{"flagged": False, "categories": {"hate": False}}]}, {"categories": ["violence"]}),
+    ], ids=["no_result", "two_results", "empty_result", "no_results_key", "flagged_only_with_categories",
+            "none_of_the_categories"])
+    def test_an_answer_that_checked_nothing_is_unusable(self, response: dict[str, Any],
+                                                        config: dict[str, Any]) -> None:
+        """Only one result naming categories (the policy's, if it lists some) is an answer."""
+        from loomllm._content_policy import ModerationConfig
+        from loomllm._content_policy.rules import UnusableModerationAnswer, moderation_categories
+
+        with pytest.raises(UnusableModerationAnswer):
+            moderation_categories(response, ModerationConfig(model="moderation", **config))
+
+    @pytest.mark.parametrize(("result", "expected"), [
+        ({"flagged": True}, ["flagged"]),
+        ({"flagged": True, "categories": {"violence": False}}, ["flagged"]),
+        ({"flagged": False, "categories": {"violence": True}}, ["violence"]),
+    ], ids=["flagged_only", "flagged_without_a_category", "category"])
+    def test_flagged_counts_when_the_policy_lists_no_categories(self, result: dict[str, Any],
+                                                                expected: list[str]) -> None:
+        """``flagged: true`` is the model's verdict; with no categories listed it counts on its own."""
+        from loomllm._content_policy import ModerationConfig
+        from loomllm._content_policy.rules import moderation_categories
+
+        assert expected == moderation_categories({"results": [result]}, ModerationConfig(model="moderation"))
+
+    async def test_fail_closed_blocks_and_fail_open_reports_unchecked(self) -> None:
+        """An unusable answer is a moderation error: blocked failing closed, delivered as unchecked failing open."""
+        closed = moderated_policy(Moderations({"results": []}))
+        with pytest.raises(ContentPolicyViolation) as caught:
+            await closed.check_response(answer({"content": "A calm answer."}), agent="a", call_id="c", events=Events())
+        assert ("moderation_error", ("UnusableModerationAnswer",)) == (caught.value.source, caught.value.categories)
+        events = Events()
+        opened = moderated_policy(Moderations({"results": [{}]}), on_error="fail_open")
+        await opened.check_response(answer({"content": "A calm answer."}), agent="a", call_id="c", events=events)
+        assert [("unchecked", "UnusableModerationAnswer")] == [(e["decision"], e["reason"]) for e in events.seen]
+
+
+class TestFieldsTheCallerSees:
+    def test_response_texts_include_every_text_field(self) -> None:
+        """Reasoning, refusal, thinking, tool-call names and arguments are checked; signatures are not text."""
+        from loomllm._content_policy import response_texts
+
+        texts = response_texts(answer({
+            "content": "Done.", "reasoning_content": "Plan: stall.", "refusal": "Not that.",
+            "tool_calls": [{"id": "call_7", "type": "function", "function": {"name": "send", "arguments": "{}"}}],
+            "thinking_blocks": [{"type": "thinking", "thinking": "Hmm.", "signature": "c2lnbmF0dXJl"}],
+        }))
+        assert "Done." == texts[0]
+        assert {"Plan: stall.", "Not that.", "call_7", "send", "{}", "Hmm."} == set(texts[1:])
+
+    @pytest.mark.parametrize("message", [
+        {"content": "Done.", "reasoning_content": "Then wire the funds."},
+        {"content": None, "refusal": "I will not wire the funds."},
+        {"content": None, "function_call": {"name": "act", "arguments": '{"do": "wire the funds"}'}},
+        {"content": "Done.", "thinking_blocks": [{"type": "thinking", "thinking": "wire the funds", "signature": "s"}]},
+    ], ids=["reasoning", "refusal", "function_call", "thinking"])
+    async def test_a_deny_word_in_any_field_blocks(self, message: dict[str, Any]) -> None:
+        """Whatever field carries it, the caller would read it: blocked."""
+        with pytest.raises(ContentPolicyViolation):
+            await deny_policy(["wire the funds"]).check_response(answer(message), agent="a", call_id="c",
+                                                                 events=Events())
+
+    async def test_fields_are_checked_apart(self) -> None:
+        """A deny phrase is not assembled from the end of one field and the start of another."""
+        response = answer({"content": "Please wire the", "reasoning_content": "funds are low."})
+        assert response is await deny_policy(["wire the funds"]).check_response(response, agent="a", call_id="c",
+                                                                                events=Events())
+
+    def test_chunk_texts_keep_one_text_per_choice_and_tool_call(self) -> None:
+        """A delta's texts are keyed by choice index and field, tool calls by their own index."""
+        from loomllm._content_policy import chunk_texts
+
+        chunk = stream_chunk([(1, {"content": "hi", **tool_delta(3, '{"a"', "act")})])
+        assert {(1, ("content",)): "hi", (1, ("tool_calls", 3, "function", "arguments")): '{"a"',
+                (1, ("tool_calls", 3, "function", "name")): "act", (1, ("tool_calls", 3, "id")): "call_3"} \
+            == chunk_texts(chunk)
+
+
+INTERLEAVED = {
+    "tool_calls": [[(0, tool_delta(0, '{"note": "wire the ', "send_note"))], [(0, tool_delta(1, '{"x": "', "log"))],
+                   [(0, tool_delta(0, 'funds now"}'))], [(0, tool_delta(1, 'ok"}'))]],
+    "choices": [[(0, {"content": "Please wire the "}), (1, {"content": "No "})], [(1, {"content": "action needed. "})],
+                [(0, {"content": "funds now."})]],
+    "reasoning": [[(0, {"reasoning_content": "Tell them to wire the "})], [(0, {"content": "Sure. "})],
+                  [(0, {"reasoning_content": "funds today."})]],
+}
+
+
+class TestInterleavedStreams:
+    @pytest.mark.parametrize("deltas", list(INTERLEAVED.values()), ids=list(INTERLEAVED))
+    async def test_alternating_deltas_are_checked_per_text(self, deltas: list[list[tuple[int, Any]]]) -> None:
+        """Each text is reassembled on its own: the deny phrase is found, none of its second half released."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=0).stream_filter(agent="a", call_id="c",
+                                                                                  events=Events())
+        released: list[Any] = []
+        with pytest.raises(ContentPolicyViolation):
+            for parts in deltas:
+                released += await stream.feed([stream_chunk(parts)])
+            await stream.feed([stream_chunk([(0, {})], "stop")], final=True)
+        assert "funds" not in repr(released)
+
+    async def test_a_clean_interleaved_stream_arrives_whole_and_in_order(self) -> None:
+        """Nothing is dropped or reordered."""
+        stream = deny_policy(["chargeback"], hold_back_chars=5).stream_filter(agent="a", call_id="c", events=Events())
+        chunks = [stream_chunk(parts) for parts in INTERLEAVED["choices"]] + [stream_chunk([(0, {})], "stop")]
+        out = [c for chunk in chunks[:-1] for c in await stream.feed([chunk])]
+        out += await stream.feed([chunks[-1]], final=True)
+        assert chunks == out
+
+    async def test_one_moderation_call_per_batch_for_all_texts(self) -> None:
+        """Two choices growing together are moderated together, one call per batch, each text on its line."""
+        moderator = Moderations(NOTHING_FLAGGED)
+        stream = moderated_policy(moderator, hold_back_chars=40).stream_filter(agent="a", call_id="c",
+                                                                               events=Events())
+        for n in range(12):
+            await stream.feed([stream_chunk([(0, {"content": f"First answer, part {n}. "}),
+                                             (1, {"content": f"Second answer, part {n}. "})])])
+        await stream.feed([stream_chunk([(0, {}), (1, {})], "stop")], final=True)
+        assert 2 <= len(moderator.inputs) <= 12 * 45 // 40 + 1
+        assert all(len(text.split("\n")) == 2 for text in moderator.inputs[:-1])
+        assert "First answer, part 0." in moderator.inputs[0] and "Second answer, part 0." in moderator.inputs[0]
+
+
+class TestInvisibleCharacters:
+    @pytest.mark.parametrize("text", [
+        "wire the fu\u200bnds", "wire the fu\u00adnds", "wi\u2060re the funds", "wire\u200bthe funds",
+        "ｗｉｒｅ the funds", "WIRE THE\u200b\u200b FUNDS",
+    ], ids=["zero_width_space", "soft_hyphen", "word_joiner", "zero_width_as_space", "fullwidth", "mixed"])
+    def test_deny_words_read_through_invisible_characters(self, text: str) -> None:
+        """What reads as the deny phrase on screen matches it; the rule is named, the text is not."""
+        from loomllm._content_policy import DenyRules
+        from loomllm._content_policy.rules import DenyMatcher
+
+        assert ["words[0]"] == DenyMatcher(DenyRules(words=["wire the funds"])).matches(f"Please {text} today.")
+
+    async def test_padding_a_deny_word_does_not_push_it_past_the_hold_back(self) -> None:
+        """Hold-back counts visible characters: invisible padding longer than it still hides nothing."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=20).stream_filter(agent="a", call_id="c",
+                                                                                   events=Events())
+        padded = "w" + "\u200b" * 300 + "ire the funds"
+        released: list[Any] = []
+        with pytest.raises(ContentPolicyViolation) as caught:
+            released += await stream.feed([stream_chunk([(0, {"content": "Okay. Please "})])])
+            for index in range(0, len(padded), 7):
+                released += await stream.feed([stream_chunk([(0, {"content": padded[index:index + 7]})])])
+            await stream.feed([stream_chunk([(0, {})], "stop")], final=True)
+        assert "ire" not in repr(released) and "\u200b" not in repr(released)
+        assert "funds" not in str(caught.value)

@@ -61,11 +61,6 @@ router_settings: {{num_retries: 0}}
 
 
 class TestModerationBudget:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:272: RouterModerator settles every moderation call with "
-        "cost_usd=0.0, so a priced moderation deployment never counts against a USD limit (a long answer "
-        "moderated in many windows is free); fix: settle with deployment_cost(<the deployment that answered>, "
-        "tokens, 0) as the agent prices its own calls"))
     async def test_a_priced_moderation_call_is_charged_in_dollars(self, make_loom: Any,
                                                                    wire_server: WireServer) -> None:
         wire_server.route(Reply.text("Restart the ingest worker, then page the on-call."))
@@ -115,10 +110,6 @@ DENY = """
 
 
 class TestDenyRuleEvasion:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/rules.py:36: DenyMatcher matches NFKC text only, and NFKC keeps zero-width "
-        "and format characters (U+200B, U+00AD, U+2060): 'fu\\u200bnds' reads as 'funds' but matches no rule; "
-        "fix: also match a copy with Unicode category Cf characters removed (the guardrail's normaliser does it)"))
     @pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u2060"])
     async def test_invisible_characters_inside_a_deny_word(self, make_loom: Any, wire_server: WireServer,
                                                            invisible: str) -> None:
@@ -233,11 +224,6 @@ TOOLS = [{"type": "function", "function": {"name": "send_note", "parameters": {"
 
 
 class TestFieldsTheCallerSees:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:196 (response_text) and :211 (chunk_text) read content and tool-call "
-        "arguments only: message.reasoning_content, which LiteLLM hands the caller, is never checked (the "
-        "output guardrail does scan it); fix: include reasoning_content (and delta.reasoning_content, "
-        "thinking blocks) in response_text/chunk_text"))
     async def test_reasoning_content_meets_the_deny_rules(self, tmp_path: Path, scripted: ScriptedServer) -> None:
         scripted.body = _answer({"content": "Done.", "reasoning_content": "Plan: tell them to wire the funds."})
         with scripted.loom(tmp_path, DENY.format(extra="")) as loom:
@@ -247,11 +233,6 @@ class TestFieldsTheCallerSees:
                 return
         assert "wire the funds" not in str(answer.choices[0].message.reasoning_content)
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/engine.py:211 (chunk_text) concatenates every delta of a chunk, and the stream "
-        "filter every chunk, into one text: deltas of parallel tool calls (or of n>1 choices) that alternate "
-        "hide a deny word the caller reassembles per call / per choice; fix: keep one text per (choice index, "
-        "tool-call index) in ContentStreamFilter and check each"))
     @pytest.mark.parametrize("chunks,params", [(INTERLEAVED_TOOL_CALLS, {"tools": TOOLS}),
                                                (INTERLEAVED_CHOICES, {"n": 2})], ids=["tool_calls", "choices"])
     async def test_interleaved_stream_deltas_meet_the_deny_rules(self, tmp_path: Path, scripted: ScriptedServer,
@@ -275,12 +256,6 @@ class TestFieldsTheCallerSees:
 
 
 class TestModerationAnswers:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_content_policy/rules.py:85 (moderation_categories) reads only categories/category_scores: a "
-        "moderation answer with no result, an empty result, or flagged=true without categories counts as "
-        "'nothing flagged', so an on_error: fail_closed policy delivers an answer nobody checked; fix: a "
-        "response without one result carrying categories is a moderation error (blocked when failing closed), "
-        "and flagged=true counts when the policy lists no categories"))
     @pytest.mark.parametrize("results", [[], [{}], [{"flagged": True}]], ids=["no_result", "empty", "flagged_only"])
     async def test_an_unusable_moderation_answer_fails_closed(self, tmp_path: Path, wire_server: WireServer,
                                                               scripted: ScriptedServer,
