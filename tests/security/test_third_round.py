@@ -73,9 +73,10 @@ class TestRetriesAfterProcessedAttempts:
         """Without a budget there is no reservation to protect: retries after a timeout are sent as before."""
         path = tmp_path / "c.yaml"
         path.write_text(priced_config(wire_server).replace(", budget: tiny", ""))
-        wire_server.route(Reply.text("word").with_latency(0.3))
+        # The timeout leaves a loaded machine time to send each attempt; the answer comes far later.
+        wire_server.route(Reply.text("word").with_latency(0.8))
         with Loom(path) as loom, pytest.raises(ProviderError):
-            await loom.agent("spender").complete("plan the launch", timeout=0.1, num_retries=2)
+            await loom.agent("spender").complete("plan the launch", timeout=0.3, num_retries=2)
         assert 3 == len(wire_server.requests)
 
     async def test_fallback_after_a_timed_out_attempt_is_charged_or_refused(self, tmp_path: Path,
