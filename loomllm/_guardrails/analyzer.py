@@ -370,8 +370,17 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
         return known
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> Any:
-        """Presidio's matches, minus ``password@host`` inside a URL's userinfo (``https://user:pass@host``)."""
+        """Presidio's matches, minus ``password@host`` inside a URL's userinfo (``https://user:pass@host``).
+
+        Presidio's local part takes ``/?=&:#``, so in ``https://host/cb?email=jane@acme.com`` it matches
+        from the host on: the address starts after the last of those characters.
+        """
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for result in results:
+            at = text.find("@", result.start, result.end)
+            cut = max(text.rfind(c, result.start, at) for c in _URL_PUNCTUATION) if at > 0 else -1
+            if cut >= result.start:
+                result.start = cut + 1
         return [
             r
             for r in results
@@ -383,6 +392,7 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
 
 _VERSION_CONTEXT = re.compile(r"(?i:\b(?:firmware|fw|version|release|build|kernel|bios|driver|patch)\b)[^\n]*\Z")
 _SCP_REMOTE = re.compile(r":[\w~./\-]")
+_URL_PUNCTUATION = "/?=&:#"
 _URL_USERINFO = re.compile(r"://[^\s/@]*\Z")
 _VERSION_PREFIX = re.compile(r"(?:\bv|version\s*|ver\.?\s*|build\s*|==|>=|<=|~=)\Z", re.IGNORECASE)
 

@@ -204,3 +204,23 @@ class TestPhoneIds:
 
         found = scanner_for(GuardrailsConfig(default="standard")).scan(text, cache=False)
         assert phones == sum(1 for d in found if d.entity_type == "PHONE_NUMBER")
+
+
+class TestAddressesInUrls:
+    """An address in a URL's query or path is an address; a URL's userinfo password is not."""
+
+    @pytest.mark.parametrize("text", [
+        "callback https://crm.example.com/unsubscribe?email=priya.raman@northwind-logistics.com&list=7",
+        "GET /api/v2/users/priya.raman@northwind-logistics.com/profile HTTP/1.1",
+        "https://status.example.org/#contact=priya.raman@northwind-logistics.com",
+        "see https://crm.example.com/u?email=priya.raman%40northwind-logistics.com",
+    ])
+    def test_address_in_a_url_is_found(self, text: str) -> None:
+        found = [f for f in scan_text(text, profile="standard") if f.entity_type == "EMAIL_ADDRESS"]
+        assert found and all(f.action == "redact" for f in found)
+        covered = "".join(text[f.start:f.end] for f in found)
+        assert "priya.raman" in covered and "northwind-logistics.com" in covered
+
+    def test_userinfo_is_still_no_address(self) -> None:
+        assert [] == [f for f in scan_text("psql https://report:Tr0ub4dor@db.example.com/sales", profile="standard")
+                      if f.entity_type == "EMAIL_ADDRESS"]
