@@ -106,7 +106,8 @@ async def end_to_end(args: argparse.Namespace, server: WireServer, tmp: Path) ->
     captured: list[dict[str, Any]] = []
     plain, traced = Loom(path), Loom(path)
     tracer_provider, meter_provider = otel_providers()
-    instrument(traced, registry=CollectorRegistry(), tracer_provider=tracer_provider, meter_provider=meter_provider)
+    telemetry = instrument(traced, registry=CollectorRegistry(), tracer_provider=tracer_provider,
+                           meter_provider=meter_provider)
     # Every event of the first call (llm.call.start ... llm.call and its audit decisions).
     traced.events.add_listener(lambda e: captured.append(e) if not captured or captured[0]["call_id"] == e.get(
         "call_id") else None)
@@ -130,6 +131,7 @@ async def end_to_end(args: argparse.Namespace, server: WireServer, tmp: Path) ->
         for _ in range(20):
             await call()
     results: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}  # process CPU per call, per round (us)
     names = list(paths)
     for round_index in range(args.rounds):
         shift = round_index % len(names)
@@ -139,12 +141,23 @@ async def end_to_end(args: argparse.Namespace, server: WireServer, tmp: Path) ->
                 _hooks.unregister(callback)
             if owner is not None:
                 _hooks.register(callbacks[owner])
+            cpu_start = time.process_time()
             results[name] += await run(call, args.calls)
+            if owner == "traced":
+                telemetry.flush()  # the worker's share of this round's CPU is counted in this round
+            cpu[name].append((time.process_time() - cpu_start) * 1e6 / args.calls)
     print(f"end to end: {args.calls} calls x {args.rounds} rounds, concurrency 1, new ~2 KB prompt per call")
     for name, latencies in results.items():
         print(f"  {name:>24}: p50 {statistics.median(latencies) / 1000:7.3f} ms")
     off, on = (statistics.median(results[n]) for n in ("agent, telemetry off", "agent, metrics+traces"))
     print(f"  {'metrics+traces - off':>24}: p50 {on - off:+7.0f} us (noise on this machine is larger)")
+    print("process CPU per call (time.process_time over each round, worker thread and wire server included):")
+    for name, per_round in cpu.items():
+        rounds = " ".join(f"{v:6.0f}" for v in per_round)
+        print(f"  {name:>24}: {statistics.median(per_round):6.0f} us (rounds: {rounds})")
+    deltas = [t - o for t, o in zip(cpu["agent, metrics+traces"], cpu["agent, telemetry off"], strict=True)]
+    print(f"  {'metrics+traces - off':>24}: {statistics.median(deltas):+6.0f} us per call (rounds: "
+          + " ".join(f"{d:+.0f}" for d in deltas) + ")  (target <= 50 us)")
     plain.close()
     traced.close()
     tracer_provider.shutdown()
@@ -184,10 +197,18 @@ def listeners_alone(events: list[dict[str, Any]], replays: int) -> None:
         metrics(event, at)
         tracing(event, at)
 
+    def cpu_per_call(run: Callable[[], object]) -> float:
+        start = time.process_time()
+        run()
+        return (time.process_time() - start) * 1e6 / replays
+
+    harness = cpu_per_call(lambda: replay(lambda event: None))  # ids, dicts, timing: not the exporters'
     worker = _Worker([metrics, tracing])
-    on_path = replay(worker)
+    on_path: list[float] = []
+    worker_cpu = cpu_per_call(lambda: (on_path.extend(replay(worker)), worker.flush(timeout=60)))
     worker.stop()
-    inline = replay(exporters)
+    inline: list[float] = []
+    inline_cpu = cpu_per_call(lambda: inline.extend(replay(exporters)))
     tracer_provider.shutdown()
     kinds = ", ".join(str(e["event"]) for e in events)
     print(f"listeners alone: {replays} calls replayed ({kinds}), Prometheus + OpenTelemetry SDK")
@@ -199,6 +220,9 @@ def listeners_alone(events: list[dict[str, Any]], replays: int) -> None:
 
     print(line("on the call path (background: true)", on_path) + "  (target <= 50 us p50)")
     print(line("exporter CPU per call (background: false)", inline))
+    print(f"  {'process CPU per call, background: true':>38}: {worker_cpu - harness:6.1f} us "
+          f"(replay harness, {harness:.1f} us, subtracted)")
+    print(f"  {'process CPU per call, background: false':>38}: {inline_cpu - harness:6.1f} us")
 
 
 async def main() -> None:

@@ -2,8 +2,9 @@
 
 Nothing here is on the call path: each exporter is a listener of the :class:`~loomllm._events.EventLog`
 (``add_listener``) and reads the events loomllm already emits (``llm.call``, ``llm.attempt``,
-``budget.*``, ``policy.decision``, ``ratelimit.wait``). ``prometheus_client`` and OpenTelemetry are
-imported only when enabled.
+``budget.*``, ``policy.decision``, ``ratelimit.wait``). With tracing on, the one thing done on the
+caller's side is to take the caller's OpenTelemetry context along with ``llm.call.start`` (the
+parent of the call's span). ``prometheus_client`` and OpenTelemetry are imported only when enabled.
 """
 
 from __future__ import annotations
@@ -46,16 +47,21 @@ class _Worker:
     """Runs the exporters on one daemon thread, off the call path: the caller only enqueues.
 
     Events keep their order; each carries the time it was emitted, so spans are timed correctly
-    however late the worker gets to them.
+    however late the worker gets to them. ``prepare`` runs on the caller's side first (it adds the
+    caller's trace context to the events that need it).
     """
 
-    def __init__(self, exporters: list[Exporter]) -> None:
+    def __init__(self, exporters: list[Exporter], prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                 ) -> None:
         self._exporters = exporters
+        self._prepare = prepare
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], int] | threading.Event | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="loomllm-telemetry", daemon=True)
         self._thread.start()
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if self._prepare is not None:
+            event = self._prepare(event)
         self._queue.put((event, time.time_ns()))
 
     def _run(self) -> None:
@@ -101,11 +107,14 @@ class Telemetry:
         exporters: list[Exporter] = [e for e in (self.metrics, self.tracing) if e is not None]
         if not exporters:
             return
+        prepare = self.tracing.with_parent if self.tracing is not None else None
         if background:
-            self._worker = _Worker(exporters)
+            self._worker = _Worker(exporters, prepare)
             self._listener = self._worker
         else:
             def listener(event: dict[str, Any]) -> None:
+                if prepare is not None:
+                    event = prepare(event)
                 at = time.time_ns()
                 for exporter in exporters:
                     exporter(event, at)
