@@ -4,6 +4,11 @@ Metric names are the seed's (``llm_requests_total``, ``llm_tokens_total``...), s
 written for them work; loomllm adds an ``agent`` label and its policy metrics. Every metric is
 registered on the registry the app passes (default: ``prometheus_client.REGISTRY``). In
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before import) gauges sum live processes.
+
+Label values come from the configuration only (agents, model groups, deployments, policy names,
+error class names), never from what a caller sends: a refused host that is not a configured
+deployment's is ``other`` (an image URL in a message would otherwise mint one series per host),
+and a budget event names its policy and limit, not the ``budget_keys`` value it was counted for.
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ class PrometheusMetrics:
         self.egress_refusals = prom.Counter("llm_egress_refusals_total", "Attempts refused by the egress policy",
                                             self._labels("host"), **reg)
         self.budget_events = prom.Counter("llm_budget_events_total", "Budget warnings (threshold, soft limit)",
-                                          self._labels("event", "limit"), **reg)
+                                          self._labels("event", "policy", "limit"), **reg)
         self.shared = prom.Counter("llm_single_flight_shared_total", "Calls answered by an identical in-flight call",
                                    self._labels(), **reg)
 
@@ -112,7 +117,7 @@ class PrometheusMetrics:
         elif isinstance(name, str) and name.startswith("guardrail.") and isinstance(event.get("counts"), dict):
             self._guardrail_counts(event, agent)
         elif isinstance(name, str) and name.startswith("budget."):
-            self.budget_events.labels(*self._a(agent), name, str(event.get("limit"))).inc()
+            self.budget_events.labels(*self._a(agent), name, str(event.get("policy")), _limit_label(event)).inc()
 
     def _a(self, agent: str) -> tuple[str, ...]:
         return (agent,) if self._agent_label else ()
@@ -179,12 +184,18 @@ class PrometheusMetrics:
         policy = str(event.get("policy"))
         self.decisions.labels(*a, policy, str(event.get("decision")), str(event.get("reason"))).inc()
         if policy == "egress" and event.get("decision") == "refused":
-            self.egress_refusals.labels(*a, str(event.get("host") or "unknown")).inc()
+            self.egress_refusals.labels(*a, self._host_label(event.get("host"))).inc()
         if policy == "guardrail" and isinstance(event.get("counts"), dict):
             default = "block" if event.get("decision") == "refused" else str(event.get("decision"))
             for key, count in event["counts"].items():
                 entity, _, action = str(key).partition(":")  # redactions: "ENTITY:action" (redact, mask)
                 self.findings.labels(*a, entity, action or default, str(event.get("direction"))).inc(count)
+
+    def _host_label(self, host: Any) -> str:
+        """A configured deployment's host, else ``other`` (hosts from messages are the caller's choice)."""
+        if not host:
+            return "unknown"
+        return str(host) if host in self._deployments.hosts else "other"
 
     def _guardrail_counts(self, event: dict[str, Any], agent: str) -> None:
         """``guardrail.*`` events count ``ENTITY:action`` keys (redactions) or entity keys (blocks)."""
@@ -217,6 +228,21 @@ _METRIC_ATTRS = frozenset({
 })
 # registry -> the listener that defined loomllm's metrics on it (prometheus_client refuses duplicates)
 _DEFINED: weakref.WeakKeyDictionary[Any, PrometheusMetrics] = weakref.WeakKeyDictionary()
+
+def _limit_label(event: dict[str, Any]) -> str:
+    """The limit's own name (``per_user[0]``, or the name it was given), without the scope prefix.
+
+    A limit's display name starts with its scope (``team ops: ``, ``global: ``, ``model smart: ``,
+    and ``user=jane@example.com: `` for a budget key): only the part after it is configuration.
+    """
+    name = str(event.get("limit"))
+    scope, scope_name = event.get("scope"), event.get("scope_name")
+    prefix = {"agent": "", "global": "global: ", "team": f"team {scope_name}: ", "model": f"model {scope_name}: ",
+              "key": f"{scope_name}: "}.get(str(scope))
+    if prefix is None or not name.startswith(prefix):
+        return "unknown"  # a name this code cannot take apart might hold a key value
+    return name[len(prefix):]
+
 
 def _status(outcome: str, event: dict[str, Any]) -> str:
     """``ok``, ``abandoned``, ``refused`` (a policy said no: the call path sets ``refused``) or ``error``."""
