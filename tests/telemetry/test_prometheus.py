@@ -190,6 +190,21 @@ class TestLabelValues:
         assert 1.0 == value(registry, "llm_egress_refusals_total", agent="a", host=expected)
 
 
+class TestWithoutAgentLabel:
+    def test_unlabelled_counters_count(self, registry: Any) -> None:
+        """``agent_label: false`` leaves cache and single-flight counters without labels: they still count."""
+        from loomllm._telemetry.config import TelemetryConfig
+        from loomllm._telemetry.deployments import Deployments
+        from loomllm._telemetry.prometheus import PrometheusMetrics
+
+        config = TelemetryConfig.model_validate({"prometheus": {"agent_label": False}})
+        metrics = PrometheusMetrics(Deployments([]), config, registry=registry)
+        metrics({"event": "llm.call", "agent": "a", "call_id": "c", "model_group": "smart", "outcome": "ok",
+                 "cache_hit": True, "shared": True, "latency_ms": 1.0})
+        counted = (value(registry, "llm_cache_hits_total"), value(registry, "llm_single_flight_shared_total"))
+        assert (1.0, 1.0) == counted
+
+
 class TestSynchronousMode:
     async def test_background_false_counts_before_the_call_returns(self, make_loom: Any, registry: Any) -> None:
         """With ``background=False`` the metrics are updated on the caller's thread, before the call returns."""
