@@ -30,6 +30,8 @@ _MAX_PENDING = 10_000  # calls whose attempts are buffered; a call that never en
 _MAX_ENDED = 1_000  # ids of the last calls that ended: a late event of one of them is dropped, not buffered
 PARENT_CONTEXT = "_otel_parent"
 """The key of ``llm.call.start`` that carries the caller's OpenTelemetry context (see :meth:`Tracing.with_parent`)."""
+_METRIC_KEYS = ("gen_ai.response.model", "server.address", "error.type")  # span attributes the histograms take
+_MAX_METRIC_SETS = 1_000
 _TRACED = frozenset({"llm.call.start", "llm.attempt", "llm.call", "policy.decision", "ratelimit.wait"})
 
 
@@ -73,6 +75,7 @@ class Tracing:
         self._config = config
         self._pending: OrderedDict[str, _PendingCall] = OrderedDict()
         self._ended: OrderedDict[str, None] = OrderedDict()
+        self._metric_sets: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[tuple[str, dict[str, Any]], ...]]] = {}
         self._lock = threading.Lock()
 
     def with_parent(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -145,10 +148,11 @@ class Tracing:
             attributes["error.type"] = outcome
         span = self._tracer.start_span(f"{operation} {group}", context=pending.parent,
                                        kind=self._trace.SpanKind.CLIENT, start_time=start, attributes=attributes)
+        recording = span.is_recording()  # sampled out: its events would be dropped, do not build them
         for at, item in pending.events:
             if item["event"] == "llm.attempt":
                 self._attempt_span(span, at, item, operation, group)
-            else:
+            elif recording:
                 span.add_event(str(item["event"]), attributes=_event_attributes(item), timestamp=at)
         if "error.type" in attributes:
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, outcome))
@@ -180,17 +184,27 @@ class Tracing:
 
     def _record_metrics(self, operation: str, provider: str, group: Any, event: dict[str, Any],
                         span_attributes: dict[str, Any]) -> None:
-        attributes = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider,
-                      "gen_ai.request.model": str(group)}
-        for key in ("gen_ai.response.model", "server.address", "error.type"):
-            if key in span_attributes:
-                attributes[key] = span_attributes[key]
-        self._duration.record(float(event.get("latency_ms") or 0.0) / 1000, attributes)
-        if "error.type" in attributes:
+        duration, by_type = self._metric_attributes(
+            (operation, provider, str(group), *(span_attributes.get(k) for k in _METRIC_KEYS)))
+        self._duration.record(float(event.get("latency_ms") or 0.0) / 1000, duration)
+        if "error.type" in duration:
             return
-        for kind, count_key in (("input", "tokens_in"), ("output", "tokens_out")):
+        for count_key, attributes in by_type:
             if event.get(count_key):
-                self._token_usage.record(int(event[count_key]), {**attributes, "gen_ai.token.type": kind})
+                self._token_usage.record(int(event[count_key]), attributes)
+
+    def _metric_attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[tuple[str, dict[str, Any]], ...]]:
+        """The histograms' attribute sets for one label combination, built once (the SDK only reads them)."""
+        cached = self._metric_sets.get(key)
+        if cached is None:
+            if len(self._metric_sets) >= _MAX_METRIC_SETS:
+                self._metric_sets.clear()
+            names = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", *_METRIC_KEYS)
+            duration = {name: value for name, value in zip(names, key, strict=True) if value is not None}
+            by_type = tuple((count_key, {**duration, "gen_ai.token.type": kind})
+                            for kind, count_key in (("input", "tokens_in"), ("output", "tokens_out")))
+            cached = self._metric_sets[key] = (duration, by_type)
+        return cached
 
 
 def _common(operation: str, provider: str, group: Any, event: dict[str, Any]) -> dict[str, Any]:

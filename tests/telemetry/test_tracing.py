@@ -193,3 +193,22 @@ class TestPending:
         for i in range(module._MAX_PENDING + 10):
             tracing({"event": "llm.call.start", "call_id": f"p{i}", "model_group": "smart"})
         assert (module._MAX_ENDED, module._MAX_PENDING) == (len(tracing._ended), len(tracing._pending))
+
+
+class TestSampledOut:
+    async def test_a_sampled_out_call_still_records_histograms(self, make_loom: Any, otel: Any) -> None:
+        """With a sampler that drops every trace there are no spans, and the GenAI histograms still count."""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        dropping = TracerProvider(sampler=ALWAYS_OFF)
+        dropping.add_span_processor(SimpleSpanProcessor(otel.spans))
+        loom = make_loom("agents: {planner: {model: smart, budget: b}}\nbudgets: {policies: {b: {limits: "
+                         "[{tokens: 100000, per: day}]}}}")
+        telemetry = instrument(loom, metrics=False, tracer_provider=dropping, meter_provider=otel.meter_provider)
+        await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        assert [] == otel.finished()
+        assert 1 == sum(p.count for p in otel.histogram_points("gen_ai.client.operation.duration"))
+        assert {} == dict(telemetry.tracing._pending)
