@@ -6,13 +6,19 @@ Two measurements:
    tracing attached (SDK tracer provider with a batch span processor, SDK meter provider), one
    without, plus a bare ``litellm.Router``; alternating rounds against the local wire server, a
    new ~2 KB prompt per call (prose from the design seeds, with a fresh invoice number and amounts).
-   The difference of the p50 latencies is the end-to-end overhead; it is within the machine's noise.
+   Per path: p50 latency, and the whole process's CPU per call (``time.process_time`` over the
+   round, after ``flush()``: the export worker, LiteLLM's threads and the wire server included).
+   Both differences (telemetry on - off) are within this machine's noise.
 2. The listeners alone: the events one real call produced (``llm.call.start``, ``llm.attempt``,
-   ``llm.call`` and its ``policy.decision`` audit events: parameter and budget allowed) replayed
-   through the Prometheus and OpenTelemetry listeners, with a fresh call id
-   each time; p50 per call. This is the number the target (<= 50 us p50 per call) is about.
+   its ``policy.decision`` audit events, ``llm.call``) replayed with a fresh call id each time
+   through the Prometheus listener, the OpenTelemetry listener, both inline
+   (``background: false``) and both through the export worker (``background: true``), plus the
+   floor: the same spans, span events and histogram records made directly through the OpenTelemetry
+   SDK. Per path, in alternating rounds: process CPU per call (the worker's share included), and the
+   time spent on the caller's side (p50, p99). Targets: <= 50 us p50 on the caller's side, and
+   <= 50 us of CPU per call.
 
-    .venv/bin/python bench/telemetry.py [--calls 500] [--rounds 3] [--replays 20000]
+    .venv/bin/python bench/telemetry.py [--calls 500] [--rounds 3] [--replays 2000] [--listener-rounds 15]
 """
 
 from __future__ import annotations
@@ -213,15 +219,16 @@ def listeners_alone(events: list[dict[str, Any]], replays: int, rounds: int) -> 
     kinds = ", ".join(str(e["event"]) for e in events)
     print(f"listeners alone: {replays} calls x {rounds} rounds replayed ({kinds}); SDK tracer with a batch "
           "span processor (exporter discards), SDK meter provider")
-    harness = statistics.median(cpu["replay harness"])
+    harness = min(cpu["replay harness"])
     for name in names[1:]:
         ordered = sorted(on_path[name])
         p50, p99 = ordered[len(ordered) // 2], ordered[int(0.99 * len(ordered))]
-        rounds_text = " ".join(f"{v - harness:.0f}" for v in cpu[name])
-        print(f"  {name:>24}: process CPU {statistics.median(cpu[name]) - harness:6.1f} us/call "
-              f"(rounds: {rounds_text}); caller's side p50 {p50:6.1f} us, p99 {p99:6.1f} us")
-    print(f"  (replay harness, {harness:.1f} us/call, subtracted; CPU target <= 50 us/call, "
-          "caller's side target <= 50 us p50)")
+        print(f"  {name:>24}: process CPU min {min(cpu[name]) - harness:5.1f}, median "
+              f"{statistics.median(cpu[name]) - harness:5.1f} us/call; caller's side p50 {p50:5.1f} us, "
+              f"p99 {p99:5.1f} us")
+    print(f"  (min and median over rounds; the replay harness, {harness:.1f} us/call, subtracted; other jobs on "
+          "the machine inflate CPU time, the min is the least disturbed round; targets: <= 50 us CPU per call, "
+          "<= 50 us p50 on the caller's side)")
 
 
 def replay(events: list[dict[str, Any]], handle: Callable[[dict[str, Any]], None], replays: int) -> list[float]:
@@ -295,14 +302,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--replays", type=int, default=5000)
+    parser.add_argument("--replays", type=int, default=2000)
+    parser.add_argument("--listener-rounds", type=int, default=15)
     args = parser.parse_args()
     structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
                         logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
     with WireServer() as server, tempfile.TemporaryDirectory() as tmp:
         server.route(Reply.text("Seats and amounts noted; the plan stands as written."))
         captured = await end_to_end(args, server, Path(tmp))
-    listeners_alone(captured, args.replays, args.rounds)
+    listeners_alone(captured, args.replays, args.listener_rounds)
 
 
 if __name__ == "__main__":
