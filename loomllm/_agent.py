@@ -545,6 +545,7 @@ class UnifiedAgent:
         if call.state is not None and usage is not None and outcome == "ok":
             self.loom.attempts.succeeded(call.state, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
                                          cost_usd=usage.cost_usd, cache_hit=bool(usage.cache_hit))
+        self._audit(call, outcome)  # before llm.call, which ends the call's span: decisions are its events
         self.loom.events.emit(
             "llm.call",
             agent=self.agent_name,
@@ -562,7 +563,6 @@ class UnifiedAgent:
             cache_lookup=call.cache_lookup,
             shared=call.shared,
         )
-        self._audit(call, outcome)
 
     def _audit(self, call: _Call, outcome: str) -> None:
         """The call's policy decisions that were not refusals: redactions, and what let it through."""

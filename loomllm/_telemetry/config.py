@@ -54,8 +54,10 @@ class TelemetryConfig(StrictModel):
 
     def metrics_for(self, agent: str) -> bool:
         """Whether ``agent``'s calls are counted."""
-        return self.agents.get(agent, AgentTelemetry()).metrics
+        switches = self.agents.get(agent)  # (asked once per event: no default model built per call)
+        return switches is None or switches.metrics
 
     def traces_for(self, agent: str) -> bool:
         """Whether ``agent``'s calls are traced."""
-        return self.agents.get(agent, AgentTelemetry()).traces
+        switches = self.agents.get(agent)
+        return switches is None or switches.traces

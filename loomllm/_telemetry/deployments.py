@@ -56,6 +56,8 @@ class Deployments:
             info = _info(dep)
             self._by_id[deployment_id(dep)] = info
             self._by_group.setdefault(info.group, info)
+        self.hosts = frozenset(info.host for info in self._by_id.values() if info.host)
+        """The hosts of the configured deployments (the only hosts that may be metric labels)."""
 
     def lookup(self, deployment: str | None, group: str | None) -> DeploymentInfo:
         """The deployment that answered, else the first of the requested group, else ``unknown``."""

@@ -4,6 +4,11 @@ Metric names are the seed's (``llm_requests_total``, ``llm_tokens_total``...), s
 written for them work; loomllm adds an ``agent`` label and its policy metrics. Every metric is
 registered on the registry the app passes (default: ``prometheus_client.REGISTRY``). In
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before import) gauges sum live processes.
+
+Label values come from the configuration only (agents, model groups, deployments, policy names,
+error class names), never from what a caller sends: a refused host that is not a configured
+deployment's is ``other`` (an image URL in a message would otherwise mint one series per host),
+and a budget event names its policy and limit, not the ``budget_keys`` value it was counted for.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ __all__ = ["METRIC_NAMES", "BudgetCollector", "PrometheusMetrics", "prometheus_c
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_MAX_CHILDREN = 10_000  # cached labelled series; label values come from configuration, this is a backstop
 
 #: Every metric family loomllm exports (as Prometheus exposes it: counters end in ``_total``).
 METRIC_NAMES = frozenset({
@@ -53,6 +59,7 @@ class PrometheusMetrics:
         self._active: dict[str, str] = {}  # call id -> provider counted in llm_active_requests
         self._lock = threading.Lock()
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._labelled: dict[tuple[Any, tuple[str, ...]], Any] = {}
         # Metrics are defined once per registry: a second Loom in the process shares them.
         shared = _DEFINED.get(self.registry)
         if shared is None or shared._agent_label != self._agent_label:
@@ -95,7 +102,7 @@ class PrometheusMetrics:
         self.egress_refusals = prom.Counter("llm_egress_refusals_total", "Attempts refused by the egress policy",
                                             self._labels("host"), **reg)
         self.budget_events = prom.Counter("llm_budget_events_total", "Budget warnings (threshold, soft limit)",
-                                          self._labels("event", "limit"), **reg)
+                                          self._labels("event", "policy", "limit"), **reg)
         self.shared = prom.Counter("llm_single_flight_shared_total", "Calls answered by an identical in-flight call",
                                    self._labels(), **reg)
 
@@ -112,7 +119,23 @@ class PrometheusMetrics:
         elif isinstance(name, str) and name.startswith("guardrail.") and isinstance(event.get("counts"), dict):
             self._guardrail_counts(event, agent)
         elif isinstance(name, str) and name.startswith("budget."):
-            self.budget_events.labels(*self._a(agent), name, str(event.get("limit"))).inc()
+            policy = str(event.get("policy"))
+            self._child(self.budget_events, *self._a(agent), name, policy, _limit_label(event)).inc()
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per label set (``labels()`` validates and locks each time).
+
+        A metric without labels (``agent_label: false``) is its own series.
+        """
+        if not values:
+            return metric
+        key = (metric, values)
+        child = self._labelled.get(key)
+        if child is None:
+            if len(self._labelled) >= _MAX_CHILDREN:
+                self._labelled.clear()
+            child = self._labelled[key] = metric.labels(*values)
+        return child
 
     def _a(self, agent: str) -> tuple[str, ...]:
         return (agent,) if self._agent_label else ()
@@ -121,13 +144,13 @@ class PrometheusMetrics:
         provider = self._deployments.lookup(None, event.get("model_group")).provider
         with self._lock:
             self._active[str(event.get("call_id"))] = provider
-        self.active.labels(provider).inc()
+        self._child(self.active, provider).inc()
 
     def _call_ended(self, event: dict[str, Any], agent: str) -> None:
         with self._lock:
             started = self._active.pop(str(event.get("call_id")), None)
         if started is not None:
-            self.active.labels(started).dec()
+            self._child(self.active, started).dec()
         group = event.get("model_group")
         info = self._deployments.lookup(event.get("deployment"), group)
         a = self._a(agent)
@@ -144,21 +167,23 @@ class PrometheusMetrics:
         if event.get("cost_usd"):
             cost.inc(float(event["cost_usd"]))
         if event.get("cache_hit"):
-            self.cache_hits.labels(*a).inc()
+            self._child(self.cache_hits, *a).inc()
         elif event.get("cache_lookup") and status == "ok":
-            self.cache_misses.labels(*a).inc()
+            self._child(self.cache_misses, *a).inc()
         if event.get("shared"):
-            self.shared.labels(*a).inc()
+            self._child(self.shared, *a).inc()
         if status in ("error", "refused"):
-            self.errors.labels(*a, info.provider, outcome).inc()
+            self._child(self.errors, *a, info.provider, outcome).inc()
         if status == "ok" and group is not None and info.group not in (group, "unknown"):
-            self.fallbacks.labels(*a, str(group), info.group).inc()
+            self._child(self.fallbacks, *a, str(group), info.group).inc()
 
     def _call_children(self, a: tuple[str, ...], provider: str, model: str, status: str) -> tuple[Any, ...]:
         """The labelled series one call touches, looked up once per label set (``labels()`` is not free)."""
         key = (*a, provider, model, status)
         children = self._children.get(key)
         if children is None:
+            if len(self._children) >= _MAX_CHILDREN:
+                self._children.clear()
             children = self._children[key] = (
                 self.requests.labels(*a, provider, model, status),
                 self.tokens.labels(*a, provider, model, "prompt"),
@@ -172,19 +197,25 @@ class PrometheusMetrics:
         if event.get("outcome") != "error":
             return
         info = self._deployments.lookup(event.get("deployment"), event.get("model_group"))
-        self.attempt_failures.labels(*self._a(agent), info.provider, str(event.get("error_type"))).inc()
+        self._child(self.attempt_failures, *self._a(agent), info.provider, str(event.get("error_type"))).inc()
 
     def _decision(self, event: dict[str, Any], agent: str) -> None:
         a = self._a(agent)
         policy = str(event.get("policy"))
-        self.decisions.labels(*a, policy, str(event.get("decision")), str(event.get("reason"))).inc()
+        self._child(self.decisions, *a, policy, str(event.get("decision")), str(event.get("reason"))).inc()
         if policy == "egress" and event.get("decision") == "refused":
-            self.egress_refusals.labels(*a, str(event.get("host") or "unknown")).inc()
+            self._child(self.egress_refusals, *a, self._host_label(event.get("host"))).inc()
         if policy == "guardrail" and isinstance(event.get("counts"), dict):
             default = "block" if event.get("decision") == "refused" else str(event.get("decision"))
             for key, count in event["counts"].items():
                 entity, _, action = str(key).partition(":")  # redactions: "ENTITY:action" (redact, mask)
-                self.findings.labels(*a, entity, action or default, str(event.get("direction"))).inc(count)
+                self._child(self.findings, *a, entity, action or default, str(event.get("direction"))).inc(count)
+
+    def _host_label(self, host: Any) -> str:
+        """A configured deployment's host, else ``other`` (hosts from messages are the caller's choice)."""
+        if not host:
+            return "unknown"
+        return str(host) if host in self._deployments.hosts else "other"
 
     def _guardrail_counts(self, event: dict[str, Any], agent: str) -> None:
         """``guardrail.*`` events count ``ENTITY:action`` keys (redactions) or entity keys (blocks)."""
@@ -192,14 +223,14 @@ class PrometheusMetrics:
         default_action = "block" if event.get("event") == "guardrail.blocked" else "redact"
         for key, count in event["counts"].items():
             entity, _, action = str(key).partition(":")
-            self.findings.labels(*a, entity, action or default_action, str(event.get("direction"))).inc(count)
+            self._child(self.findings, *a, entity, action or default_action, str(event.get("direction"))).inc(count)
 
     def _rate_wait(self, event: dict[str, Any], agent: str) -> None:
         if event.get("outcome") not in ("acquired", "abandoned"):
             return  # refused at once: no wait (the call's RateLimited counts in llm_errors_total)
         provider = self._deployments.lookup(event.get("deployment"), event.get("model_group")).provider
-        self.rate_waits.labels(provider).inc()
-        self.rate_wait_seconds.labels(provider).observe(float(event.get("waited_s") or 0.0))
+        self._child(self.rate_waits, provider).inc()
+        self._child(self.rate_wait_seconds, provider).observe(float(event.get("waited_s") or 0.0))
 
     _HANDLERS: dict[str, Callable[[PrometheusMetrics, dict[str, Any], str], None]] = {
         "llm.call.start": _call_started,
@@ -217,6 +248,21 @@ _METRIC_ATTRS = frozenset({
 })
 # registry -> the listener that defined loomllm's metrics on it (prometheus_client refuses duplicates)
 _DEFINED: weakref.WeakKeyDictionary[Any, PrometheusMetrics] = weakref.WeakKeyDictionary()
+
+def _limit_label(event: dict[str, Any]) -> str:
+    """The limit's own name (``per_user[0]``, or the name it was given), without the scope prefix.
+
+    A limit's display name starts with its scope (``team ops: ``, ``global: ``, ``model smart: ``,
+    and ``user=jane@example.com: `` for a budget key): only the part after it is configuration.
+    """
+    name = str(event.get("limit"))
+    scope, scope_name = event.get("scope"), event.get("scope_name")
+    prefix = {"agent": "", "global": "global: ", "team": f"team {scope_name}: ", "model": f"model {scope_name}: ",
+              "key": f"{scope_name}: "}.get(str(scope))
+    if prefix is None or not name.startswith(prefix):
+        return "unknown"  # a name this code cannot take apart might hold a key value
+    return name[len(prefix):]
+
 
 def _status(outcome: str, event: dict[str, Any]) -> str:
     """``ok``, ``abandoned``, ``refused`` (a policy said no: the call path sets ``refused``) or ``error``."""

@@ -2,7 +2,9 @@
 
 One CLIENT span per call (``chat smart``) with one child CLIENT span per Router attempt, following
 the GenAI semantic conventions; spans are created when the call's event arrives, with explicit
-start and end times taken from the measured latencies. Policy decisions of a call become span
+start and end times taken from the measured latencies. The call span's parent is the caller's
+span: :meth:`Tracing.with_parent` runs on the caller's side (not on the export worker) and puts
+the caller's OpenTelemetry context into ``llm.call.start``. Policy decisions of a call become span
 events. The ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration`` histograms go
 to the meter provider. No message contents are recorded.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import TelemetryConfig
@@ -24,6 +27,20 @@ _OPERATIONS = {"completion": "chat", "stream": "chat", "embedding": "embeddings"
 _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 _DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 _MAX_PENDING = 10_000  # calls whose attempts are buffered; a call that never ends must not leak memory
+_MAX_ENDED = 1_000  # ids of the last calls that ended: a late event of one of them is dropped, not buffered
+PARENT_CONTEXT = "_otel_parent"
+"""The key of ``llm.call.start`` that carries the caller's OpenTelemetry context (see :meth:`Tracing.with_parent`)."""
+_METRIC_KEYS = ("gen_ai.response.model", "server.address", "error.type")  # span attributes the histograms take
+_MAX_METRIC_SETS = 1_000
+_TRACED = frozenset({"llm.call.start", "llm.attempt", "llm.call", "policy.decision", "ratelimit.wait"})
+
+
+@dataclass
+class _PendingCall:
+    """What a call in flight has for its span: the caller's context and its events so far, with their times."""
+
+    parent: Any = None
+    events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 def _otel() -> Any:
@@ -41,6 +58,9 @@ class Tracing:
                  meter_provider: Any = None) -> None:
         trace, metrics = _otel()
         self._trace = trace
+        from opentelemetry.context import get_current
+
+        self._current_context = get_current
         from loomllm import __version__
 
         self._tracer = trace.get_tracer("loomllm", __version__, tracer_provider=tracer_provider)
@@ -53,29 +73,65 @@ class Tracing:
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS)
         self._deployments = deployments
         self._config = config
-        self._pending: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._pending: OrderedDict[str, _PendingCall] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._metric_sets: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[tuple[str, dict[str, Any]], ...]]] = {}
         self._lock = threading.Lock()
+
+    def with_parent(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``event``, and for ``llm.call.start`` a copy with the caller's context: call it on the caller's side.
+
+        The exporters may run later on a worker thread, where the caller's current span is unknown.
+        """
+        if event.get("event") != "llm.call.start":
+            return event
+        return {**event, PARENT_CONTEXT: self._current_context()}
 
     def __call__(self, event: dict[str, Any], at: int | None = None) -> None:
         name = event.get("event")
-        if name not in ("llm.attempt", "llm.call", "policy.decision", "ratelimit.wait"):
-            return
+        call_id = event.get("call_id")
+        if name not in _TRACED or call_id is None:
+            return  # an event of no call has no span to go on
         agent = event.get("agent")
         if agent is not None and not self._config.traces_for(str(agent)):
             return
         now = at if at is not None else time.time_ns()
         if name == "llm.call":
             self._finish_call(event, now)
-            return
-        stamped = {**event, "_at": now}
+        elif name == "llm.call.start":
+            self._start_call(str(call_id), event.get(PARENT_CONTEXT))
+        else:
+            self._buffer(str(call_id), now, event)
+
+    def _start_call(self, call_id: str, parent: Any) -> None:
         with self._lock:
-            self._pending.setdefault(str(event.get("call_id")), []).append(stamped)
-            while len(self._pending) > _MAX_PENDING:
-                self._pending.popitem(last=False)
+            self._pending[call_id] = _PendingCall(parent)
+            self._bound()
+
+    def _buffer(self, call_id: str, at: int, event: dict[str, Any]) -> None:
+        with self._lock:
+            if call_id in self._ended:
+                return  # its span has ended: buffering it would keep it until the cap evicts it
+            pending = self._pending.get(call_id)
+            if pending is None:
+                pending = self._pending[call_id] = _PendingCall()
+                self._bound()
+            pending.events.append((at, event))
+
+    def _bound(self) -> None:
+        while len(self._pending) > _MAX_PENDING:
+            self._pending.popitem(last=False)
+
+    def _take(self, call_id: str) -> _PendingCall:
+        """The call's pending record, removed; its id is remembered as ended."""
+        with self._lock:
+            self._ended[call_id] = None
+            if len(self._ended) > _MAX_ENDED:
+                self._ended.popitem(last=False)
+            return self._pending.pop(call_id, None) or _PendingCall()
 
     def _finish_call(self, event: dict[str, Any], end: int) -> None:
-        with self._lock:
-            related = self._pending.pop(str(event.get("call_id")), [])
+        pending = self._take(str(event.get("call_id")))
         kind = str(event.get("kind") or "completion")
         operation = _OPERATIONS.get(kind, kind)
         group = event.get("model_group")
@@ -90,21 +146,21 @@ class Tracing:
         outcome = str(event.get("outcome") or "ok")
         if outcome not in ("ok", "abandoned"):
             attributes["error.type"] = outcome
-        span = self._tracer.start_span(f"{operation} {group}", kind=self._trace.SpanKind.CLIENT,
-                                       start_time=start, attributes=attributes)
-        for item in related:
+        span = self._tracer.start_span(f"{operation} {group}", context=pending.parent,
+                                       kind=self._trace.SpanKind.CLIENT, start_time=start, attributes=attributes)
+        recording = span.is_recording()  # sampled out: its events would be dropped, do not build them
+        for at, item in pending.events:
             if item["event"] == "llm.attempt":
-                self._attempt_span(span, item, operation, group)
-            else:
-                span.add_event(str(item["event"]), attributes=_event_attributes(item), timestamp=item["_at"])
+                self._attempt_span(span, at, item, operation, group)
+            elif recording:
+                span.add_event(str(item["event"]), attributes=_event_attributes(item), timestamp=at)
         if "error.type" in attributes:
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, outcome))
         span.end(end_time=end)
         self._record_metrics(operation, info.semconv_provider, group, event, attributes)
 
-    def _attempt_span(self, parent: Any, item: dict[str, Any], operation: str, group: Any) -> None:
+    def _attempt_span(self, parent: Any, end: int, item: dict[str, Any], operation: str, group: Any) -> None:
         info = self._deployments.lookup(item.get("deployment"), item.get("model_group") or group)
-        end = int(item["_at"])
         start = end - int(float(item.get("latency_ms") or 0.0) * 1_000_000)
         attributes = _common(operation, info.semconv_provider, item.get("model_group") or group, item)
         attributes["gen_ai.response.model"] = info.model
@@ -128,17 +184,27 @@ class Tracing:
 
     def _record_metrics(self, operation: str, provider: str, group: Any, event: dict[str, Any],
                         span_attributes: dict[str, Any]) -> None:
-        attributes = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider,
-                      "gen_ai.request.model": str(group)}
-        for key in ("gen_ai.response.model", "server.address", "error.type"):
-            if key in span_attributes:
-                attributes[key] = span_attributes[key]
-        self._duration.record(float(event.get("latency_ms") or 0.0) / 1000, attributes)
-        if "error.type" in attributes:
+        duration, by_type = self._metric_attributes(
+            (operation, provider, str(group), *(span_attributes.get(k) for k in _METRIC_KEYS)))
+        self._duration.record(float(event.get("latency_ms") or 0.0) / 1000, duration)
+        if "error.type" in duration:
             return
-        for kind, field in (("input", "tokens_in"), ("output", "tokens_out")):
-            if event.get(field):
-                self._token_usage.record(int(event[field]), {**attributes, "gen_ai.token.type": kind})
+        for count_key, attributes in by_type:
+            if event.get(count_key):
+                self._token_usage.record(int(event[count_key]), attributes)
+
+    def _metric_attributes(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], tuple[tuple[str, dict[str, Any]], ...]]:
+        """The histograms' attribute sets for one label combination, built once (the SDK only reads them)."""
+        cached = self._metric_sets.get(key)
+        if cached is None:
+            if len(self._metric_sets) >= _MAX_METRIC_SETS:
+                self._metric_sets.clear()
+            names = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", *_METRIC_KEYS)
+            duration = {name: value for name, value in zip(names, key, strict=True) if value is not None}
+            by_type = tuple((count_key, {**duration, "gen_ai.token.type": kind})
+                            for kind, count_key in (("input", "tokens_in"), ("output", "tokens_out")))
+            cached = self._metric_sets[key] = (duration, by_type)
+        return cached
 
 
 def _common(operation: str, provider: str, group: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +232,7 @@ def _event_attributes(item: dict[str, Any]) -> dict[str, Any]:
     """Span-event attributes: scalar fields and lists of strings only (OpenTelemetry's attribute types)."""
     out: dict[str, Any] = {}
     for key, value in item.items():
-        if key in ("event", "level", "_at", "agent", "call_id") or value is None:
+        if key in ("event", "level", "agent", "call_id") or value is None:
             continue
         if isinstance(value, bool | int | float | str):
             out[f"loomllm.{key}"] = value

@@ -280,11 +280,6 @@ loomllm:
 
 
 class TestTelemetryLabels:
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_telemetry/prometheus.py:182: llm_egress_refusals_total is labelled with the refused host, and "
-        "a host can come from the caller's message (an image URL): every new host is a new series (cardinality "
-        "attack, and whatever the caller wrote into the host name lands in the metrics); fix: label the host "
-        "only when it is a configured deployment's, else a fixed value such as 'message_url'"))
     async def test_caller_chosen_hosts_do_not_become_metric_labels(self, secure_loom: Any,
                                                                    wire_server: WireServer, registry: Any) -> None:
         from loomllm import EgressDenied, instrument
@@ -303,11 +298,6 @@ class TestTelemetryLabels:
         assert len(hosts) <= 2, sorted(map(str, hosts))
 
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "loomllm/_telemetry/prometheus.py:115: llm_budget_events_total{limit} carries the limit's display name, "
-        "which holds the budget_keys value ('user=jane.doe@acme-corp.com: per_user[0]'): one series per end user, "
-        "and an e-mail the guardrail would redact in a metric label (only credential-shaped key values are "
-        "hashed); fix: label the policy and limit index only (per_user[0]) and keep key values out of labels"))
     async def test_budget_key_values_do_not_become_metric_labels(self, make_loom: Any, registry: Any) -> None:
         from loomllm import instrument
 

@@ -136,6 +136,75 @@ router_settings: {{num_retries: 0, fallbacks: [{{smart: [claude]}}]}}
         assert wire_server.requests == []
 
 
+class TestLabelValues:
+    """Label values come from the configuration, never from what a caller sends."""
+
+    async def test_budget_events_name_the_policy_and_limit_not_the_key(self, make_loom: Any,
+                                                                       registry: Any) -> None:
+        """A soft limit of a ``budget_keys`` scope crossing its threshold counts under its policy and limit name."""
+        loom = make_loom("""
+            agents: {a: {model: smart, max_tokens: 20}}
+            budgets:
+              scopes: {user: {default: per_user}}
+              policies: {per_user: {mode: soft, warn_at: 0.01, limits: [{tokens: 100, per: day}]}}
+        """)
+        telemetry = instrument(loom, traces=False, registry=registry)
+        for user in ("ana@example.org", "bo@example.org"):
+            await loom.agent("a").chat("hello there", budget_keys={"user": user})
+        telemetry.flush()
+        assert 2.0 == value(registry, "llm_budget_events_total", agent="a", event="budget.threshold",
+                            policy="per_user", limit="per_user[0]")
+
+    @pytest.mark.parametrize(("scope", "scope_name", "limit", "expected"), [
+        ("agent", "planner", "tight[0]", "tight[0]"),
+        ("agent", "planner", "daily spend", "daily spend"),
+        ("team", "ops", "team ops: shared[1]", "shared[1]"),
+        ("global", "*", "global: org[0]", "org[0]"),
+        ("model", "smart", "model smart: per_model[0]", "per_model[0]"),
+        ("key", "user=jane@acme.example", "user=jane@acme.example: per_user[0]", "per_user[0]"),
+        ("key", "user=jane@acme.example", "user=joe@acme.example: per_user[0]", "unknown"),
+        ("elsewhere", "x", "x: y", "unknown"),
+    ])
+    def test_limit_label_drops_the_scope_prefix(self, scope: str, scope_name: str, limit: str,
+                                                expected: str) -> None:
+        """Only the configured part of a limit's display name is a label; a name that does not parse is unknown."""
+        from loomllm._telemetry.prometheus import _limit_label
+
+        assert expected == _limit_label({"scope": scope, "scope_name": scope_name, "limit": limit})
+
+    @pytest.mark.parametrize(("host", "expected"), [
+        ("127.0.0.2", "127.0.0.2"), ("u7-tracking.example.net", "other"), (None, "unknown"),
+    ])
+    def test_only_configured_hosts_label_egress_refusals(self, registry: Any, host: str | None,
+                                                         expected: str) -> None:
+        """A refused host is its own label only when a deployment is configured with it."""
+        from loomllm._telemetry.config import TelemetryConfig
+        from loomllm._telemetry.deployments import Deployments
+        from loomllm._telemetry.prometheus import PrometheusMetrics
+
+        deployments = Deployments([{"model_name": "smart", "litellm_params": {
+            "model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.2:8000/v1"}}])
+        metrics = PrometheusMetrics(deployments, TelemetryConfig(), registry=registry)
+        metrics({"event": "policy.decision", "agent": "a", "call_id": "c", "policy": "egress",
+                 "decision": "refused", "reason": "EgressDenied", "host": host})
+        assert 1.0 == value(registry, "llm_egress_refusals_total", agent="a", host=expected)
+
+
+class TestWithoutAgentLabel:
+    def test_unlabelled_counters_count(self, registry: Any) -> None:
+        """``agent_label: false`` leaves cache and single-flight counters without labels: they still count."""
+        from loomllm._telemetry.config import TelemetryConfig
+        from loomllm._telemetry.deployments import Deployments
+        from loomllm._telemetry.prometheus import PrometheusMetrics
+
+        config = TelemetryConfig.model_validate({"prometheus": {"agent_label": False}})
+        metrics = PrometheusMetrics(Deployments([]), config, registry=registry)
+        metrics({"event": "llm.call", "agent": "a", "call_id": "c", "model_group": "smart", "outcome": "ok",
+                 "cache_hit": True, "shared": True, "latency_ms": 1.0})
+        counted = (value(registry, "llm_cache_hits_total"), value(registry, "llm_single_flight_shared_total"))
+        assert (1.0, 1.0) == counted
+
+
 class TestSynchronousMode:
     async def test_background_false_counts_before_the_call_returns(self, make_loom: Any, registry: Any) -> None:
         """With ``background=False`` the metrics are updated on the caller's thread, before the call returns."""

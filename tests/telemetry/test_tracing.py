@@ -114,3 +114,101 @@ class TestHistograms:
         [duration] = otel.histogram_points("gen_ai.client.operation.duration")
         assert 1 == duration.count
         assert "chat" == duration.attributes["gen_ai.operation.name"]
+
+
+class TestParentSpan:
+    """The call span is a child of the span that was current where the app made the call."""
+
+    @pytest.mark.parametrize("background", [True, False])
+    async def test_async_call_is_a_child_of_the_callers_span(self, make_loom: Any, otel: Any,
+                                                             background: bool) -> None:
+        """Both export modes: the caller's context travels with ``llm.call.start``; attempts stay in its trace."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = instrument(loom, metrics=False, tracer_provider=otel.tracer_provider,
+                               meter_provider=otel.meter_provider, background=background)
+        with otel.tracer_provider.get_tracer("app").start_as_current_span("POST /plans") as app_span:
+            await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        spans = {s.name: s for s in otel.finished()}
+        app = app_span.get_span_context()
+        assert app.span_id == spans["chat smart"].parent.span_id
+        assert {app.trace_id} == {spans[n].context.trace_id for n in ("chat smart", "chat gpt-4o-mini")}
+
+    async def test_calls_outside_a_span_are_roots(self, make_loom: Any, otel: Any) -> None:
+        """No current span: the call span starts a trace of its own (and two calls do not share one)."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        await loom.agent("planner").chat(PROMPT)
+        await loom.agent("planner").chat(PROMPT + " and a fourth")
+        telemetry.flush()
+        calls = [s for s in otel.finished() if s.name == "chat smart"]
+        assert [None, None] == [s.parent for s in calls]
+        assert calls[0].context.trace_id != calls[1].context.trace_id
+
+    def test_sync_call_is_a_child_of_the_callers_span(self, make_loom: Any, otel: Any) -> None:
+        """``chat_sync`` inside an app span: the call span is its child too (the loop thread runs the call in a
+        copy of the calling thread's contextvars: ``call_soon_threadsafe`` copies them)."""
+        loom = make_loom("agents: {planner: {model: smart}}")
+        telemetry = attach(loom, otel)
+        with otel.tracer_provider.get_tracer("app").start_as_current_span("nightly job") as app_span:
+            loom.agent("planner").chat_sync(PROMPT)
+        telemetry.flush()
+        call = next(s for s in otel.finished() if s.name == "chat smart")
+        assert call.parent is not None and app_span.get_span_context().span_id == call.parent.span_id
+
+
+class TestPending:
+    """Only calls in flight are buffered."""
+
+    def _tracing(self, otel: Any) -> Any:
+        from loomllm._telemetry.config import TelemetryConfig
+        from loomllm._telemetry.deployments import Deployments
+        from loomllm._telemetry.tracing import Tracing
+
+        return Tracing(Deployments([]), TelemetryConfig(), tracer_provider=otel.tracer_provider,
+                       meter_provider=otel.meter_provider)
+
+    def test_a_late_event_of_an_ended_call_is_dropped(self, otel: Any) -> None:
+        """A decision that arrives after its call's ``llm.call`` is not kept (its span has ended)."""
+        tracing = self._tracing(otel)
+        tracing({"event": "llm.call.start", "call_id": "c1", "model_group": "smart"})
+        tracing({"event": "llm.call", "call_id": "c1", "model_group": "smart", "latency_ms": 3.0})
+        tracing({"event": "policy.decision", "call_id": "c1", "policy": "parameter", "decision": "allowed"})
+        assert {} == dict(tracing._pending)
+        assert 1 == len(otel.finished())
+
+    def test_events_without_a_call_id_are_not_buffered(self, otel: Any) -> None:
+        """A decision with no call has no span to go on: nothing waits for it."""
+        tracing = self._tracing(otel)
+        tracing({"event": "policy.decision", "call_id": None, "policy": "budget", "decision": "refused"})
+        assert {} == dict(tracing._pending)
+
+    def test_ended_ids_and_pending_calls_are_bounded(self, otel: Any) -> None:
+        """Calls that never end and ids of ended calls are both capped."""
+        from loomllm._telemetry import tracing as module
+
+        tracing = self._tracing(otel)
+        for i in range(module._MAX_ENDED + 10):
+            tracing({"event": "llm.call", "call_id": f"e{i}", "model_group": "smart"})
+        for i in range(module._MAX_PENDING + 10):
+            tracing({"event": "llm.call.start", "call_id": f"p{i}", "model_group": "smart"})
+        assert (module._MAX_ENDED, module._MAX_PENDING) == (len(tracing._ended), len(tracing._pending))
+
+
+class TestSampledOut:
+    async def test_a_sampled_out_call_still_records_histograms(self, make_loom: Any, otel: Any) -> None:
+        """With a sampler that drops every trace there are no spans, and the GenAI histograms still count."""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        dropping = TracerProvider(sampler=ALWAYS_OFF)
+        dropping.add_span_processor(SimpleSpanProcessor(otel.spans))
+        loom = make_loom("agents: {planner: {model: smart, budget: b}}\nbudgets: {policies: {b: {limits: "
+                         "[{tokens: 100000, per: day}]}}}")
+        telemetry = instrument(loom, metrics=False, tracer_provider=dropping, meter_provider=otel.meter_provider)
+        await loom.agent("planner").chat(PROMPT)
+        telemetry.flush()
+        assert [] == otel.finished()
+        assert 1 == sum(p.count for p in otel.histogram_points("gen_ai.client.operation.duration"))
+        assert {} == dict(telemetry.tracing._pending)
