@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import TelemetryConfig
 from .deployments import Deployments
+from .labels import limit_label
 
 __all__ = ["METRIC_NAMES", "BudgetCollector", "PrometheusMetrics", "prometheus_client_module"]
 
@@ -120,7 +121,7 @@ class PrometheusMetrics:
             self._guardrail_counts(event, agent)
         elif isinstance(name, str) and name.startswith("budget."):
             policy = str(event.get("policy"))
-            self._child(self.budget_events, *self._a(agent), name, policy, _limit_label(event)).inc()
+            self._child(self.budget_events, *self._a(agent), name, policy, limit_label(event)).inc()
 
     def _child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, looked up once per label set (``labels()`` validates and locks each time).
@@ -248,21 +249,6 @@ _METRIC_ATTRS = frozenset({
 })
 # registry -> the listener that defined loomllm's metrics on it (prometheus_client refuses duplicates)
 _DEFINED: weakref.WeakKeyDictionary[Any, PrometheusMetrics] = weakref.WeakKeyDictionary()
-
-def _limit_label(event: dict[str, Any]) -> str:
-    """The limit's own name (``per_user[0]``, or the name it was given), without the scope prefix.
-
-    A limit's display name starts with its scope (``team ops: ``, ``global: ``, ``model smart: ``,
-    and ``user=jane@example.com: `` for a budget key): only the part after it is configuration.
-    """
-    name = str(event.get("limit"))
-    scope, scope_name = event.get("scope"), event.get("scope_name")
-    prefix = {"agent": "", "global": "global: ", "team": f"team {scope_name}: ", "model": f"model {scope_name}: ",
-              "key": f"{scope_name}: "}.get(str(scope))
-    if prefix is None or not name.startswith(prefix):
-        return "unknown"  # a name this code cannot take apart might hold a key value
-    return name[len(prefix):]
-
 
 def _status(outcome: str, event: dict[str, Any]) -> str:
     """``ok``, ``abandoned``, ``refused`` (a policy said no: the call path sets ``refused``) or ``error``."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import TelemetryConfig
 from .deployments import Deployments
+from .labels import limit_label
 
 __all__ = ["Tracing"]
 
@@ -233,6 +234,10 @@ def _event_attributes(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in item.items():
         if key in ("event", "level", "agent", "call_id") or value is None:
+            continue
+        if key == "limit":
+            value = limit_label(item)  # a budget key's value (a user's address) stays out of traces
+        elif key == "scope_name" and item.get("scope") == "key":
             continue
         if isinstance(value, bool | int | float | str):
             out[f"loomllm.{key}"] = value

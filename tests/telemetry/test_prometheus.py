@@ -168,9 +168,9 @@ class TestLabelValues:
     def test_limit_label_drops_the_scope_prefix(self, scope: str, scope_name: str, limit: str,
                                                 expected: str) -> None:
         """Only the configured part of a limit's display name is a label; a name that does not parse is unknown."""
-        from loomllm._telemetry.prometheus import _limit_label
+        from loomllm._telemetry.labels import limit_label
 
-        assert expected == _limit_label({"scope": scope, "scope_name": scope_name, "limit": limit})
+        assert expected == limit_label({"scope": scope, "scope_name": scope_name, "limit": limit})
 
     @pytest.mark.parametrize(("host", "expected"), [
         ("127.0.0.2", "127.0.0.2"), ("u7-tracking.example.net", "other"), (None, "unknown"),

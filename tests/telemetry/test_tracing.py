@@ -81,6 +81,23 @@ class TestSpans:
         assert "budget" == event.attributes["loomllm.policy"]
         assert "refused" == event.attributes["loomllm.decision"]
 
+    async def test_budget_key_values_stay_out_of_span_events(self, make_loom: Any, otel: Any) -> None:
+        """A refusal under a call-time scope names the limit (per_user[0]), never the user's key value."""
+        loom = make_loom("""
+            agents: {planner: {model: smart}}
+            budgets:
+              policies: {per_user: {limits: [{tokens: 5, per: day}]}}
+              scopes: {user: {default: per_user}}
+        """)
+        telemetry = attach(loom, otel)
+        with pytest.raises(BudgetExceeded):
+            await loom.agent("planner").chat(PROMPT, budget_keys={"user": "amara.nwosu@example.org"})
+        telemetry.flush()
+        dumped = " ".join(str(dict(s.attributes)) + str([dict(e.attributes or {}) for e in s.events])
+                          for s in otel.finished())
+        assert "per_user[0]" in dumped
+        assert "amara.nwosu" not in dumped
+
     async def test_no_message_content_in_spans(self, make_loom: Any, otel: Any) -> None:
         """No span attribute or event carries any word of the prompt or the answer."""
         loom = make_loom("agents: {planner: {model: smart}}")
