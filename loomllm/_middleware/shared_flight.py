@@ -63,7 +63,10 @@ class RedisFlight:
                     continue  # the leader vanished without an answer: try to lead
                 if blob == _FAILED:
                     break
-                return decode(_decrypt(key, blob)), True
+                shared = _opened(key, blob, decode)
+                if shared is None:
+                    break  # not an answer this request's key opens (corrupt or forged): ask ourselves
+                return shared[0], True
         except _RedisDown:
             pass
         return await call(), False
@@ -118,6 +121,14 @@ def _encrypt(key: bytes, plain: bytes) -> bytes:
 
     nonce = os.urandom(12)
     return nonce + AESGCM(key).encrypt(nonce, plain, None)
+
+
+def _opened(key: bytes, blob: bytes, decode: Callable[[bytes], T]) -> tuple[T] | None:
+    """The stored answer, or None when it does not decrypt and decode (never trusted half-way)."""
+    try:
+        return (decode(_decrypt(key, blob)),)
+    except Exception:
+        return None
 
 
 def _decrypt(key: bytes, blob: bytes) -> bytes:

@@ -76,6 +76,25 @@ class TestRedisFlight:
             await leader
         assert (ANSWER, False) == follower
 
+    async def test_a_forged_answer_is_not_served(self, redis_url: str, prefix: str) -> None:
+        """A result in Redis that this request's key does not open (corrupt, or written by someone with
+        access to Redis) is ignored: the caller makes its own request, and no crypto error escapes."""
+        import hashlib
+
+        import redis.asyncio
+
+        name = prefix + hashlib.sha256(b"name\0request").hexdigest()
+        client = redis.asyncio.Redis.from_url(redis_url)
+        await client.set(name + ":lock", b"someone", px=5000)  # as if another process led
+        await client.set(name + ":result", b"\x00" * 12 + b"not an answer", px=5000)
+        await client.aclose()
+
+        async def works() -> str:
+            return ANSWER
+
+        assert (ANSWER, False) == await RedisFlight(redis_url, prefix).run(b"request", works, encode=encode,
+                                                                           decode=decode)
+
     async def test_unreachable_redis_never_fails_the_call(self) -> None:
         """With Redis down, the call is simply made."""
         flight = RedisFlight("redis://127.0.0.1:1/0", "x:")
