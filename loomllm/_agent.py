@@ -252,6 +252,7 @@ class UnifiedAgent:
         finally:
             usage = self._usage(response) if not call.shared else Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
             await self._settle(reservation, usage)
+            await self._refund_rate(call, usage)
             self._log_call(call, usage, response=response, outcome=outcome, refused=refused)
         return response
 
@@ -312,6 +313,7 @@ class UnifiedAgent:
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out,
                           cost_usd=self._cost(tally.deployment, tokens_in, tokens_out), deployment=tally.deployment)
             await self._settle(reservation, usage)
+            await self._refund_rate(call, usage)
             self._log_call(call, usage, outcome=outcome, deployment=tally.deployment, refused=refused)
 
     # --- steps --------------------------------------------------------------------------------
@@ -668,6 +670,17 @@ class UnifiedAgent:
             return
         estimate = self._call_estimate(call)
         call.state.rate_tokens = estimate.input_tokens + estimate.output_tokens
+
+    async def _refund_rate(self, call: _Call, usage: Usage) -> None:
+        """Give the answering deployment's tpm bucket back what the call took beyond its real usage."""
+        state = call.state
+        if state is None or not state.rate_tokens or call.shared or usage.deployment is None:
+            return
+        used = 0 if usage.cache_hit else usage.input_tokens + usage.output_tokens
+        if used < state.rate_tokens:
+            with suppress(Exception):  # a refund is a courtesy to later callers; the call has its answer
+                await self.loom.middleware.refund_tokens(self._deployments, usage.deployment,
+                                                         state.rate_tokens - used)
 
     def _call_estimate(self, call: _Call) -> Estimate:
         if call.estimate is None:

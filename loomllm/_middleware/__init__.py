@@ -6,13 +6,13 @@ each per Loom and the agent's call path asks it (see ``UnifiedAgent._route``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .cache_policy import CachePolicy, agent_namespace
 from .config import MiddlewareConfig
-from .rate_gate import DeploymentLimit, RateGate, deployment_limit, has_tpm
+from .rate_gate import DeploymentLimit, RateGate, bucket_name, deployment_limit, has_tpm
 from .shared_flight import RedisFlight, decode_response, encode_response
 from .single_flight import SingleFlight, request_key, request_material
 
@@ -83,6 +83,14 @@ class Middleware:
     def max_wait_s(self, agent: str) -> float:
         """How long ``agent``'s calls queue for a deployment's rate limit (0: refused at once)."""
         return self.config.rate_limits.wait_for(agent)
+
+    async def refund_tokens(self, deployments: Sequence[Mapping[str, Any]], answered: str, unused: int) -> None:
+        """Give the deployment that answered (its id) back the tpm a call took but did not use."""
+        for deployment in deployments:
+            limit = deployment_limit(deployment)
+            if limit is not None and limit.tpm is not None and bucket_name(deployment) == answered:
+                await self.rate_gate.refund(answered, limit, unused)
+                return
 
     async def queue_for(self, deployments: list[Any], *, agent: str, call_id: str | None,
                         tokens: int) -> list[Any]:

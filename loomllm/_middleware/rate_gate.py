@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from loomllm.errors import RateLimited
 
-__all__ = ["DeploymentLimit", "RateGate", "deployment_limit", "has_tpm"]
+__all__ = ["DeploymentLimit", "RateGate", "bucket_name", "deployment_limit", "has_tpm"]
 
 
 class _Events(Protocol):
@@ -136,14 +136,14 @@ class RateGate:
         limited = [(d, limit) for d, limit in candidates if limit is not None]
         random.shuffle(limited)
         for dep, limit in limited:
-            if await self.try_now(_name(dep), limit, tokens):
+            if await self.try_now(bucket_name(dep), limit, tokens):
                 return [dep]
         if free:
             return free
         refusal: RateLimited | None = None
         for dep, limit in limited:
             try:
-                await self.acquire(_name(dep), limit, tokens, agent=agent, call_id=call_id,
+                await self.acquire(bucket_name(dep), limit, tokens, agent=agent, call_id=call_id,
                                    group=str(dep.get("model_name")), max_wait_s=max_wait_s)
             except RateLimited as error:
                 refusal = refusal or error
@@ -151,6 +151,18 @@ class RateGate:
             return [dep]
         assert refusal is not None
         raise refusal
+
+    async def refund(self, deployment: str, limit: DeploymentLimit, tokens: int) -> None:
+        """Give ``deployment``'s tpm bucket back the ``tokens`` a call was charged beyond its real usage.
+
+        A take charges the call's worst case (the budget estimate); once the provider's usage is
+        known, the difference goes back, so a large ``max_tokens`` does not use up the minute's tpm.
+        """
+        if limit.tpm is None or tokens <= 0:
+            return
+        key = f"bucket/{quote(deployment, safe='')}/tpm"
+        await self._buckets.give_back([self._bucket(key, float(limit.tpm), limit.tpm / 60.0, float(tokens))],
+                                      self._clock())
 
     async def try_now(self, deployment: str, limit: DeploymentLimit, tokens: int) -> bool:
         """Take from ``deployment``'s buckets only if the call can go at once (no wait, no event)."""
@@ -163,6 +175,6 @@ class RateGate:
         self._events.emit("ratelimit.wait", outcome=outcome, waited_s=round(waited, 4), **fields, **extra)
 
 
-def _name(deployment: Mapping[str, Any]) -> str:
+def bucket_name(deployment: Mapping[str, Any]) -> str:
     """The bucket name of a Router deployment: its id (LiteLLM sets one on every deployment)."""
     return str((deployment.get("model_info") or {}).get("id") or deployment.get("model_name"))

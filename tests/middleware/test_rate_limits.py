@@ -219,6 +219,20 @@ class TestThroughTheAgent:
         assert 5 == len(wire_server.requests)
         assert [30.0, 60.0, 90.0] == [round(s, 6) for s in sleeps.slept]
 
+    async def test_unused_tokens_go_back_to_the_tpm_bucket(self, make_loom: Any, wire_server: WireServer) -> None:
+        """A take charges the worst case (prompt + max_tokens); the provider's usage is far smaller, and the
+        difference goes back: calls that each reserve most of the minute's tpm all go at once."""
+        head = _head(wire_server, 1000, uuid.uuid4().hex).replace("rpm: 1000,", "tpm: 3000,")
+        loom = make_loom("agents: {a: {model: smart, max_tokens: 2000}}\nmiddleware: {rate_limits: {max_wait_s: 600}}",
+                         head=head)
+        sleeps = Sleeps()
+        freeze(loom, sleeps)
+        agent = loom.agent("a")
+        for i in range(4):
+            await agent.chat(f"call {i}")
+        assert 4 == len(wire_server.requests)
+        assert [] == sleeps.slept  # without the refund the second call would wait for ~2,000 tokens
+
     async def test_max_wait_zero_refuses_at_once(self, make_loom: Any, wire_server: WireServer) -> None:
         """With enforce_model_rate_limits and no wait, the third call is RateLimited; the provider saw two."""
         head = _head(wire_server, 2, uuid.uuid4().hex).replace(
