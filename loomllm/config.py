@@ -984,15 +984,27 @@ def _check_teams(config: LoomConfig, file: str) -> None:
 
 
 def _check_agent_names(config: LoomConfig, file: str) -> None:
-    """An output policy bound to a misspelt agent name would not bind the agent (as for team members)."""
+    """A per-agent setting under a misspelt agent name would not reach the agent (as for team members).
+
+    Names that resemble no YAML agent are taken for agents defined in code.
+    """
     agents = config.loom.agents
-    for name in config.loom.output_policy.agents:
-        hint = "" if name in agents else proxy.nearest(name, agents)
-        if hint:
-            raise ConfigError(
-                f"unknown agent {name!r}: a misspelt agent gets no output policy (an agent defined in code with this "
-                f"name must also be listed under loomllm.agents){hint}", file=file,
-                path=f"loomllm.output_policy.agents.{name}")
+    middleware, telemetry = config.loom.middleware, config.loom.telemetry
+    maps = {
+        "output_policy.agents": ("gets no output policy", config.loom.output_policy.agents),
+        "middleware.cache_policy.agents": ("keeps the default cache policy", middleware.cache_policy.agents),
+        "middleware.single_flight.agents": ("keeps the default single-flight", middleware.single_flight.agents),
+        "middleware.rate_limits.agents": ("keeps the default wait", middleware.rate_limits.agents),
+        "telemetry.agents": ("keeps the default telemetry", telemetry.agents),
+    }
+    for where, (effect, named) in maps.items():
+        for name in named:
+            hint = "" if name in agents else proxy.nearest(name, agents)
+            if hint:
+                raise ConfigError(
+                    f"unknown agent {name!r}: a misspelt agent {effect} (an agent defined in code with this "
+                    f"name must also be listed under loomllm.agents){hint}", file=file,
+                    path=f"loomllm.{where}.{name}")
 
 
 def _check_policy_name(name: str | None, known: Mapping[str, Any], file: str | None, path: str) -> None:

@@ -182,6 +182,15 @@ BAD: list[tuple[str, str, str]] = [
      "loomllm.output_policy.agents.planer"),
     ("agent bound to an unknown policy", loom("output_policy:\n  agents: {planner: q}\n  policies:\n"
                                               "    p: {deny: {words: [x]}}"), "loomllm.output_policy.agents.planner"),
+    # --- per-agent settings under a misspelt agent name never reach the agent ---
+    ("cache policy agent misspelt", loom(AGENT + "middleware:\n  cache_policy: {agents: {planer: {enabled: false}}}"),
+     "loomllm.middleware.cache_policy.agents.planer"),
+    ("single flight agent misspelt", loom(AGENT + "middleware:\n  single_flight: {agents: {planer: {enabled: false}}}"),
+     "loomllm.middleware.single_flight.agents.planer"),
+    ("rate limit agent misspelt", loom(AGENT + "middleware:\n  rate_limits: {agents: {planer: {max_wait_s: 5}}}"),
+     "loomllm.middleware.rate_limits.agents.planer"),
+    ("telemetry agent misspelt", loom(AGENT + "telemetry:\n  agents: {planer: {traces: false}}"),
+     "loomllm.telemetry.agents.planer"),
     # --- middleware and telemetry switches ---
     ("rate limits enforce 'false'", loom("middleware:\n  rate_limits: {enforce: 'false'}"),
      "loomllm.middleware.rate_limits.enforce"),
