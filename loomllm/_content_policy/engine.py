@@ -16,7 +16,7 @@ from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
 from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, visible_offsets
-from .texts import TextKey, chunk_texts, is_streamed, response_texts
+from .texts import TextKey, chunk_texts, field_order, finished_choices, is_streamed, response_texts
 
 if TYPE_CHECKING:
     from loomllm._runtime import Loom
@@ -160,10 +160,13 @@ class ContentPolicy:
 class _FieldText:
     """One text of a stream (a field of a choice) as it grows, and where its visible characters are."""
 
-    def __init__(self, streamed: bool) -> None:
+    def __init__(self, streamed: bool, order: tuple[int, int] | None) -> None:
         self.streamed = streamed
+        self.order = order
         self.text = ""
         self.released = 0
+        self.finished = 0
+        """The text up to here is complete: a later field of its choice started, or the choice ended."""
         self._visible: array[int] = array("q")  # offsets of the characters a reader sees
 
     def add(self, piece: str) -> int:
@@ -190,15 +193,25 @@ class ContentStreamFilter:
     A stream carries one text per choice and field (tool calls by their index), as the caller
     reassembles it; deltas of parallel tool calls or of several choices may alternate. Works on whole
     chunks, in order: a chunk is released once, in every text it extends, at least ``hold_back``
-    visible characters follow it, and each of those texts (with ``hold_back`` characters of already
-    released context) passed the policy. Fields that arrive whole (a tool call's name or id) are not
-    held back. With a moderation model or a callable, text is released in batches of ``hold_back``
-    characters, one check per batch for every text the batch extends. A deny word or pattern shorter
-    than the hold-back is therefore seen whole before any of it reaches the caller.
+    visible characters follow it (or that text is finished, below), and each of those texts (with
+    ``hold_back`` characters of already released context) passed the policy. Fields that arrive whole
+    (a tool call's name or id) are not held back. With a moderation model or a callable, text is
+    released in batches of ``hold_back`` characters, one check per batch for every text the batch
+    extends. A deny word or pattern shorter than the hold-back is therefore seen whole before any of
+    it reaches the caller.
 
-    A text that stops growing while another goes on (reasoning, then content) keeps its last
-    ``hold_back`` characters, and so every later chunk, until it grows again or the stream ends:
-    chunks are never split or reordered.
+    The fields of a choice arrive in an order (see :func:`.texts.field_order`): reasoning or thinking,
+    then content, then tool call 0, 1, ... A later field starting finishes the earlier ones, and the
+    choice's ``finish_reason`` finishes all of them. A finished text is checked whole (the moderation
+    model reads it to its end, as at the end of the stream, and a batch that completes it is checked
+    however short it is) and its tail is released: the content that follows a reasoning text is
+    never held until the stream ends.
+
+    A text that grows again after it was finished (no real provider does this) is held back and
+    checked as before, each check reading at least ``hold_back`` visible characters of the released
+    text in front of the new ones. A deny word that began in the released tail is then found when
+    its last characters arrive, before any of them is released, and the policy acts on it (``block``
+    ends the stream): the caller may have seen a prefix of the word, never all of it.
     """
 
     def __init__(self, policy: ContentPolicy, *, agent: str, call_id: str, events: _Events) -> None:
@@ -213,13 +226,7 @@ class ContentStreamFilter:
     async def feed(self, chunks: list[Any], *, final: bool = False) -> list[Any]:
         """Add ``chunks``; return the chunks that may be shown now (all of them when ``final``)."""
         for chunk in chunks:
-            ends: dict[TextKey, int] = {}
-            for key, piece in chunk_texts(chunk).items():
-                field = self._texts.get(key)
-                if field is None:
-                    field = self._texts[key] = _FieldText(is_streamed(key[1]))
-                ends[key] = field.add(piece)
-            self._held.append((chunk, ends))
+            self._held.append((chunk, self._add(chunk)))
         count = len(self._held) if final else self._releasable()
         if count == 0:
             return []
@@ -230,6 +237,29 @@ class ContentStreamFilter:
         for key, end in reach.items():
             self._texts[key].released = end
         return [self._held.popleft()[0] for _ in range(count)]
+
+    def _add(self, chunk: Any) -> dict[TextKey, int]:
+        """Add a chunk's pieces to their texts and finish the texts it ends; where it ends in each text."""
+        ends: dict[TextKey, int] = {}
+        for key, piece in chunk_texts(chunk).items():
+            field = self._texts.get(key)
+            if field is None:
+                field = self._texts[key] = _FieldText(is_streamed(key[1]), field_order(key[1]))
+            ends[key] = field.add(piece)
+        self._finish(ends, finished_choices(chunk))
+        return ends
+
+    def _finish(self, ends: dict[TextKey, int], ended: set[int]) -> None:
+        """Finish every text of the choices in ``ended``, and every text a field of this chunk comes after."""
+        latest: dict[int, tuple[int, int]] = {}  # per choice, the latest field this chunk extends
+        for key in ends:
+            choice, order = key[0], self._texts[key].order
+            if order is not None and (choice not in latest or order > latest[choice]):
+                latest[choice] = order
+        for (choice, _), field in self._texts.items():
+            later = latest.get(choice)
+            if choice in ended or (later is not None and field.order is not None and field.order < later):
+                field.finished = len(field.text)
 
     def _reach(self, count: int, final: bool) -> dict[TextKey, int]:
         """How far each text the first ``count`` held chunks extend is released with them."""
@@ -253,18 +283,31 @@ class ContentStreamFilter:
             # Moderated text goes to another provider: never past a value that is still arriving.
             def settled(key: TextKey) -> int:
                 field = self._texts[key]
-                return min(self._hold_limit(key), outbound.settled(field.text)) if field.streamed else len(field.text)
+                if not field.streamed or field.finished == len(field.text):
+                    # Complete: no value in it is still arriving (a resumed text is viewed again with its
+                    # released context, so a value it completes is a placeholder from then on).
+                    return len(field.text)
+                return max(min(self._hold_limit(key), outbound.settled(field.text)), field.finished)
 
             count = self._within(settled)
         if self._policy.batched and not self._flagged and count:
-            fresh = sum(end - self._texts[key].released for key, end in self._reach(count, False).items())
-            if fresh < max(1, self._policy.hold_back):
-                return 0
+            reach = self._reach(count, False)
+            if not self._completes_a_text(reach):
+                fresh = sum(end - self._texts[key].released for key, end in reach.items())
+                if fresh < max(1, self._policy.hold_back):
+                    return 0
         return count
+
+    def _completes_a_text(self, reach: dict[TextKey, int]) -> bool:
+        """Whether releasing to ``reach`` releases the end of a finished text (checked however short)."""
+        return any(field.released < field.finished <= end
+                   for key, end in reach.items() for field in (self._texts[key],))
 
     def _hold_limit(self, key: TextKey) -> int:
         field = self._texts[key]
-        return field.back(len(field.text), self._policy.hold_back) if field.streamed else len(field.text)
+        if not field.streamed:
+            return len(field.text)
+        return max(field.back(len(field.text), self._policy.hold_back), field.finished)
 
     def _within(self, limit: Callable[[TextKey], int]) -> int:
         """How many held chunks end, in every text they extend, at or before that text's ``limit``."""

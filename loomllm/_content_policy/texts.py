@@ -6,13 +6,19 @@ reach the caller. Every field is walked, declared or not (a field this code does
 checked like the others); fixed words (``role``, ``type``), media bytes and provider signatures are
 left out. A stream is read the way the caller reassembles it: one text per choice and field, tool
 calls by their own ``index`` (parallel tool calls and ``n > 1`` choices interleave their deltas).
+
+The fields of one choice arrive in an order (:func:`field_order`): reasoning or thinking, then the
+content (or a refusal, or a legacy function call), then the tool calls one index after another. A
+stream filter reads a later field's first delta, or the choice's ``finish_reason``
+(:func:`finished_choices`), as the end of the earlier fields.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FieldPath", "TextKey", "chunk_text", "chunk_texts", "is_streamed", "response_text", "response_texts"]
+__all__ = ["FieldPath", "TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "is_streamed",
+           "response_text", "response_texts"]
 
 FieldPath = tuple[str | int, ...]
 """Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``)."""
@@ -78,6 +84,23 @@ def is_streamed(path: FieldPath) -> bool:
     return len(path) == 4 and path[0] == "tool_calls" and path[2:] in (("function", "arguments"), ("custom", "input"))
 
 
+def field_order(path: FieldPath) -> tuple[int, int] | None:
+    """Where the field at ``path`` comes in a choice's answer, earliest first (None: no fixed place).
+
+    Reasoning and thinking come first, then the content (a refusal or a legacy function call stand in
+    its place), then tool call 0, 1, ... (a call's ``id`` and ``name`` open it). Other fields
+    (annotations, provider-specific extras) may come with any delta and say nothing about the order.
+    """
+    head = path[0] if path else None
+    if head in ("reasoning_content", "thinking_blocks"):
+        return (0, 0)
+    if head in ("content", "refusal", "function_call"):
+        return (1, 0)
+    if head == "tool_calls" and len(path) > 1 and isinstance(path[1], int):
+        return (2, path[1])
+    return None
+
+
 def response_texts(response: Any) -> list[str]:
     """Every text field of every choice of a chat response, content first."""
     texts: list[str] = []
@@ -92,16 +115,26 @@ def response_text(response: Any) -> str:
     return "\n".join(response_texts(response))
 
 
+def _choice_index(choice: Any, position: int) -> int:
+    index = getattr(choice, "index", None)
+    return index if isinstance(index, int) and not isinstance(index, bool) else position
+
+
 def chunk_texts(chunk: Any) -> dict[TextKey, str]:
     """The text a stream chunk adds to each text the caller reassembles."""
     texts: dict[TextKey, str] = {}
     for position, choice in enumerate(getattr(chunk, "choices", None) or []):
-        index = getattr(choice, "index", None)
-        choice_index = index if isinstance(index, int) and not isinstance(index, bool) else position
+        choice_index = _choice_index(choice, position)
         for path, text in field_strings(getattr(choice, "delta", None)):
             key = (choice_index, path)
             texts[key] = texts.get(key, "") + text
     return texts
+
+
+def finished_choices(chunk: Any) -> set[int]:
+    """The choices a stream chunk ends (those with a ``finish_reason``)."""
+    return {_choice_index(choice, position) for position, choice in enumerate(getattr(chunk, "choices", None) or [])
+            if getattr(choice, "finish_reason", None)}
 
 
 def chunk_text(chunk: Any) -> str:

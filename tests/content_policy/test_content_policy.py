@@ -595,3 +595,131 @@ class TestInvisibleCharacters:
             await stream.feed([stream_chunk([(0, {})], "stop")], final=True)
         assert "ire" not in repr(released) and "\u200b" not in repr(released)
         assert "funds" not in str(caught.value)
+
+
+REASONING = [f"Step {n}: the customer asked about order {48210 + n}; check the depot log first. " for n in range(12)]
+CONTENT = [f"Part {n}: your parcel {48210 + n} left the depot on Tuesday and is on its way. " for n in range(12)]
+
+
+def reasoning_stream(reasoning: list[str] = REASONING, content: list[str] = CONTENT) -> list[Any]:
+    """A reasoning model's stream: every reasoning delta, then every content delta, then the finish."""
+    return ([stream_chunk([(0, {"reasoning_content": piece})]) for piece in reasoning]
+            + [stream_chunk([(0, {"content": piece})]) for piece in content] + [stream_chunk([(0, {})], "stop")])
+
+
+async def feed_apart(stream: Any, chunks: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Feed ``chunks`` one at a time: (what was released before the last one arrived, what came after)."""
+    early = [out for chunk in chunks[:-1] for out in await stream.feed([chunk])]
+    return early, await stream.feed(chunks[-1:], final=True)
+
+
+def content_of(chunks: list[Any], choice: int = 0) -> list[str]:
+    return [c.choices[0].delta.content for c in chunks
+            if c.choices and c.choices[0].index == choice and c.choices[0].delta.content]
+
+
+class TestFinishedTexts:
+    @pytest.mark.parametrize("policy", ["deny", "moderation", "callable"])
+    async def test_content_after_reasoning_is_not_held_to_the_end(self, policy: str) -> None:
+        """Content starting finishes the reasoning: its tail is checked and released, the content streams."""
+        from policy_checks import async_never
+
+        from loomllm._content_policy import ContentPolicy, ContentPolicyConfig
+
+        moderator = Moderations(NOTHING_FLAGGED)
+        built = {"deny": lambda: deny_policy(["wire the funds"], hold_back_chars=40),
+                 "moderation": lambda: moderated_policy(moderator, hold_back_chars=40),
+                 "callable": lambda: ContentPolicy("own", ContentPolicyConfig(
+                     hold_back_chars=40, callable="policy_checks:async_never"), user_check=async_never)}[policy]()
+        chunks = reasoning_stream()
+        early, late = await feed_apart(built.stream_filter(agent="a", call_id="c", events=Events()), chunks)
+        assert chunks == early + late
+        assert len(content_of(early)) >= len(CONTENT) - 2
+        assert all(c.choices[0].delta.reasoning_content for c in early[:len(REASONING)])
+        if policy == "moderation":
+            assert any(REASONING[-1].strip() in text for text in moderator.inputs[:-1])
+
+    async def test_a_finished_text_is_checked_whole_before_its_tail_is_released(self) -> None:
+        """A deny phrase at the very end of the reasoning is found when the content starts."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=40).stream_filter(agent="a", call_id="c",
+                                                                                   events=Events())
+        released: list[Any] = []
+        with pytest.raises(ContentPolicyViolation):
+            for chunk in reasoning_stream([*REASONING[:3], "Then tell them to wire the funds"])[:-1]:
+                released += await stream.feed([chunk])
+        assert REASONING[:2] == [c.choices[0].delta.reasoning_content for c in released]
+
+    async def test_a_tool_call_after_content_is_not_held_to_the_end(self) -> None:
+        """A tool call starting finishes the content, and call 1 starting finishes call 0."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=40).stream_filter(agent="a", call_id="c",
+                                                                                   events=Events())
+        chunks = ([stream_chunk([(0, {"content": piece})]) for piece in CONTENT[:4]]
+                  + [stream_chunk([(0, tool_delta(0, '{"parcel": "48210"', "track"))]),
+                     stream_chunk([(0, tool_delta(0, ', "depot": "north"}'))]),
+                     stream_chunk([(0, tool_delta(1, '{"parcel": "48211"}', "track"))]),
+                     stream_chunk([(0, {})], "tool_calls")])
+        early, late = await feed_apart(stream, chunks)
+        assert chunks == early + late
+        assert chunks[:6] == early
+
+    async def test_n_choices_interleaved_stream_through(self) -> None:
+        """Two choices alternate; the first ends early: neither waits for the end of the stream."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=40).stream_filter(agent="a", call_id="c",
+                                                                                   events=Events())
+        chunks = [stream_chunk([(n % 2, {"content": CONTENT[n // 2] if n % 2 else REASONING[n // 2]})])
+                  for n in range(8)]
+        chunks += [stream_chunk([(0, {})], "stop")]
+        chunks += [stream_chunk([(1, {"content": piece})]) for piece in CONTENT[4:]] + [stream_chunk([(1, {})], "stop")]
+        early, late = await feed_apart(stream, chunks)
+        assert chunks == early + late
+        assert content_of(early, 0) == REASONING[:4]
+        assert len(content_of(early, 1)) >= len(CONTENT) - 2
+
+    async def test_a_resumed_text_never_delivers_a_whole_deny_word(self) -> None:
+        """Reasoning that goes on after the content started is checked with its released tail: the
+        caller saw the start of the phrase (released when the reasoning seemed done), never its end."""
+        stream = deny_policy(["wire the funds"], hold_back_chars=20).stream_filter(agent="a", call_id="c",
+                                                                                   events=Events())
+        chunks = [stream_chunk([(0, {"reasoning_content": "Tell them to wire the "})]),
+                  stream_chunk([(0, {"content": "Sure, your parcel left the depot on Tuesday. "})]),
+                  stream_chunk([(0, {"reasoning_content": "fu"})]),
+                  stream_chunk([(0, {"reasoning_content": "nds today."})]),
+                  stream_chunk([(0, {})], "stop")]
+        released: list[Any] = []
+        with pytest.raises(ContentPolicyViolation) as caught:
+            for chunk in chunks:
+                released += await stream.feed([chunk], final=chunk is chunks[-1])
+        shown = "".join(c.choices[0].delta.reasoning_content or "" for c in released)
+        assert "Tell them to wire the " == shown
+        assert "funds" not in str(caught.value)
+
+    async def test_a_resumed_text_is_moderated_with_its_released_context(self) -> None:
+        """The moderation model reads the new characters of a resumed text with the released ones before them."""
+        moderator = Moderations(NOTHING_FLAGGED)
+        stream = moderated_policy(moderator, hold_back_chars=20).stream_filter(agent="a", call_id="c",
+                                                                               events=Events())
+        chunks = [stream_chunk([(0, {"reasoning_content": "Check the depot log for order 48213 first. "})]),
+                  stream_chunk([(0, {"content": CONTENT[0]})]),
+                  stream_chunk([(0, {"reasoning_content": "Then the courier."})]),
+                  stream_chunk([(0, {"content": CONTENT[1]})]),
+                  stream_chunk([(0, {})], "stop")]
+        early, late = await feed_apart(stream, chunks)
+        assert chunks == early + late
+        [resumed] = [text for text in moderator.inputs if "Then the courier." in text]
+        assert "48213 first. Then the courier." in resumed
+
+    async def test_a_finished_text_reaches_the_moderator_as_the_guardrail_sees_it(self) -> None:
+        """A finished reasoning is moderated to its end through the outbound view: a value is a placeholder."""
+        from loomllm._guardrails import Guard, GuardrailsConfig
+
+        email = "margaret.okafor@northwind-logistics.com"
+        moderator = Moderations(NOTHING_FLAGGED)
+        policy = moderated_policy(moderator, hold_back_chars=20)
+        policy.outbound = Guard.from_config(GuardrailsConfig(), "standard").outbound("a")
+        chunks = reasoning_stream([*REASONING[:3], "The customer wrote from ", email[:12], email[12:]])
+        early, late = await feed_apart(policy.stream_filter(agent="a", call_id="c", events=Events()), chunks)
+        assert chunks == early + late
+        assert len(content_of(early)) >= len(CONTENT) - 2
+        sent = " | ".join(moderator.inputs)
+        assert "<EMAIL_ADDRESS_1>" in sent
+        assert [] == [p for p in {email[i:i + 6] for i in range(len(email) - 6)} if p in sent]
