@@ -990,7 +990,7 @@ def _check_agent_names(config: LoomConfig, file: str) -> None:
     """
     agents = config.loom.agents
     middleware, telemetry = config.loom.middleware, config.loom.telemetry
-    maps = {
+    maps: dict[str, tuple[str, Mapping[str, Any]]] = {
         "output_policy.agents": ("gets no output policy", config.loom.output_policy.agents),
         "middleware.cache_policy.agents": ("keeps the default cache policy", middleware.cache_policy.agents),
         "middleware.single_flight.agents": ("keeps the default single-flight", middleware.single_flight.agents),
