@@ -1,4 +1,4 @@
-"""Review of issue 12: gaps found by the audit (expected to fail until fixed)."""
+"""Call spans join the app's trace, and the call's policy decisions land on its span (background export)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ PROMPT = "List three risks in the vendor contract renewal due on 3 March"
 
 class TestTraceContext:
     async def test_call_span_is_a_child_of_the_callers_span(self, make_loom: Any, otel: Any) -> None:
-        """The app's request span must be the parent of loomllm's call span (default background export).
+        """The app's request span is the parent of loomllm's call span (default background export).
 
-        The exporter runs on a worker thread and starts the call span there, long after the call,
-        with no context: the span becomes the root of a new trace, cut off from the app's trace.
+        The exporter runs on a worker thread and starts the call span there, after the call: the
+        caller's context is captured on the call path, or the span would root a trace of its own.
         """
         loom = make_loom("agents: {planner: {model: smart}}")
         telemetry = instrument(loom, metrics=False, tracer_provider=otel.tracer_provider,
