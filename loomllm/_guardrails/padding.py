@@ -6,8 +6,8 @@ counts its own hits, so thousands of dates, log lines or names saturate their ow
 recognizer call (Presidio's recognizer, linear in the text), which finds everything the windows would have.
 
 A whole-text run costs time in proportion to the text; past :data:`MAX_WHOLE_TEXT_CHARS` the text is refused
-with :class:`PiiScanTooLarge` (the guard turns it into a ``GuardrailViolation`` under ``fail_closed``) rather
-than scanned for minutes or let through unscanned.
+with :class:`PiiScanTooLarge` (the guard raises a ``GuardrailViolation`` with a :data:`SCAN_TOO_LARGE` finding,
+under ``fail_open`` too) rather than scanned for minutes or let through unscanned.
 
 Standard library only.
 """
@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .prefilter import Plan
 
-__all__ = ["MAX_PII_HITS", "MAX_WHOLE_TEXT_CHARS", "PiiScanTooLarge", "ShapeCounter"]
+__all__ = ["MAX_PII_HITS", "MAX_WHOLE_TEXT_CHARS", "SCAN_TOO_LARGE", "PiiScanTooLarge", "ShapeCounter"]
 
 #: Hits of one PII shape that open windows; past it the shape's entities run over the whole text.
 MAX_PII_HITS = 4000
 #: The longest text whose saturated entities are run over the whole text (about 10 s of phone parsing).
 MAX_WHOLE_TEXT_CHARS = 1_000_000
+#: Entity type of the finding that refuses such a text.
+SCAN_TOO_LARGE = "GUARDRAIL_SCAN_TOO_LARGE"
 
 #: The entities whose windows each non-digit PII shape opens (digit runs feed every digit-based entity).
 SHAPE_ENTITIES: Mapping[str, frozenset[str]] = {

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from loomllm._guardrails import ANALYZER_ERROR, Guard, GuardrailsConfig
+from loomllm._guardrails import Guard, GuardrailsConfig
 from loomllm._guardrails.guard import scanner_for
-from loomllm._guardrails.padding import MAX_PII_HITS, MAX_WHOLE_TEXT_CHARS
+from loomllm._guardrails.padding import MAX_PII_HITS, MAX_WHOLE_TEXT_CHARS, SCAN_TOO_LARGE
 from loomllm.errors import GuardrailViolation
 from loomllm.testing import Reply, WireServer
 
@@ -90,7 +90,7 @@ class TestAValueAfterThePadding:
         """The value gets the standard profile's action, and the protected text no longer holds it."""
         text, start = padded(family, value, family + value)
         _, secret, entity, action = VALUES[value]
-        decisions = standard.decide(text, "input", message_index=0, agent="t", cache=False)
+        decisions = standard.decide(text, "input", message_index=0, agent="t")
         covering = {(d.entity_type, d.action) for d in decisions if d.start <= start and d.end >= start + len(secret)}
         assert (entity, action) in covering
         out = standard.protect_input_sync([{"role": "user", "content": text}], standard.new_vault(), agent="t")
@@ -131,13 +131,14 @@ class TestInsideAMessageTheAgentSends:
 
 
 class TestTooLargeToScanCompletely:
-    def test_a_saturated_text_over_the_limit_is_refused_without_its_value(self, standard: Guard) -> None:
-        """Past MAX_WHOLE_TEXT_CHARS, a text with a saturated shape is refused (fail_closed), never passed."""
-        rng = random.Random("large")
+    @pytest.mark.parametrize("on_analyzer_error", ["fail_closed", "fail_open"])
+    def test_a_saturated_text_over_the_limit_is_refused_without_its_value(self, on_analyzer_error: str) -> None:
+        """Past MAX_WHOLE_TEXT_CHARS, a text with a saturated shape is refused, even when analyzer errors fail open."""
+        guard = Guard.from_config(GuardrailsConfig(on_analyzer_error=on_analyzer_error), "standard")
         items = MAX_WHOLE_TEXT_CHARS // 13 + 1000
-        text = padding("dates", rng, items) + " write to jane.doe@gmail.com"
+        text = padding("dates", random.Random("large"), items) + " write to jane.doe@gmail.com"
         assert len(text) > MAX_WHOLE_TEXT_CHARS
         with pytest.raises(GuardrailViolation) as caught:
-            standard.protect_input_sync([{"role": "user", "content": text}], standard.new_vault(), agent="t")
-        assert {ANALYZER_ERROR} == {f.entity_type for f in caught.value.findings}
+            guard.protect_input_sync([{"role": "user", "content": text}], guard.new_vault(), agent="t")
+        assert {SCAN_TOO_LARGE} == {f.entity_type for f in caught.value.findings}
         assert "jane.doe" not in str(caught.value)
