@@ -142,3 +142,18 @@ class TestTooLargeToScanCompletely:
             guard.protect_input_sync([{"role": "user", "content": text}], guard.new_vault(), agent="t")
         assert {SCAN_TOO_LARGE} == {f.entity_type for f in caught.value.findings}
         assert "jane.doe" not in str(caught.value)
+
+
+class TestPhoneWindowsAreNotCapped:
+    def test_a_phone_number_after_thousands_of_phone_shaped_serials_is_found(self) -> None:
+        """More phone-shaped candidates than the old 2,000-window cap: the number after them is still parsed."""
+        from loomllm._guardrails.analyzer import _PHONE_CANDIDATE, WindowedPhoneRecognizer, _merged_windows
+
+        rng = random.Random("serials")
+        serials = " ".join(f"{rng.randrange(10, 99)}-{rng.randrange(10**4, 10**5)}-{rng.randrange(10, 99)} is on the shelf"
+                           for _ in range(2200))
+        text = serials + " call me on +44 20 7946 0958 today"
+        assert len(_merged_windows(_PHONE_CANDIDATE, text, 8, min_digits=7)) > 2000
+        recognizer = WindowedPhoneRecognizer()
+        found = {text[r.start : r.end] for r in recognizer.analyze(text, ["PHONE_NUMBER"])}
+        assert "+44 20 7946 0958" in found
