@@ -150,8 +150,8 @@ class TestPhoneWindowsAreNotCapped:
         from loomllm._guardrails.analyzer import _PHONE_CANDIDATE, WindowedPhoneRecognizer, _merged_windows
 
         rng = random.Random("serials")
-        serials = " ".join(f"{rng.randrange(10, 99)}-{rng.randrange(10**4, 10**5)}-{rng.randrange(10, 99)} is on the shelf"
-                           for _ in range(2200))
+        serial = lambda: f"{rng.randrange(10, 99)}-{rng.randrange(10**4, 10**5)}-{rng.randrange(10, 99)}"  # noqa: E731
+        serials = " ".join(f"{serial()} is on the shelf" for _ in range(2200))
         text = serials + " call me on +44 20 7946 0958 today"
         assert len(_merged_windows(_PHONE_CANDIDATE, text, 8, min_digits=7)) > 2000
         recognizer = WindowedPhoneRecognizer()
