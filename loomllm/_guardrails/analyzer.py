@@ -425,8 +425,6 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
 _PHONE_CANDIDATE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[ .\-]?)?\(?\d{1,5}\)?(?:[ .\-/]?\(?\d{2,5}\)?){1,5}(?!\w)")
 _PHONE_PAD = 8
 _MAX_WINDOW = 96
-#: Digit-dense texts (tables, logs) stop producing phone windows here, bounding the cost of one scan.
-_MAX_WINDOWS = 2000
 _BARE_DIGITS = re.compile(r"\d+")
 _DATE = re.compile(r"\d{4}[\-/.]\d{1,2}[\-/.]\d{1,2}|\d{1,2}[\-/.]\d{1,2}[\-/.]\d{2,4}")
 _BARE_DIGITS_SCORE = 0.1
@@ -531,10 +529,10 @@ def _merged_windows(
         start, end = max(0, match.start() - pad), min(len(text), match.end() + pad)
         if windows and start <= windows[-1][1] and end - windows[-1][0] <= _MAX_WINDOW:
             windows[-1] = (windows[-1][0], end)
-        elif len(windows) < _MAX_WINDOWS:
-            windows.append((start, end))
         else:
-            break
+            # No cap on their number: a phone number after thousands of phone-shaped ids is still parsed (the
+            # cost stays linear in the text, which padding.MAX_WHOLE_TEXT_CHARS bounds for dense texts).
+            windows.append((start, end))
     return windows
 
 

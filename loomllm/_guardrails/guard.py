@@ -14,6 +14,7 @@ from loomllm._events import LibraryLogger
 
 from ..errors import ConfigError, Finding, GuardrailViolation
 from .config import GuardrailProfile, GuardrailsConfig
+from .padding import SCAN_TOO_LARGE, PiiScanTooLarge
 from .policy import Decision, apply_decisions, decide
 from .vault import Vault
 
@@ -312,9 +313,17 @@ class Guard:
     def scan(
         self, text: str, *, direction: str, message_index: int | None, agent: str | None, cache: bool = True
     ) -> tuple[Detection, ...]:
-        """Detections in ``text``; on analyzer failure raise (fail_closed) or log and return none (fail_open)."""
+        """Detections in ``text``; on analyzer failure raise (fail_closed) or log and return none (fail_open).
+
+        A text too large to scan completely is refused under either policy (fail_open would let padding through).
+        """
         try:
             return self.scanner.scan(text, cache=cache)
+        except PiiScanTooLarge as exc:
+            _log.warning("guardrail.scan_too_large", agent=agent, direction=direction, chars=exc.chars,
+                         entities=sorted(exc.entities))
+            finding = Finding(SCAN_TOO_LARGE, message_index, 0, len(text), 1.0, direction)
+            raise GuardrailViolation(agent=agent, direction=direction, findings=[finding]) from None
         except Exception as exc:  # any analyzer failure: the exception text may quote the input, so drop it
             error_type = type(exc).__name__
         _log.error(

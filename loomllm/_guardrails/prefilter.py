@@ -21,9 +21,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .padding import MAX_PII_HITS, SHAPE_ENTITIES, ShapeCounter
 from .secret_patterns import SecretSpec
 
-__all__ = ["Plan", "Prefilter", "named_as_an_id"]
+__all__ = ["MAX_PII_HITS", "Plan", "Prefilter", "named_as_an_id"]
 
 #: A secret window reaches this far before a trigger (identifiers before ``password``) and after it.
 SECRET_BEFORE = 200
@@ -31,15 +32,17 @@ SECRET_AFTER = 640
 #: Formats whose value can run for kilobytes after the trigger (PEM bodies).
 LONG_AFTER = 16_384
 _LONG_SPECS = frozenset({"pem_private_key", "gcp_service_account_private_key"})
-#: Digit-dense texts (tables, logs) stop opening PII windows here, bounding the cost of one scan.
-MAX_PII_HITS = 4000
 
 Window = tuple[int, int]
 
 
 @dataclass
 class Plan:
-    """Windows per secret spec (by index) and per PII entity; ``whole`` entities run on the whole text."""
+    """Windows per secret spec (by index) and per PII entity; ``whole`` entities run on the whole text.
+
+    An entity whose shape had more than :data:`MAX_PII_HITS` hits is in ``whole`` and has no windows (see
+    :mod:`.padding`).
+    """
 
     secrets: dict[int, list[Window]] = field(default_factory=dict)
     pii: dict[str, list[Window]] = field(default_factory=dict)
@@ -261,7 +264,8 @@ class Prefilter:
         pii = _PiiWindows(self.pii_entities & WINDOWED_PII, text)
         last_run_end = -1
         encoded: list[int] = []
-        for kind, payload, start, end in self._hyperscan.hits(text):
+        found, shapes = self._hyperscan.hits(text)
+        for kind, payload, start, end in found:
             if kind == _SECRET:
                 for index in payload:
                     secret_windows.setdefault(index, []).append(
@@ -290,6 +294,7 @@ class Prefilter:
         plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
         plan.pii = pii.merged()
         plan.encoded = encoded
+        shapes.to_whole_text(plan, pii.wanted, size)
 
     def _plan_secrets(self, text: str, plan: Plan) -> None:
         lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
@@ -314,20 +319,26 @@ class Prefilter:
         if not wanted:
             return
         pii = _PiiWindows(wanted, text)
-        for hits, match in enumerate(_PII_SHAPES.finditer(text)):
-            if hits >= MAX_PII_HITS:
-                break
+        hits = ShapeCounter(_SHAPE_ENTITIES)
+        for match in _PII_SHAPES.finditer(text):
             kind, start, end = match.lastgroup or "", match.start(), match.end()
             if kind == "num":
-                pii.number(start, end, match.group())
+                if hits.count("num"):
+                    pii.number(start, end, match.group())
                 continue
-            pii.shape(kind, start, end)
-            if text[start].isdigit():
+            if hits.count(kind):
+                pii.shape(kind, start, end)
+            if text[start].isdigit() and hits.count("num"):
                 # A shape that starts on a digit hides a digit run starting there: look for it too.
                 number = _NUM.match(text, start)
                 if number is not None:
                     pii.number(start, number.end(), number.group())
         plan.pii = pii.merged()
+        hits.to_whole_text(plan, wanted, len(text))
+
+
+#: The entities whose windows each PII shape opens.
+_SHAPE_ENTITIES = {**SHAPE_ENTITIES, "num": frozenset(_DIGIT_RULES)}
 
 
 class _PiiWindows:
@@ -491,29 +502,27 @@ class _HyperscanPass:
             raise RuntimeError(f"guardrail prefilter: Hyperscan cannot compile the triggers: {exc}") from None
         return cls(hyperscan, database, payloads)
 
-    def hits(self, text: str) -> list[tuple[int, Any, int, int]]:
-        """``(kind, payload, start, end)`` for every trigger occurrence, in end-offset order."""
+    def hits(self, text: str) -> tuple[list[tuple[int, Any, int, int]], ShapeCounter]:
+        """``(kind, payload, start, end)`` for every trigger occurrence, in end-offset order, and the PII shape
+        counts (a saturated shape's hits past :data:`MAX_PII_HITS` are not in the list)."""
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._database)
         found: list[tuple[int, Any, int, int]] = []
         payloads = self._payloads
-
-        shapes = 0
+        counter = ShapeCounter(_SHAPE_ENTITIES)
+        count = counter.count
 
         def on_match(expression: int, start: int, end: int, flags: int, context: Any) -> bool:
-            nonlocal shapes
             kind, payload = payloads[expression]
-            if kind == _SHAPE and payload not in _UNCAPPED_SHAPES:
-                shapes += 1
-                if shapes > MAX_PII_HITS:
-                    return False  # digit-dense text: enough PII windows; secret triggers, encoded tokens still count
+            if kind == _SHAPE and payload not in _UNCAPPED_SHAPES and not count(payload):
+                return False  # a saturated shape: its entities run over the whole text (padding.py)
             found.append((kind, payload, start, end))
             return False
 
         # One byte per character (non-ASCII becomes "?", which no trigger contains): offsets stay char offsets.
         self._database.scan(text.encode("ascii", "replace"), match_event_handler=on_match, scratch=scratch)
-        return found
+        return found, counter
 
 
 _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
