@@ -19,7 +19,13 @@ back); the CPU time the measured process spent per call (median over rounds: a f
 the machine hardly moves, unlike wall time); stream time to first token p50 and what the agent adds to it
 (median over rounds).
 
-    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies]
+``--telemetry`` adds the plain agent with Prometheus metrics and OpenTelemetry tracing attached
+(``loomllm.instrument`` with its own ``CollectorRegistry``, an SDK ``TracerProvider`` whose batch processor
+hands spans to an exporter that drops them, an SDK ``MeterProvider``; exports run on their worker thread, as
+by default, and that thread's CPU counts: it is the process's). Printed: the CPU per call and the p50 latency
+it adds to the plain agent (median of the per-round differences; issue 12's target: <= 50 us p50 per call).
+
+    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies] [--telemetry]
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ loomllm:
       local: {{allow: ["http://127.0.0.1:*"]}}
 """
 ANSWER = "The launch ships a beta, gathers objections, then publishes."
-BARE, AGENT, POLICIES = "litellm.Router", "UnifiedAgent", "+policies"
+BARE, AGENT, POLICIES, TELEMETRY = "litellm.Router", "UnifiedAgent", "+policies", "+telemetry"
 CONCURRENCIES = (1, 50)
 Messages = list[dict[str, str]]
 
@@ -92,6 +98,24 @@ def serve() -> None:
 
 
 # --- one path in its own process --------------------------------------------------------------------------------
+
+
+def instrument_for_bench(loom: Any) -> None:
+    """Metrics and tracing on ``loom``: its own Prometheus registry, SDK providers, spans dropped on export."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from prometheus_client import CollectorRegistry
+
+    from loomllm import instrument
+
+    class Discard(SpanExporter):  # type: ignore[misc]
+        def export(self, spans: Any) -> Any:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=1 << 16))
+    instrument(loom, registry=CollectorRegistry(), tracer_provider=tracer_provider, meter_provider=MeterProvider())
 
 
 async def timed_run(
@@ -166,6 +190,8 @@ async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int)
                 return await router.acompletion(model="smart", messages=messages, max_tokens=64, stream=True,
                                                 stream_options={"include_usage": True})
         else:
+            if path == TELEMETRY:
+                instrument_for_bench(loom)
             agent = loom.agent("guarded" if path == POLICIES else "bench")
 
             async def call(messages: Messages) -> object:
@@ -211,7 +237,7 @@ def report(args: argparse.Namespace, paths: list[str], results: dict[str, list[d
             cpu = statistics.median(run["cpu"] for run in runs)
             print(f"{concurrency:>11} {name:>16} {statistics.median(latencies):>8.2f} "
                   f"{pct(latencies, 0.99):>8.2f} {best:>8.0f} {cpu:>12.2f}")
-        for name in paths[1:]:
+        for name in [p for p in paths[1:] if p != TELEMETRY]:
             ratios = [b[concurrency]["wall"] / r[concurrency]["wall"] for b, r in zip(results[BARE], results[name],
                                                                                    strict=True)]
             target = "  (target >= 0.95)" if name == AGENT else "  (target >= 0.9)"
@@ -225,6 +251,21 @@ def report(args: argparse.Namespace, paths: list[str], results: dict[str, list[d
                  for b, r in zip(results[BARE], results[name], strict=True)]
         print(f"{'ttft':>11} {name:>16} {statistics.median(times):>8.2f} {pct(times, 0.99):>8.2f} "
               f"{statistics.median(added):>8.2f}" + ("  (target <= 1 ms)" if name == POLICIES else ""))
+    if TELEMETRY in paths:
+        report_telemetry(results)
+
+
+def report_telemetry(results: dict[str, list[dict[str, Any]]]) -> None:
+    """What metrics plus tracing add to the plain agent: CPU and p50 per call, median of the per-round differences."""
+    print("metrics + tracing over the plain agent (median of per-round differences)")
+    for concurrency in map(str, CONCURRENCIES):
+        pairs = list(zip(results[AGENT], results[TELEMETRY], strict=True))
+        cpu = [(t[concurrency]["cpu"] - a[concurrency]["cpu"]) * 1000 for a, t in pairs]
+        p50 = [(statistics.median(t[concurrency]["latencies"]) - statistics.median(a[concurrency]["latencies"])) * 1000
+               for a, t in pairs]
+        print(f"{concurrency:>11} {'+telemetry':>16} cpu added {statistics.median(cpu):>7.1f} us/call   p50 added "
+              f"{statistics.median(p50):>7.1f} us  (target <= 50 us p50)  rounds cpu: "
+              + " ".join(f"{c:.0f}" for c in cpu))
 
 
 def main() -> None:
@@ -233,6 +274,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-calls", type=int, default=100)
     parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="also measure the plain agent with Prometheus metrics and OpenTelemetry tracing on")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
@@ -245,7 +288,7 @@ def main() -> None:
         result = asyncio.run(worker(args.worker, args.base, args.calls, args.stream_calls, args.seed))
         print(json.dumps(result))
         return
-    paths = [BARE, AGENT, *([POLICIES] if args.policies else [])]
+    paths = [BARE, AGENT, *([POLICIES] if args.policies else []), *([TELEMETRY] if args.telemetry else [])]
     server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:
