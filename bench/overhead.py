@@ -23,7 +23,9 @@ the machine hardly moves, unlike wall time); stream time to first token p50 and 
 (``loomllm.instrument`` with its own ``CollectorRegistry``, an SDK ``TracerProvider`` whose batch processor
 hands spans to an exporter that drops them, an SDK ``MeterProvider``; exports run on their worker thread, as
 by default, and that thread's CPU counts: it is the process's). Printed: the CPU per call and the p50 latency
-it adds to the plain agent (median of the per-round differences; issue 12's target: <= 50 us p50 per call).
+it adds to the plain agent, from the separate processes (median of the per-round differences: as noisy as the
+machine) and interleaved in the +telemetry process, against a plain agent of a second Loom there (blocks of 10
+calls, alternately; the steadier figure). Issue 12's target: <= 50 us p50 per call.
 
     .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies] [--telemetry]
 """
@@ -210,9 +212,32 @@ async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int)
             latencies, wall = await timed_run(call, requests, concurrency)
             result[str(concurrency)] = {"latencies": latencies, "wall": wall, "cpu": (cpu_ms() - cpu) / calls}
         result["ttft"] = await first_token_times(stream, new_messages(rng, stream_calls))
+        if path == TELEMETRY:
+            result["telemetry_ab"] = await telemetry_ab(agent, Loom(config).agent("bench"), rng, calls)
         if path != BARE:
             loom.close()
     return result
+
+
+async def telemetry_ab(traced: Any, plain: Any, rng: random.Random, calls: int, block: int = 10) -> dict[str, Any]:
+    """Interleaved in this process: blocks of ``block`` calls, alternately by the plain and the instrumented agent.
+
+    Per block, the process CPU per call (the export thread's included) and the p50 latency; returned are the
+    differences (instrumented minus the plain block next to it, us), one per pair of blocks.
+    """
+    cpu: list[float] = []
+    p50: list[float] = []
+    for index in range(max(1, calls // block)):
+        order = (plain, traced) if index % 2 == 0 else (traced, plain)
+        measured: dict[int, tuple[float, float]] = {}
+        for agent in order:
+            requests = new_messages(rng, block)
+            start = cpu_ms()
+            latencies, _ = await timed_run(agent.complete, requests, 1)
+            measured[id(agent)] = ((cpu_ms() - start) / block, statistics.median(latencies))
+        cpu.append((measured[id(traced)][0] - measured[id(plain)][0]) * 1000)
+        p50.append((measured[id(traced)][1] - measured[id(plain)][1]) * 1000)
+    return {"cpu_us": cpu, "p50_us": p50}
 
 
 def run_worker(path: str, base: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -266,6 +291,11 @@ def report_telemetry(results: dict[str, list[dict[str, Any]]]) -> None:
         print(f"{concurrency:>11} {'+telemetry':>16} cpu added {statistics.median(cpu):>7.1f} us/call   p50 added "
               f"{statistics.median(p50):>7.1f} us  (target <= 50 us p50)  rounds cpu: "
               + " ".join(f"{c:.0f}" for c in cpu))
+    cpu_ab = [x for r in results[TELEMETRY] for x in r["telemetry_ab"]["cpu_us"]]
+    p50_ab = [x for r in results[TELEMETRY] for x in r["telemetry_ab"]["p50_us"]]
+    print(f"{'interleaved':>11} {'+telemetry':>16} cpu added {statistics.median(cpu_ab):>7.1f} us/call   p50 added "
+          f"{statistics.median(p50_ab):>7.1f} us  (same process, alternating blocks of 10 calls at concurrency 1, "
+          f"median over {len(cpu_ab)} block pairs)")
 
 
 def main() -> None:
