@@ -19,7 +19,15 @@ back); the CPU time the measured process spent per call (median over rounds: a f
 the machine hardly moves, unlike wall time); stream time to first token p50 and what the agent adds to it
 (median over rounds).
 
-    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies]
+``--telemetry`` adds the plain agent with Prometheus metrics and OpenTelemetry tracing attached
+(``loomllm.instrument`` with its own ``CollectorRegistry``, an SDK ``TracerProvider`` whose batch processor
+hands spans to an exporter that drops them, an SDK ``MeterProvider``; exports run on their worker thread, as
+by default, and that thread's CPU counts: it is the process's). Printed: the CPU per call and the p50 latency
+it adds to the plain agent, from the separate processes (median of the per-round differences: as noisy as the
+machine) and interleaved in the +telemetry process, against a plain agent of a second Loom there (blocks of 10
+calls, alternately; the steadier figure). Issue 12's target: <= 50 us p50 per call.
+
+    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies] [--telemetry]
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ loomllm:
       local: {{allow: ["http://127.0.0.1:*"]}}
 """
 ANSWER = "The launch ships a beta, gathers objections, then publishes."
-BARE, AGENT, POLICIES = "litellm.Router", "UnifiedAgent", "+policies"
+BARE, AGENT, POLICIES, TELEMETRY = "litellm.Router", "UnifiedAgent", "+policies", "+telemetry"
 CONCURRENCIES = (1, 50)
 Messages = list[dict[str, str]]
 
@@ -92,6 +100,24 @@ def serve() -> None:
 
 
 # --- one path in its own process --------------------------------------------------------------------------------
+
+
+def instrument_for_bench(loom: Any) -> None:
+    """Metrics and tracing on ``loom``: its own Prometheus registry, SDK providers, spans dropped on export."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from prometheus_client import CollectorRegistry
+
+    from loomllm import instrument
+
+    class Discard(SpanExporter):  # type: ignore[misc]
+        def export(self, spans: Any) -> Any:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=1 << 16))
+    instrument(loom, registry=CollectorRegistry(), tracer_provider=tracer_provider, meter_provider=MeterProvider())
 
 
 async def timed_run(
@@ -166,6 +192,8 @@ async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int)
                 return await router.acompletion(model="smart", messages=messages, max_tokens=64, stream=True,
                                                 stream_options={"include_usage": True})
         else:
+            if path == TELEMETRY:
+                instrument_for_bench(loom)
             agent = loom.agent("guarded" if path == POLICIES else "bench")
 
             async def call(messages: Messages) -> object:
@@ -184,9 +212,32 @@ async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int)
             latencies, wall = await timed_run(call, requests, concurrency)
             result[str(concurrency)] = {"latencies": latencies, "wall": wall, "cpu": (cpu_ms() - cpu) / calls}
         result["ttft"] = await first_token_times(stream, new_messages(rng, stream_calls))
+        if path == TELEMETRY:
+            result["telemetry_ab"] = await telemetry_ab(agent, Loom(config).agent("bench"), rng, calls)
         if path != BARE:
             loom.close()
     return result
+
+
+async def telemetry_ab(traced: Any, plain: Any, rng: random.Random, calls: int, block: int = 10) -> dict[str, Any]:
+    """Interleaved in this process: blocks of ``block`` calls, alternately by the plain and the instrumented agent.
+
+    Per block, the process CPU per call (the export thread's included) and the p50 latency; returned are the
+    differences (instrumented minus the plain block next to it, us), one per pair of blocks.
+    """
+    cpu: list[float] = []
+    p50: list[float] = []
+    for index in range(max(1, calls // block)):
+        order = (plain, traced) if index % 2 == 0 else (traced, plain)
+        measured: dict[int, tuple[float, float]] = {}
+        for agent in order:
+            requests = new_messages(rng, block)
+            start = cpu_ms()
+            latencies, _ = await timed_run(agent.complete, requests, 1)
+            measured[id(agent)] = ((cpu_ms() - start) / block, statistics.median(latencies))
+        cpu.append((measured[id(traced)][0] - measured[id(plain)][0]) * 1000)
+        p50.append((measured[id(traced)][1] - measured[id(plain)][1]) * 1000)
+    return {"cpu_us": cpu, "p50_us": p50}
 
 
 def run_worker(path: str, base: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -211,7 +262,7 @@ def report(args: argparse.Namespace, paths: list[str], results: dict[str, list[d
             cpu = statistics.median(run["cpu"] for run in runs)
             print(f"{concurrency:>11} {name:>16} {statistics.median(latencies):>8.2f} "
                   f"{pct(latencies, 0.99):>8.2f} {best:>8.0f} {cpu:>12.2f}")
-        for name in paths[1:]:
+        for name in [p for p in paths[1:] if p != TELEMETRY]:
             ratios = [b[concurrency]["wall"] / r[concurrency]["wall"] for b, r in zip(results[BARE], results[name],
                                                                                    strict=True)]
             target = "  (target >= 0.95)" if name == AGENT else "  (target >= 0.9)"
@@ -225,6 +276,26 @@ def report(args: argparse.Namespace, paths: list[str], results: dict[str, list[d
                  for b, r in zip(results[BARE], results[name], strict=True)]
         print(f"{'ttft':>11} {name:>16} {statistics.median(times):>8.2f} {pct(times, 0.99):>8.2f} "
               f"{statistics.median(added):>8.2f}" + ("  (target <= 1 ms)" if name == POLICIES else ""))
+    if TELEMETRY in paths:
+        report_telemetry(results)
+
+
+def report_telemetry(results: dict[str, list[dict[str, Any]]]) -> None:
+    """What metrics plus tracing add to the plain agent: CPU and p50 per call, median of the per-round differences."""
+    print("metrics + tracing over the plain agent (median of per-round differences)")
+    for concurrency in map(str, CONCURRENCIES):
+        pairs = list(zip(results[AGENT], results[TELEMETRY], strict=True))
+        cpu = [(t[concurrency]["cpu"] - a[concurrency]["cpu"]) * 1000 for a, t in pairs]
+        p50 = [(statistics.median(t[concurrency]["latencies"]) - statistics.median(a[concurrency]["latencies"])) * 1000
+               for a, t in pairs]
+        print(f"{concurrency:>11} {'+telemetry':>16} cpu added {statistics.median(cpu):>7.1f} us/call   p50 added "
+              f"{statistics.median(p50):>7.1f} us  (target <= 50 us p50)  rounds cpu: "
+              + " ".join(f"{c:.0f}" for c in cpu))
+    cpu_ab = [x for r in results[TELEMETRY] for x in r["telemetry_ab"]["cpu_us"]]
+    p50_ab = [x for r in results[TELEMETRY] for x in r["telemetry_ab"]["p50_us"]]
+    print(f"{'interleaved':>11} {'+telemetry':>16} cpu added {statistics.median(cpu_ab):>7.1f} us/call   p50 added "
+          f"{statistics.median(p50_ab):>7.1f} us  (same process, alternating blocks of 10 calls at concurrency 1, "
+          f"median over {len(cpu_ab)} block pairs)")
 
 
 def main() -> None:
@@ -233,6 +304,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-calls", type=int, default=100)
     parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="also measure the plain agent with Prometheus metrics and OpenTelemetry tracing on")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
@@ -245,7 +318,7 @@ def main() -> None:
         result = asyncio.run(worker(args.worker, args.base, args.calls, args.stream_calls, args.seed))
         print(json.dumps(result))
         return
-    paths = [BARE, AGENT, *([POLICIES] if args.policies else [])]
+    paths = [BARE, AGENT, *([POLICIES] if args.policies else []), *([TELEMETRY] if args.telemetry else [])]
     server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:

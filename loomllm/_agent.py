@@ -819,7 +819,8 @@ def _guarded(filtered: Any, chunks: list[Any], *, final: bool = False) -> list[A
     """``chunks`` through the output guardrail's stream filter (flushed at the end), if there is one."""
     if filtered is None:
         return chunks
-    out = [o for chunk in chunks for o in filtered.feed(copy.deepcopy(chunk))]
+    # A copy only where a placeholder may be restored: LiteLLM's logging keeps the chunk it yielded.
+    out = [o for chunk in chunks for o in filtered.feed(copy.deepcopy(chunk) if filtered.may_restore() else chunk)]
     return out + list(filtered.flush()) if final else out
 
 

@@ -68,6 +68,9 @@ _NOT_CONTENT = frozenset({
     "merge_reasoning_content_in_choices", "_skip_mcp_handler", "preset_cache_key",
 })
 _MAX_VERDICTS = 4096
+#: Short strings of a request (``role``, ``content``, ``user``, names) the guard found clean, remembered per guard.
+_MAX_CLEAN_SHORT = 4096
+_SHORT = 64
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
 # Output caps and choice counts under the names providers use (compared lower-case, without "_").
 _CAP_NAMES = frozenset({"maxtokens", "maxcompletiontokens", "maxoutputtokens", "maxnewtokens", "maxtokenstosample",
@@ -158,6 +161,8 @@ class Attempts:
         self.reach: dict[str, set[str]] = {}
         """agent -> ids of the deployments its config can reach."""
         self._verdicts: dict[tuple[int, str], EgressVerdict] = {}
+        # Keyed by the guard itself (held, so its id is never reused by another profile's guard).
+        self._clean_short: set[tuple[Guard, str]] = set()
         self.removed: dict[tuple[str, str], bool] = {}
         """(agent, deployment id) -> removed by egress; True when its group keeps another deployment."""
 
@@ -300,15 +305,26 @@ class Attempts:
             if key in _NOT_CONTENT or (key in configured and configured[key] == value):
                 continue  # deployment parameters are config, not content
             for text in strings_of(value):
-                if text in state.seen:
+                if text in state.seen or (len(text) <= _SHORT and (guard, text) in self._clean_short):
                     continue
                 decisions = guard.decide(_decoded_data_url(text) or text, "input", message_index=None,
                                          agent=state.agent)
                 findings += [Finding(d.entity_type, None, d.start, d.end, d.score, "input") for d in decisions]
                 if not decisions:
                     state.seen.add(text)
+                    self._remember_clean(guard, text)
         if findings:
             guard.raise_blocked(findings, direction="input", agent=state.agent)
+
+    def _remember_clean(self, guard: Guard, text: str) -> None:
+        """Skip the next scans of a short clean string (the keys of every message: ``role``, ``content``).
+
+        Only where an analyzer failure raises: under ``fail_open`` a failed scan also finds nothing.
+        """
+        if len(text) <= _SHORT and guard.config.on_analyzer_error != "fail_open":
+            if len(self._clean_short) >= _MAX_CLEAN_SHORT:  # caller strings: stay bounded
+                self._clean_short.clear()
+            self._clean_short.add((guard, text))
 
     def _reservation_spent(self, state: CallState) -> LoomError:
         """The error ending a budgeted call whose reservation an earlier attempt may have used up.

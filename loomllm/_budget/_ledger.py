@@ -119,7 +119,8 @@ class Reservation:
         self._limits = limits  # limits[i] owns charges[i]
         self._keys = dict(keys or {})
         self._done = ledger is None
-        self._heartbeat: asyncio.Task[None] | None = None
+        # A timer until the first renewal is due, then the renewing task: most calls end before it fires.
+        self._heartbeat: asyncio.TimerHandle | asyncio.Task[None] | None = None
 
     def _claim(self) -> BudgetLedger | None:
         if self._done:
@@ -282,7 +283,7 @@ class BudgetLedger:
         except BudgetStoreUnavailable as exc:
             return self._store_down(agent, estimate, plan, exc)
         reservation = self._admit(agent, estimate, lease, charges, owners, verdict, shown)
-        reservation._heartbeat = asyncio.get_running_loop().create_task(self._keep_alive(lease, charges))
+        self._start_heartbeat(reservation, lease, charges)
         if self._journal_pending and (self._replay is None or self._replay.done()):
             self._replay = asyncio.get_running_loop().create_task(self.replay_journal())
         return reservation
@@ -329,18 +330,34 @@ class BudgetLedger:
                 )
         return Reservation(self, agent, estimate, lease, charges, owners, keys)
 
-    async def _keep_alive(self, lease: str, charges: Sequence[Charge]) -> None:
-        """Renew a live call's lease every third of its TTL, for at most ``max_call_s``.
+    def _start_heartbeat(self, reservation: Reservation, lease: str, charges: Sequence[Charge]) -> None:
+        """Renew ``reservation``'s lease while it is held: the first renewal a third of the TTL from now.
+
+        Until then only a timer waits (cheaper than a task, which most calls would cancel before it renews).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.config.max_call_s
+
+        def start() -> None:
+            if not reservation._done:
+                reservation._heartbeat = loop.create_task(self._keep_alive(lease, charges, deadline))
+
+        if self.config.max_call_s > 0:
+            reservation._heartbeat = loop.call_later(self._ttl / 3, start)
+
+    async def _keep_alive(self, lease: str, charges: Sequence[Charge], deadline: float) -> None:
+        """Renew a live call's lease now, then every third of its TTL, until ``deadline`` (``max_call_s``).
 
         A crashed process stops renewing, so its leases still expire after ``reservation_ttl_s``.
         """
-        deadline = time.monotonic() + self.config.max_call_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(self._ttl / 3)
+        while True:
             try:
                 await self.store.renew(lease, charges, self.now() + self._ttl)
             except BudgetStoreUnavailable as exc:
                 self._log.warning("budget.renew_failed", error=str(exc))
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(self._ttl / 3)
 
     def _store_down(
         self, agent: str, estimate: Estimate, plan: Sequence[_Limit], exc: BudgetStoreUnavailable

@@ -239,6 +239,15 @@ class StreamFilter:
                 put_answer_string(container, key, out)
             state.whole_tails[path] = window[-_LOOKBACK:]
 
+    def may_restore(self) -> bool:
+        """Whether a chunk fed now may get a value of the vault back (the caller must then feed a copy).
+
+        Without a placeholder to restore, the filter only holds back, blocks, redacts or masks, which
+        LiteLLM (its logging holds the chunk it yielded) may see done in place: the provider's own text
+        or less of it, never a value the input guardrail kept from the provider.
+        """
+        return bool(self.guard.profile.restore and len(self.vault))
+
     def feed(self, chunk: Any) -> list[Any]:
         """The chunks safe to emit after ``chunk`` arrived (``chunk`` itself, rewritten, or nothing)."""
         self._last_chunk = chunk

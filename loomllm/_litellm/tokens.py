@@ -8,11 +8,16 @@ parts, tool definitions, the 1 KB chunks ``token_counter`` encodes separately an
 4 M characters. So the count is the one ``token_counter`` returns (``tests/budget/test_budget_token_count.py``
 holds the two equal on prose, code, 68 languages and the guardrail corpora); models on another encoding,
 or a LiteLLM without the native extension, are counted by ``token_counter`` itself.
+
+Each text's count is remembered by a digest of the text (never the text itself): an agent's system prompt and
+the earlier turns of a conversation come back in every call, and a count is a pure function of the text.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from . import litellm_module
@@ -20,6 +25,9 @@ from . import litellm_module
 __all__ = ["default_image_tokens", "prompt_tokens", "text_tokens"]
 
 _NATIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
+#: Texts shorter than this are counted again (cheaper than a digest); at most this many counts are remembered.
+_REMEMBER_FROM_CHARS = 256
+_REMEMBERED_COUNTS = 4096
 
 
 @functools.lru_cache(maxsize=64)
@@ -49,8 +57,29 @@ def _native_params(model: str) -> Any:
 
     params = counting._MessageCountParams(model, None)
     # The same wrappers token_counter puts around tiktoken: 1 KB chunks, extrapolation past 4 M characters.
-    params.count_function = counting._get_extrapolating_count_function(counting._get_tiktoken_count_function(exact))
+    params.count_function = _remembered(
+        counting._get_extrapolating_count_function(counting._get_tiktoken_count_function(exact))
+    )
     return params
+
+
+def _remembered(count: Callable[[str], int]) -> Callable[[str], int]:
+    """``count``, with the counts of long texts remembered by digest (bounded: forgotten all at once when full)."""
+    counts: dict[bytes, int] = {}
+
+    def remembered(text: str) -> int:
+        if len(text) < _REMEMBER_FROM_CHARS:
+            return count(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        found = counts.get(key)
+        if found is None:
+            found = count(text)
+            if len(counts) >= _REMEMBERED_COUNTS:
+                counts.clear()
+            counts[key] = found
+        return found
+
+    return remembered
 
 
 def prompt_tokens(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
