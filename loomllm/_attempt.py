@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -162,7 +163,7 @@ class Attempts:
         """agent -> ids of the deployments its config can reach."""
         self._verdicts: dict[tuple[int, str], EgressVerdict] = {}
         # Keyed by the guard itself (held, so its id is never reused by another profile's guard).
-        self._clean_short: set[tuple[Guard, str]] = set()
+        self._clean_short: set[tuple[Guard, bytes]] = set()  # digests: caller text is never kept
         self.removed: dict[tuple[str, str], bool] = {}
         """(agent, deployment id) -> removed by egress; True when its group keeps another deployment."""
 
@@ -305,7 +306,7 @@ class Attempts:
             if key in _NOT_CONTENT or (key in configured and configured[key] == value):
                 continue  # deployment parameters are config, not content
             for text in strings_of(value):
-                if text in state.seen or (len(text) <= _SHORT and (guard, text) in self._clean_short):
+                if text in state.seen or (len(text) <= _SHORT and (guard, _digest(text)) in self._clean_short):
                     continue
                 decisions = guard.decide(_decoded_data_url(text) or text, "input", message_index=None,
                                          agent=state.agent)
@@ -324,7 +325,7 @@ class Attempts:
         if len(text) <= _SHORT and guard.config.on_analyzer_error != "fail_open":
             if len(self._clean_short) >= _MAX_CLEAN_SHORT:  # caller strings: stay bounded
                 self._clean_short.clear()
-            self._clean_short.add((guard, text))
+            self._clean_short.add((guard, _digest(text)))
 
     def _reservation_spent(self, state: CallState) -> LoomError:
         """The error ending a budgeted call whose reservation an earlier attempt may have used up.
@@ -409,6 +410,10 @@ def _part_urls(part: Mapping[str, Any]) -> Iterator[str]:
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[^;,]*)*(?P<b64>;base64)?,", re.IGNORECASE)
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-yaml", "application/yaml")
 _MAX_DATA_URL = 4 * 1024 * 1024
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _decoded_data_url(text: str) -> str | None:
