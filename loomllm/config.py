@@ -346,7 +346,10 @@ def _without_credentials(error: ConfigError, raw: Mapping[str, Any]) -> ConfigEr
     """``error`` with every credential value of the config replaced (a key pasted, or a key variable named,
     where a policy name or a number belongs would otherwise be quoted back in the message)."""
     text = str(error)
-    secrets = [v for v in credential_values(_credential_holders(raw)) if v in text]
+    own = raw.get("environment_variables")
+    environ = {**({str(k): str(v) for k, v in own.items() if v is not None} if isinstance(own, Mapping) else {}),
+               **os.environ}  # the file's own environment_variables hold keys too
+    secrets = [v for v in credential_values(_credential_holders(raw), environ=environ) if v in text]
     if not secrets:
         return error
     error.problem = _redact(error.problem, secrets)

@@ -301,6 +301,15 @@ class TestPolicyStrictness:
         assert "loomllm.egress.default" == caught.value.path
         assert SECRET[::-1] not in str(caught.value)
 
+    def test_key_from_the_files_own_environment_is_not_quoted(self, tmp_path: Path) -> None:
+        """The same for a key set under the file's ``environment_variables:`` (not in the process)."""
+        text = loom(EGRESS + "  default: ${LOOMLLM_TEST_FILE_API_KEY}")
+        text = f"environment_variables: {{LOOMLLM_TEST_FILE_API_KEY: {SECRET[::-1]}}}\n" + text
+        with pytest.raises(ConfigError) as caught:
+            load(tmp_path, text)
+        assert "loomllm.egress.default" == caught.value.path
+        assert SECRET[::-1] not in str(caught.value)
+
     def test_unset_variable_in_a_policy_is_an_error(self, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
         """An unset variable in the loomllm section is an error, not an empty (or missing) value."""
