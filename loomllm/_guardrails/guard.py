@@ -230,6 +230,9 @@ def _output_texts(response: Any) -> list[str]:
 # --- the guard ------------------------------------------------------------------------------------------------
 
 
+_RECENT_VIEWS = 8
+
+
 class OutboundView:
     """An answer as it may go on to a second provider (the moderation model checking it).
 
@@ -241,12 +244,21 @@ class OutboundView:
     def __init__(self, guard: Guard, agent: str) -> None:
         self._guard = guard
         self._agent = agent
+        # A stream asks settled() then view() of the same growing text: one scan serves both. Growing
+        # prefixes stay out of the process-wide scan cache (they would push out texts that recur).
+        self._recent: OrderedDict[str, list[Decision]] = OrderedDict()
 
     def _decisions(self, text: str, direction: str = "both") -> list[Decision]:
-        inputs = self._guard.decide(text, "input", message_index=None, agent=self._agent)
         if direction == "input":
-            return inputs
-        return _merge_decisions(inputs, self._guard.decide(text, "output", message_index=None, agent=self._agent))
+            return self._guard.decide(text, "input", message_index=None, agent=self._agent, cache=False)
+        known = self._recent.get(text)
+        if known is None:
+            inputs = self._guard.decide(text, "input", message_index=None, agent=self._agent, cache=False)
+            outputs = self._guard.decide(text, "output", message_index=None, agent=self._agent, cache=False)
+            known = self._recent[text] = _merge_decisions(inputs, outputs)
+            while len(self._recent) > _RECENT_VIEWS:
+                self._recent.popitem(last=False)
+        return known
 
     def view(self, text: str, start: int, end: int) -> str:
         """``text[start:end]``, the bounds widened so that no value is cut in half, values replaced."""
