@@ -158,11 +158,9 @@ class RateGate:
         A take charges the call's worst case (the budget estimate); once the provider's usage is
         known, the difference goes back, so a large ``max_tokens`` does not use up the minute's tpm.
         """
-        if limit.tpm is None or tokens <= 0:
-            return
-        key = f"bucket/{quote(deployment, safe='')}/tpm"
-        await self._buckets.give_back([self._bucket(key, float(limit.tpm), limit.tpm / 60.0, float(tokens))],
-                                      self._clock())
+        tpm_only = self._buckets_for(deployment, DeploymentLimit(None, limit.tpm), tokens)
+        if tpm_only:
+            await self._buckets.give_back(tpm_only, self._clock())
 
     async def try_now(self, deployment: str, limit: DeploymentLimit, tokens: int) -> bool:
         """Take from ``deployment``'s buckets only if the call can go at once (no wait, no event)."""
