@@ -27,14 +27,13 @@ from loomllm._litellm.errors import maybe_processed, to_provider_error
 from loomllm._middleware import agent_namespace, deployment_limit, has_tpm, request_material
 from loomllm._output import Schema, ToolCall, tool_calls
 from loomllm._params import check_call_params
-from loomllm._telemetry import emit_allowed, emit_decision, emit_redactions
+from loomllm._telemetry import emit_allowed, emit_decision, emit_redactions, is_refusal
 from loomllm.config import AgentConfig, deployment_id
 from loomllm.errors import (
     ConfigError,
     Finding,
     ForbiddenParameter,
     LoomError,
-    MissingCredentials,
     OutputValidationError,
     PolicyViolation,
 )
@@ -247,7 +246,7 @@ class UnifiedAgent:
             await self._check_content(response, call)
             response = await self._guard_output(response, vault, call, state)
         except BaseException as exc:
-            outcome, refused = type(exc).__name__, _is_refusal(exc)
+            outcome, refused = type(exc).__name__, is_refusal(exc)
             raise
         finally:
             usage = self._usage(response) if not call.shared else Usage(input_tokens=0, output_tokens=0, cost_usd=0.0)
@@ -295,7 +294,7 @@ class UnifiedAgent:
             raise
         except BaseException as exc:
             translated = self._translate(exc, state)
-            outcome, refused = type(translated).__name__, _is_refusal(translated)
+            outcome, refused = type(translated).__name__, is_refusal(translated)
             if translated is exc:
                 raise
             raise translated from _cause(exc)
@@ -457,7 +456,7 @@ class UnifiedAgent:
             await self._release(reservation)
             error = self._translate(exc, state)
             emit_decision(self.loom.events, error, agent=self.agent_name, call_id=call.call_id)
-            self._log_call(call, None, outcome=type(error).__name__, refused=_is_refusal(error))
+            self._log_call(call, None, outcome=type(error).__name__, refused=is_refusal(error))
             if error is exc:  # already translated (single-flight): keep its LiteLLM cause
                 raise
             raise error from _cause(exc)
@@ -827,11 +826,6 @@ def _guarded(filtered: Any, chunks: list[Any], *, final: bool = False) -> list[A
 async def _police(content: ContentStreamFilter | None, chunks: list[Any], *, final: bool = False) -> list[Any]:
     """The chunks the output content policy lets through now (all of them without a policy)."""
     return chunks if content is None else await content.feed(chunks, final=final)
-
-
-def _is_refusal(error: BaseException) -> bool:
-    """A policy said no (subclasses included: the legacy facade's errors are policy errors too)."""
-    return isinstance(error, (PolicyViolation, MissingCredentials))
 
 
 def _cause(exc: BaseException) -> BaseException | None:

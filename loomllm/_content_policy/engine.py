@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loomllm._telemetry.audit import POLICY_DECISION, emit_decision
+from loomllm._telemetry.audit import POLICY_DECISION, emit_decision, is_refusal
 from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
@@ -361,7 +361,7 @@ class RouterModerator:
                     model=self._group, input=text, metadata=call_metadata(loom.id, agent, moderation_id))
             return response
         except BaseException as exc:
-            outcome, refused = type(exc).__name__, isinstance(exc, PolicyViolation)
+            outcome, refused = type(exc).__name__, is_refusal(exc)
             raise
         finally:
             hidden = getattr(response, "_hidden_params", None) or {}

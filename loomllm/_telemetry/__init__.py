@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from loomllm._events import LibraryLogger
 
-from .audit import POLICY_DECISION, decision_fields, emit_allowed, emit_decision, emit_redactions, policy_of
+from .audit import (
+    POLICY_DECISION,
+    decision_fields,
+    emit_allowed,
+    emit_decision,
+    emit_redactions,
+    is_refusal,
+    policy_of,
+)
 from .config import TelemetryConfig
 
 if TYPE_CHECKING:
@@ -33,6 +41,7 @@ __all__ = [
     "emit_decision",
     "emit_redactions",
     "instrument",
+    "is_refusal",
     "policy_of",
 ]
 

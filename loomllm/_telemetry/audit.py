@@ -27,11 +27,12 @@ from loomllm.errors import (
     ForbiddenParameter,
     GuardrailViolation,
     LoomError,
+    MissingCredentials,
     PolicyViolation,
 )
 
-__all__ = ["POLICY_DECISION", "decision_fields", "emit_allowed", "emit_decision", "emit_redactions", "policy_of",
-           "reason_of"]
+__all__ = ["POLICY_DECISION", "decision_fields", "emit_allowed", "emit_decision", "emit_redactions", "is_refusal",
+           "policy_of", "reason_of"]
 
 POLICY_DECISION = "policy.decision"
 
@@ -55,6 +56,11 @@ def policy_of(error: BaseException) -> str | None:
     if isinstance(error, PolicyViolation):
         return "other"
     return None
+
+
+def is_refusal(error: BaseException) -> bool:
+    """A policy said no (subclasses included: the legacy facade's errors are policy errors too)."""
+    return isinstance(error, PolicyViolation | MissingCredentials)
 
 
 def reason_of(error: BaseException) -> str:
