@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from pydantic import BaseModel
 
 from loomllm._attempt import CallState, call_scope, strings_of
-from loomllm._budget import Estimate, Usage, deployment_cost, deployment_price, estimate_call
+from loomllm._budget import Estimate, PricingPlan, Usage, estimate_call, pricing_plan, quick_estimate
 from loomllm._litellm import count_tokens, model_output_limit, supports_response_schema, write_response_cache
 from loomllm._litellm.callbacks import call_metadata, unwrap_stop
 from loomllm._litellm.errors import maybe_processed, to_provider_error
@@ -56,6 +56,10 @@ _NOT_TEXT_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed",
                               "timeout", "cache", "caching", "num_retries", "reasoning_effort", "top_k",
                               "verbosity", "logit_bias",
                               "budget_keys"})  # budget_keys: a budget scope, never sent (and never redacted)
+
+
+#: After a quick bound gave way to the counted estimate (a limit is near), count first for this long.
+_COUNT_NEAR_LIMIT_S = 2.0
 
 
 @dataclass
@@ -118,6 +122,8 @@ class UnifiedAgent:
         self._allowed_extra = frozenset(self.spec.allow_params)
         self._check_default_params()
         self._output_limit_cache: tuple[int | None] | None = None
+        self._pricing: PricingPlan | None = None
+        self._count_until = 0.0  # until then, reservations hold the counted estimate (a limit is near)
         self._allowed_cache: tuple[tuple[str, str], ...] | None = None
 
     # --- public API: async ------------------------------------------------------------------
@@ -432,10 +438,16 @@ class UnifiedAgent:
         keys = call.budget_keys = call.params.pop("budget_keys", None)  # a budget scope, never sent to the provider
         if not self._budgeted and not keys:
             return None
-        estimate = self._call_estimate(call)
-        reservation = await self.loom.ledger.reserve(self.agent_name, estimate, keys=keys)
+        bound = self._quick_estimate(call) if time.monotonic() >= self._count_until else None
+        if bound is None:
+            reservation = await self.loom.ledger.reserve(self.agent_name, self._call_estimate(call), keys=keys)
+        else:
+            reservation = await self.loom.ledger.reserve(self.agent_name, bound, keys=keys,
+                                                         exact=lambda: self._call_estimate(call))
+            if reservation.estimate is not bound:  # near a limit: count exactly for a while, at one store trip
+                self._count_until = time.monotonic() + _COUNT_NEAR_LIMIT_S
         if call.kind != "embedding" and reservation is not None:
-            state.reserved_output = estimate.output_tokens
+            state.reserved_output = reservation.estimate.output_tokens
         return reservation
 
     async def _send(self, call: _Call, reservation: Reservation | None, state: CallState) -> Any:
@@ -449,8 +461,8 @@ class UnifiedAgent:
                 return await self._route_once(call, state)
         except BaseException as exc:
             if reservation is not None and state.started is not None and maybe_processed(exc):
-                # The provider may have run it: charge the worst case that was reserved.
-                estimate = reservation.estimate
+                # The provider may have run it: charge the worst case (counted, not the quick bound reserved).
+                estimate = self._call_estimate(call)
                 await reservation.settle(Usage(input_tokens=estimate.input_tokens, output_tokens=estimate.output_tokens,
                                                cost_usd=estimate.cost_usd, deployment=state.deployment))
             await self._release(reservation)
@@ -616,17 +628,34 @@ class UnifiedAgent:
         budgets = self.loom.config.loom.budgets
         if call.kind == "embedding":
             return estimate_call(call.messages, deployments=self._deployments, max_tokens=0,
-                                 default_output_cap=0, config=budgets)
-        choices = max(1, int(call.params.get("n") or 1))
-        max_tokens = call.params.get("max_tokens")
+                                 default_output_cap=0, config=budgets, plan=self._pricing_plan())
         return estimate_call(
             call.messages,
             deployments=self._deployments,
-            max_tokens=max_tokens * choices if max_tokens is not None else None,
+            max_tokens=self._output_cap(call),
             default_output_cap=budgets.default_output_cap,
             tools=call.params.get("tools"),
             config=budgets,
+            plan=self._pricing_plan(),
         )
+
+    def _quick_estimate(self, call: _Call) -> Estimate | None:
+        """An upper bound of the estimate without counting tokens (plain chat messages), else ``None``."""
+        if call.kind == "embedding" or call.params.get("tools"):
+            return None
+        return quick_estimate(call.messages, plan=self._pricing_plan(), max_tokens=self._output_cap(call),
+                              default_output_cap=self.loom.config.loom.budgets.default_output_cap)
+
+    @staticmethod
+    def _output_cap(call: _Call) -> int | None:
+        choices = max(1, int(call.params.get("n") or 1))
+        max_tokens = call.params.get("max_tokens")
+        return max_tokens * choices if max_tokens is not None else None
+
+    def _pricing_plan(self) -> PricingPlan:
+        if self._pricing is None:
+            self._pricing = pricing_plan(self._deployments, self.loom.config.loom.budgets)
+        return self._pricing
 
     def _usage(self, response: Any) -> Usage:
         usage = getattr(response, "usage", None)
@@ -642,10 +671,10 @@ class UnifiedAgent:
     def _cost(self, model_id: str | None, tokens_in: int, tokens_out: int) -> float:
         """USD of a call on deployment ``model_id``; unknown deployment: the dearest one the agent reaches."""
         costs = []
-        for dep in self._deployments:
-            if deployment_price(dep) is None:
+        for dep, price in zip(self._deployments, self._pricing_plan().prices, strict=True):
+            if price is None:
                 continue
-            cost = deployment_cost(dep, tokens_in, tokens_out)
+            cost = price.input * tokens_in + price.output * tokens_out
             if deployment_id(dep) == model_id:
                 return cost
             costs.append(cost)

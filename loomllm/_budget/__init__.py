@@ -13,12 +13,15 @@ from ._ledger import BudgetLedger, LimitStatus, Reservation, SpendRow
 from ._pricing import (
     Estimate,
     Price,
+    PricingPlan,
     Usage,
     check_prices,
     deployment_cost,
     deployment_price,
     estimate_call,
     price_table,
+    pricing_plan,
+    quick_estimate,
 )
 from ._ratelimit import RateLimiter
 from ._reports import spend_report
@@ -38,6 +41,7 @@ __all__ = [
     "KeyScope",
     "LimitStatus",
     "Price",
+    "PricingPlan",
     "RateLimiter",
     "Reservation",
     "SpendRow",
@@ -52,5 +56,7 @@ __all__ = [
     "looks_secret",
     "open_store",
     "price_table",
+    "pricing_plan",
+    "quick_estimate",
     "spend_report",
 ]

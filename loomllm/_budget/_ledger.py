@@ -264,13 +264,21 @@ class BudgetLedger:
 
     # -- reserve -------------------------------------------------------------------------------
 
-    async def reserve(self, agent: str, estimate: Estimate, *, keys: Mapping[str, object] | None = None) -> Reservation:
+    async def reserve(self, agent: str, estimate: Estimate, *, keys: Mapping[str, object] | None = None,
+                      exact: Callable[[], Estimate] | None = None) -> Reservation:
         """Hold ``estimate`` against every limit of ``agent`` (and of the call's ``keys``), or raise and hold nothing.
+
+        With ``exact``, ``estimate`` is a quick upper bound of what ``exact()`` returns: where the bound does
+        not fit under a hard limit, takes one past half its cap, or would cross a soft one, the bound is given
+        back and ``exact()`` is held instead (its refusal, or its warning, is the one reported). Far from every
+        limit, no exact count is needed.
 
         Raises :class:`BudgetExceeded` (a hard limit cannot hold it) or
         :class:`BudgetStoreUnavailable` (store down and the budget fails closed).
         """
         shown = scoped_keys(self.config, keys)
+        if exact is not None and self._missing_keys(shown):
+            estimate, exact = exact(), None  # the refusal below reports the exact request
         self._require_keys(agent, estimate, shown)
         plan = self._call_plan(agent, estimate, shown)
         if not plan:  # nothing to hold, but the settle still records the call's spend
@@ -282,11 +290,18 @@ class BudgetLedger:
             verdict = await self.store.reserve(lease, charges, now, now + self._ttl)
         except BudgetStoreUnavailable as exc:
             return self._store_down(agent, estimate, plan, exc)
+        if exact is not None and _too_close(charges, verdict):
+            if verdict.ok:
+                await self.commit(agent, lease, charges, [0] * len(charges), charges, owners, "release")
+            return await self.reserve(agent, exact(), keys=keys)
         reservation = self._admit(agent, estimate, lease, charges, owners, verdict, shown)
         self._start_heartbeat(reservation, lease, charges)
         if self._journal_pending and (self._replay is None or self._replay.done()):
             self._replay = asyncio.get_running_loop().create_task(self.replay_journal())
         return reservation
+
+    def _missing_keys(self, keys: Mapping[str, str]) -> bool:
+        return any(scope.required and kind not in keys for kind, scope in self.config.scopes.items())
 
     def _require_keys(self, agent: str, estimate: Estimate, keys: Mapping[str, str]) -> None:
         for kind, scope in self.config.scopes.items():
@@ -648,3 +663,13 @@ def _day(value: date | str | None) -> str | None:
 def _in_days(key: str, first: str | None, last: str | None) -> bool:
     day = key.split("/", 2)[1]
     return (first is None or day >= first) and (last is None or day <= last)
+
+
+def _too_close(charges: Sequence[Charge], verdict: Verdict) -> bool:
+    """Whether a quick bound must give way to the exact estimate: it was refused, it would warn of a soft
+    limit, or it takes a counter past half its cap (near a limit, bounds held by concurrent calls would
+    refuse calls that fit)."""
+    return not verdict.ok or any(
+        verdict.used[i] + charge.amount > (charge.cap if not charge.hard else charge.cap // 2)
+        for i, charge in enumerate(charges)
+    )

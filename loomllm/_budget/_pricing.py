@@ -14,14 +14,17 @@ from .config import BudgetsConfig, model_family
 __all__ = [
     "Estimate",
     "Price",
+    "PricingPlan",
     "Usage",
     "check_prices",
     "deployment_cost",
     "deployment_price",
     "estimate_call",
     "price_table",
+    "pricing_plan",
     "prompt_token_bound",
     "provider_of",
+    "quick_estimate",
 ]
 
 NANO = 1_000_000_000
@@ -224,6 +227,42 @@ def provider_of(deployment: Mapping[str, Any]) -> str:
         return "*"
 
 
+@dataclass(frozen=True, slots=True)
+class PricingPlan:
+    """What an estimate needs of an agent's deployments, worked out once (they do not change while it lives).
+
+    ``models``: one model per tokenizer (the prompt is counted with each); per deployment, its input safety
+    factor, price and ``(id, model group)`` route.
+    """
+
+    models: tuple[str, ...]
+    factors: tuple[float, ...]
+    prices: tuple[Price | None, ...]
+    routes: tuple[tuple[str, str], ...]
+
+    def estimate(self, counted: int, output_tokens: int) -> Estimate:
+        """The worst case of a prompt of ``counted`` tokens (before safety factors) and ``output_tokens``."""
+        input_tokens = math.ceil(counted * max(self.factors, default=1.0))
+        cost = 0.0
+        for factor, price in zip(self.factors, self.prices, strict=True):
+            if price is not None:
+                cost = max(cost, price.input * math.ceil(counted * factor) + price.output * output_tokens)
+        return Estimate(int(input_tokens), int(output_tokens), cost, self.routes)
+
+
+def pricing_plan(deployments: Sequence[Mapping[str, Any]], config: BudgetsConfig | None = None) -> PricingPlan:
+    """The :class:`PricingPlan` of ``deployments`` under ``config``'s safety factors."""
+    from loomllm._litellm import litellm_module
+
+    budgets = config or BudgetsConfig()
+    models = _one_model_per_tokenizer(
+        litellm_module(), [str((d.get("litellm_params") or {}).get("model", "")) for d in deployments]
+    )
+    routes = tuple((str((d.get("model_info") or {}).get("id", "")), str(d.get("model_name", ""))) for d in deployments)
+    return PricingPlan(tuple(models), tuple(_input_safety(budgets, d) for d in deployments),
+                       tuple(deployment_price(d) for d in deployments), routes)
+
+
 def estimate_call(
     messages: list[dict[str, Any]],
     *,
@@ -232,6 +271,7 @@ def estimate_call(
     default_output_cap: int,
     tools: list[dict[str, Any]] | None = None,
     config: BudgetsConfig | None = None,
+    plan: PricingPlan | None = None,
 ) -> Estimate:
     """The worst case of one call, over every deployment it can reach.
 
@@ -239,29 +279,62 @@ def estimate_call(
     deployment's safety factor, by provider and model family (providers bill more input tokens than
     tiktoken counts; see ``DEFAULT_INPUT_SAFETY``);
     output: the cap. Priced at the most expensive reachable deployment. Unpriced deployments add
-    no dollars here; :func:`check_prices` refuses them wherever a USD limit applies.
+    no dollars here; :func:`check_prices` refuses them wherever a USD limit applies. ``plan``: the
+    deployments' :func:`pricing_plan`, if the caller keeps one.
     """
-    from loomllm._litellm import litellm_module
-
-    litellm = litellm_module()
-    budgets = config or BudgetsConfig()
+    plan = plan or pricing_plan(deployments, config)
     output_tokens = max_tokens if max_tokens is not None else default_output_cap
-    models = _one_model_per_tokenizer(
-        litellm, [str((d.get("litellm_params") or {}).get("model", "")) for d in deployments]
-    )
-    counted = max(prompt_token_bound(m, messages, tools) for m in models)
-    factors = [_input_safety(budgets, d) for d in deployments]
-    input_tokens = math.ceil(counted * max(factors, default=1.0))
-    cost = 0.0
-    routes: list[tuple[str, str]] = []
-    for deployment, factor in zip(deployments, factors, strict=True):
-        factored = math.ceil(counted * factor)
-        price = deployment_price(deployment)
-        if price is not None:
-            cost = max(cost, price.input * factored + price.output * output_tokens)
-        info = deployment.get("model_info") or {}
-        routes.append((str(info.get("id", "")), str(deployment.get("model_name", ""))))
-    return Estimate(int(input_tokens), int(output_tokens), cost, tuple(routes))
+    counted = max(prompt_token_bound(m, messages, tools) for m in plan.models)
+    return plan.estimate(counted, output_tokens)
+
+
+#: Above this many characters the quick bound is not tried: LiteLLM extrapolates counts of huge texts.
+_QUICK_MAX_CHARS = 1_000_000
+
+
+def quick_estimate(
+    messages: list[dict[str, Any]], *, plan: PricingPlan, max_tokens: int | None, default_output_cap: int
+) -> Estimate | None:
+    """An upper bound of :func:`estimate_call` that needs no tokenizer, or ``None`` where none is cheap.
+
+    Every model here is counted with a byte-level BPE (tiktoken's ``cl100k_base`` / ``o200k_base``), in
+    which no token is shorter than one UTF-8 byte: a text's byte length bounds its count. Message framing is
+    bounded as LiteLLM counts it at most (4 per message, 1 per name, 3 for the reply). Only plain messages
+    (string values, text parts) are bounded; tool calls, media and tool definitions are counted exactly.
+    Counting a new 2 KB prompt with the tokenizer costs 100-160 µs in a busy process (its tables fall out
+    of the CPU caches between calls); this costs about 1 µs. The reservation holds the bound; the ledger
+    counts exactly when the bound does not fit (:meth:`BudgetLedger.reserve`).
+    """
+    from loomllm._litellm.tokens import byte_bounded
+
+    if not all(byte_bounded(model) for model in plan.models):
+        return None
+    counted = _PER_REPLY
+    chars = 0
+    for message in messages:
+        if not isinstance(message, Mapping):
+            return None
+        counted += _PER_MESSAGE
+        for key, value in message.items():
+            if value is None:
+                continue
+            texts: list[str]
+            if isinstance(value, str):
+                texts = [value]
+                counted += key == "name"
+            elif key == "content" and isinstance(value, list):
+                texts = [part["text"] for part in value if isinstance(part, Mapping)
+                         and part.get("type") == "text" and isinstance(part.get("text"), str)]
+                if len(texts) != len(value):
+                    return None  # media, documents, thinking blocks: counted exactly
+            else:
+                return None  # tool calls and whatever LiteLLM may count otherwise
+            for text in texts:
+                chars += len(text)
+                counted += len(text.encode("utf-8", "surrogatepass"))
+        if chars > _QUICK_MAX_CHARS:
+            return None
+    return plan.estimate(counted, max_tokens if max_tokens is not None else default_output_cap)
 
 
 def prompt_token_bound(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import litellm_module
 
-__all__ = ["default_image_tokens", "prompt_tokens", "text_tokens"]
+__all__ = ["byte_bounded", "default_image_tokens", "prompt_tokens", "text_tokens"]
 
 _NATIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 #: Texts shorter than this are counted again (cheaper than a digest); at most this many counts are remembered.
@@ -61,6 +61,15 @@ def _native_params(model: str) -> Any:
         counting._get_extrapolating_count_function(counting._get_tiktoken_count_function(exact))
     )
     return params
+
+
+def byte_bounded(model: str) -> bool:
+    """Whether ``model``'s prompt count is at most its texts' UTF-8 byte length (plus message framing).
+
+    True for the two native encodings, byte-level BPEs whose every token is at least one byte; LiteLLM
+    counts texts up to 4 M characters exactly with them.
+    """
+    return _native_params(model) is not None
 
 
 def _remembered(count: Callable[[str], int]) -> Callable[[str], int]:

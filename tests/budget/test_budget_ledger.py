@@ -366,3 +366,70 @@ class TestStoreUnavailable:
                                agents={"a": "p"}, journal_path=journal)
         assert 1 == await reopened.replay_journal()
         assert _spent(await reopened.status("a")) == [("p[0]", 0.1, 0.0)]
+
+
+BOUND = Estimate(input_tokens=400, output_tokens=100, cost_usd=0.6)  # a quick upper bound of EST
+
+
+def _never() -> Estimate:
+    raise AssertionError("the exact estimate was counted far from every limit")
+
+
+class TestQuickBoundFirst:
+    """``reserve(bound, exact=...)``: the bound is held far from the limits, the exact estimate near them."""
+
+    async def test_far_from_the_limit_the_bound_is_held_and_nothing_is_counted(
+        self, store: BudgetStore, clock: FakeClock, events: list[Any]
+    ) -> None:
+        ledger = make_ledger(store, clock, events, policies={"p": {"limits": [{"usd": 10.0, "per": "day"}]}},
+                             agents={"a": "p"})
+        r = await ledger.reserve("a", BOUND, exact=_never)
+        assert r.estimate is BOUND
+        assert _spent(await ledger.status("a")) == [("p[0]", 0.0, 0.6)]
+        await r.settle(Usage(80, 20, 0.12))
+        assert _spent(await ledger.status("a")) == [("p[0]", 0.12, 0.0)]
+
+    async def test_a_bound_that_does_not_fit_gives_way_to_the_exact_estimate(
+        self, store: BudgetStore, clock: FakeClock, events: list[Any]
+    ) -> None:
+        """The bound ($0.6) exceeds the $0.5 cap, the call ($0.3) fits: it is admitted, holding $0.3 only."""
+        ledger = make_ledger(store, clock, events, policies={"p": {"limits": [{"usd": 0.5, "per": "day"}]}},
+                             agents={"a": "p"})
+        r = await ledger.reserve("a", BOUND, exact=lambda: EST)
+        assert r.estimate is EST
+        assert _spent(await ledger.status("a")) == [("p[0]", 0.0, 0.3)]
+        assert events == []
+
+    async def test_past_half_the_cap_the_exact_estimate_is_held(
+        self, store: BudgetStore, clock: FakeClock, events: list[Any]
+    ) -> None:
+        """Near a limit, bounds held by concurrent calls would refuse calls that fit: the bound gives way early."""
+        ledger = make_ledger(store, clock, events, policies={"p": {"limits": [{"usd": 1.0, "per": "day"}]}},
+                             agents={"a": "p"})
+        r = await ledger.reserve("a", BOUND, exact=lambda: EST)  # 0.6 > half of 1.0
+        assert r.estimate is EST
+        assert _spent(await ledger.status("a")) == [("p[0]", 0.0, 0.3)]
+
+    async def test_the_refusal_reports_the_exact_request(
+        self, store: BudgetStore, clock: FakeClock, events: list[Any]
+    ) -> None:
+        ledger = make_ledger(store, clock, events, policies={"p": {"limits": [{"usd": 0.2, "per": "day"}]}},
+                             agents={"a": "p"})
+        with pytest.raises(BudgetExceeded) as info:
+            await ledger.reserve("a", BOUND, exact=lambda: EST)
+        assert (info.value.requested, info.value.remaining) == (0.3, 0.2)
+        assert _spent(await ledger.status("a")) == [("p[0]", 0.0, 0.0)]
+
+    async def test_a_soft_limit_warns_of_the_exact_estimate_only(
+        self, store: BudgetStore, clock: FakeClock, events: list[Any]
+    ) -> None:
+        """The bound would cross the soft $0.5 limit, the call does not: no warning."""
+        ledger = make_ledger(store, clock, events,
+                             policies={"p": {"mode": "soft", "limits": [{"usd": 0.5, "per": "day"}]}},
+                             agents={"a": "p"})
+        r = await ledger.reserve("a", BOUND, exact=lambda: EST)
+        assert r.estimate is EST and events == []
+        await r.release()
+        over = Estimate(input_tokens=300, output_tokens=300, cost_usd=0.55)
+        await ledger.reserve("a", Estimate(input_tokens=900, output_tokens=300, cost_usd=0.9), exact=lambda: over)
+        assert [e["event"] for e in events] == ["budget.soft_limit_exceeded"]

@@ -149,3 +149,66 @@ def _flat(content: Any) -> list[Any]:
     if isinstance(content, list):
         return [item for part in content for item in _flat(part)]
     return [content]
+
+
+class TestQuickBound:
+    """``quick_estimate`` bounds ``estimate_call`` from above without a tokenizer, or declines."""
+
+    BOUNDED = MODELS
+
+    @staticmethod
+    def _both(model: str, messages: list[dict[str, Any]]) -> tuple[Any, Any]:
+        from loomllm._budget import pricing_plan, quick_estimate
+
+        deployments = [{"model_name": "g", "litellm_params": {"model": model}, "model_info": {"id": "d"}}]
+        plan = pricing_plan(deployments, FLAT)
+        exact = estimate_call(messages, deployments=deployments, max_tokens=64, default_output_cap=256, config=FLAT)
+        quick = quick_estimate(messages, plan=plan, max_tokens=64, default_output_cap=256)
+        return quick, exact
+
+    @pytest.mark.parametrize("model", BOUNDED)
+    def test_never_below_the_count(self, model: str) -> None:
+        """Every corpus text, as plain content, as text parts, with a name and a system prompt."""
+        for text in TEXTS:
+            for messages in (
+                [{"role": "user", "content": text}],
+                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text, "name": "ann"}],
+                [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "text", "text": text[:7]}]}],
+                [{"role": "assistant", "content": None}, {"role": "user", "content": text}],
+            ):
+                quick, exact = self._both(model, messages)
+                assert quick is not None
+                assert quick.input_tokens >= exact.input_tokens > 0, (model, text[:40])
+                assert quick.cost_usd >= exact.cost_usd
+                assert (quick.output_tokens, quick.routes) == (exact.output_tokens, exact.routes)
+
+    @pytest.mark.parametrize("messages", [
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
+        [{"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function",
+                                                              "function": {"name": "f", "arguments": "{}"}}]}],
+        [{"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
+        [{"role": "user", "content": "x" * 1_000_001}],
+        ["not a message"],
+    ])
+    def test_declines_what_it_cannot_bound_cheaply(self, messages: list[Any]) -> None:
+        quick, _ = self._both("openai/gpt-4o-mini", messages) if messages != ["not a message"] else (
+            self._quick_only(messages), None)
+        assert quick is None
+
+    @staticmethod
+    def _quick_only(messages: list[Any]) -> Any:
+        from loomllm._budget import pricing_plan, quick_estimate
+
+        plan = pricing_plan([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini"}}], FLAT)
+        return quick_estimate(messages, plan=plan, max_tokens=64, default_output_cap=256)
+
+    def test_declines_when_litellm_does_its_own_counting(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Where the native counter is not LiteLLM's counter (here: counting switched off), no bound is assumed."""
+        from loomllm._litellm import tokens
+
+        monkeypatch.setattr(litellm_module(), "disable_token_counter", True)
+        tokens._native_params.cache_clear()
+        try:
+            assert self._quick_only([{"role": "user", "content": "hello"}]) is None
+        finally:
+            tokens._native_params.cache_clear()
