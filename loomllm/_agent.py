@@ -123,6 +123,7 @@ class UnifiedAgent:
         self._check_default_params()
         self._output_limit_cache: tuple[int | None] | None = None
         self._pricing: PricingPlan | None = None
+        self._namespace: str | None = None  # the agent's cache namespace (a digest of the cache's identity)
         self._count_until = 0.0  # until then, reservations hold the counted estimate (a limit is near)
         self._allowed_cache: tuple[tuple[str, str], ...] | None = None
 
@@ -684,8 +685,9 @@ class UnifiedAgent:
         if not self.spec.cache:
             return {"no-cache": True, "no-store": True}
         cache_params = self.loom.config.litellm_settings.get("cache_params") or {}
-        base = ({"namespace": agent_namespace(self.agent_name, cache_params)}
-                if self.loom.config.loom.cache.scope == "agent" else {})
+        if self._namespace is None:
+            self._namespace = agent_namespace(self.agent_name, cache_params)
+        base = {"namespace": self._namespace} if self.loom.config.loom.cache.scope == "agent" else {}
         control = self.loom.middleware.cache_policy.cache_control(self.agent_name, call.params, base, cache_params)
         call.cache_lookup = "no-cache" not in control and bool(self.loom.config.litellm_settings.get("cache"))
         return control

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import time
@@ -38,7 +39,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from loomllm._egress import EgressPolicy, EgressScope, EgressVerdict, check_url, deployment_urls, use_scope
 from loomllm._litellm import litellm_proxy_base, module_base_urls, named_credential, response_cache
@@ -371,13 +372,19 @@ class Attempts:
 def _limit_values(value: Mapping[str, Any], *, nested: bool = True, depth: int = 0) -> Iterator[tuple[str, str, Any]]:
     """(key, "cap" | "choices", value) for every output cap and choice count in ``value`` (nested too)."""
     for key, item in value.items():
-        name = str(key).lower().replace("_", "")
-        if name in _CAP_NAMES:
-            yield str(key), "cap", item
-        elif name in _CHOICE_NAMES:
-            yield str(key), "choices", item
+        # Top-level keys are the allowlisted parameter names (few, remembered); nested ones come from callers.
+        kind = _limit_kind(key) if not nested and isinstance(key, str) else _limit_kind.__wrapped__(str(key))
+        if kind is not None:
+            yield str(key), kind, item
         elif nested and isinstance(item, Mapping) and depth < 8:
             yield from _limit_values(item, depth=depth + 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _limit_kind(key: str) -> str | None:
+    """``"cap"``, ``"choices"`` or ``None`` for a request key, in any case and with or without underscores."""
+    name = key.lower().replace("_", "")
+    return "cap" if name in _CAP_NAMES else "choices" if name in _CHOICE_NAMES else None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -453,9 +460,12 @@ def strings_of(value: Any) -> Iterator[str]:
 def _host_of(url: Any) -> str | None:
     if not url:
         return None
-    from urllib.parse import urlsplit
+    return _hostname(str(url))
 
+
+@functools.lru_cache(maxsize=256)
+def _hostname(url: str) -> str | None:
     try:
-        return urlsplit(str(url)).hostname
+        return urlsplit(url).hostname
     except ValueError:
         return None
