@@ -217,3 +217,42 @@ class TestWorstCase:
 
         with pytest.raises(ConfigError, match="price"):
             House(loom)
+
+
+class TestQuickBoundOnTheCallPath:
+    """Far from the limit a call holds a quick byte bound of its prompt; near it, the counted estimate."""
+
+    async def test_far_from_the_limit_no_token_is_counted_before_sending(
+        self, make_loom: Any, wire_server: WireServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import loomllm._budget._pricing as pricing
+
+        def no_count(*args: Any, **kwargs: Any) -> int:
+            raise AssertionError("the prompt was counted far from every limit")
+
+        monkeypatch.setattr(pricing, "prompt_token_bound", no_count)
+        loom = make_loom(_section("{tokens: 1000000, per: day}"))
+        held: list[float] = []
+        agent = loom.agent("gpt")
+        wire_server.route(lambda request: (held.append(1.0), Reply.text("ok"))[1])
+        await agent.chat("a short question " * 20)
+        assert held and (0, ) == (_spent(await agent.budget_status(), "tokens")[1],)
+
+    async def test_near_the_limit_a_call_that_fits_is_admitted(self, make_loom: Any, wire_server: WireServer) -> None:
+        """The byte bound of this prompt (~900 tokens) does not fit the 400-token cap; its count (~210) does."""
+        loom = make_loom(_section("{tokens: 400, per: day}"))
+        wire_server.route(Reply.text("ok"))
+        agent = loom.agent("gpt")
+        await agent.chat("The quarterly report is due on Friday. " * 22)
+        assert 1 == len(wire_server.requests)
+        spent, reserved = _spent(await agent.budget_status(), "tokens")
+        assert 0 == reserved and 0 < spent <= 400
+
+    async def test_a_call_that_does_not_fit_is_refused_with_its_counted_size(
+        self, make_loom: Any, wire_server: WireServer
+    ) -> None:
+        loom = make_loom(_section("{tokens: 100, per: day}"))
+        with pytest.raises(BudgetExceeded) as caught:
+            await loom.agent("gpt").chat("The quarterly report is due on Friday. " * 22)
+        assert 150 < caught.value.requested < 400  # the count (~210 + 20 output), not the ~900-token byte bound
+        assert [] == wire_server.requests
