@@ -21,7 +21,7 @@ from loomllm._scrub import CredentialScrubber, credential_values
 from loomllm._sync import LoopThread
 from loomllm._telemetry import attach_from_config
 from loomllm.config import AgentConfig, LoomConfig, check_agent_spec, deployment_id, load_config
-from loomllm.errors import ConfigError, LoomError
+from loomllm.errors import ConfigError, LoomError, config_errors_in
 from loomllm.prompts import PromptRegistry, PromptTemplate
 
 if TYPE_CHECKING:
@@ -161,12 +161,8 @@ class Loom:
             else:
                 from loomllm._guardrails import Guard  # Presidio: loaded on first use only
 
-                try:
+                with config_errors_in(str(self.config.source) if self.config.source is not None else None):
                     self._guards[agent] = Guard.from_config(self.config.loom.guardrails, profile)
-                except ConfigError as exc:
-                    if exc.file is not None or self.config.source is None:
-                        raise
-                    raise ConfigError(exc.problem, file=str(self.config.source), path=exc.path) from None
         return self._guards[agent]
 
     def egress_policy(self, agent: str) -> Any:

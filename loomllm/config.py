@@ -40,7 +40,7 @@ from loomllm._middleware.config import MiddlewareConfig
 from loomllm._params import RESERVED, is_always_forbidden
 from loomllm._scrub import REDACTED, credential_values
 from loomllm._telemetry.config import TelemetryConfig
-from loomllm.errors import ConfigError, ConfigWarning
+from loomllm.errors import ConfigError, ConfigWarning, config_errors_in
 
 __all__ = ["AgentConfig", "LoomConfig", "LoomSection", "ignored_features", "load_config"]
 
@@ -503,13 +503,10 @@ def _validate_loom_section(loom_raw: dict[str, Any], file: str) -> LoomSection:
     """The typed ``loomllm:`` section; every error names the file (validators that know the full key
     path raise ConfigError themselves)."""
     try:
-        return LoomSection.model_validate(loom_raw)
+        with config_errors_in(file):
+            return LoomSection.model_validate(loom_raw)
     except ValidationError as exc:
         raise _config_error(exc, file, prefix="loomllm", raw=loom_raw, model=LoomSection) from None
-    except ConfigError as exc:
-        if exc.file is not None:
-            raise
-        raise ConfigError(exc.problem, file=file, path=exc.path) from None
 
 
 def _check_top_level(raw: Mapping[str, Any], file: str) -> list[str]:
@@ -903,10 +900,8 @@ def _check_references(config: LoomConfig, file: str, loom_file: str) -> list[str
                           path="loomllm.default_agent")
     _check_teams(config, loom_file)
     _check_agent_names(config, loom_file)
-    try:
+    with config_errors_in(loom_file):
         config.loom.budgets.check_model_groups({*config.groups, *(deployment_id(d) for d in config.model_list)})
-    except ConfigError as exc:
-        raise ConfigError(exc.problem, file=loom_file, path=exc.path) from None
     return notes
 
 

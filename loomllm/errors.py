@@ -34,7 +34,8 @@ back on a :class:`PolicyViolation`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,18 @@ class ConfigError(LoomError):
     def _render(self) -> str:
         parts = [p for p in (self.file, self.path) if p]
         return ": ".join([*parts, self.problem])
+
+
+@contextmanager
+def config_errors_in(file: str | None) -> Iterator[None]:
+    """Name ``file`` in a :class:`ConfigError` raised inside that names no file (a validator knows its key path,
+    not the file it was read from). An error that names a file already, or a ``file`` of None, passes unchanged."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is not None or file is None:
+            raise
+        raise ConfigError(exc.problem, file=file, path=exc.path) from None
 
 
 class ConfigWarning(UserWarning):

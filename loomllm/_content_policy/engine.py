@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loomllm._answers import is_streamed
 from loomllm._telemetry.audit import POLICY_DECISION, emit_decision, is_refusal
 from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
 from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, visible_offsets
-from .texts import TextKey, chunk_texts, field_order, finished_choices, is_streamed, response_texts
+from .texts import TextKey, chunk_texts, field_order, finished_choices, response_texts
 
 if TYPE_CHECKING:
     from loomllm._runtime import Loom

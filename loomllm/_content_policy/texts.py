@@ -1,11 +1,10 @@
 """The texts of an answer that a content policy checks: every string the caller receives, field by field.
 
-An answer's text is not only ``content``: ``reasoning_content``, ``refusal``, thinking blocks,
-tool-call names and arguments, legacy ``function_call`` arguments, provider-specific fields all
-reach the caller. Every field is walked, declared or not (a field this code does not know of is
-checked like the others); fixed words (``role``, ``type``), media bytes and provider signatures are
-left out. A stream is read the way the caller reassembles it: one text per choice and field, tool
-calls by their own ``index`` (parallel tool calls and ``n > 1`` choices interleave their deltas).
+The fields are those :func:`loomllm._answers.answer_strings` walks (the output guardrail walks the same):
+every field, declared or not, a thinking block's signature included; only fixed words (``role``,
+``type``) and media bytes are left out. A stream is read the way the caller reassembles it: one text
+per choice and field, tool calls by their own ``index`` (parallel tool calls and ``n > 1`` choices
+interleave their deltas).
 
 The fields of one choice arrive in an order (:func:`field_order`): reasoning or thinking, then the
 content (or a refusal, or a legacy function call), then the tool calls one index after another. A
@@ -17,74 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FieldPath", "TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "is_streamed",
-           "response_text", "response_texts"]
+from loomllm._answers import AnswerPath, answer_strings
 
-FieldPath = tuple[str | int, ...]
-"""Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``)."""
+__all__ = ["TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "response_text",
+           "response_texts"]
 
-TextKey = tuple[int, FieldPath]
+TextKey = tuple[int, AnswerPath]
 """``(choice index, field path)``: one text the caller reassembles from a stream."""
 
-#: Fields that hold a fixed word, not text anyone wrote.
-_FIXED_FIELDS = frozenset({"role", "type", "finish_reason"})
-#: Opaque provider bytes the caller cannot read as text (a thinking block's signature).
-_OPAQUE_FIELDS = frozenset({"signature"})
-#: Nesting deeper than this is not walked (litellm's objects are a few levels deep).
-_MAX_DEPTH = 16
 
-
-def _children(node: Any) -> list[tuple[str | int, Any]]:
-    """``(key, value)`` of a dict, list or pydantic object (declared fields and extras)."""
-    if isinstance(node, dict):
-        return [(key, value) for key, value in node.items() if isinstance(key, str)]
-    if isinstance(node, list | tuple):
-        return list(enumerate(node))
-    members = getattr(node, "__dict__", None)
-    if not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
-        return []
-    extra = getattr(node, "__pydantic_extra__", None) or {}
-    return [(key, value) for key, value in {**members, **extra}.items() if not key.startswith("_")]
-
-
-def _tool_index(call: Any, position: int) -> int:
-    """A tool call's own index (a stream's deltas name the call they extend), else its list position."""
-    index = call.get("index") if isinstance(call, dict) else getattr(call, "index", None)
-    return index if isinstance(index, int) and not isinstance(index, bool) else position
-
-
-def _is_media(path: FieldPath, text: str) -> bool:
-    """Base64 audio and ``data:`` images: bytes the model did not write as text (a transcript is text)."""
-    return path[-2:] == ("audio", "data") or (text.startswith("data:") and "images" in path)
-
-
-def field_strings(node: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
-    """``(path, text)`` for every string the caller receives in ``node`` (a message or a delta)."""
-    found: list[tuple[FieldPath, str]] = []
-    if len(path) > _MAX_DEPTH:
-        return found
-    for key, value in _children(node):
-        if path == ("tool_calls",) and isinstance(key, int):
-            key = _tool_index(value, key)
-        here = (*path, key)
-        if isinstance(value, str):
-            if value and key not in _FIXED_FIELDS and key not in _OPAQUE_FIELDS and not _is_media(here, value):
-                found.append((here, value))
-        elif value is not None and not isinstance(value, int | float | bool):
-            found.extend(field_strings(value, here))
-    return found
-
-
-def is_streamed(path: FieldPath) -> bool:
-    """Whether the field at ``path`` arrives in pieces (held back in a stream), not whole in one delta."""
-    if path in (("content",), ("reasoning_content",), ("refusal",), ("function_call", "arguments")):
-        return True
-    if len(path) == 3 and path[0] == "thinking_blocks" and path[2] == "thinking":
-        return True
-    return len(path) == 4 and path[0] == "tool_calls" and path[2:] in (("function", "arguments"), ("custom", "input"))
-
-
-def field_order(path: FieldPath) -> tuple[int, int] | None:
+def field_order(path: AnswerPath) -> tuple[int, int] | None:
     """Where the field at ``path`` comes in a choice's answer, earliest first (None: no fixed place).
 
     Reasoning and thinking come first, then the content (a refusal or a legacy function call stand in
@@ -105,8 +46,8 @@ def response_texts(response: Any) -> list[str]:
     """Every text field of every choice of a chat response, content first."""
     texts: list[str] = []
     for choice in getattr(response, "choices", None) or []:
-        fields = field_strings(getattr(choice, "message", None))
-        texts += [text for path, text in sorted(fields, key=lambda field: field[0] != ("content",))]
+        fields = answer_strings(getattr(choice, "message", None))
+        texts += [found.text for found in sorted(fields, key=lambda found: found.path != ("content",))]
     return texts
 
 
@@ -125,9 +66,9 @@ def chunk_texts(chunk: Any) -> dict[TextKey, str]:
     texts: dict[TextKey, str] = {}
     for position, choice in enumerate(getattr(chunk, "choices", None) or []):
         choice_index = _choice_index(choice, position)
-        for path, text in field_strings(getattr(choice, "delta", None)):
-            key = (choice_index, path)
-            texts[key] = texts.get(key, "") + text
+        for found in answer_strings(getattr(choice, "delta", None)):
+            key = (choice_index, found.path)
+            texts[key] = texts.get(key, "") + found.text
     return texts
 
 

@@ -10,6 +10,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from loomllm._answers import AnswerPath, AnswerString, answer_strings, put_answer_string
 from loomllm._events import LibraryLogger
 
 from ..errors import ConfigError, Finding, GuardrailViolation
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .analyzer import Detection, Scanner, ScanSettings
     from .stream import StreamFilter
 
-__all__ = ["ANALYZER_ERROR", "Guard", "answer_strings", "put_answer_string"]
+__all__ = ["ANALYZER_ERROR", "Guard"]
 
 _log = LibraryLogger("loomllm.guardrails")
 
@@ -156,60 +157,6 @@ def _merge_decisions(decisions: list[Decision], more: list[Decision]) -> list[De
     return sorted(merged, key=lambda d: d.start)
 
 
-#: Answer fields that hold a fixed word, not text anyone wrote: never scanned.
-_FIXED_FIELDS = frozenset({"role", "type", "finish_reason"})
-#: Nesting deeper than this in an answer is not walked (litellm's objects are a few levels deep).
-_MAX_ANSWER_DEPTH = 16
-
-AnswerPath = tuple[str | int, ...]
-
-
-def _children(node: Any) -> list[tuple[Any, str | int, Any]]:
-    """``(container, key, value)`` for each member of a dict, list or pydantic object (fields and extras)."""
-    if isinstance(node, dict):
-        return [(node, key, value) for key, value in node.items() if isinstance(key, str)]
-    if isinstance(node, list):
-        return [(node, index, value) for index, value in enumerate(node)]
-    members = getattr(node, "__dict__", None)
-    if not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
-        return []
-    extra = getattr(node, "__pydantic_extra__", None) or {}
-    return [(node, key, value) for key, value in {**members, **extra}.items() if not key.startswith("_")]
-
-
-def _is_media(path: AnswerPath, text: str) -> bool:
-    """Base64 audio and ``data:`` image URLs: bytes the model did not write as text (their transcript is text)."""
-    return (path[-2:] == ("audio", "data")) or (text.startswith("data:") and "images" in path)
-
-
-def answer_strings(node: Any, path: AnswerPath = ()) -> list[tuple[AnswerPath, Any, str | int, str]]:
-    """``(path, container, key, text)`` for every string the caller receives in ``node`` (a message or a delta).
-
-    Every field is walked, declared or not (``refusal``, ``annotations``, ``thinking_blocks``, tool-call
-    ``id`` and ``name``, custom tool ``input``, ``provider_specific_fields`` ...): a field this code does not
-    know of is scanned like the others. Fixed words (``role``, ``type``) and media bytes are left out.
-    """
-    found: list[tuple[AnswerPath, Any, str | int, str]] = []
-    if len(path) > _MAX_ANSWER_DEPTH:
-        return found
-    for container, key, value in _children(node):
-        here = (*path, key)
-        if isinstance(value, str):
-            if value and key not in _FIXED_FIELDS and not _is_media(here, value):
-                found.append((here, container, key, value))
-        elif value is not None and not isinstance(value, (int, float, bool)):
-            found.extend(answer_strings(value, here))
-    return found
-
-
-def put_answer_string(container: Any, key: str | int, text: str) -> None:
-    """Replace one string found by :func:`answer_strings`."""
-    if isinstance(container, (dict, list)):
-        container[key] = text  # type: ignore[index]
-    else:
-        setattr(container, str(key), text)
-
-
 def _is_json_field(path: AnswerPath, text: str) -> bool:
     """Whether a restored value must be JSON-escaped in this field (tool arguments, JSON content)."""
     if path[-1] == "arguments":
@@ -223,7 +170,7 @@ def _output_texts(response: Any) -> list[str]:
     for choice in getattr(response, "choices", None) or []:
         message = getattr(choice, "message", None)
         if message is not None:
-            texts += [text for *_, text in answer_strings(message)]
+            texts += [found.text for found in answer_strings(message)]
     return texts
 
 
@@ -512,7 +459,7 @@ class Guard:
         """Scan every string of every choice's message; block, redact or mask; restore placeholders.
 
         Content, reasoning, refusal, tool-call ids, names and arguments, annotations, thinking blocks and any
-        field LiteLLM adds later (see :func:`answer_strings`). Mutates and returns ``response`` (a
+        field LiteLLM adds later (see :func:`loomllm._answers.answer_strings`). Mutates and returns ``response`` (a
         ``litellm.ModelResponse``).
         """
         blocked: list[Finding] = []
@@ -522,12 +469,10 @@ class Guard:
             if message is None:
                 continue
             before = sum(changed.values())
-            for path, container, key, text in answer_strings(message):
-                protected = self._protect_output_text(
-                    text, index, _is_json_field(path, text), vault, agent, blocked, changed
-                )
-                if protected != text:
-                    put_answer_string(container, key, protected)
+            for found in answer_strings(message):
+                protected = self._protect_output_text(found, index, vault, agent, blocked, changed)
+                if protected != found.text:
+                    put_answer_string(found, protected)
             if sum(changed.values()) != before and getattr(choice, "logprobs", None) is not None:
                 choice.logprobs = None  # its tokens spell out what was just redacted
         vault.record("output", changed)
@@ -549,20 +494,24 @@ class Guard:
 
     def _protect_output_text(
         self,
-        text: str,
+        found: AnswerString,
         index: int,
-        is_json: bool,
         vault: Vault,
         agent: str,
         blocked: list[Finding],
         changed: Counter[str],
     ) -> str:
+        text = found.text
         decisions = self.decide(text, "output", message_index=index, agent=agent)
+        if not found.writable:  # a tuple's member cannot be rewritten: any finding in it blocks
+            blocked.extend(Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions)
+            return text
         blocked.extend(
             Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions if d.action == "block"
         )
         changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
-        return apply_decisions(text, decisions, vault, restore=self.profile.restore, json_escape=is_json)
+        return apply_decisions(text, decisions, vault, restore=self.profile.restore,
+                               json_escape=_is_json_field(found.path, text))
 
     def outbound(self, agent: str) -> OutboundView:
         """This profile as the input of another provider (a moderation model) needs it: see :class:`OutboundView`."""

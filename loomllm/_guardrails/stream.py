@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._answers import answer_strings, is_streamed, put_answer_string
 from ..errors import Finding
 from .policy import Decision, apply_decisions
 
@@ -147,15 +148,6 @@ class _ChoiceState:
 _REFUSAL, _THINKING, _FUNCTION_CALL = "refusal", "thinking", "function_call"
 
 
-def _streamed(path: tuple[Any, ...]) -> bool:
-    """Whether the string at ``path`` of a delta arrives in pieces (a text stream scans it, not the whole scan)."""
-    if path in (("content",), ("reasoning_content",), ("refusal",), ("function_call", "arguments")):
-        return True
-    if len(path) == 3 and path[0] == "thinking_blocks" and path[2] == "thinking":
-        return True
-    return len(path) == 4 and path[0] == "tool_calls" and path[2:] in (("function", "arguments"), ("custom", "input"))
-
-
 def _get(node: Any, key: str) -> Any:
     return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
 
@@ -212,19 +204,16 @@ class StreamFilter:
 
     def _scan_whole_values(self, state: _ChoiceState, choice_index: int, delta: Any) -> None:
         """Scan (and rewrite) every string of ``delta`` that arrives whole, with its field's previous piece."""
-        from .guard import answer_strings, put_answer_string
-
-        calls = getattr(delta, "tool_calls", None) or []
-        for path, container, key, text in answer_strings(delta):
-            if _streamed(path):
+        for found in answer_strings(delta):  # tool calls by their own index: a call's pieces share one tail
+            if is_streamed(found.path):
                 continue
-            if path[0] == "tool_calls" and isinstance(path[1], int) and path[1] < len(calls):
-                path = ("tool_calls", getattr(calls[path[1]], "index", path[1]), *path[2:])
+            path, text = found.path, found.text
             previous = state.whole_tails.get(path, "")
             window = previous + text
             offset = len(previous)
             decisions = self.guard.decide(window, "output", message_index=choice_index, agent=self.agent, cache=False)
-            blocks = [d for d in decisions if d.action == "block" and d.end > offset]
+            # A tuple's member cannot be rewritten: any finding in it blocks.
+            blocks = [d for d in decisions if (d.action == "block" or not found.writable) and d.end > offset]
             if blocks:
                 findings = [
                     Finding(d.entity_type, choice_index, d.start - offset, d.end - offset, d.score, "output")
@@ -235,8 +224,8 @@ class StreamFilter:
             applied = Counter(f"{d.entity_type}:{d.action}" for d in decisions if d.end > offset)
             if applied:
                 self.vault.record("output", applied)
-            if out != text:
-                put_answer_string(container, key, out)
+            if out != text and found.writable:
+                put_answer_string(found, out)
             state.whole_tails[path] = window[-_LOOKBACK:]
 
     def may_restore(self) -> bool:

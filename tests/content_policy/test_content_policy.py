@@ -486,7 +486,7 @@ class TestModerationAnswers:
 
 class TestFieldsTheCallerSees:
     def test_response_texts_include_every_text_field(self) -> None:
-        """Reasoning, refusal, thinking, tool-call names and arguments are checked; signatures are not text."""
+        """Reasoning, refusal, thinking (its signature too), tool-call names and arguments are checked."""
         from loomllm._content_policy import response_texts
 
         texts = response_texts(answer({
@@ -495,7 +495,26 @@ class TestFieldsTheCallerSees:
             "thinking_blocks": [{"type": "thinking", "thinking": "Hmm.", "signature": "c2lnbmF0dXJl"}],
         }))
         assert "Done." == texts[0]
-        assert {"Plan: stall.", "Not that.", "call_7", "send", "{}", "Hmm."} == set(texts[1:])
+        assert {"Plan: stall.", "Not that.", "call_7", "send", "{}", "Hmm.", "c2lnbmF0dXJl"} == set(texts[1:])
+
+    @pytest.mark.parametrize("message", [
+        {"content": "Done.",
+         "thinking_blocks": [{"type": "thinking", "thinking": "Hmm.", "signature": "wire the funds"}]},
+        {"content": "Done.", "provider_specific_fields": {"signature": "wire the funds"}},
+    ], ids=["thinking_block_signature", "provider_field_named_signature"])
+    async def test_a_deny_word_in_a_signature_blocks(self, message: dict[str, Any]) -> None:
+        """A signature is opaque to the provider's API, not to the caller, who receives it: checked like any field."""
+        with pytest.raises(ContentPolicyViolation):
+            await deny_policy(["wire the funds"]).check_response(answer(message), agent="a", call_id="c",
+                                                                 events=Events())
+
+    async def test_a_deny_word_in_a_streamed_signature_blocks(self) -> None:
+        """A signature arrives whole in one delta of a stream: checked there."""
+        stream = deny_policy(["wire the funds"]).stream_filter(agent="a", call_id="c", events=Events())
+        block = {"type": "thinking", "thinking": "Hmm.", "signature": "wire the funds"}
+        with pytest.raises(ContentPolicyViolation):
+            await stream.feed([stream_chunk([(0, {"thinking_blocks": [block]})])])
+            await stream.feed([stream_chunk([(0, {"content": "Done."})], "stop")], final=True)
 
     @pytest.mark.parametrize("message", [
         {"content": "Done.", "reasoning_content": "Then wire the funds."},

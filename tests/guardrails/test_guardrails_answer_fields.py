@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from guardrail_values import AWS_KEY, CARD
 
+from loomllm._answers import answer_strings
 from loomllm._guardrails import Guard
-from loomllm._guardrails.guard import answer_strings
 from loomllm._litellm import litellm_module
 from loomllm.errors import GuardrailViolation
 
@@ -85,6 +85,20 @@ class TestWholeAnswers:
         )
         assert answer.choices[0].logprobs is None
 
+    @pytest.mark.parametrize("value", [AWS_KEY, CARD], ids=["blocked_entity", "masked_entity"])
+    def test_a_finding_in_a_tuple_blocks(self, guard: Guard, value: str) -> None:
+        """A tuple's member cannot be masked in place: the answer is blocked rather than delivered unscanned."""
+        message = {"content": "hi", "provider_specific_fields": {"citations": (f"see {value}",)}}
+        with pytest.raises(GuardrailViolation) as caught:
+            guard.protect_output_sync(response(message), guard.new_vault(), agent="a")
+        assert value not in str(caught.value)
+
+    def test_a_clean_tuple_comes_through(self, guard: Guard) -> None:
+        """Without a finding, a tuple's strings are delivered as they are."""
+        message = {"content": "hi", "provider_specific_fields": {"citations": ("see page 2",)}}
+        answer = guard.protect_output_sync(response(message), guard.new_vault(), agent="a")
+        assert ("see page 2",) == answer.choices[0].message.provider_specific_fields["citations"]
+
     def test_media_bytes_and_fixed_words_are_not_scanned(self) -> None:
         """Base64 audio, ``data:`` image URLs, roles and types are not text the model wrote."""
         message = response(
@@ -140,6 +154,12 @@ class TestStreams:
             call["function"]["name"] = AWS_KEY
         with pytest.raises(GuardrailViolation):
             delivered(guard, [chunk({"role": "assistant", "tool_calls": [call]})])
+
+    def test_a_masked_entity_in_a_streamed_tuple_blocks(self, guard: Guard) -> None:
+        """A delta's tuple member cannot be masked in place: the stream is blocked, the card never sent."""
+        with pytest.raises(GuardrailViolation) as caught:
+            delivered(guard, [chunk({"content": "hi", "provider_specific_fields": {"citations": (f"see {CARD}",)}})])
+        assert CARD not in str(caught.value)
 
     def test_a_tool_call_name_split_in_two_chunks_blocks(self, guard: Guard) -> None:
         """A whole-value field split across chunks is scanned with its previous piece."""

@@ -1,0 +1,115 @@
+"""The strings of a LiteLLM answer, field by field: what every output policy reads.
+
+An answer's text is not only ``content``: ``reasoning_content``, ``refusal``, thinking blocks (their
+text and their signature), tool-call ids, names and arguments, custom tool input, legacy
+``function_call``, annotations, audio transcripts and ``provider_specific_fields`` all reach the
+caller. :func:`answer_strings` walks every field of a message (``ModelResponse``) or a delta
+(``ModelResponseStream``), declared or not, so a field LiteLLM adds later is read like the others.
+Left out are only fixed words (``role``, ``type``, ``finish_reason``) and media bytes (base64 audio,
+``data:`` images).
+
+The output guardrail (which rewrites what it finds, through :func:`put_answer_string`) and the
+content policy (which only reads) both walk answers with this module, so neither can see a field
+the other misses. It imports nothing of loomllm: policy packages do not import each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = ["AnswerPath", "AnswerString", "answer_strings", "is_streamed", "put_answer_string"]
+
+AnswerPath = tuple[str | int, ...]
+"""Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``).
+
+Tool calls are named by their own ``index`` (a stream's deltas name the call they extend; parallel
+calls interleave), every other list member by its position.
+"""
+
+#: Fields that hold a fixed word, not text anyone wrote.
+_FIXED_FIELDS = frozenset({"role", "type", "finish_reason"})
+#: Nesting deeper than this is not walked (LiteLLM's objects are a few levels deep).
+_MAX_DEPTH = 16
+
+
+class AnswerString(NamedTuple):
+    """One string of an answer: where it is, the object holding it, and its key there."""
+
+    path: AnswerPath
+    container: Any  # a dict, list, tuple or pydantic object
+    key: str | int  # the string's key or position in ``container`` (a tool call's list position, not its index)
+    text: str
+
+    @property
+    def writable(self) -> bool:
+        """Whether :func:`put_answer_string` can replace it (a member of a tuple cannot be replaced in place)."""
+        return not isinstance(self.container, tuple)
+
+
+def _children(node: Any) -> list[tuple[str | int, Any]]:
+    """``(key, value)`` of a dict, list, tuple or pydantic object (declared fields and extras)."""
+    if isinstance(node, dict):
+        return [(key, value) for key, value in node.items() if isinstance(key, str)]
+    if isinstance(node, list | tuple):
+        return list(enumerate(node))
+    members = getattr(node, "__dict__", None)
+    if not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
+        return []
+    extra = getattr(node, "__pydantic_extra__", None) or {}
+    return [(key, value) for key, value in {**members, **extra}.items() if not key.startswith("_")]
+
+
+def _tool_index(call: Any, position: int) -> int:
+    """A tool call's own index, else its list position."""
+    index = call.get("index") if isinstance(call, dict) else getattr(call, "index", None)
+    return index if isinstance(index, int) and not isinstance(index, bool) else position
+
+
+def _is_media(path: AnswerPath, text: str) -> bool:
+    """Base64 audio and ``data:`` image URLs: bytes the model did not write as text (a transcript is text)."""
+    return path[-2:] == ("audio", "data") or (text.startswith("data:") and "images" in path)
+
+
+def answer_strings(node: Any, path: AnswerPath = ()) -> list[AnswerString]:
+    """Every non-empty string the caller receives in ``node`` (a message or a delta), in field order.
+
+    Every field is walked, declared or not. A thinking block's ``signature`` is walked too: it is
+    opaque provider data, but the caller receives it like any other string (and a provider, or
+    anything between it and us, may put anything there).
+    """
+    found: list[AnswerString] = []
+    if len(path) > _MAX_DEPTH:
+        return found
+    for key, value in _children(node):
+        here = (*path, _tool_index(value, key) if path == ("tool_calls",) and isinstance(key, int) else key)
+        if isinstance(value, str):
+            if value and key not in _FIXED_FIELDS and not _is_media(here, value):
+                found.append(AnswerString(here, node, key, value))
+        elif value is not None and not isinstance(value, int | float | bool):
+            found.extend(answer_strings(value, here))
+    return found
+
+
+def put_answer_string(found: AnswerString, text: str) -> None:
+    """Replace one string found by :func:`answer_strings` with ``text`` (it must be :attr:`~AnswerString.writable`)."""
+    container, key = found.container, found.key
+    if isinstance(container, dict | list):
+        container[key] = text  # type: ignore[index]
+    elif isinstance(container, tuple):
+        raise TypeError(f"{found.path!r} is a member of a tuple: it cannot be replaced in place")
+    else:
+        setattr(container, str(key), text)
+
+
+def is_streamed(path: AnswerPath) -> bool:
+    """Whether the field at ``path`` of a delta arrives in pieces across chunks, not whole in one delta.
+
+    Content, reasoning, refusal, a thinking block's text, legacy ``function_call`` arguments, and a tool
+    call's function arguments or custom input. Everything else (ids, names, signatures, annotations,
+    provider fields) arrives whole in the chunk that carries it.
+    """
+    if path in (("content",), ("reasoning_content",), ("refusal",), ("function_call", "arguments")):
+        return True
+    if len(path) == 3 and path[0] == "thinking_blocks" and path[2] == "thinking":
+        return True
+    return len(path) == 4 and path[0] == "tool_calls" and path[2:] in (("function", "arguments"), ("custom", "input"))
