@@ -462,8 +462,11 @@ class UnifiedAgent:
                 return await self._route_once(call, state)
         except BaseException as exc:
             if reservation is not None and state.started is not None and maybe_processed(exc):
-                # The provider may have run it: charge the worst case (counted, not the quick bound reserved).
-                estimate = self._call_estimate(call)
+                # The provider may have run it: charge the worst case (counted, else the quick bound reserved).
+                try:
+                    estimate = self._call_estimate(call)
+                except Exception:  # counting must never leave the reservation held
+                    estimate = reservation.estimate
                 await reservation.settle(Usage(input_tokens=estimate.input_tokens, output_tokens=estimate.output_tokens,
                                                cost_usd=estimate.cost_usd, deployment=state.deployment))
             await self._release(reservation)

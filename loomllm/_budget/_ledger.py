@@ -277,10 +277,13 @@ class BudgetLedger:
         :class:`BudgetStoreUnavailable` (store down and the budget fails closed).
         """
         shown = scoped_keys(self.config, keys)
-        if exact is not None and self._missing_keys(shown):
-            estimate, exact = exact(), None  # the refusal below reports the exact request
-        self._require_keys(agent, estimate, shown)
-        plan = self._call_plan(agent, estimate, shown)
+        try:
+            self._require_keys(agent, estimate, shown)
+            plan = self._call_plan(agent, estimate, shown)
+        except BudgetExceeded:
+            if exact is None:
+                raise
+            return await self.reserve(agent, exact(), keys=keys)  # the refusal names the exact request
         if not plan:  # nothing to hold, but the settle still records the call's spend
             return Reservation(self, agent, estimate, os.urandom(12).hex(), keys=shown)
         now = self.now()
@@ -299,9 +302,6 @@ class BudgetLedger:
         if self._journal_pending and (self._replay is None or self._replay.done()):
             self._replay = asyncio.get_running_loop().create_task(self.replay_journal())
         return reservation
-
-    def _missing_keys(self, keys: Mapping[str, str]) -> bool:
-        return any(scope.required and kind not in keys for kind, scope in self.config.scopes.items())
 
     def _require_keys(self, agent: str, estimate: Estimate, keys: Mapping[str, str]) -> None:
         for kind, scope in self.config.scopes.items():

@@ -288,6 +288,8 @@ def estimate_call(
     return plan.estimate(counted, output_tokens)
 
 
+#: Message keys whose values LiteLLM counts with a formula of its own: messages with them are counted exactly.
+_COUNTED_APART = frozenset({"tool_calls", "function_call", "search_results"})
 #: Above this many characters the quick bound is not tried: LiteLLM extrapolates counts of huge texts.
 _QUICK_MAX_CHARS = 1_000_000
 
@@ -299,8 +301,10 @@ def quick_estimate(
 
     Every model here is counted with a byte-level BPE (tiktoken's ``cl100k_base`` / ``o200k_base``), in
     which no token is shorter than one UTF-8 byte: a text's byte length bounds its count. Message framing is
-    bounded as LiteLLM counts it at most (4 per message, 1 per name, 3 for the reply). Only plain messages
-    (string values, text parts) are bounded; tool calls, media and tool definitions are counted exactly.
+    bounded as LiteLLM counts it at most (4 per message, 1 per name, 3 for the reply), and the keys' bytes are
+    counted too, so the bound also covers :func:`_conservative_tokens`, the count of prompts LiteLLM refuses
+    to count. Only plain messages (string values, text parts) are bounded; tool calls, media and tool
+    definitions are counted exactly.
     Counting a new 2 KB prompt with the tokenizer costs 100-160 µs in a busy process (its tables fall out
     of the CPU caches between calls); this costs about 1 µs. The reservation holds the bound; the ledger
     counts exactly when the bound does not fit (:meth:`BudgetLedger.reserve`).
@@ -316,6 +320,9 @@ def quick_estimate(
             return None
         counted += _PER_MESSAGE
         for key, value in message.items():
+            if key in _COUNTED_APART:
+                return None  # LiteLLM counts these its own way (and refuses some shapes): count exactly
+            counted += len(str(key).encode("utf-8", "surrogatepass"))
             if value is None:
                 continue
             texts: list[str]
