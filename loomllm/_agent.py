@@ -124,7 +124,8 @@ class UnifiedAgent:
         self._output_limit_cache: tuple[int | None] | None = None
         self._pricing: PricingPlan | None = None
         self._namespace: str | None = None  # the agent's cache namespace (a digest of the cache's identity)
-        self._count_until = 0.0  # until then, reservations hold the counted estimate (a limit is near)
+        # Until then, reservations hold the counted estimate: a limit of this agent (any of its budget keys) is near.
+        self._count_until = 0.0
         self._allowed_cache: tuple[tuple[str, str], ...] | None = None
 
     # --- public API: async ------------------------------------------------------------------
@@ -311,7 +312,7 @@ class UnifiedAgent:
             try:
                 tokens_in, tokens_out = tally.tokens(self._model_name_for_count(), call)
             except Exception:  # counting must never leave the reservation held: charge the worst case
-                estimate = reservation.estimate if reservation is not None else None
+                estimate = self._worst_case(call, reservation)
                 tokens_in, tokens_out = (estimate.input_tokens, estimate.output_tokens) if estimate else (0, 0)
             if outcome != "ok" and tally.reported is None and reservation is not None:
                 # Stopped before the provider's usage: it may go on generating (and billing) up to the cap.
@@ -462,11 +463,8 @@ class UnifiedAgent:
                 return await self._route_once(call, state)
         except BaseException as exc:
             if reservation is not None and state.started is not None and maybe_processed(exc):
-                # The provider may have run it: charge the worst case (counted, else the quick bound reserved).
-                try:
-                    estimate = self._call_estimate(call)
-                except Exception:  # counting must never leave the reservation held
-                    estimate = reservation.estimate
+                # The provider may have run it: charge the worst case.
+                estimate = self._worst_case(call, reservation) or reservation.estimate
                 await reservation.settle(Usage(input_tokens=estimate.input_tokens, output_tokens=estimate.output_tokens,
                                                cost_usd=estimate.cost_usd, deployment=state.deployment))
             await self._release(reservation)
@@ -643,9 +641,23 @@ class UnifiedAgent:
             plan=self._pricing_plan(),
         )
 
+    def _worst_case(self, call: _Call, reservation: Reservation | None) -> Estimate | None:
+        """What a call that may have run is charged: its counted estimate, else the (quick) one it reserved."""
+        if reservation is None:
+            return None
+        try:
+            return self._call_estimate(call)
+        except Exception:  # counting must never leave the reservation held
+            return reservation.estimate
+
     def _quick_estimate(self, call: _Call) -> Estimate | None:
-        """An upper bound of the estimate without counting tokens (plain chat messages), else ``None``."""
+        """An upper bound of the estimate without counting tokens (plain chat messages), else ``None``.
+
+        Not for calls under a tpm limit: the rate gate counts them anyway (``_wait_for_rate``).
+        """
         if call.kind == "embedding" or call.params.get("tools"):
+            return None
+        if self.loom.middleware.rates_enforced and has_tpm(self._deployments):
             return None
         return quick_estimate(call.messages, plan=self._pricing_plan(), max_tokens=self._output_cap(call),
                               default_output_cap=self.loom.config.loom.budgets.default_output_cap)
@@ -678,7 +690,7 @@ class UnifiedAgent:
         for dep, price in zip(self._deployments, self._pricing_plan().prices, strict=True):
             if price is None:
                 continue
-            cost = price.input * tokens_in + price.output * tokens_out
+            cost = price.cost(tokens_in, tokens_out)
             if deployment_id(dep) == model_id:
                 return cost
             costs.append(cost)

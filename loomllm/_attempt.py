@@ -372,19 +372,21 @@ class Attempts:
 def _limit_values(value: Mapping[str, Any], *, nested: bool = True, depth: int = 0) -> Iterator[tuple[str, str, Any]]:
     """(key, "cap" | "choices", value) for every output cap and choice count in ``value`` (nested too)."""
     for key, item in value.items():
-        # Top-level keys are the allowlisted parameter names (few, remembered); nested ones come from callers.
-        kind = _limit_kind(key) if not nested and isinstance(key, str) else _limit_kind.__wrapped__(str(key))
+        # Top-level keys are LiteLLM's and the allowlisted parameter names (remembered); nested ones come from callers.
+        kind = _known_limit_kind(key) if not nested and isinstance(key, str) else _limit_kind(str(key))
         if kind is not None:
             yield str(key), kind, item
         elif nested and isinstance(item, Mapping) and depth < 8:
             yield from _limit_values(item, depth=depth + 1)
 
 
-@functools.lru_cache(maxsize=1024)
 def _limit_kind(key: str) -> str | None:
     """``"cap"``, ``"choices"`` or ``None`` for a request key, in any case and with or without underscores."""
     name = key.lower().replace("_", "")
     return "cap" if name in _CAP_NAMES else "choices" if name in _CHOICE_NAMES else None
+
+
+_known_limit_kind = functools.lru_cache(maxsize=1024)(_limit_kind)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -460,7 +462,9 @@ def strings_of(value: Any) -> Iterator[str]:
 def _host_of(url: Any) -> str | None:
     if not url:
         return None
-    return _hostname(str(url))
+    text = str(url)
+    # Remembered per process only without userinfo: a URL's credentials stay out of any cache.
+    return _hostname(text) if "@" not in text else _hostname.__wrapped__(text)
 
 
 @functools.lru_cache(maxsize=256)

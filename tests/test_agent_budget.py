@@ -256,3 +256,75 @@ class TestQuickBoundOnTheCallPath:
             await loom.agent("gpt").chat("The quarterly report is due on Friday. " * 22)
         assert 150 < caught.value.requested < 400  # the count (~210 + 20 output), not the ~900-token byte bound
         assert [] == wire_server.requests
+
+
+class TestCountingNearALimit:
+    async def test_after_a_near_limit_call_the_agent_counts_first_for_a_while(
+        self, make_loom: Any, wire_server: WireServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import loomllm._agent as agent_module
+
+        tried: list[int] = []
+        real = agent_module.quick_estimate
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            tried.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(agent_module, "quick_estimate", counting)
+        loom = make_loom(_section("{tokens: 2000, per: day}"))
+        wire_server.route(Reply.text("ok"))
+        agent = loom.agent("gpt")
+        prompt = "The quarterly report is due on Friday. " * 22  # bound ~900 tokens: past half the 2000 cap
+        await agent.chat(prompt)
+        await agent.chat(prompt)
+        assert 1 == len(tried)  # the second call counted first (one store trip)
+        monkeypatch.setattr(agent_module, "_COUNT_NEAR_LIMIT_S", 0.0)
+        agent._count_until = 0.0  # the 2 s window is over
+        await agent.chat("hi")  # sets a window of 0 s if it falls back again
+        await agent.chat("hi")
+        assert 3 == len(tried)
+
+    async def test_a_stream_whose_count_fails_is_charged_its_counted_worst_case(
+        self, make_loom: Any, wire_server: WireServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Far from the limit the stream holds the quick bound; when counting its usage fails, the charge is the
+        counted worst case, not the (larger) bound."""
+        import loomllm._agent as agent_module
+
+        loom = make_loom(_section("{tokens: 100000, per: day}"))
+        wire_server.route(Reply.text("one two three"))
+        agent = loom.agent("gpt")
+
+        def broken(self: Any, model: str, call: Any) -> Any:
+            raise ValueError("cannot count")
+
+        monkeypatch.setattr(agent_module._StreamTally, "tokens", broken)
+        prompt = "The quarterly report is due on Friday. " * 22
+        async for _ in agent.stream(prompt):
+            pass
+        spent, reserved = _spent(await agent.budget_status(), "tokens")
+        assert 0 == reserved and 150 < spent < 400  # ~210 counted + 20 output; the byte bound is ~900
+
+    async def test_calls_under_a_tpm_limit_reserve_the_counted_estimate(
+        self, make_loom: Any, wire_server: WireServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The rate gate counts the prompt anyway: the reservation holds that count, never a bound."""
+        import loomllm._agent as agent_module
+
+        monkeypatch.setattr(agent_module, "quick_estimate", lambda *a, **k: pytest.fail("bound tried under tpm"))
+        head = f"""
+model_list:
+  - model_name: smart
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{wire_server.openai_base}", api_key: sk-test, tpm: 100000}}
+    model_info: {{id: "{uuid.uuid4().hex}"}}
+router_settings: {{num_retries: 0}}
+"""
+        loom = make_loom("""
+agents: {gpt: {model: smart, max_tokens: 20, budget: roomy}}
+middleware: {rate_limits: {max_wait_s: 60}}
+budgets: {policies: {roomy: {limits: [{tokens: 100000, per: day}]}}}
+""", head=head)
+        wire_server.route(Reply.text("ok"))
+        await loom.agent("gpt").chat("hello")
+        assert 1 == len(wire_server.requests)

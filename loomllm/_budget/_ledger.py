@@ -294,7 +294,7 @@ class BudgetLedger:
         except BudgetStoreUnavailable as exc:
             return self._store_down(agent, estimate, plan, exc)
         if exact is not None and _too_close(charges, verdict):
-            if verdict.ok:
+            if verdict.ok:  # a store that fails here keeps the bound's lease until its TTL: held, never spent
                 await self.commit(agent, lease, charges, [0] * len(charges), charges, owners, "release")
             return await self.reserve(agent, exact(), keys=keys)
         reservation = self._admit(agent, estimate, lease, charges, owners, verdict, shown)

@@ -73,6 +73,10 @@ class Price:
     source: str
     """``yaml`` (``input_cost_per_token``/``output_cost_per_token`` in the config) or ``cost map: <key>``."""
 
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for this many tokens: the one pricing formula of estimates, streamed and plain calls."""
+        return self.input * input_tokens + self.output * output_tokens
+
 
 def usage_amount(usage: Usage, unit: str) -> int:
     """The actual usage in a store unit (USD rounded to the nano-dollar)."""
@@ -185,7 +189,7 @@ def deployment_cost(deployment: Mapping[str, Any], input_tokens: int, output_tok
             f"deployment {_label(deployment)} has no known price; set "
             "litellm_params.input_cost_per_token and output_cost_per_token"
         )
-    return price.input * input_tokens + price.output * output_tokens
+    return price.cost(input_tokens, output_tokens)
 
 
 def price_table(deployments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -232,7 +236,8 @@ class PricingPlan:
     """What an estimate needs of an agent's deployments, worked out once (they do not change while it lives).
 
     ``models``: one model per tokenizer (the prompt is counted with each); per deployment, its input safety
-    factor, price and ``(id, model group)`` route.
+    factor, price and ``(id, model group)`` route. Prices are read when the plan is made (an agent's first
+    call): YAML prices and the cost map as loaded, which ``register_model`` calls made later do not change.
     """
 
     models: tuple[str, ...]
@@ -246,7 +251,7 @@ class PricingPlan:
         cost = 0.0
         for factor, price in zip(self.factors, self.prices, strict=True):
             if price is not None:
-                cost = max(cost, price.input * math.ceil(counted * factor) + price.output * output_tokens)
+                cost = max(cost, price.cost(math.ceil(counted * factor), output_tokens))
         return Estimate(int(input_tokens), int(output_tokens), cost, self.routes)
 
 
@@ -301,18 +306,20 @@ def quick_estimate(
 
     Every model here is counted with a byte-level BPE (tiktoken's ``cl100k_base`` / ``o200k_base``), in
     which no token is shorter than one UTF-8 byte: a text's byte length bounds its count. Message framing is
-    bounded as LiteLLM counts it at most (4 per message, 1 per name, 3 for the reply), and the keys' bytes are
-    counted too, so the bound also covers :func:`_conservative_tokens`, the count of prompts LiteLLM refuses
-    to count. Only plain messages (string values, text parts) are bounded; tool calls, media and tool
-    definitions are counted exactly.
+    bounded as LiteLLM counts it at most (4 per message, 1 per name, 3 for the reply), and every key's bytes
+    are counted too (text parts' keys and ``type`` included), so the bound also covers
+    :func:`_conservative_tokens`, the count of prompts LiteLLM refuses to count. Only plain messages (string
+    values, text parts with string fields only, each text within LiteLLM's exact-count length) are bounded;
+    tool calls, media and tool definitions are counted exactly.
     Counting a new 2 KB prompt with the tokenizer costs 100-160 µs in a busy process (its tables fall out
     of the CPU caches between calls); this costs about 1 µs. The reservation holds the bound; the ledger
     counts exactly when the bound does not fit (:meth:`BudgetLedger.reserve`).
     """
-    from loomllm._litellm.tokens import byte_bounded
+    from loomllm._litellm.tokens import byte_bounded, exact_count_chars
 
     if not all(byte_bounded(model) for model in plan.models):
         return None
+    longest = min(_QUICK_MAX_CHARS, exact_count_chars())  # past it LiteLLM extrapolates from samples
     counted = _PER_REPLY
     chars = 0
     for message in messages:
@@ -328,20 +335,37 @@ def quick_estimate(
             texts: list[str]
             if isinstance(value, str):
                 texts = [value]
-                counted += key == "name"
+                counted += 1 if key == "name" else 0
             elif key == "content" and isinstance(value, list):
-                texts = [part["text"] for part in value if isinstance(part, Mapping)
-                         and part.get("type") == "text" and isinstance(part.get("text"), str)]
-                if len(texts) != len(value):
+                parts = _text_parts_strings(value)
+                if parts is None:
                     return None  # media, documents, thinking blocks: counted exactly
+                texts = parts
             else:
                 return None  # tool calls and whatever LiteLLM may count otherwise
             for text in texts:
+                if len(text) > longest:
+                    return None
                 chars += len(text)
                 counted += len(text.encode("utf-8", "surrogatepass"))
         if chars > _QUICK_MAX_CHARS:
             return None
     return plan.estimate(counted, max_tokens if max_tokens is not None else default_output_cap)
+
+
+def _text_parts_strings(parts: list[Any]) -> list[str] | None:
+    """Every key and string value of ``parts`` if all are text parts with string values only, else ``None``."""
+    strings: list[str] = []
+    for part in parts:
+        if not (isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+            return None
+        for key, item in part.items():
+            if not isinstance(key, str) or not (item is None or isinstance(item, str)):
+                return None  # cache_control and other structured fields: counted exactly
+            strings.append(key)
+            if item is not None:
+                strings.append(item)
+    return strings
 
 
 def prompt_token_bound(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:

@@ -26,7 +26,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._answers import answer_strings, is_streamed, put_answer_string
+from loomllm._answers import answer_strings, is_streamed, put_answer_string
+
 from ..errors import Finding
 from .policy import Decision, apply_decisions
 

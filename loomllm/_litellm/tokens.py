@@ -22,7 +22,7 @@ from typing import Any
 
 from . import litellm_module
 
-__all__ = ["byte_bounded", "default_image_tokens", "prompt_tokens", "text_tokens"]
+__all__ = ["byte_bounded", "default_image_tokens", "exact_count_chars", "prompt_tokens", "text_tokens"]
 
 _NATIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 #: Texts shorter than this are counted again (cheaper than a digest); at most this many counts are remembered.
@@ -70,6 +70,15 @@ def byte_bounded(model: str) -> bool:
     counts texts up to 4 M characters exactly with them.
     """
     return _native_params(model) is not None
+
+
+def exact_count_chars() -> int:
+    """The longest text ``token_counter`` counts exactly (``TOKEN_COUNTER_MAX_EXACT_CHARS``, settable by
+    environment); longer ones it extrapolates from samples, which no byte length bounds."""
+    litellm_module()
+    from litellm.constants import TOKEN_COUNTER_MAX_EXACT_CHARS
+
+    return int(TOKEN_COUNTER_MAX_EXACT_CHARS)
 
 
 def _remembered(count: Callable[[str], int]) -> Callable[[str], int]:

@@ -212,3 +212,44 @@ class TestQuickBound:
             assert self._quick_only([{"role": "user", "content": "hello"}]) is None
         finally:
             tokens._native_params.cache_clear()
+
+
+class TestQuickBoundLimits:
+    SHAPES = staticmethod(lambda text: [
+        [{"role": "user", "content": text}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text, "name": "ann"}],
+        [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "text", "text": "x"}]}],
+    ])
+
+    def test_covers_the_fallback_count_of_prompts_litellm_refuses(self) -> None:
+        """If LiteLLM ever refuses a shape the bound accepts, the exact estimate is ``_conservative_tokens``."""
+        from loomllm._budget import pricing_plan, quick_estimate
+        from loomllm._budget._pricing import _conservative_tokens
+
+        plan = pricing_plan([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini"}}], FLAT)
+        many_parts = [{"role": "user", "content": [{"type": "text", "text": "y"}] * 200}]
+        for text in [*TEXTS[:80], "a", ""]:
+            for messages in [*self.SHAPES(text), many_parts]:
+                quick = quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1)
+                assert quick is not None
+                assert quick.input_tokens >= _conservative_tokens("openai/gpt-4o-mini", messages, None)
+
+    def test_declines_texts_litellm_would_extrapolate(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``TOKEN_COUNTER_MAX_EXACT_CHARS`` (settable by environment) set low: longer texts are counted."""
+        import litellm.constants
+
+        from loomllm._budget import pricing_plan, quick_estimate
+
+        plan = pricing_plan([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini"}}], FLAT)
+        messages = [{"role": "user", "content": "a🙂" * 1000}]
+        assert quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1) is not None
+        monkeypatch.setattr(litellm.constants, "TOKEN_COUNTER_MAX_EXACT_CHARS", 1000)
+        assert quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1) is None
+
+    def test_declines_text_parts_with_structured_fields(self) -> None:
+        from loomllm._budget import pricing_plan, quick_estimate
+
+        plan = pricing_plan([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini"}}], FLAT)
+        part = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+        assert quick_estimate([{"role": "user", "content": [part]}], plan=plan, max_tokens=1,
+                              default_output_cap=1) is None
