@@ -463,13 +463,15 @@ def _host_of(url: Any) -> str | None:
     if not url:
         return None
     text = str(url)
-    # Remembered per process only without userinfo: a URL's credentials stay out of any cache.
-    return _hostname(text) if "@" not in text else _hostname.__wrapped__(text)
+    # Remembered per process only without userinfo or a query: a URL's credentials stay out of any cache.
+    return _known_hostname(text) if "@" not in text and "?" not in text else _hostname(text)
 
 
-@functools.lru_cache(maxsize=256)
 def _hostname(url: str) -> str | None:
     try:
         return urlsplit(url).hostname
     except ValueError:
         return None
+
+
+_known_hostname = functools.lru_cache(maxsize=256)(_hostname)

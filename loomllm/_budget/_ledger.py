@@ -670,6 +670,6 @@ def _too_close(charges: Sequence[Charge], verdict: Verdict) -> bool:
     limit, or it takes a counter past half its cap (near a limit, bounds held by concurrent calls would
     refuse calls that fit)."""
     return not verdict.ok or any(
-        verdict.used[i] + charge.amount > (charge.cap if not charge.hard else charge.cap // 2)
+        verdict.used[i] + charge.amount > (charge.cap // 2 if charge.hard else charge.cap)
         for i, charge in enumerate(charges)
     )

@@ -66,8 +66,8 @@ def _native_params(model: str) -> Any:
 def byte_bounded(model: str) -> bool:
     """Whether ``model``'s prompt count is at most its texts' UTF-8 byte length (plus message framing).
 
-    True for the two native encodings, byte-level BPEs whose every token is at least one byte; LiteLLM
-    counts texts up to 4 M characters exactly with them.
+    True for the two native encodings, byte-level BPEs whose every token is at least one byte, for texts
+    LiteLLM counts exactly (up to :func:`exact_count_chars` characters).
     """
     return _native_params(model) is not None
 
