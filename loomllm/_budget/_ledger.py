@@ -37,6 +37,9 @@ EventHook = Callable[[dict[str, Any]], None]
 SPEND_UNITS = ("usd", "input_tokens", "output_tokens", "calls")
 _PLAN_CACHE_SIZE = 4096
 
+#: Spend-record key prefixes remembered (per minute, agent, model and budget keys).
+_MAX_SPEND_BASES = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class _Limit:
@@ -173,6 +176,7 @@ class BudgetLedger:
         self._windows = Windows(config.timezone)
         self._plans: dict[str, tuple[str | None, tuple[_Limit, ...]]] = {}
         self._scoped: dict[tuple[str, str, str], tuple[_Limit, ...]] = {}
+        self._spend_bases: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], str] = {}
         self._ttl = config.reservation_ttl_s
         self._grace = config.reservation_ttl_s + 60.0
         self._free_cache_hits = config.cache_hit_cost == "free"
@@ -413,11 +417,7 @@ class BudgetLedger:
         self, agent: str, estimate: Estimate, usage: Usage, keys: Mapping[str, str], amounts: Sequence[int]
     ) -> tuple[list[Charge], list[int]]:
         """The per-day spend record of one call (agent, model group, keys), written with its settle."""
-        now = self.now()
-        day = datetime.fromtimestamp(now, self._windows.tz).date().isoformat()
-        model = self._answering(usage, estimate)[0]
-        scope = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(keys.items()))
-        base = f"spend/{day}/{quote(agent, safe='')}/{quote(model, safe='')}/{scope}/"
+        base = self._spend_base(self.now(), agent, self._answering(usage, estimate)[0], keys)
         free = usage.cache_hit and self._free_cache_hits
         values = (
             0 if free else usage_amount(usage, "usd"),
@@ -429,6 +429,20 @@ class BudgetLedger:
         first = len(amounts)
         charges = [Charge(base + unit, 0, 0, False, expire, -1, first + i) for i, unit in enumerate(SPEND_UNITS)]
         return charges, [max(0, v) for v in values]
+
+    def _spend_base(self, now: float, agent: str, model: str, keys: Mapping[str, str]) -> str:
+        """``spend/<day>/<agent>/<model>/<keys>/``: the key prefix of one call's spend record (remembered)."""
+        minute = int(now // 60)  # a day (and a UTC offset) only changes on a minute boundary
+        memo_key = (minute, agent, model, tuple(sorted(keys.items())))
+        base = self._spend_bases.get(memo_key)
+        if base is None:
+            day = datetime.fromtimestamp(now, self._windows.tz).date().isoformat()
+            scope = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in memo_key[3])
+            base = f"spend/{day}/{quote(agent, safe='')}/{quote(model, safe='')}/{scope}/"
+            if len(self._spend_bases) >= _MAX_SPEND_BASES:  # keys come from callers: stay bounded
+                self._spend_bases.clear()
+            self._spend_bases[memo_key] = base
+        return base
 
     async def commit(
         self,

@@ -833,6 +833,18 @@ class Scanner:
                     self._cache.popitem(last=False)
         return detections
 
+    def cached(self, text: str) -> tuple[Detection, ...] | None:
+        """The cached detections of ``text`` (a cache hit, as :meth:`scan` counts it), or ``None`` if not cached."""
+        if not text:
+            return ()
+        key = _content_key(text)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.stats.cache_hits += 1
+            return cached
+
     def is_cached(self, text: str) -> bool:
         """Whether a scan of ``text`` is in the cache (does not touch LRU order)."""
         with self._lock:

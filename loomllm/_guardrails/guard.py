@@ -164,14 +164,23 @@ def _is_json_field(path: AnswerPath, text: str) -> bool:
     return path == ("content",) and _looks_like_json(text)
 
 
-def _output_texts(response: Any) -> list[str]:
-    """Every string of every choice's message that the output side scans."""
-    texts: list[str] = []
-    for choice in getattr(response, "choices", None) or []:
+#: ``(choice index, choice, the strings of its message)``: the answer as the output side walks it.
+_ChoiceStrings = tuple[int, Any, list[AnswerString]]
+
+
+def _answer_fields(response: Any) -> list[_ChoiceStrings]:
+    """Every string of every choice's message that the output side scans, by choice."""
+    fields: list[_ChoiceStrings] = []
+    for index, choice in enumerate(getattr(response, "choices", None) or []):
         message = getattr(choice, "message", None)
         if message is not None:
-            texts += [found.text for found in answer_strings(message)]
-    return texts
+            fields.append((index, choice, answer_strings(message)))
+    return fields
+
+
+def _output_texts(response: Any) -> list[str]:
+    """Every string of every choice's message that the output side scans."""
+    return [found.text for _, _, strings in _answer_fields(response) for found in strings]
 
 
 # --- the guard ------------------------------------------------------------------------------------------------
@@ -462,14 +471,14 @@ class Guard:
         field LiteLLM adds later (see :func:`loomllm._answers.answer_strings`). Mutates and returns ``response`` (a
         ``litellm.ModelResponse``).
         """
+        return self._protect_answer(response, _answer_fields(response), vault, agent=agent)
+
+    def _protect_answer(self, response: Any, fields: list[_ChoiceStrings], vault: Vault, *, agent: str) -> Any:
         blocked: list[Finding] = []
         changed: Counter[str] = Counter()
-        for index, choice in enumerate(getattr(response, "choices", None) or []):
-            message = getattr(choice, "message", None)
-            if message is None:
-                continue
+        for index, choice, strings in fields:
             before = sum(changed.values())
-            for found in answer_strings(message):
+            for found in strings:
                 protected = self._protect_output_text(found, index, vault, agent, blocked, changed)
                 if protected != found.text:
                     put_answer_string(found, protected)
@@ -486,11 +495,21 @@ class Guard:
         return any(vault.issued_in(text) for text in _output_texts(response))
 
     async def protect_output(self, response: Any, vault: Vault, *, agent: str) -> Any:
-        """Async :meth:`protect_output_sync`; large uncached scans run in a worker thread."""
-        fresh = self._uncached(_output_texts(response))
-        if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
-            return await asyncio.to_thread(self.protect_output_sync, response, vault, agent=agent)
-        return self.protect_output_sync(response, vault, agent=agent)
+        """Async :meth:`protect_output_sync`; large uncached scans run in a worker thread.
+
+        An answer whose every string was scanned before and found clean, with no placeholder to put back,
+        is returned as it is (one cache lookup per string).
+        """
+        fields = _answer_fields(response)
+        texts = list(dict.fromkeys(found.text for _, _, strings in fields for found in strings))
+        scanner = self.scanner
+        known = [scanner.cached(t) for t in texts]
+        if all(k == () for k in known) and not (self.profile.restore and len(vault)):
+            return response
+        fresh = sum(len(t) for t, k in zip(texts, known, strict=True) if k is None)
+        if fresh > OFF_LOOP_CHARS:
+            return await asyncio.to_thread(self._protect_answer, response, fields, vault, agent=agent)
+        return self._protect_answer(response, fields, vault, agent=agent)
 
     def _protect_output_text(
         self,
