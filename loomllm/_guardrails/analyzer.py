@@ -62,6 +62,7 @@ from .pii import (
 )
 from .prefilter import Plan, Prefilter, named_as_an_id
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
+from .suffixes import has_registrable_domain
 
 __all__ = ["Detection", "ScanSettings", "Scanner", "get_scanner"]
 
@@ -344,19 +345,11 @@ def _secret_value_ok(spec: SecretSpec, value: str, *, quoted: bool) -> bool:
     return check is None or check(value)
 
 
-def _offline_tld_extractor() -> Any:
-    import tldextract
-
-    # No suffix-list URLs and no disk cache: the bundled public-suffix snapshot, never the network.
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
-
-
 class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
     """Presidio's email recognizer validating domains against tldextract's bundled snapshot (no download)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._extract = _offline_tld_extractor()
         self._known_domains: OrderedDict[str, bool] = OrderedDict()
 
     def validate_result(self, pattern_text: str) -> bool:
@@ -364,7 +357,7 @@ class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
         domain = pattern_text.rpartition("@")[2].lower()
         known = self._known_domains.get(domain)
         if known is None:
-            known = self._known_domains[domain] = bool(self._extract(domain).fqdn != "")
+            known = self._known_domains[domain] = has_registrable_domain(domain)
             if len(self._known_domains) > 4096:
                 self._known_domains.popitem(last=False)
         return known
