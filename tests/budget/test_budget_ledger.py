@@ -278,6 +278,23 @@ class TestWindows:
         assert (row.window_start, row.window_end, row.spent) == (None, None, 0.3)
 
 
+    @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+    async def test_spend_is_recorded_on_the_local_day_either_side_of_midnight(
+        self, store: BudgetStore, events: list[Any], zone: str
+    ) -> None:
+        """Settles a second before and a second after local midnight land on two days (key prefixes are remembered)."""
+        tz = ZoneInfo(zone)
+        clock = FakeClock(_ts(tz, (2026, 3, 10, 23, 59, 59)))
+        ledger = make_ledger(store, clock, events, policies={"p": USD_DAY}, agents={"a": "p"}, timezone=zone)
+        await (await ledger.reserve("a", EST)).settle(Usage(1, 1, 0.1))
+        clock.advance(0.5)
+        await (await ledger.reserve("a", EST)).settle(Usage(1, 1, 0.1))
+        clock.advance(1.0)
+        await (await ledger.reserve("a", EST)).settle(Usage(1, 1, 0.1))
+        rows = await ledger.spend(["day"])
+        assert [("2026-03-10", 2), ("2026-03-11", 1)] == [(row.group["day"], row.calls) for row in rows]
+
+
 class TestLeases:
     async def test_expired_reservation_no_longer_counts(
         self, store: BudgetStore, clock: FakeClock, events: list[Any]

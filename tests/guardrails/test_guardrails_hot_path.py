@@ -117,3 +117,33 @@ class TestPatternScreen:
                     skipped += 1
                     assert [] == analyzer._pii[entity].analyze(text, [entity], None), entity
         assert skipped  # the corpus has texts the screen rules out
+
+
+class TestCleanAnswerFastPath:
+    """An answer already scanned clean costs a cache lookup per string; anything else takes the full path."""
+
+    async def test_a_clean_answer_seen_before_is_returned_untouched(self, guard: Any, make_response: Any) -> None:
+        first = await guard.protect_output(make_response("The launch ships a beta on Monday."), guard.new_vault(),
+                                           agent="t")
+        hits = guard.scanner.stats.cache_hits
+        again = make_response("The launch ships a beta on Monday.")
+        assert await guard.protect_output(again, guard.new_vault(), agent="t") is again
+        assert again.choices[0].message.content == first.choices[0].message.content
+        assert guard.scanner.stats.cache_hits == hits + 1
+
+    async def test_a_cached_answer_with_a_finding_is_still_acted_on(self, guard: Any, make_response: Any) -> None:
+        text = "Card on file: 4111 1111 1111 1111."
+        for _ in range(2):  # the second time its detections come from the cache
+            answer = await guard.protect_output(make_response(text), guard.new_vault(), agent="t")
+            assert "4111 1111 1111 1111" not in answer.choices[0].message.content
+
+    async def test_a_placeholder_to_restore_takes_the_full_path(self, guard: Any, make_response: Any) -> None:
+        vault = guard.new_vault()
+        [sent] = await guard.protect_input([{"role": "user", "content": "Mail jane.doe@acme-corp.com today"}], vault,
+                                           agent="t")
+        placeholder = sent["content"].split()[1]
+        assert placeholder != "jane.doe@acme-corp.com"
+        text = f"I will write to {placeholder}."
+        await guard.protect_output(make_response(text), guard.new_vault(), agent="t")  # now cached clean
+        answer = await guard.protect_output(make_response(text), vault, agent="t")
+        assert answer.choices[0].message.content == "I will write to jane.doe@acme-corp.com."
