@@ -27,7 +27,15 @@ it adds to the plain agent, from the separate processes (median of the per-round
 machine) and interleaved in the +telemetry process, against a plain agent of a second Loom there (blocks of 10
 calls, alternately; the steadier figure). Issue 12's target: <= 50 us p50 per call.
 
-    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies] [--telemetry]
+``--interleaved`` adds the steadier figure for a noisy machine: one more process in which the bare Router, the
+plain agent and (with ``--policies``) the agent with every policy take turns, in blocks of 10 calls at concurrency
+1 and of 50 at concurrency 50, the order rotating block by block, so drift in the machine's speed hits every path
+alike. Printed: per path the median CPU per call and p50 over the blocks, and the median of the per-rotation CPU
+ratios against the bare Router (at concurrency 50 the process is CPU-bound, so this is the throughput ratio). In
+that shared process the bare Router's calls also pass loomllm's LiteLLM callback (registered process-wide by the
+Loom), which returns at once for requests not made by an agent.
+
+    .venv/bin/python bench/overhead.py [--calls 300] [--rounds 3] [--policies] [--telemetry] [--interleaved]
 """
 
 from __future__ import annotations
@@ -240,6 +248,63 @@ async def telemetry_ab(traced: Any, plain: Any, rng: random.Random, calls: int, 
     return {"cpu_us": cpu, "p50_us": p50}
 
 
+async def interleaved(base: str, paths: list[str], blocks: int, seed: int) -> dict[str, Any]:
+    """All ``paths`` in this one process, taking turns block by block: CPU per call and p50 of every block."""
+    import structlog
+
+    from loomllm import Loom
+    from loomllm._litellm import litellm_module
+
+    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(CONFIG.format(base=base))
+        loom = Loom(config)
+        router = litellm_module().Router(model_list=loom.config.model_list, num_retries=0)
+
+        async def bare(messages: Messages) -> object:
+            return await router.acompletion(model="smart", messages=messages, max_tokens=64)
+
+        calls: dict[str, Callable[[Messages], Awaitable[object]]] = {
+            BARE: bare, AGENT: loom.agent("bench").complete, POLICIES: loom.agent("guarded").complete,
+        }
+        for name in paths:
+            await timed_run(calls[name], new_messages(rng, 20), 1)
+        result: dict[str, Any] = {}
+        for concurrency in CONCURRENCIES:
+            size = 10 if concurrency == 1 else concurrency
+            per_path: dict[str, dict[str, list[float]]] = {name: {"cpu": [], "p50": []} for name in paths}
+            for index in range(blocks):
+                shift = index % len(paths)
+                for name in paths[shift:] + paths[:shift]:
+                    requests = new_messages(rng, size)
+                    start = cpu_ms()
+                    latencies, _ = await timed_run(calls[name], requests, concurrency)
+                    per_path[name]["cpu"].append((cpu_ms() - start) / size)
+                    per_path[name]["p50"].append(statistics.median(latencies))
+            result[str(concurrency)] = per_path
+        loom.close()
+    return result
+
+
+def report_interleaved(paths: list[str], result: dict[str, Any]) -> None:
+    print("interleaved in one process (blocks of 10 calls at concurrency 1, of 50 at 50, order rotating): "
+          "medians over blocks; ratio = median of the per-rotation CPU ratios against the bare Router")
+    for concurrency in map(str, CONCURRENCIES):
+        per_path = result[concurrency]
+        bare = per_path[BARE]
+        for name in paths:
+            ratios = [b / c for b, c in zip(bare["cpu"], per_path[name]["cpu"], strict=True)]
+            added = [c - b for b, c in zip(bare["p50"], per_path[name]["p50"], strict=True)]
+            cpu, p50 = statistics.median(per_path[name]["cpu"]), statistics.median(per_path[name]["p50"])
+            print(f"{concurrency:>11} {name:>16} cpu {cpu:7.2f} ms/call  p50 {p50:8.2f} ms  "
+                  f"p50 added {statistics.median(added):6.2f} ms  ratio {statistics.median(ratios):.3f}x  "
+                  f"({len(ratios)} rotations)")
+
+
 def run_worker(path: str, base: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", path, "--base", base, "--calls", str(args.calls),
                "--stream-calls", str(args.stream_calls), "--seed", str(seed)]
@@ -306,6 +371,9 @@ def main() -> None:
     parser.add_argument("--policies", action="store_true", help="also measure an agent with all policies on")
     parser.add_argument("--telemetry", action="store_true",
                         help="also measure the plain agent with Prometheus metrics and OpenTelemetry tracing on")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="also run every path in one process, taking turns block by block (steadier)")
+    parser.add_argument("--blocks", type=int, default=30, help="rotations for --interleaved, per concurrency")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
@@ -313,6 +381,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         serve()
+        return
+    if args.worker == "interleaved":
+        shared = [BARE, AGENT, *([POLICIES] if args.policies else [])]
+        print(json.dumps(asyncio.run(interleaved(args.base, shared, args.blocks, args.seed))))
         return
     if args.worker:
         result = asyncio.run(worker(args.worker, args.base, args.calls, args.stream_calls, args.seed))
@@ -331,6 +403,12 @@ def main() -> None:
                 # Every path of a round gets the same seed: the same tickets, in the same order.
                 results[name].append(run_worker(name, base, args, seed=1000 + round_index))
         report(args, paths, results)
+        if args.interleaved:
+            shared = [p for p in paths if p != TELEMETRY]
+            command = [sys.executable, __file__, "--worker", "interleaved", "--base", base, "--blocks",
+                       str(args.blocks), *(["--policies"] if args.policies else [])]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            report_interleaved(shared, json.loads(done.stdout.strip().splitlines()[-1]))
     finally:
         assert server.stdin is not None
         server.stdin.close()
