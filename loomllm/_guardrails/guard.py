@@ -440,8 +440,9 @@ class Guard:
 
     async def protect_input(self, messages: list[dict[str, Any]], vault: Vault, *, agent: str) -> list[dict[str, Any]]:
         """Async :meth:`protect_input_sync`; large uncached scans run in a worker thread."""
-        fresh = self._uncached(self.input_texts(messages))
-        if sum(len(t) for t in fresh) > OFF_LOOP_CHARS:
+        texts = self.input_texts(messages)
+        # Only a large request can hold enough unscanned text to go off the loop: smaller ones skip the lookups.
+        if sum(map(len, texts)) > OFF_LOOP_CHARS and sum(map(len, self._uncached(texts))) > OFF_LOOP_CHARS:
             return await asyncio.to_thread(self.protect_input_sync, messages, vault, agent=agent)
         return self.protect_input_sync(messages, vault, agent=agent)
 

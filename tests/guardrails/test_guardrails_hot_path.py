@@ -147,3 +147,41 @@ class TestCleanAnswerFastPath:
         await guard.protect_output(make_response(text), guard.new_vault(), agent="t")  # now cached clean
         answer = await guard.protect_output(make_response(text), vault, agent="t")
         assert answer.choices[0].message.content == "I will write to jane.doe@acme-corp.com."
+
+
+class TestLargeScansLeaveTheLoop:
+    """A request or answer with more than 16 KB of text not scanned before is scanned in a worker thread."""
+
+    @staticmethod
+    def _threads_of(guard: Any, name: str) -> list[int]:
+        import threading
+
+        seen: list[int] = []
+        original = getattr(guard, name)
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            seen.append(threading.get_ident())
+            return original(*args, **kwargs)
+
+        setattr(guard, name, recording)
+        return seen
+
+    async def test_input_off_the_loop_only_when_large_and_new(self, guard: Any) -> None:
+        import threading
+
+        seen = self._threads_of(guard, "protect_input_sync")
+        big = " ".join(f"line {i}: the shipment left the depot on time." for i in range(500))
+        assert len(big) > 16 * 1024
+        for text in ("A short note about the launch.", big, big):
+            await guard.protect_input([{"role": "user", "content": text}], guard.new_vault(), agent="t")
+        loop_thread = threading.get_ident()
+        assert [t == loop_thread for t in seen] == [True, False, True]  # small; large and new; large, cached
+
+    async def test_output_off_the_loop_only_when_large_and_new(self, guard: Any, make_response: Any) -> None:
+        import threading
+
+        seen = self._threads_of(guard, "_protect_answer")
+        big = " ".join(f"step {i}: the parcel was scanned at the hub." for i in range(500))
+        await guard.protect_output(make_response(big), guard.new_vault(), agent="t")
+        await guard.protect_output(make_response("Card on file: 4111 1111 1111 1111."), guard.new_vault(), agent="t")
+        assert [t == threading.get_ident() for t in seen] == [False, True]
