@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,18 @@ def _run(script: Path) -> subprocess.CompletedProcess[str]:
                           cwd=script.parent.parent, check=False)
 
 
+@pytest.fixture(scope="module")
+def runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every example run once, one per core at a time (each is a new interpreter importing LiteLLM: seconds)."""
+    names = sorted(KEY_LINES)
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(zip(names, pool.map(lambda name: _run(EXAMPLES / name), names), strict=True))
+
+
 @pytest.mark.parametrize("name", sorted(KEY_LINES))
-def test_example_runs_offline(name: str) -> None:
+def test_example_runs_offline(name: str, runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     """The example exits 0 and prints the lines that show its point."""
-    result = _run(EXAMPLES / name)
+    result = runs[name]
 
     assert 0 == result.returncode, result.stderr[-2000:]
     for line in KEY_LINES[name]:
@@ -56,9 +65,9 @@ def test_every_example_is_tested_and_short() -> None:
         assert len((EXAMPLES / name).read_text(encoding="utf-8").splitlines()) < 80
 
 
-def test_legacy_example_warns_once() -> None:
+def test_legacy_example_warns_once(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     """The migration example shows one LoomDeprecationWarning, pointing at the legacy call."""
-    result = _run(EXAMPLES / "migrate_llm_manager.py")
+    result = runs["migrate_llm_manager.py"]
 
     assert 1 == result.stderr.count("LoomDeprecationWarning: LLMManager is deprecated")
     assert "migrate_llm_manager.py:" in result.stderr

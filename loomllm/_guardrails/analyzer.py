@@ -827,7 +827,7 @@ class Scanner:
         return detections
 
     def cached(self, text: str) -> tuple[Detection, ...] | None:
-        """The cached detections of ``text`` (a cache hit, as :meth:`scan` counts it), or ``None`` if not cached."""
+        """The cached detections of ``text`` (kept as recently used; not counted as a hit), or ``None``."""
         if not text:
             return ()
         key = _content_key(text)
@@ -835,7 +835,6 @@ class Scanner:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-                self.stats.cache_hits += 1
             return cached
 
     def is_cached(self, text: str) -> bool:

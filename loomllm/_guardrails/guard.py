@@ -506,6 +506,7 @@ class Guard:
         scanner = self.scanner
         known = [scanner.cached(t) for t in texts]
         if all(k == () for k in known) and not (self.profile.restore and len(vault)):
+            scanner.stats.cache_hits += len(texts)  # each string served from the cache, as a scan counts it
             return response
         fresh = sum(len(t) for t, k in zip(texts, known, strict=True) if k is None)
         if fresh > OFF_LOOP_CHARS:

@@ -133,9 +133,12 @@ class TestCleanAnswerFastPath:
 
     async def test_a_cached_answer_with_a_finding_is_still_acted_on(self, guard: Any, make_response: Any) -> None:
         text = "Card on file: 4111 1111 1111 1111."
+        hits = []
         for _ in range(2):  # the second time its detections come from the cache
+            hits.append(guard.scanner.stats.cache_hits)
             answer = await guard.protect_output(make_response(text), guard.new_vault(), agent="t")
             assert "4111 1111 1111 1111" not in answer.choices[0].message.content
+        assert guard.scanner.stats.cache_hits - hits[1] == 1  # one lookup counted once
 
     async def test_a_placeholder_to_restore_takes_the_full_path(self, guard: Any, make_response: Any) -> None:
         vault = guard.new_vault()
