@@ -128,6 +128,17 @@ def instrument_for_bench(loom: Any) -> None:
     instrument(loom, registry=CollectorRegistry(), tracer_provider=tracer_provider, meter_provider=MeterProvider())
 
 
+def log_events_to_devnull() -> None:
+    """Events rendered as JSON and written, as in production, but to /dev/null, at the config's level (info: the
+    debug-level ``policy.decision allowed`` audit events are dropped by the filter, as an app set to info drops
+    them)."""
+    import structlog
+
+    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+
+
 async def timed_run(
     call: Callable[[Messages], Awaitable[object]], requests: list[Messages], concurrency: int
 ) -> tuple[list[float], float]:
@@ -171,17 +182,10 @@ async def first_token_times(
 
 async def worker(path: str, base: str, calls: int, stream_calls: int, seed: int) -> dict[str, Any]:
     """Measure one path: throughput runs at each concurrency, then stream time to first token."""
-    import structlog
-
     from loomllm import Loom
     from loomllm._litellm import litellm_module
 
-    # Events are rendered as JSON and written, as in production, but to /dev/null, at the config's level (info:
-    # the debug-level ``policy.decision allowed`` audit events are dropped by the filter, as an app set to info
-    # drops them).
-    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    log_events_to_devnull()
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
@@ -250,14 +254,10 @@ async def telemetry_ab(traced: Any, plain: Any, rng: random.Random, calls: int, 
 
 async def interleaved(base: str, paths: list[str], blocks: int, seed: int) -> dict[str, Any]:
     """All ``paths`` in this one process, taking turns block by block: CPU per call and p50 of every block."""
-    import structlog
-
     from loomllm import Loom
     from loomllm._litellm import litellm_module
 
-    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    log_events_to_devnull()
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"

@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import gc
 import json
-import logging
-import os
 import random
 import statistics
 import subprocess
@@ -69,14 +67,10 @@ class GcClock:
 
 async def worker(variant: str, base: str, calls: int, seed: int) -> dict[str, Any]:
     """One variant at concurrency 1 and 50, after a warm-up at both."""
-    import structlog
-
     from loomllm import Loom
     from loomllm._litellm import litellm_module
 
-    structlog.configure(processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
-                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-                        logger_factory=structlog.PrintLoggerFactory(open(os.devnull, "w")))  # noqa: SIM115
+    overhead.log_events_to_devnull()
     rng = random.Random(seed)
     spec = VARIANTS[variant] or PLAIN
     with tempfile.TemporaryDirectory() as tmp:
