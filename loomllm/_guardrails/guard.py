@@ -183,6 +183,21 @@ def _output_texts(response: Any) -> list[str]:
     return [found.text for _, _, strings in _answer_fields(response) for found in strings]
 
 
+def _logprob_text(choice: Any) -> str:
+    """The tokens of a choice's logprobs (content and refusal), joined: the answer once more, as the caller gets it."""
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is None:
+        return ""
+    tokens: list[str] = []
+    for field in ("content", "refusal"):
+        items = logprobs.get(field) if isinstance(logprobs, dict) else getattr(logprobs, field, None)
+        for item in items if isinstance(items, list) else ():
+            token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
+            if isinstance(token, str):
+                tokens.append(token)
+    return "".join(tokens)
+
+
 # --- the guard ------------------------------------------------------------------------------------------------
 
 
@@ -485,9 +500,26 @@ class Guard:
                     put_answer_string(found, protected)
             if sum(changed.values()) != before and getattr(choice, "logprobs", None) is not None:
                 choice.logprobs = None  # its tokens spell out what was just redacted
+            elif (tokens := _logprob_text(choice)) and tokens not in {found.text for found in strings}:
+                self._protect_logprobs(choice, tokens, index, agent, blocked, changed)
         vault.record("output", changed)
         self._report(blocked, changed, direction="output", agent=agent)
         return response
+
+    def _protect_logprobs(
+        self, choice: Any, tokens: str, index: int, agent: str, blocked: list[Finding], changed: Counter[str]
+    ) -> None:
+        """Logprobs whose tokens hold what the rules act on: a block blocks, anything else drops the logprobs.
+
+        Their tokens normally spell the message, checked already; a provider may send others.
+        """
+        decisions = self.decide(tokens, "output", message_index=index, agent=agent)
+        blocked.extend(
+            Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions if d.action == "block"
+        )
+        if decisions:
+            changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
+            choice.logprobs = None
 
     def restores_into(self, response: Any, vault: Vault) -> bool:
         """Whether :meth:`protect_output` would put a value from ``vault`` back into ``response``."""
@@ -502,7 +534,8 @@ class Guard:
         is returned as it is (one cache lookup per string).
         """
         fields = _answer_fields(response)
-        texts = list(dict.fromkeys(found.text for _, _, strings in fields for found in strings))
+        texts = [found.text for _, _, strings in fields for found in strings]
+        texts = list(dict.fromkeys(texts + [t for _, choice, _ in fields if (t := _logprob_text(choice))]))
         scanner = self.scanner
         known = [scanner.cached(t) for t in texts]
         if all(k == () for k in known) and not (self.profile.restore and len(vault)):

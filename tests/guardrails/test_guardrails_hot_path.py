@@ -188,3 +188,45 @@ class TestLargeScansLeaveTheLoop:
         await guard.protect_output(make_response(big), guard.new_vault(), agent="t")
         await guard.protect_output(make_response("Card on file: 4111 1111 1111 1111."), guard.new_vault(), agent="t")
         assert [t == threading.get_ident() for t in seen] == [False, True]
+
+
+class TestLogprobTokens:
+    """Logprob tokens reach the caller too: what the rules act on there blocks, or drops the logprobs."""
+
+    @staticmethod
+    def _answer(content: str, tokens: list[str]) -> Any:
+        logprobs = {"content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()), "top_logprobs": []}
+                                for t in tokens]}
+        return litellm_module().ModelResponse(choices=[{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                                                         "message": {"role": "assistant", "content": content}}])
+
+    async def test_a_secret_only_in_the_tokens_blocks(self, guard: Any) -> None:
+        import pytest
+
+        from loomllm.errors import GuardrailViolation
+
+        answer = self._answer("Here is the key you asked for.", ["key=", "AKIAZ7QK", "3MWN5TXB", "2P6R"])
+        with pytest.raises(GuardrailViolation):
+            await guard.protect_output(answer, guard.new_vault(), agent="t")
+
+    async def test_a_masked_value_only_in_the_tokens_drops_them(self, guard: Any) -> None:
+        for _ in range(2):  # the second time the content is a cached clean string
+            answer = self._answer("The card is on file.", ["Card ", "4111 1111", " 1111 1111"])
+            guarded = await guard.protect_output(answer, guard.new_vault(), agent="t")
+            assert guarded.choices[0].logprobs is None
+            assert guarded.choices[0].message.content == "The card is on file."
+
+    async def test_tokens_that_spell_a_clean_answer_stay(self, guard: Any) -> None:
+        answer = self._answer("The launch ships a beta.", ["The", " launch", " ships", " a", " beta", "."])
+        guarded = await guard.protect_output(answer, guard.new_vault(), agent="t")
+        assert [t.token for t in guarded.choices[0].logprobs.content][:2] == ["The", " launch"]
+
+    async def test_a_secret_in_content_and_tokens_is_reported_once(self, guard: Any) -> None:
+        import pytest
+
+        from loomllm.errors import GuardrailViolation
+
+        text = "key=AKIAZ7QK3MWN5TXB2P6R"
+        with pytest.raises(GuardrailViolation) as caught:
+            await guard.protect_output(self._answer(text, [text]), guard.new_vault(), agent="t")
+        assert len(caught.value.findings) == 1

@@ -172,8 +172,8 @@ class TestOutputFastPath:
         with pytest.raises(GuardrailViolation):
             _out(guard, response)
 
-    def test_logprobs_are_outside_both_paths_alike(self) -> None:
-        """Held (for the shortcut): the fast path and the slow path walk the same strings, logprobs included or not."""
+    def test_logprobs_are_treated_alike_on_both_paths(self) -> None:
+        """Held (for the shortcut): the fast path and the slow path check the same strings, logprob tokens included."""
         guard = Guard.from_config(_config(), "strict")
         clean = "Fine (rt-logprobs)."
         guard.is_clean(clean, "output")
