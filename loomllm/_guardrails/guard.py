@@ -8,7 +8,7 @@ import json
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loomllm._answers import AnswerPath, AnswerString, answer_strings, put_answer_string
 from loomllm._events import LibraryLogger
@@ -164,8 +164,13 @@ def _is_json_field(path: AnswerPath, text: str) -> bool:
     return path == ("content",) and _looks_like_json(text)
 
 
-#: ``(choice index, choice, the strings of its message)``: the answer as the output side walks it.
-_ChoiceStrings = tuple[int, Any, list[AnswerString]]
+class _ChoiceStrings(NamedTuple):
+    """One choice of an answer as the output side walks it."""
+
+    position: int  # the choice's index in the answer
+    choice: Any
+    strings: list[AnswerString]  # of its message
+    tokens: str  # its logprob tokens, joined ("" without logprobs)
 
 
 def _answer_fields(response: Any) -> list[_ChoiceStrings]:
@@ -174,13 +179,22 @@ def _answer_fields(response: Any) -> list[_ChoiceStrings]:
     for index, choice in enumerate(getattr(response, "choices", None) or []):
         message = getattr(choice, "message", None)
         if message is not None:
-            fields.append((index, choice, answer_strings(message)))
+            fields.append(_ChoiceStrings(index, choice, answer_strings(message), _logprob_text(choice)))
     return fields
 
 
 def _output_texts(response: Any) -> list[str]:
     """Every string of every choice's message that the output side scans."""
-    return [found.text for _, _, strings in _answer_fields(response) for found in strings]
+    return [found.text for field in _answer_fields(response) for found in field.strings]
+
+
+def _tally(decisions: list[Decision], index: int | None, direction: str, blocked: list[Finding],
+           changed: Counter[str], *, block_all: bool = False) -> None:
+    """Add ``decisions`` to a scan's block findings (all of them with ``block_all``) and redaction counts."""
+    blocked.extend(Finding(d.entity_type, index, d.start, d.end, d.score, direction)
+                   for d in decisions if block_all or d.action == "block")
+    if not block_all:
+        changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
 
 
 def _logprob_text(choice: Any) -> str:
@@ -368,12 +382,7 @@ class Guard:
                     decisions = _merge_decisions(decisions, more)
                 if not decisions:
                     return text
-                blocked.extend(
-                    Finding(d.entity_type, index, d.start, d.end, d.score, "input")
-                    for d in decisions
-                    if d.action == "block"
-                )
-                changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
+                _tally(decisions, index, "input", blocked, changed)
                 return apply_decisions(text, decisions, vault, restore=False)
 
             return transform
@@ -492,7 +501,7 @@ class Guard:
     def _protect_answer(self, response: Any, fields: list[_ChoiceStrings], vault: Vault, *, agent: str) -> Any:
         blocked: list[Finding] = []
         changed: Counter[str] = Counter()
-        for index, choice, strings in fields:
+        for index, choice, strings, tokens in fields:
             before = sum(changed.values())
             for found in strings:
                 protected = self._protect_output_text(found, index, vault, agent, blocked, changed)
@@ -500,7 +509,7 @@ class Guard:
                     put_answer_string(found, protected)
             if sum(changed.values()) != before and getattr(choice, "logprobs", None) is not None:
                 choice.logprobs = None  # its tokens spell out what was just redacted
-            elif (tokens := _logprob_text(choice)) and tokens not in {found.text for found in strings}:
+            elif tokens and tokens not in {found.text for found in strings}:
                 self._protect_logprobs(choice, tokens, index, agent, blocked, changed)
         vault.record("output", changed)
         self._report(blocked, changed, direction="output", agent=agent)
@@ -514,11 +523,8 @@ class Guard:
         Their tokens normally spell the message, checked already; a provider may send others.
         """
         decisions = self.decide(tokens, "output", message_index=index, agent=agent)
-        blocked.extend(
-            Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions if d.action == "block"
-        )
+        _tally(decisions, index, "output", blocked, changed)
         if decisions:
-            changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
             choice.logprobs = None
 
     def restores_into(self, response: Any, vault: Vault) -> bool:
@@ -534,8 +540,8 @@ class Guard:
         is returned as it is (one cache lookup per string).
         """
         fields = _answer_fields(response)
-        texts = [found.text for _, _, strings in fields for found in strings]
-        texts = list(dict.fromkeys(texts + [t for _, choice, _ in fields if (t := _logprob_text(choice))]))
+        texts = list(dict.fromkeys([*(found.text for field in fields for found in field.strings),
+                                    *(field.tokens for field in fields if field.tokens)]))
         scanner = self.scanner
         known = [scanner.cached(t) for t in texts]
         if all(k == () for k in known) and not (self.profile.restore and len(vault)):
@@ -558,12 +564,9 @@ class Guard:
         text = found.text
         decisions = self.decide(text, "output", message_index=index, agent=agent)
         if not found.writable:  # a tuple's member cannot be rewritten: any finding in it blocks
-            blocked.extend(Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions)
+            _tally(decisions, index, "output", blocked, changed, block_all=True)
             return text
-        blocked.extend(
-            Finding(d.entity_type, index, d.start, d.end, d.score, "output") for d in decisions if d.action == "block"
-        )
-        changed.update(f"{d.entity_type}:{d.action}" for d in decisions if d.action != "block")
+        _tally(decisions, index, "output", blocked, changed)
         return apply_decisions(text, decisions, vault, restore=self.profile.restore,
                                json_escape=_is_json_field(found.path, text))
 
