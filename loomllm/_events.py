@@ -119,11 +119,30 @@ class EventLog:
                 self._log_event("loomllm.event_hook_failed", "warning",
                                 {"hook_event": event, "error_type": type(exc).__name__})
 
+    def enabled(self, level: str) -> bool:
+        """Whether an event at ``level`` would reach anything: the log, the event file, a listener or the hook.
+
+        For events nobody may want (debug-level audit lines at an info-level app): skip building them.
+        """
+        if self._file is not None or self._listeners or self._hook is not None:
+            return True
+        number = _LEVELS.get(level, logging.INFO)
+        if structlog.is_configured():
+            logger = self._bound()
+            # structlog's filtering loggers know their level; others may proxy any name to the logger: don't ask.
+            if getattr(type(logger), "is_enabled_for", None) is None:
+                return True
+            return bool(logger.is_enabled_for(number))
+        return self._stdlib.isEnabledFor(number)
+
+    def _bound(self) -> Any:
+        if self._log is None:
+            self._log = self._proxy.bind()
+        return self._log
+
     def _log_event(self, event: str, level: str, fields: dict[str, Any]) -> None:
         if structlog.is_configured():
-            if self._log is None:
-                self._log = self._proxy.bind()
-            getattr(self._log, level)(event, **fields)
+            getattr(self._bound(), level)(event, **fields)
             return
         number = _LEVELS.get(level, logging.INFO)
         if self._stdlib.isEnabledFor(number):

@@ -198,18 +198,36 @@ def _tally(decisions: list[Decision], index: int | None, direction: str, blocked
 
 
 def _logprob_text(choice: Any) -> str:
-    """The tokens of a choice's logprobs (content and refusal), joined: the answer once more, as the caller gets it."""
+    """The tokens of a choice's logprobs (content and refusal), joined: the answer once more, as the caller gets it.
+
+    Alternatives (``top_logprobs``) follow, one line per rank (each rank's tokens joined across positions): a
+    provider can spell text there as well.
+    """
     logprobs = getattr(choice, "logprobs", None)
     if logprobs is None:
         return ""
     tokens: list[str] = []
+    ranks: list[list[str]] = []
     for field in ("content", "refusal"):
-        items = logprobs.get(field) if isinstance(logprobs, dict) else getattr(logprobs, field, None)
-        for item in items if isinstance(items, list) else ():
-            token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
+        for item in _listed(_get_field(logprobs, field)):
+            token = _get_field(item, "token")
             if isinstance(token, str):
                 tokens.append(token)
-    return "".join(tokens)
+            for rank, alternative in enumerate(_listed(_get_field(item, "top_logprobs"))):
+                other = _get_field(alternative, "token")
+                if isinstance(other, str):
+                    if rank == len(ranks):
+                        ranks.append([])
+                    ranks[rank].append(other)
+    return "\n\n".join(["".join(tokens), *("".join(rank) for rank in ranks)]) if ranks else "".join(tokens)
+
+
+def _get_field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _listed(items: Any) -> list[Any]:
+    return items if isinstance(items, list) else []
 
 
 # --- the guard ------------------------------------------------------------------------------------------------

@@ -131,6 +131,29 @@ def hold_point(text: str, offset: int, decisions: list[Decision]) -> int:
     return _TextStream._hold_point(text, offset, decisions)
 
 
+def _keep_spelled_logprobs(choice: Any, content: Any, refusal: Any, delta: Any) -> None:
+    """A chunk's logprobs go on only when their tokens spell the chunk's text and that text went out as it came.
+
+    Held-back or rewritten text would be spelled out by its tokens, and tokens that spell something else were
+    never scanned (a stream cannot hold them back with the text): either way the chunk loses its logprobs. The
+    alternatives (``top_logprobs``) never spell the text: in a stream they are dropped, the chosen tokens' kept.
+    """
+    logprobs = choice.logprobs
+    items = [*_listed(_get(logprobs, "content")), *_listed(_get(logprobs, "refusal"))]
+    arrived = (content if isinstance(content, str) else "") + (refusal if isinstance(refusal, str) else "")
+    unchanged = getattr(delta, "content", None) == content and getattr(delta, "refusal", None) == refusal
+    if not unchanged or "".join(str(_get(item, "token") or "") for item in items) != arrived:
+        choice.logprobs = None
+        return
+    for item in items:
+        if _get(item, "top_logprobs"):
+            _put(item, "top_logprobs", [])
+
+
+def _listed(items: Any) -> list[Any]:
+    return items if isinstance(items, list) else []
+
+
 @dataclass
 class _ChoiceState:
     content: _TextStream
@@ -153,7 +176,7 @@ def _get(node: Any, key: str) -> Any:
     return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
 
 
-def _put(node: Any, key: str, value: str) -> None:
+def _put(node: Any, key: str, value: Any) -> None:
     if isinstance(node, dict):
         node[key] = value
     else:
@@ -253,14 +276,15 @@ class StreamFilter:
             return
         self._scan_whole_values(state, index, delta)
         content = getattr(delta, "content", None)
+        refusal = getattr(delta, "refusal", None)
         if isinstance(content, str) and content:
             delta.content = state.content.push(content)
-            if delta.content != content and getattr(choice, "logprobs", None) is not None:
-                choice.logprobs = None  # its tokens spell out the text just held back or rewritten
         reasoning = getattr(delta, "reasoning_content", None)
         if isinstance(reasoning, str) and reasoning:
             delta.reasoning_content = state.reasoning.push(reasoning)
         self._feed_other_fields(state, index, delta)
+        if getattr(choice, "logprobs", None) is not None:
+            _keep_spelled_logprobs(choice, content, refusal, delta)
         calls = list(getattr(delta, "tool_calls", None) or [])
         before: list[Any] = []
         for call in calls:

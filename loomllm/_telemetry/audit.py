@@ -41,6 +41,10 @@ class _Events(Protocol):
     def emit(self, event: str, level: str = "info", **fields: Any) -> None: ...
 
 
+class _LevelledEvents(_Events, Protocol):
+    def enabled(self, level: str) -> bool: ...
+
+
 def policy_of(error: BaseException) -> str | None:
     """Which policy an error comes from (``None`` for errors that are not policy decisions)."""
     if isinstance(error, ContentPolicyViolation):  # first: the legacy twin is a GuardrailViolation too
@@ -97,8 +101,12 @@ def emit_decision(events: _Events, error: BaseException, *, agent: str, call_id:
                 decision="refused", **decision_fields(error))
 
 
-def emit_allowed(events: _Events, policies: Sequence[tuple[str, str]], *, agent: str, call_id: str | None) -> None:
-    """One ``allowed`` decision per ``(policy, reason)`` that let the call through."""
+def emit_allowed(events: _LevelledEvents, policies: Sequence[tuple[str, str]], *, agent: str,
+                 call_id: str | None) -> None:
+    """One ``allowed`` decision per ``(policy, reason)`` that let the call through (debug level: none are built
+    when nothing would take them)."""
+    if not events.enabled("debug"):
+        return
     for policy, reason in policies:
         events.emit(POLICY_DECISION, level="debug", agent=agent, call_id=call_id, policy=policy,
                     decision="allowed", reason=reason)

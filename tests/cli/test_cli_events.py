@@ -69,6 +69,59 @@ class TestEventLog:
         assert event_log_file(parse_config("loomllm: {}\n", source=tmp_path / "c.yaml")) is None
 
 
+class TestEnabled:
+    """``EventLog.enabled``: whether an event at a level would reach anything (the audit's debug lines are skipped
+    when it would not)."""
+
+    def test_follows_a_filtering_structlog_logger(self, unconfigured_structlog: None) -> None:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                            logger_factory=structlog.PrintLoggerFactory(io.StringIO()))
+        log = EventLog()
+        assert (False, True, True) == (log.enabled("debug"), log.enabled("info"), log.enabled("warning"))
+
+    def test_a_structlog_logger_that_does_not_filter_gets_everything(self, unconfigured_structlog: None) -> None:
+        structlog.configure(wrapper_class=structlog.BoundLogger,
+                            logger_factory=structlog.PrintLoggerFactory(io.StringIO()))
+        assert EventLog().enabled("debug")
+
+    def test_follows_stdlib_logging_when_structlog_is_not_configured(self, unconfigured_structlog: None,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+        log = EventLog()
+        with caplog.at_level(logging.INFO, logger="loomllm"):
+            assert (False, True) == (log.enabled("debug"), log.enabled("info"))
+        with caplog.at_level(logging.DEBUG, logger="loomllm"):
+            assert log.enabled("debug")
+
+    @pytest.mark.parametrize("sink", ["file", "listener", "hook"])
+    def test_a_file_listener_or_hook_takes_every_level(self, sink: str, tmp_path: Path,
+                                                       unconfigured_structlog: None) -> None:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+                            logger_factory=structlog.PrintLoggerFactory(io.StringIO()))
+        seen: list[dict[str, object]] = []
+        log = EventLog(seen.append if sink == "hook" else None, file=tmp_path / "e.jsonl" if sink == "file" else None)
+        if sink == "listener":
+            log.add_listener(seen.append)
+        assert log.enabled("debug")
+
+    def test_allowed_decisions_are_built_only_when_something_takes_them(self, unconfigured_structlog: None) -> None:
+        """emit_allowed at an info-level app emits nothing; with a listener, every decision arrives."""
+        from loomllm._telemetry import emit_allowed
+
+        out = io.StringIO()
+        structlog.configure(processors=[structlog.processors.JSONRenderer()],
+                            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                            logger_factory=structlog.PrintLoggerFactory(out))
+        log = EventLog()
+        policies = (("parameter", "allowlisted"), ("budget", "within_limits"))
+        emit_allowed(log, policies, agent="a", call_id="c1")
+        assert "" == out.getvalue()
+        seen: list[dict[str, object]] = []
+        log.add_listener(seen.append)
+        emit_allowed(log, policies, agent="a", call_id="c1")
+        assert [("parameter", "allowed"), ("budget", "allowed")] == [(e["policy"], e["decision"]) for e in seen]
+        assert "" == out.getvalue()  # still below the log's level
+
+
 class TestConfigureLogging:
     def test_renders_json_on_the_given_stream(self, unconfigured_structlog: None) -> None:
         """`loomllm.configure_logging("info", format="json")` renders events as JSON lines, filtered by level."""

@@ -209,3 +209,40 @@ class TestStreams:
         emitted = stream.feed(first) + stream.feed(chunk({"content": f"{tail} now"})) + stream.flush()
         assert all(getattr(c.choices[0], "logprobs", None) is None for c in emitted)
         assert CARD not in " ".join(c.model_dump_json() for c in emitted)
+
+
+class TestStreamedLogprobs:
+    """A streamed chunk's logprobs reach the caller only when their tokens spell the text that went out unchanged;
+    alternatives (``top_logprobs``) are never scanned with the text, so a stream drops them."""
+
+    @staticmethod
+    def _chunk(content: str, tokens: list[str], alternatives: list[list[str]] | None = None) -> Any:
+        items = [{"token": t, "logprob": -0.1,
+                  "top_logprobs": [{"token": a, "logprob": -2.0} for a in (alternatives or [[]] * len(tokens))[i]]}
+                 for i, t in enumerate(tokens)]
+        return TYPES.ModelResponseStream(choices=[TYPES.StreamingChoices(
+            index=0, delta=TYPES.Delta(content=content), logprobs={"content": items})])
+
+    @staticmethod
+    def _fed(guard: Guard, chunks: list[Any]) -> list[Any]:
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        return [emitted for c in chunks for emitted in stream.feed(c)] + stream.flush()
+
+    def test_tokens_that_spell_the_chunk_stay(self, guard: Guard) -> None:
+        """(A chunk that ends in whitespace goes out whole: nothing in it can still become a finding.)"""
+        [out] = self._fed(guard, [self._chunk("The launch ships. ", ["The", " launch", " ships", ". "])])
+        assert ["The", " launch", " ships", ". "] == [item.token for item in out.choices[0].logprobs.content]
+
+    def test_tokens_that_spell_something_else_go(self, guard: Guard) -> None:
+        """A key spelled only in the tokens, across two chunks, never reaches the caller."""
+        head, tail = split(AWS_KEY)
+        emitted = self._fed(guard, [self._chunk("Here it ", [head]), self._chunk("is. ", [tail])])
+        assert all(c.choices[0].logprobs is None for c in emitted)
+        assert head not in " ".join(c.model_dump_json() for c in emitted)
+
+    def test_alternatives_go_and_the_chosen_tokens_stay(self, guard: Guard) -> None:
+        head, tail = split(AWS_KEY)
+        emitted = self._fed(guard, [self._chunk("Hi ", ["Hi "], [[head]]), self._chunk("there ", ["there "], [[tail]])])
+        assert [["Hi "], ["there "]] == [[i.token for i in c.choices[0].logprobs.content] for c in emitted]
+        assert all(not i.top_logprobs for c in emitted for i in c.choices[0].logprobs.content)
+        assert head not in " ".join(c.model_dump_json() for c in emitted)

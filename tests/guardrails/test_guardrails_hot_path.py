@@ -221,6 +221,29 @@ class TestLogprobTokens:
         guarded = await guard.protect_output(answer, guard.new_vault(), agent="t")
         assert [t.token for t in guarded.choices[0].logprobs.content][:2] == ["The", " launch"]
 
+    @staticmethod
+    def _with_alternatives(content: str, tokens: list[str], alternatives: list[str]) -> Any:
+        logprobs = {"content": [{"token": t, "logprob": -0.1, "top_logprobs": [{"token": a, "logprob": -3.0}]}
+                                for t, a in zip(tokens, alternatives, strict=True)]}
+        return litellm_module().ModelResponse(choices=[{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
+                                                         "message": {"role": "assistant", "content": content}}])
+
+    async def test_a_secret_spelled_by_the_alternatives_blocks(self, guard: Any) -> None:
+        """top_logprobs reach the caller too: each rank's tokens, read across positions, are checked."""
+        import pytest
+
+        from loomllm.errors import GuardrailViolation
+
+        answer = self._with_alternatives("Here is the key.", ["Here", " is", " the", " key."],
+                                         ["key=", "AKIAZ7QK", "3MWN5TXB", "2P6R"])
+        with pytest.raises(GuardrailViolation):
+            await guard.protect_output(answer, guard.new_vault(), agent="t")
+
+    async def test_clean_alternatives_stay(self, guard: Any) -> None:
+        answer = self._with_alternatives("The launch ships.", ["The", " launch", " ships."], ["A", " beta", " goes."])
+        guarded = await guard.protect_output(answer, guard.new_vault(), agent="t")
+        assert [" beta"] == [a.token for a in guarded.choices[0].logprobs.content[1].top_logprobs]
+
     async def test_a_secret_in_content_and_tokens_is_reported_once(self, guard: Any) -> None:
         import pytest
 
