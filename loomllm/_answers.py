@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["AnswerPath", "AnswerString", "answer_strings", "is_streamed", "put_answer_string"]
+__all__ = ["AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "is_streamed", "put_answer_string"]
 
 AnswerPath = tuple[str | int, ...]
 """Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``).
@@ -77,10 +77,40 @@ def answer_strings(node: Any, path: AnswerPath = ()) -> list[AnswerString]:
     opaque provider data, but the caller receives it like any other string (and a provider, or
     anything between it and us, may put anything there).
     """
-    found: list[AnswerString] = []
     if len(path) > _MAX_DEPTH:
-        return found
+        return []
+    return _strings_of(node, path, frozenset())
+
+
+def envelope_strings(answer: Any) -> list[AnswerString]:
+    """Every string of an answer (``ModelResponse`` or stream chunk) outside its choices' messages or deltas.
+
+    The answer's own fields (``citations``, ``search_results``, whatever a provider adds) and each choice's own
+    (``provider_specific_fields``) reach the caller too. Left out: the protocol's bookkeeping (``id``,
+    ``model``, ``created``, ``system_fingerprint``, ``service_tier``, ``usage``), which the provider's
+    service sets, not the model; a new ``id`` in every answer would otherwise cost a scan per call. A
+    choice's logprobs are left to the output guardrail, which reads their tokens as text.
+    """
+    found = _strings_of(answer, (), _ENVELOPE_WALKED_APART)
+    choices = answer.get("choices") if isinstance(answer, dict) else getattr(answer, "choices", None)
+    for position, choice in enumerate(choices if isinstance(choices, list) else []):
+        found += _strings_of(choice, ("choices", position), _CHOICE_WALKED_APART)
+    return found
+
+
+#: An answer's fields that :func:`envelope_strings` leaves out: the choices (walked one by one), bookkeeping.
+_ENVELOPE_WALKED_APART = frozenset(
+    {"choices", "object", "id", "model", "created", "system_fingerprint", "service_tier", "usage"}
+)
+#: A choice's fields that :func:`envelope_strings` leaves out: its message or delta, its logprobs, fixed values.
+_CHOICE_WALKED_APART = frozenset({"message", "delta", "logprobs", "index", "finish_reason"})
+
+
+def _strings_of(node: Any, path: AnswerPath, skipped: frozenset[str]) -> list[AnswerString]:
+    found: list[AnswerString] = []
     for key, value in _children(node):
+        if key in skipped:
+            continue
         here = (*path, _tool_index(value, key) if path == ("tool_calls",) and isinstance(key, int) else key)
         if isinstance(value, str):
             if value and key not in _FIXED_FIELDS and not _is_media(here, value):

@@ -177,9 +177,13 @@ class GuardrailViolation(PolicyViolation):
         self.counts: Mapping[str, int] = counts
         summary = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
         where = ", ".join(
-            f"{f.entity_type} at message {f.message_index} chars {f.start}-{f.end}" for f in self.findings[:5]
+            f"{f.entity_type} {_place(f.message_index)} chars {f.start}-{f.end}" for f in self.findings[:5]
         )
         super().__init__(f"agent {agent!r}: {direction} blocked by guardrail: {summary} ({where})")
+
+
+def _place(message_index: int | None) -> str:
+    return f"at message {message_index}" if message_index is not None else "outside the messages"
 
 
 class EgressDenied(PolicyViolation):

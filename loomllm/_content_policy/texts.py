@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loomllm._answers import AnswerPath, answer_strings
+from loomllm._answers import AnswerPath, answer_strings, envelope_strings
 
 __all__ = ["TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "response_text",
            "response_texts"]
@@ -43,12 +43,13 @@ def field_order(path: AnswerPath) -> tuple[int, int] | None:
 
 
 def response_texts(response: Any) -> list[str]:
-    """Every text field of every choice of a chat response, content first."""
+    """Every text field of every choice of a chat response, content first; then the response's own fields
+    (``citations``, provider extras: :func:`loomllm._answers.envelope_strings`)."""
     texts: list[str] = []
     for choice in getattr(response, "choices", None) or []:
         fields = answer_strings(getattr(choice, "message", None))
         texts += [found.text for found in sorted(fields, key=lambda found: found.path != ("content",))]
-    return texts
+    return texts + [found.text for found in envelope_strings(response)]
 
 
 def response_text(response: Any) -> str:

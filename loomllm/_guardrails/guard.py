@@ -10,7 +10,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from loomllm._answers import AnswerPath, AnswerString, answer_strings, put_answer_string
+from loomllm._answers import AnswerPath, AnswerString, answer_strings, envelope_strings, put_answer_string
 from loomllm._events import LibraryLogger
 
 from ..errors import ConfigError, Finding, GuardrailViolation
@@ -167,19 +167,22 @@ def _is_json_field(path: AnswerPath, text: str) -> bool:
 class _ChoiceStrings(NamedTuple):
     """One choice of an answer as the output side walks it."""
 
-    position: int  # the choice's index in the answer
+    position: int | None  # the choice's index in the answer (None: the answer's own fields)
     choice: Any
     strings: list[AnswerString]  # of its message
     tokens: str  # its logprob tokens, joined ("" without logprobs)
 
 
 def _answer_fields(response: Any) -> list[_ChoiceStrings]:
-    """Every string of every choice's message that the output side scans, by choice."""
+    """Every string of every choice's message that the output side scans, by choice; then the answer's own."""
     fields: list[_ChoiceStrings] = []
     for index, choice in enumerate(getattr(response, "choices", None) or []):
         message = getattr(choice, "message", None)
         if message is not None:
             fields.append(_ChoiceStrings(index, choice, answer_strings(message), _logprob_text(choice)))
+    envelope = envelope_strings(response)
+    if envelope:
+        fields.append(_ChoiceStrings(None, None, envelope, ""))
     return fields
 
 
@@ -534,7 +537,7 @@ class Guard:
         return response
 
     def _protect_logprobs(
-        self, choice: Any, tokens: str, index: int, agent: str, blocked: list[Finding], changed: Counter[str]
+        self, choice: Any, tokens: str, index: int | None, agent: str, blocked: list[Finding], changed: Counter[str]
     ) -> None:
         """Logprobs whose tokens hold what the rules act on: a block blocks, anything else drops the logprobs.
 
@@ -573,7 +576,7 @@ class Guard:
     def _protect_output_text(
         self,
         found: AnswerString,
-        index: int,
+        index: int | None,
         vault: Vault,
         agent: str,
         blocked: list[Finding],

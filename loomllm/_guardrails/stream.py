@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loomllm._answers import answer_strings, is_streamed, put_answer_string
+from loomllm._answers import AnswerString, answer_strings, envelope_strings, is_streamed, put_answer_string
 
 from ..errors import Finding
 from .policy import Decision, apply_decisions
@@ -197,6 +197,8 @@ class StreamFilter:
         self.agent = agent
         self._choices: dict[int, _ChoiceState] = {}
         self._last_chunk: Any = None
+        self._envelope_last: dict[tuple[Any, ...], str] = {}  # each envelope field's last value, by path
+        self._envelope_tails: dict[tuple[Any, ...], str] = {}
 
     def _state(self, index: int) -> _ChoiceState:
         state = self._choices.get(index)
@@ -228,19 +230,34 @@ class StreamFilter:
 
     def _scan_whole_values(self, state: _ChoiceState, choice_index: int, delta: Any) -> None:
         """Scan (and rewrite) every string of ``delta`` that arrives whole, with its field's previous piece."""
-        for found in answer_strings(delta):  # tool calls by their own index: a call's pieces share one tail
-            if is_streamed(found.path):
-                continue
+        # tool calls by their own index: a call's pieces share one tail
+        found = [f for f in answer_strings(delta) if not is_streamed(f.path)]
+        self._scan_whole(found, state.whole_tails, choice_index)
+
+    def _scan_envelope(self, chunk: Any) -> None:
+        """Scan (and rewrite) the chunk's own strings and its choices' (``id``, ``model``, ``citations``...).
+
+        Most repeat in every chunk (the stream's id and model): a value the same as the last one at its path
+        was checked already.
+        """
+        fresh = [f for f in envelope_strings(chunk) if self._envelope_last.get(f.path) != f.text]
+        if fresh:
+            self._envelope_last.update((f.path, f.text) for f in fresh)
+            self._scan_whole(fresh, self._envelope_tails, None)
+
+    def _scan_whole(self, strings: list[AnswerString], tails: dict[tuple[Any, ...], str], index: int | None) -> None:
+        """Scan each string with the last piece of its field before it; block, or rewrite it in place."""
+        for found in strings:
             path, text = found.path, found.text
-            previous = state.whole_tails.get(path, "")
+            previous = tails.get(path, "")
             window = previous + text
             offset = len(previous)
-            decisions = self.guard.decide(window, "output", message_index=choice_index, agent=self.agent, cache=False)
+            decisions = self.guard.decide(window, "output", message_index=index, agent=self.agent, cache=False)
             # A tuple's member cannot be rewritten: any finding in it blocks.
             blocks = [d for d in decisions if (d.action == "block" or not found.writable) and d.end > offset]
             if blocks:
                 findings = [
-                    Finding(d.entity_type, choice_index, d.start - offset, d.end - offset, d.score, "output")
+                    Finding(d.entity_type, index, d.start - offset, d.end - offset, d.score, "output")
                     for d in blocks
                 ]
                 self.guard.raise_blocked(findings, direction="output", agent=self.agent)
@@ -250,7 +267,7 @@ class StreamFilter:
                 self.vault.record("output", applied)
             if out != text and found.writable:
                 put_answer_string(found, out)
-            state.whole_tails[path] = window[-_LOOKBACK:]
+            tails[path] = window[-_LOOKBACK:]
 
     def may_restore(self) -> bool:
         """Whether a chunk fed now may get a value of the vault back (the caller must then feed a copy).
@@ -264,6 +281,7 @@ class StreamFilter:
     def feed(self, chunk: Any) -> list[Any]:
         """The chunks safe to emit after ``chunk`` arrived (``chunk`` itself, rewritten, or nothing)."""
         self._last_chunk = chunk
+        self._scan_envelope(chunk)
         for choice in getattr(chunk, "choices", None) or []:
             self._feed_choice(choice)
         return [chunk] if _has_payload(chunk) else []

@@ -497,6 +497,17 @@ class TestFieldsTheCallerSees:
         assert "Done." == texts[0]
         assert {"Plan: stall.", "Not that.", "call_7", "send", "{}", "Hmm.", "c2lnbmF0dXJl"} == set(texts[1:])
 
+    async def test_a_deny_word_in_the_responses_own_fields_blocks(self) -> None:
+        """``citations`` and other fields outside the message reach the caller: checked (bookkeeping is not)."""
+        from loomllm._content_policy import response_texts
+
+        response = answer({"content": "Done."})
+        cited = ["https://example.com/how-to-wire-the-funds", "wire the funds today"]
+        response.citations = cited
+        assert ["Done.", *cited] == response_texts(response)
+        with pytest.raises(ContentPolicyViolation):
+            await deny_policy(["wire the funds"]).check_response(response, agent="a", call_id="c", events=Events())
+
     @pytest.mark.parametrize("message", [
         {"content": "Done.",
          "thinking_blocks": [{"type": "thinking", "thinking": "Hmm.", "signature": "wire the funds"}]},

@@ -246,3 +246,82 @@ class TestStreamedLogprobs:
         assert [["Hi "], ["there "]] == [[i.token for i in c.choices[0].logprobs.content] for c in emitted]
         assert all(not i.top_logprobs for c in emitted for i in c.choices[0].logprobs.content)
         assert head not in " ".join(c.model_dump_json() for c in emitted)
+
+
+class TestTheAnswersOwnFields:
+    """Strings outside the choices' messages reach the caller too: an answer's extra fields (``citations``,
+    ``search_results``, anything a provider adds) and a choice's own (``provider_specific_fields``), whole or
+    streamed. The protocol's bookkeeping (``id``, ``model``...) is not model text and is not scanned."""
+
+    @staticmethod
+    def _answer(**fields: Any) -> Any:
+        choice = fields.pop("choice", {})
+        return litellm_module().ModelResponse(choices=[{"index": 0, "finish_reason": "stop", **choice,
+                                                         "message": {"role": "assistant", "content": "Done."}}],
+                                              **fields)
+
+    @staticmethod
+    def _chunk(content: str, **fields: Any) -> Any:
+        return TYPES.ModelResponseStream(
+            choices=[TYPES.StreamingChoices(index=0, delta=TYPES.Delta(content=content))], **fields
+        )
+
+    async def test_a_secret_in_an_extra_field_blocks(self, guard: Guard) -> None:
+        with pytest.raises(GuardrailViolation) as caught:
+            await guard.protect_output(self._answer(notes=f"key={AWS_KEY}"), guard.new_vault(), agent="a")
+        assert AWS_KEY not in str(caught.value)
+        assert "outside the messages" in str(caught.value)
+
+    async def test_a_card_in_the_citations_is_masked(self, guard: Guard) -> None:
+        answer = self._answer(citations=[f"https://example.com/pay?card={CARD}", "https://example.com/help"])
+        guarded = await guard.protect_output(answer, guard.new_vault(), agent="a")
+        assert CARD not in guarded.model_dump_json()
+        assert "https://example.com/help" in guarded.citations
+
+    async def test_a_secret_in_a_choices_own_field_blocks(self, guard: Guard) -> None:
+        answer = self._answer(choice={"provider_specific_fields": {"trace": {"note": f"key={AWS_KEY}"}}})
+        with pytest.raises(GuardrailViolation):
+            await guard.protect_output(answer, guard.new_vault(), agent="a")
+
+    async def test_bookkeeping_is_not_scanned(self, guard: Guard) -> None:
+        """A new id per answer would cost a scan per call; it is the provider's bookkeeping, not model text."""
+        from loomllm._answers import envelope_strings
+
+        answer = self._answer(id="chatcmpl-9f2c1a7b3e", system_fingerprint="fp_44709d6fcb", model="gpt-4o-mini")
+        assert [] == envelope_strings(answer)
+        before = guard.scanner.stats.analyzer_calls
+        await guard.protect_output(answer, guard.new_vault(), agent="a")
+        assert guard.scanner.stats.analyzer_calls == before
+
+    def test_a_secret_in_a_stream_chunks_extra_field_blocks(self, guard: Guard) -> None:
+        first = chunk({"content": "Working "})
+        second = self._chunk("on it ", citations=[f"key={AWS_KEY}"])
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        stream.feed(first)
+        with pytest.raises(GuardrailViolation):
+            stream.feed(second)
+
+    def test_a_card_split_across_chunks_extra_fields_is_masked(self, guard: Guard) -> None:
+        head, tail = split(CARD)
+        chunks = [self._chunk(t, notes=n) for t, n in (("a ", f"pay {head}"), ("b ", tail))]
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        out = [emitted for c in chunks for emitted in stream.feed(c)] + stream.flush()
+        assert tail not in " ".join(c.model_dump_json() for c in out)
+
+    def test_a_repeated_value_is_scanned_once(self, guard: Guard) -> None:
+        stream = guard.stream_filter(guard.new_vault(), agent="a")
+        chunks = [self._chunk(f"{w} ", notes="see https://example.com/status") for w in ("one", "two", "three")]
+        seen: list[str] = []
+        decide = guard.decide
+
+        def counting(text: str, *args: Any, **kwargs: Any) -> Any:
+            seen.append(text)
+            return decide(text, *args, **kwargs)
+
+        guard.decide = counting  # type: ignore[method-assign]
+        try:
+            for c in chunks:
+                stream.feed(c)
+        finally:
+            del guard.decide
+        assert 1 == sum("example.com/status" in text for text in seen)
