@@ -1,7 +1,8 @@
 """Views of a text that see through obfuscation, each able to map its offsets back to the original.
 
 A :class:`View` is a transformed copy of the scanned text (NFKC, zero-width and other format characters
-removed, JSON string escapes decoded) plus, per view character, the span of original characters it came from.
+removed, Cyrillic and Greek look-alikes glued to Latin text read as Latin, JSON string escapes or HTML
+character references decoded) plus, per view character, the span of original characters it came from.
 Findings are made on views and always reported, redacted and restored on the original text.
 
 Decoded layers (:func:`decoded_views`) go one step further: every base64, hex or percent-encoded token is
@@ -24,7 +25,7 @@ import base64
 import binascii
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -51,6 +52,7 @@ _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
 _ENCODED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-%])[A-Za-z0-9+/_\-]{16,}={0,2}(?![A-Za-z0-9+/_\-])")
 _PERCENT_TOKEN = re.compile(r"[^\s\"'<>]*%[0-9A-Fa-f]{2}[^\s\"'<>]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_HTML_REFERENCE = re.compile(r"&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +99,11 @@ def _unicode_view(text: str) -> View:
             pieces.append(text[cursor : match.start()])
             starts.extend(range(cursor, match.start()))
             ends.extend(range(cursor + 1, match.start() + 1))
-        for offset, ch in enumerate(match.group()):
-            position = match.start() + offset
-            if unicodedata.category(ch) == "Cf":
-                continue
-            replacement = unicodedata.normalize("NFKC", ch)
+        run = [(match.start() + offset, unicodedata.normalize("NFKC", ch))
+               for offset, ch in enumerate(match.group()) if unicodedata.category(ch) != "Cf"]
+        if run and _spoofs_latin(text, match.start(), match.end(), run):
+            run = [(position, _LATIN_TWIN[ch]) for position, ch in run]
+        for position, replacement in run:
             pieces.append(replacement)
             starts.extend([position] * len(replacement))
             ends.extend([position + 1] * len(replacement))
@@ -116,6 +118,23 @@ def _unicode_view(text: str) -> View:
     return View(normalized, starts, ends)
 
 
+#: Cyrillic and Greek letters drawn like a Latin one (Unicode TR39 confusables mapping to one ASCII letter).
+_LATIN_TWIN = {
+    **dict(zip("АВЕКМНОРСТХУІЈЅаеорсухіјѕԁһԛԝ", "ABEKMHOPCTXYIJSaeopcyxijsdhqw", strict=True)),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν", "ABEZHIKMNOPTYXoiv", strict=True)),
+}
+
+
+def _spoofs_latin(text: str, start: int, end: int, run: list[tuple[int, str]]) -> bool:
+    """Whether a run of non-ASCII letters stands in for Latin ones: every one has a Latin twin and the run is glued
+    to ASCII letters or digits ("АKIA...", "ghp_хY..."); words of Russian or Greek prose are left as they are."""
+    if not all(ch in _LATIN_TWIN for _, ch in run):
+        return False
+    before = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    return (before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum())
+
+
 def _json_view(text: str) -> View | None:
     """``text`` with JSON string escapes decoded, or ``None`` when it has none worth decoding."""
     if "\\" not in text:
@@ -125,18 +144,37 @@ def _json_view(text: str) -> View | None:
     looks_json = text.lstrip()[:1] in ("{", "[")
     if (_JSON_ESCAPE if looks_json else _JSON_ESCAPE_HINT).search(text) is None:
         return None
+    return _unescaped(text, _JSON_ESCAPE, _json_char)
+
+
+def _json_char(escape: str) -> str:
+    return chr(int(escape[2:], 16)) if escape[1] == "u" else _JSON_SIMPLE[escape[1]]
+
+
+def _html_view(text: str) -> View | None:
+    """``text`` with HTML numeric character references (``&#65;``, ``&#x41;``) decoded, or ``None`` without any."""
+    if "&#" not in text or _HTML_REFERENCE.search(text) is None:
+        return None
+    return _unescaped(text, _HTML_REFERENCE, _html_char)
+
+
+def _html_char(reference: str) -> str:
+    number = int(reference[3:-1], 16) if reference[2] in "xX" else int(reference[2:-1])
+    return chr(number) if 0 < number <= 0x10FFFF and not 0xD800 <= number <= 0xDFFF else "\ufffd"
+
+
+def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[str], str]) -> View:
+    """``text`` with every match of ``escape`` replaced by ``decode(match)`` (one character), offsets mapped."""
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     cursor = 0
-    for match in _JSON_ESCAPE.finditer(text):
+    for match in escape.finditer(text):
         if match.start() > cursor:
             pieces.append(text[cursor : match.start()])
             starts.extend(range(cursor, match.start()))
             ends.extend(range(cursor + 1, match.start() + 1))
-        escape = match.group()
-        decoded = chr(int(escape[2:], 16)) if escape[1] == "u" else _JSON_SIMPLE[escape[1]]
-        pieces.append(decoded)
+        pieces.append(decode(match.group()))
         starts.append(match.start())
         ends.append(match.end())
         cursor = match.end()
@@ -148,12 +186,13 @@ def _json_view(text: str) -> View | None:
 
 
 def views(text: str) -> list[View]:
-    """The views to scan for ``text``: the normalized text, and its JSON-unescaped form when it has escapes."""
-    base = _unicode_view(text)
-    out = [base]
-    unescaped = _json_view(text)
-    if unescaped is not None:
-        out.append(unescaped.then(_unicode_view(unescaped.text)))
+    """The views to scan for ``text``: the normalized text, and its JSON- or HTML-unescaped form when it has
+    escapes (a text with both gets a view of each: a JSON document may hold HTML, and the reverse)."""
+    out = [_unicode_view(text)]
+    for unescape in (_json_view, _html_view):
+        unescaped = unescape(text)
+        if unescaped is not None:
+            out.append(unescaped.then(_unicode_view(unescaped.text)))
     return out
 
 

@@ -30,6 +30,10 @@ KEYS = {
 ZWSP = "\u200b"
 
 
+#: Latin letters drawn the same as a Cyrillic (А В Е К М Н О Р С Т Х а е о р с х) or Greek (Ζ Ι Ν) letter.
+LOOK_ALIKES = str.maketrans("ABEKMHOPCTXaeopcxZIN", "АВЕКМНОРСТХаеорсхΖΙΝ")
+
+
 def user(content: Any) -> dict[str, Any]:
     """A user message."""
     return {"role": "user", "content": content}
@@ -63,6 +67,9 @@ TRANSFORMS = {
     "base64 of a KEY=value line": lambda v: base64.b64encode(f"API_TOKEN={v}\n".encode()).decode(),
     "hex of the key": lambda v: v.encode().hex(),
     "percent-encoded line": lambda v: quote(f"token={v}&x=1", safe=""),
+    "Cyrillic and Greek look-alikes": lambda v: v.translate(LOOK_ALIKES),
+    "HTML character references": lambda v: "".join(f"&#{ord(c)};" if i % 2 else f"&#x{ord(c):x};"
+                                                    for i, c in enumerate(v)),
 }
 
 
@@ -133,3 +140,22 @@ def test_plain_ascii_needs_no_second_view() -> None:
 def test_decoding_adds_no_false_positives(guard: Guard, text: str) -> None:
     """Hashes, encoded prose and escaped URLs stay clean."""
     assert set() == blocked_types(guard, text)
+
+
+def test_look_alikes_read_as_latin_only_when_glued_to_latin_text() -> None:
+    """Russian and Greek prose stays as written; a run of look-alikes touching ASCII letters or digits reads as Latin."""
+    prose = "Привет, мир! Это АКСЕСС к серверу. Καλημέρα ΟΚ"
+    assert [prose] == [view.text for view in views(prose)]
+    [view] = views("id АКІА7Q and ghp_хY2")
+    assert "id AKIA7Q and ghp_xY2" == view.text
+
+
+def test_html_references_map_back_to_the_original_characters(guard: Guard) -> None:
+    """An e-mail address written as character references is redacted over its references, nothing else."""
+    encoded = "".join(f"&#{ord(c)};" for c in EMAIL)
+    text = f"<p>write to {encoded} today &amp; tomorrow</p>"
+    vault = guard.new_vault()
+    [protected] = guard.protect_input_sync([user(text)], vault, agent="t")
+    assert protected["content"].startswith("<p>write to <EMAIL_ADDRESS_")
+    assert protected["content"].endswith(" today &amp; tomorrow</p>")
+    assert text == vault.restore(protected["content"])
