@@ -48,6 +48,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from loomllm._events import LibraryLogger
 
+from . import phone_validity
 from .entities import NER_ENTITIES
 from .normalize import decoded_views, views
 from .pii import (
@@ -435,16 +436,7 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         results: list[RecognizerResult] = []
         context = tuple(word.lower() for word in self.context or ())
         for start, end in _merged_windows(_PHONE_CANDIDATE, text, _PHONE_PAD, min_digits=7, context=context):
-            window = text[start:end]
-            # An international number (leading +) parses the same under any default region.
-            international = _INTERNATIONAL.search(window) is not None
-            regions = self.supported_regions[:1] if international else self.supported_regions
-            spans: dict[tuple[int, int], str] = {}
-            for region in regions:  # every region finds the same number again: keep one result per span
-                for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self._leniency):
-                    spans.setdefault((match.start, match.end), region)
-                if spans:
-                    break  # a window holds one number (a few at most): the first region that reads it wins
+            spans = phone_spans(text[start:end], self.supported_regions, self._leniency)
             found = [self._result(s, e, region) for (s, e), region in spans.items()]
             for result in found:
                 result.start += start
@@ -461,9 +453,15 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         return results
 
     def load(self) -> None:
-        """Load phonenumbers' metadata for every region now (first use of a region costs milliseconds)."""
+        """Load phonenumbers' metadata for every region now (first use of a region costs milliseconds).
+
+        Also installs the matcher's validity screen and builds the screens of these regions' country codes
+        (:mod:`.phone_validity`: same numbers, found faster; :func:`phone_spans` skips hopeless windows).
+        """
         super().load()
+        phone_validity.install()
         for region in self.supported_regions:
+            phone_validity.type_patterns(phonenumbers.country_code_for_region(region))
             for _ in phonenumbers.PhoneNumberMatcher("call 020 7946 0958 or 415-555-0132", region):
                 pass
 
@@ -490,6 +488,22 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         )
 
 
+def phone_spans(window: str, regions: Sequence[str], leniency: int) -> dict[tuple[int, int], str]:
+    """``(start, end)`` of each number ``PhoneNumberMatcher`` finds in ``window``, with the region that read it."""
+    # An international number (leading +) parses the same under any default region.
+    international = _INTERNATIONAL.search(window) is not None
+    spans: dict[tuple[int, int], str] = {}
+    regions = regions[:1] if international else regions
+    if leniency >= 1:  # VALID or stricter: only valid numbers are reported
+        regions = phone_validity.regions_that_may_match(window, regions)
+    for region in regions:
+        for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency):
+            spans.setdefault((match.start, match.end), region)  # every region finds the same number again
+        if spans:
+            break  # a window holds one number (a few at most): the first region that reads it wins
+    return spans
+
+
 def _glued_to_token(text: str, start: int, end: int) -> bool:
     before = text[start - 1] if start else " "
     after = text[end : end + 2]
@@ -504,7 +518,7 @@ def _merged_windows(
     windows: list[tuple[int, int]] = []
     for match in pattern.finditer(text):
         candidate = match.group()
-        if sum(ch.isdigit() for ch in candidate) < min_digits or _DATE.fullmatch(candidate):
+        if sum(map(str.isdigit, candidate)) < min_digits or _DATE.fullmatch(candidate):
             continue
         if _ISO_DATE_HEAD.match(candidate):
             continue  # "2024-05-17 13:45": a timestamp
