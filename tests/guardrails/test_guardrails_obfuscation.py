@@ -143,7 +143,7 @@ def test_decoding_adds_no_false_positives(guard: Guard, text: str) -> None:
 
 
 def test_look_alikes_read_as_latin_only_when_glued_to_latin_text() -> None:
-    """Russian and Greek prose stays as written; a run of look-alikes touching ASCII letters or digits reads as Latin."""
+    """Russian and Greek prose stays as written; look-alikes touching ASCII letters or digits read as Latin."""
     prose = "Привет, мир! Это АКСЕСС к серверу. Καλημέρα ΟΚ"
     assert [prose] == [view.text for view in views(prose)]
     [view] = views("id АКІА7Q and ghp_хY2")
