@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from .config import ContentPolicyConfig, DenyRules, ModerationConfig, OutputPolicySection
 from .engine import ContentPolicies, ContentPolicy, ContentStreamFilter, RouterModerator, TextWindow
-from .texts import chunk_text, chunk_texts, response_text, response_texts
+from .texts import ENVELOPE, chunk_text, chunk_texts, response_text, response_texts
 
 __all__ = [
+    "ENVELOPE",
     "ContentPolicies",
     "ContentPolicy",
     "ContentPolicyConfig",

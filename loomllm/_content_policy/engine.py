@@ -17,7 +17,7 @@ from loomllm.errors import ConfigError, ContentPolicyViolation, PolicyViolation
 
 from .config import ContentPolicyConfig, ModerationConfig
 from .rules import DenyMatcher, UserCheck, load_callable, moderation_categories, run_user_check, visible_offsets
-from .texts import TextKey, chunk_texts, field_order, finished_choices, response_texts
+from .texts import ENVELOPE, TextKey, chunk_texts, field_order, finished_choices, response_texts
 
 if TYPE_CHECKING:
     from loomllm._runtime import Loom
@@ -222,6 +222,7 @@ class ContentStreamFilter:
         self._events = events
         self._held: deque[tuple[Any, dict[TextKey, int]]] = deque()  # a chunk, and where it ends in each text
         self._texts: dict[TextKey, _FieldText] = {}
+        self._envelope_last: dict[TextKey, str] = {}
         self._flagged = False
 
     async def feed(self, chunks: list[Any], *, final: bool = False) -> list[Any]:
@@ -243,6 +244,10 @@ class ContentStreamFilter:
         """Add a chunk's pieces to their texts and finish the texts it ends; where it ends in each text."""
         ends: dict[TextKey, int] = {}
         for key, piece in chunk_texts(chunk).items():
+            if key[0] == ENVELOPE:
+                if self._envelope_last.get(key) == piece:
+                    continue  # a chunk's own field repeated from the chunk before: read once
+                self._envelope_last[key] = piece
             field = self._texts.get(key)
             if field is None:
                 field = self._texts[key] = _FieldText(is_streamed(key[1]), field_order(key[1]))

@@ -18,7 +18,7 @@ from typing import Any
 
 from loomllm._answers import AnswerPath, answer_strings, envelope_strings
 
-__all__ = ["TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "response_text",
+__all__ = ["ENVELOPE", "TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "response_text",
            "response_texts"]
 
 TextKey = tuple[int, AnswerPath]
@@ -62,14 +62,21 @@ def _choice_index(choice: Any, position: int) -> int:
     return index if isinstance(index, int) and not isinstance(index, bool) else position
 
 
+#: The choice index under which :func:`chunk_texts` files a chunk's own fields (``citations``, provider extras).
+ENVELOPE = -1
+
+
 def chunk_texts(chunk: Any) -> dict[TextKey, str]:
-    """The text a stream chunk adds to each text the caller reassembles."""
+    """The text a stream chunk adds to each text the caller reassembles (the chunk's own fields under
+    :data:`ENVELOPE`)."""
     texts: dict[TextKey, str] = {}
     for position, choice in enumerate(getattr(chunk, "choices", None) or []):
         choice_index = _choice_index(choice, position)
         for found in answer_strings(getattr(choice, "delta", None)):
             key = (choice_index, found.path)
             texts[key] = texts.get(key, "") + found.text
+    for found in envelope_strings(chunk):
+        texts[(ENVELOPE, found.path)] = found.text
     return texts
 
 

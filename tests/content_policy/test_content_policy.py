@@ -545,6 +545,23 @@ class TestFieldsTheCallerSees:
         assert response is await deny_policy(["wire the funds"]).check_response(response, agent="a", call_id="c",
                                                                                 events=Events())
 
+    async def test_a_deny_word_in_a_stream_chunks_own_field_blocks(self) -> None:
+        """A chunk's ``citations`` reach the caller too; repeated in every chunk, they are read once."""
+        from loomllm._content_policy import ENVELOPE, chunk_texts
+
+        clean = stream_chunk([(0, {"content": "Done. "})])
+        clean.citations = ["https://example.com/a"]
+        assert {(ENVELOPE, ("citations", 0)): "https://example.com/a"} == {
+            k: v for k, v in chunk_texts(clean).items() if k[0] == ENVELOPE}
+        stream = deny_policy(["wire the funds"]).stream_filter(agent="a", call_id="c", events=Events())
+        await stream.feed([clean, clean])
+        assert "https://example.com/a" == stream._texts[(ENVELOPE, ("citations", 0))].text
+        cited = stream_chunk([(0, {"content": "More. "})])
+        cited.citations = ["how to wire the funds"]
+        with pytest.raises(ContentPolicyViolation):
+            await stream.feed([cited])
+            await stream.feed([stream_chunk([(0, {"content": "End."})], "stop")], final=True)
+
     def test_chunk_texts_keep_one_text_per_choice_and_tool_call(self) -> None:
         """A delta's texts are keyed by choice index and field, tool calls by their own index."""
         from loomllm._content_policy import chunk_texts
