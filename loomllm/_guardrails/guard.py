@@ -219,7 +219,7 @@ def _logprob_text(choice: Any) -> str:
             for rank, alternative in enumerate(_listed(_get_field(item, "top_logprobs"))):
                 other = _get_field(alternative, "token")
                 if isinstance(other, str):
-                    if rank == len(ranks):
+                    while rank >= len(ranks):  # a rank before it may have had no token
                         ranks.append([])
                     ranks[rank].append(other)
     return "\n\n".join(["".join(tokens), *("".join(rank) for rank in ranks)]) if ranks else "".join(tokens)

@@ -52,7 +52,8 @@ _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
 _ENCODED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-%])[A-Za-z0-9+/_\-]{16,}={0,2}(?![A-Za-z0-9+/_\-])")
 _PERCENT_TOKEN = re.compile(r"[^\s\"'<>]*%[0-9A-Fa-f]{2}[^\s\"'<>]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_HTML_REFERENCE = re.compile(r"&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});")
+#: A browser reads leading zeros (``&#00065;``) and, before a character that cannot continue the number, no ``;``.
+_HTML_REFERENCE = re.compile(r"&#(?:0*([0-9]{1,7})(?![0-9])|[xX]0*([0-9a-fA-F]{1,6})(?![0-9a-fA-F]));?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def _unicode_view(text: str) -> View:
         run = [(match.start() + offset, unicodedata.normalize("NFKC", ch))
                for offset, ch in enumerate(match.group()) if unicodedata.category(ch) != "Cf"]
         if run and _spoofs_latin(text, match.start(), match.end(), run):
-            run = [(position, _LATIN_TWIN[ch]) for position, ch in run]
+            run = [(position, _LATIN_TWIN.get(ch, ch)) for position, ch in run]
         for position, replacement in run:
             pieces.append(replacement)
             starts.extend([position] * len(replacement))
@@ -128,7 +129,8 @@ _LATIN_TWIN = {
 def _spoofs_latin(text: str, start: int, end: int, run: list[tuple[int, str]]) -> bool:
     """Whether a run of non-ASCII letters stands in for Latin ones: every one has a Latin twin and the run is glued
     to ASCII letters or digits ("АKIA...", "ghp_хY..."); words of Russian or Greek prose are left as they are."""
-    if not all(ch in _LATIN_TWIN for _, ch in run):
+    # A character NFKC already made ASCII (fullwidth "Ｅ") counts as Latin: "Ｅр" beside a key is one spoof.
+    if not all(ch in _LATIN_TWIN or ch.isascii() for _, ch in run) or all(ch.isascii() for _, ch in run):
         return False
     before = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""
@@ -147,7 +149,8 @@ def _json_view(text: str) -> View | None:
     return _unescaped(text, _JSON_ESCAPE, _json_char)
 
 
-def _json_char(escape: str) -> str:
+def _json_char(match: re.Match[str]) -> str:
+    escape = match.group()
     return chr(int(escape[2:], 16)) if escape[1] == "u" else _JSON_SIMPLE[escape[1]]
 
 
@@ -158,12 +161,13 @@ def _html_view(text: str) -> View | None:
     return _unescaped(text, _HTML_REFERENCE, _html_char)
 
 
-def _html_char(reference: str) -> str:
-    number = int(reference[3:-1], 16) if reference[2] in "xX" else int(reference[2:-1])
+def _html_char(match: re.Match[str]) -> str:
+    decimal, hexadecimal = match.groups()
+    number = int(decimal) if decimal is not None else int(hexadecimal, 16)
     return chr(number) if 0 < number <= 0x10FFFF and not 0xD800 <= number <= 0xDFFF else "\ufffd"
 
 
-def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[str], str]) -> View:
+def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[re.Match[str]], str]) -> View:
     """``text`` with every match of ``escape`` replaced by ``decode(match)`` (one character), offsets mapped."""
     pieces: list[str] = []
     starts: list[int] = []
@@ -174,7 +178,7 @@ def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[str], str])
             pieces.append(text[cursor : match.start()])
             starts.extend(range(cursor, match.start()))
             ends.extend(range(cursor + 1, match.start() + 1))
-        pieces.append(decode(match.group()))
+        pieces.append(decode(match))
         starts.append(match.start())
         ends.append(match.end())
         cursor = match.end()

@@ -242,11 +242,23 @@ class StreamFilter:
         """
         fresh = [f for f in envelope_strings(chunk) if self._envelope_last.get(f.path) != f.text]
         if fresh:
-            self._envelope_last.update((f.path, f.text) for f in fresh)
-            self._scan_whole(fresh, self._envelope_tails, None)
+            changed = self._scan_whole(fresh, self._envelope_tails, None)
+            # Only a value that went out as it came may be skipped when it repeats: one the guard rewrote
+            # (a masked card) must be rewritten again in every chunk that repeats it.
+            for found in fresh:
+                if found.path in changed:
+                    self._envelope_last.pop(found.path, None)
+                else:
+                    self._envelope_last[found.path] = found.text
 
-    def _scan_whole(self, strings: list[AnswerString], tails: dict[tuple[Any, ...], str], index: int | None) -> None:
-        """Scan each string with the last piece of its field before it; block, or rewrite it in place."""
+    def _scan_whole(
+        self, strings: list[AnswerString], tails: dict[tuple[Any, ...], str], index: int | None
+    ) -> set[tuple[Any, ...]]:
+        """Scan each string with the last piece of its field before it; block, or rewrite it in place.
+
+        Returns the paths of the strings that had a finding (rewritten).
+        """
+        rewritten: set[tuple[Any, ...]] = set()
         for found in strings:
             path, text = found.path, found.text
             previous = tails.get(path, "")
@@ -265,9 +277,12 @@ class StreamFilter:
             applied = Counter(f"{d.entity_type}:{d.action}" for d in decisions if d.end > offset)
             if applied:
                 self.vault.record("output", applied)
+                rewritten.add(path)
             if out != text and found.writable:
                 put_answer_string(found, out)
+                rewritten.add(path)
             tails[path] = window[-_LOOKBACK:]
+        return rewritten
 
     def may_restore(self) -> bool:
         """Whether a chunk fed now may get a value of the vault back (the caller must then feed a copy).
@@ -291,6 +306,8 @@ class StreamFilter:
         state = self._state(index)
         delta = getattr(choice, "delta", None)
         if delta is None:
+            if getattr(choice, "logprobs", None) is not None:
+                choice.logprobs = None  # no text went out for its tokens to spell: they were never scanned
             return
         self._scan_whole_values(state, index, delta)
         content = getattr(delta, "content", None)
