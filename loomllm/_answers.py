@@ -78,7 +78,7 @@ def answer_strings(node: Any, path: AnswerPath = ()) -> list[AnswerString]:
     anything between it and us, may put anything there).
     """
     if len(path) > _MAX_DEPTH:
-        return []
+        return [_read_only(path, _flattened(node))]  # too deep to walk: read whole, and any finding blocks
     return _strings_of(node, path, frozenset())
 
 
@@ -95,6 +95,25 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
     choices = answer.get("choices") if isinstance(answer, dict) else getattr(answer, "choices", None)
     for position, choice in enumerate(choices if isinstance(choices, list) else []):
         found += _strings_of(choice, ("choices", position), _CHOICE_WALKED_APART)
+        logprobs = choice.get("logprobs") if isinstance(choice, dict) else getattr(choice, "logprobs", None)
+        if logprobs is not None:
+            found += _logprob_extras(logprobs, ("choices", position, "logprobs"))
+    return found
+
+
+def _logprob_extras(logprobs: Any, path: AnswerPath) -> list[AnswerString]:
+    """The strings of a choice's logprobs besides their tokens (which the output guardrail reads as text): a
+    provider's extra keys, on the logprobs or on any token or alternative."""
+    if isinstance(logprobs, str):
+        return [_read_only(path, logprobs)]
+    found = _strings_of(logprobs, path, _TOKEN_LISTS)
+    for field in _TOKEN_LISTS:
+        items = logprobs.get(field) if isinstance(logprobs, dict) else getattr(logprobs, field, None)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            found += _strings_of(item, (*path, field, index), _TOKEN_FIELDS)
+            alternatives = item.get("top_logprobs") if isinstance(item, dict) else getattr(item, "top_logprobs", None)
+            for rank, alternative in enumerate(alternatives if isinstance(alternatives, list) else []):
+                found += _strings_of(alternative, (*path, field, index, "top_logprobs", rank), _TOKEN_FIELDS)
     return found
 
 
@@ -104,10 +123,17 @@ _ENVELOPE_WALKED_APART = frozenset(
 )
 #: A choice's fields that :func:`envelope_strings` leaves out: its message or delta, its logprobs, fixed values.
 _CHOICE_WALKED_APART = frozenset({"message", "delta", "logprobs", "index", "finish_reason"})
+#: The token lists of a choice's logprobs, and a token's own fields (read as text by the output guardrail).
+_TOKEN_LISTS = frozenset({"content", "refusal"})
+_TOKEN_FIELDS = frozenset({"token", "bytes", "logprob", "top_logprobs"})
 
 
 def _strings_of(node: Any, path: AnswerPath, skipped: frozenset[str]) -> list[AnswerString]:
     found: list[AnswerString] = []
+    if isinstance(node, dict):  # its keys reach the caller too (a pydantic object's field names are fixed)
+        keys = "\n".join(key for key in node if isinstance(key, str) and key not in skipped)
+        if keys and "images" not in path:  # an image part's keys are the wire format's (its URL is media)
+            found.append(_read_only((*path, _KEYS), keys))
     for key, value in _children(node):
         if key in skipped:
             continue
@@ -115,9 +141,46 @@ def _strings_of(node: Any, path: AnswerPath, skipped: frozenset[str]) -> list[An
         if isinstance(value, str):
             if value and key not in _FIXED_FIELDS and not _is_media(here, value):
                 found.append(AnswerString(here, node, key, value))
+        elif isinstance(value, bytes | bytearray | set | frozenset):
+            if value:  # serialized as text, or in no fixed order: read whole, and any finding blocks
+                found.append(_read_only(here, _flattened(value)))
         elif value is not None and not isinstance(value, int | float | bool):
             found.extend(answer_strings(value, here))
     return found
+
+
+#: The path element under which a dict's keys are read (one string, a key per line).
+_KEYS = "<keys>"
+
+
+def _read_only(path: AnswerPath, text: str) -> AnswerString:
+    """A string that cannot be rewritten where it is (held in a 1-tuple: :attr:`AnswerString.writable` is False)."""
+    return AnswerString(path, (text,), 0, text)
+
+
+def _flattened(value: Any) -> str:
+    """Every string in ``value`` (bytes decoded, dict keys too), one per line: for what is not walked string
+    by string. Iterative, and each container read once: depth and cycles cost nothing more."""
+    lines: list[str] = []
+    stack: list[Any] = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            lines.append(item)
+        elif isinstance(item, bytes | bytearray):
+            lines.append(bytes(item).decode("utf-8", "replace"))
+        elif item is None or isinstance(item, int | float | bool) or id(item) in seen:
+            continue
+        else:
+            seen.add(id(item))
+            if isinstance(item, dict):
+                stack.extend(part for pair in item.items() for part in pair)
+            elif isinstance(item, list | tuple | set | frozenset):
+                stack.extend(item)
+            else:
+                stack.extend(child for _, child in _children(item))
+    return "\n".join(lines)
 
 
 def put_answer_string(found: AnswerString, text: str) -> None:

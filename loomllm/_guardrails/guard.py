@@ -210,19 +210,33 @@ def _logprob_text(choice: Any) -> str:
     if logprobs is None:
         return ""
     tokens: list[str] = []
+    spelled = bytearray()  # the tokens' ``bytes``, which a caller may decode instead of reading the tokens
     ranks: list[list[str]] = []
     for field in ("content", "refusal"):
         for item in _listed(_get_field(logprobs, field)):
             token = _get_field(item, "token")
             if isinstance(token, str):
                 tokens.append(token)
+            spelled += token_bytes(item)
             for rank, alternative in enumerate(_listed(_get_field(item, "top_logprobs"))):
                 other = _get_field(alternative, "token")
                 if isinstance(other, str):
                     while rank >= len(ranks):  # a rank before it may have had no token
                         ranks.append([])
                     ranks[rank].append(other)
-    return "\n\n".join(["".join(tokens), *("".join(rank) for rank in ranks)]) if ranks else "".join(tokens)
+    text = "".join(tokens)
+    decoded = spelled.decode("utf-8", "replace")
+    if decoded and decoded != text:
+        ranks.insert(0, [decoded])  # bytes that spell something else are read as one more line
+    return "\n\n".join([text, *("".join(rank) for rank in ranks)]) if ranks else text
+
+
+def token_bytes(item: Any) -> bytes:
+    """A logprob token's ``bytes`` (a list of byte values), as bytes; empty when absent or not byte values."""
+    values = _get_field(item, "bytes")
+    if not isinstance(values, list) or not all(isinstance(v, int) and 0 <= v < 256 for v in values):
+        return b""
+    return bytes(values)
 
 
 def _get_field(item: Any, name: str) -> Any:

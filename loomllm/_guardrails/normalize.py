@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html.entities
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,7 +55,9 @@ _ENCODED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_\-%])[A-Za-z0-9+/_\-]{16,}={0,2}(
 _PERCENT_TOKEN = re.compile(r"[^\s\"'<>]*%[0-9A-Fa-f]{2}[^\s\"'<>]*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 #: A browser reads leading zeros (``&#00065;``) and, before a character that cannot continue the number, no ``;``.
-_HTML_REFERENCE = re.compile(r"&#(?:0*([0-9]{1,7})(?![0-9])|[xX]0*([0-9a-fA-F]{1,6})(?![0-9a-fA-F]));?")
+_HTML_NUMERIC = re.compile(r"&#(?:0*([0-9]{1,7})(?![0-9])|[xX]0*([0-9a-fA-F]{1,6})(?![0-9a-fA-F]));?")
+_HTML_NAMED = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
+_HTML_REFERENCE = re.compile(_HTML_NUMERIC.pattern + "|" + _HTML_NAMED.pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +159,32 @@ def _json_char(match: re.Match[str]) -> str:
 
 
 def _html_view(text: str) -> View | None:
-    """``text`` with HTML numeric character references (``&#65;``, ``&#x41;``) decoded, or ``None`` without any."""
-    if "&#" not in text or _HTML_REFERENCE.search(text) is None:
+    """``text`` with HTML character references decoded, or ``None`` without any worth decoding.
+
+    Numeric ones (``&#65;``, ``&#x41;``) always; named ones (``&commat;``, ``&period;``) when one of them
+    stands for a letter, digit or a character of addresses and keys: the ``&amp;`` of ordinary markup alone
+    costs no second view.
+    """
+    if "&" not in text:
+        return None
+    if not (("&#" in text and _HTML_NUMERIC.search(text)) or any(
+            _NAMED_CHARACTERS.get(m.group(1)) in _BUILDING_CHARACTERS for m in _HTML_NAMED.finditer(text))):
         return None
     return _unescaped(text, _HTML_REFERENCE, _html_char)
 
 
 def _html_char(match: re.Match[str]) -> str:
-    decimal, hexadecimal = match.groups()
+    decimal, hexadecimal, name = match.groups()
+    if name is not None:
+        return _NAMED_CHARACTERS.get(name, "\ufffd")
     number = int(decimal) if decimal is not None else int(hexadecimal, 16)
     return chr(number) if 0 < number <= 0x10FFFF and not 0xD800 <= number <= 0xDFFF else "\ufffd"
+
+
+#: HTML5's named references that stand for one character (``html.entities.html5``, its ``;`` forms).
+_NAMED_CHARACTERS = {name[:-1]: value for name, value in html.entities.html5.items()
+                     if name.endswith(";") and len(value) == 1}
+_BUILDING_CHARACTERS = frozenset(string.ascii_letters + string.digits + "@.:/=_-+%")
 
 
 def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[re.Match[str]], str]) -> View:

@@ -142,12 +142,20 @@ def _keep_spelled_logprobs(choice: Any, content: Any, refusal: Any, delta: Any) 
     items = [*_listed(_get(logprobs, "content")), *_listed(_get(logprobs, "refusal"))]
     arrived = (content if isinstance(content, str) else "") + (refusal if isinstance(refusal, str) else "")
     unchanged = getattr(delta, "content", None) == content and getattr(delta, "refusal", None) == refusal
-    if not unchanged or "".join(str(_get(item, "token") or "") for item in items) != arrived:
+    spelled = "".join(str(_get(item, "token") or "") for item in items)
+    if not unchanged or spelled != arrived or any(_bytes_differ(item) for item in items):
         choice.logprobs = None
         return
     for item in items:
         if _get(item, "top_logprobs"):
             _put(item, "top_logprobs", [])
+
+
+def _bytes_differ(item: Any) -> bool:
+    """Whether a token's ``bytes`` are there and are not its text's UTF-8 (then they spell something unscanned)."""
+    values = _get(item, "bytes")
+    token = _get(item, "token")
+    return values is not None and (not isinstance(token, str) or values != list(token.encode("utf-8", "replace")))
 
 
 def _listed(items: Any) -> list[Any]:

@@ -151,30 +151,25 @@ class TestEnvelopeFixed:
         assert AWS_KEY not in streamed(guard, [chunk("Hi "), last])
 
 
-class TestEnvelopeHoles:
-    @pytest.mark.xfail(strict=True, reason="hole: strings nested deeper than _answers._MAX_DEPTH (16) are not "
-                                           "walked and reach the caller unscanned (should block)")
+class TestEnvelopeShapes:
+    """Shapes the walk reads whole (too deep, bytes, dict keys, sets): any finding there blocks."""
+
     def test_a_key_nested_17_deep_in_citations_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             guarded(guard, answer(citations=nested(f"key={AWS_KEY}", 17)))
 
-    @pytest.mark.xfail(strict=True, reason="hole: same depth cap in streams: a key 20 lists deep goes out")
     def test_a_key_nested_20_deep_in_a_chunk_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             streamed(guard, [chunk("a ", notes=nested(f"key={AWS_KEY}", 20))])
 
-    @pytest.mark.xfail(strict=True, reason="hole: a bytes value is neither str nor walked; pydantic serialises it "
-                                           "as text, key included")
     def test_a_key_as_bytes_in_an_extra_field_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             guarded(guard, answer(notes=f"key={AWS_KEY}".encode()))
 
-    @pytest.mark.xfail(strict=True, reason="hole: dict keys are not scanned, only values")
     def test_a_key_as_a_dict_key_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             guarded(guard, answer(notes={f"key={AWS_KEY}": 1}))
 
-    @pytest.mark.xfail(strict=True, reason="hole: sets and frozensets are not walked")
     def test_a_key_in_a_set_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             guarded(guard, answer(notes={f"key={AWS_KEY}"}))
@@ -230,31 +225,33 @@ class TestLogprobsFixed:
             guarded(guard, with_logprobs({"content": items}))
 
 
-class TestLogprobsHoles:
-    @pytest.mark.xfail(strict=True, reason="hole: logprobs' own fields besides the tokens (a provider's extra key) "
-                                           "are walked by neither the envelope nor _logprob_text")
+class TestLogprobsExtras:
+    """What logprobs carry besides their tokens' text is read too: a block finding there blocks."""
+
     def test_a_key_in_an_extra_field_of_logprobs_blocks(self, guard: Guard) -> None:
         with pytest.raises(GuardrailViolation):
             guarded(guard, with_logprobs({"content": [], "note": f"key={AWS_KEY}"}))
 
-    @pytest.mark.xfail(strict=True, reason="hole: a token's `bytes` are not read; bytes that spell a key stay")
-    def test_token_bytes_that_spell_a_key_go(self, guard: Guard) -> None:
+    def test_token_bytes_that_spell_a_key_block(self, guard: Guard) -> None:
         items = [{"token": "x", "bytes": list(AWS_KEY.encode()), "logprob": -1.0, "top_logprobs": []}]
-        response = guard.protect_output_sync(answer(choice={"logprobs": {"content": items}}), guard.new_vault(),
-                                             agent="a")
-        logprobs = response.choices[0].logprobs
-        assert logprobs is None or all(item.bytes != list(AWS_KEY.encode()) for item in logprobs.content)
+        with pytest.raises(GuardrailViolation):
+            guard.protect_output_sync(answer(choice={"logprobs": {"content": items}}), guard.new_vault(), agent="a")
 
-    @pytest.mark.xfail(strict=True, reason="hole: in a stream a logprob item's extra field goes out unscanned "
-                                           "(_keep_spelled_logprobs checks only token text)")
-    def test_a_streamed_logprob_items_extra_field_goes(self, guard: Guard) -> None:
+    def test_streamed_token_bytes_that_spell_something_else_go(self, guard: Guard) -> None:
+        items = [{"token": "hi ", "bytes": list(b"AKIA"), "logprob": -1.0, "top_logprobs": []}]
+        out = streamed(guard, [chunk("hi ", choice={"logprobs": {"content": items}})])
+        assert "[65, 75, 73, 65]" not in out.replace(" ", "").replace(",", ", ")
+        assert '"logprobs":null' in out.replace(" ", "")
+
+    def test_a_streamed_logprob_items_extra_field_blocks(self, guard: Guard) -> None:
         items = [{"token": "hi ", "logprob": -1.0, "top_logprobs": [], "note": f"key={AWS_KEY}"}]
-        assert AWS_KEY not in streamed(guard, [chunk("hi ", choice={"logprobs": {"content": items}})])
+        with pytest.raises(GuardrailViolation):
+            streamed(guard, [chunk("hi ", choice={"logprobs": {"content": items}})])
 
-    @pytest.mark.xfail(strict=True, reason="hole: in a stream, logprobs' own extra field goes out unscanned")
-    def test_a_streamed_logprobs_extra_field_goes(self, guard: Guard) -> None:
+    def test_a_streamed_logprobs_extra_field_blocks(self, guard: Guard) -> None:
         logprobs = {"content": [{"token": "hi ", "logprob": -1.0, "top_logprobs": []}], "note": f"key={AWS_KEY}"}
-        assert AWS_KEY not in streamed(guard, [chunk("hi ", choice={"logprobs": logprobs})])
+        with pytest.raises(GuardrailViolation):
+            streamed(guard, [chunk("hi ", choice={"logprobs": logprobs})])
 
 
 # --- 3. look-alike letters and HTML references ----------------------------------------------------------------
@@ -339,7 +336,5 @@ class TestViewsHoles:
     def test_a_card_in_html_references_is_masked_as_the_reader_sees_it(self, guard: Guard) -> None:
         assert f"card {MASKED_CARD} end" == protected_input(guard, f"card {html_refs(CARD)} end")
 
-    @pytest.mark.xfail(strict=True, reason="hole: named references (&commat; &period;) are not decoded; only "
-                                           "numeric ones are")
     def test_an_email_with_a_named_reference_is_redacted(self, guard: Guard) -> None:
         assert "mail <EMAIL_ADDRESS_1> now" == protected_input(guard, "mail jane.doe&commat;gmail.com now")
