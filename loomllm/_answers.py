@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "is_streamed", "put_answer_string"]
+__all__ = ["KEYS", "AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "is_streamed",
+           "put_answer_string"]
 
 AnswerPath = tuple[str | int, ...]
 """Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``).
@@ -131,9 +132,10 @@ _TOKEN_FIELDS = frozenset({"token", "bytes", "logprob", "top_logprobs"})
 def _strings_of(node: Any, path: AnswerPath, skipped: frozenset[str]) -> list[AnswerString]:
     found: list[AnswerString] = []
     if isinstance(node, dict):  # its keys reach the caller too (a pydantic object's field names are fixed)
-        keys = "\n".join(key for key in node if isinstance(key, str) and key not in skipped)
+        keys = "\n".join(key for key, value in node.items() if isinstance(key, str) and value is not None
+                         and key not in skipped and key not in _FIXED_FIELDS)
         if keys and "images" not in path:  # an image part's keys are the wire format's (its URL is media)
-            found.append(_read_only((*path, _KEYS), keys))
+            found.append(_read_only((*path, KEYS), keys))
     for key, value in _children(node):
         if key in skipped:
             continue
@@ -149,8 +151,8 @@ def _strings_of(node: Any, path: AnswerPath, skipped: frozenset[str]) -> list[An
     return found
 
 
-#: The path element under which a dict's keys are read (one string, a key per line).
-_KEYS = "<keys>"
+#: The path element under which a dict's keys are read (one string, a key per line; keys of None values left out).
+KEYS = "<keys>"
 
 
 def _read_only(path: AnswerPath, text: str) -> AnswerString:

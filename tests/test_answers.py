@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from loomllm._answers import AnswerString, answer_strings, is_streamed, put_answer_string
+from loomllm._answers import KEYS, AnswerString, answer_strings, is_streamed, put_answer_string
 from loomllm._litellm import litellm_module
 
 TYPES = litellm_module().types.utils
@@ -44,6 +44,7 @@ class TestAnswerStrings:
             ("thinking_blocks", 0, "thinking"): "Hmm.", ("thinking_blocks", 0, "signature"): "c2ln",
             ("tool_calls", 0, "id"): "call_7", ("tool_calls", 0, "function", "name"): "send",
             ("tool_calls", 0, "function", "arguments"): "{}",
+            ("thinking_blocks", 0, KEYS): "thinking\nsignature",  # a dict's keys, fixed words left out
         } == found
 
     def test_undeclared_fields_are_walked(self) -> None:
@@ -71,17 +72,23 @@ class TestAnswerStrings:
     def test_tuples_are_walked_and_not_writable(self) -> None:
         """A tuple's strings are read; they cannot be replaced in place."""
         [found] = [f for f in answer_strings(message(content="hi", provider_specific_fields={"c": ("see",)}))
-                   if f.path[0] == "provider_specific_fields"]
+                   if f.path[0] == "provider_specific_fields" and f.path[-1] != KEYS]
         assert (("provider_specific_fields", "c", 0), "see", False) == (found.path, found.text, found.writable)
         with pytest.raises(TypeError):
             put_answer_string(found, "x")
 
-    def test_nesting_beyond_the_depth_limit_is_not_walked(self) -> None:
-        """Deeply nested values stop being walked (LiteLLM's objects are a few levels deep)."""
+    def test_nesting_beyond_the_depth_limit_is_read_whole(self) -> None:
+        """Past the depth limit a value is read whole, as one read-only text (any finding in it blocks)."""
         deep: Any = "deep"
         for _ in range(20):
             deep = [deep]
-        assert [] == answer_strings({"x": deep})
+        found = [f for f in answer_strings({"x": deep}) if f.path[-1] != KEYS]
+        assert [("deep", False)] == [(f.text, f.writable) for f in found]
+
+    def test_bytes_sets_and_dict_keys_are_read(self) -> None:
+        """What is not a string but reaches the caller as text is read, read-only."""
+        found = strings({"b": b"raw bytes", "s": {"one"}, "k": {"a key": 1, "gone": None}})
+        assert {("b",): "raw bytes", ("s",): "one", ("k", KEYS): "a key"}.items() <= found.items()
 
 
 class TestPutAnswerString:

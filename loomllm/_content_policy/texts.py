@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loomllm._answers import AnswerPath, answer_strings, envelope_strings
+from loomllm._answers import KEYS, AnswerPath, AnswerString, answer_strings, envelope_strings
 
 __all__ = ["ENVELOPE", "TextKey", "chunk_text", "chunk_texts", "field_order", "finished_choices", "response_text",
            "response_texts"]
@@ -47,9 +47,14 @@ def response_texts(response: Any) -> list[str]:
     (``citations``, provider extras: :func:`loomllm._answers.envelope_strings`)."""
     texts: list[str] = []
     for choice in getattr(response, "choices", None) or []:
-        fields = answer_strings(getattr(choice, "message", None))
+        fields = _said(answer_strings(getattr(choice, "message", None)))
         texts += [found.text for found in sorted(fields, key=lambda found: found.path != ("content",))]
-    return texts + [found.text for found in envelope_strings(response)]
+    return texts + [found.text for found in _said(envelope_strings(response))]
+
+
+def _said(strings: list[AnswerString]) -> list[AnswerString]:
+    """The strings a content rule reads: not a dict's keys (structure, which the output guardrail still scans)."""
+    return [found for found in strings if found.path[-1:] != (KEYS,)]
 
 
 def response_text(response: Any) -> str:
@@ -72,10 +77,10 @@ def chunk_texts(chunk: Any) -> dict[TextKey, str]:
     texts: dict[TextKey, str] = {}
     for position, choice in enumerate(getattr(chunk, "choices", None) or []):
         choice_index = _choice_index(choice, position)
-        for found in answer_strings(getattr(choice, "delta", None)):
+        for found in _said(answer_strings(getattr(choice, "delta", None))):
             key = (choice_index, found.path)
             texts[key] = texts.get(key, "") + found.text
-    for found in envelope_strings(chunk):
+    for found in _said(envelope_strings(chunk)):
         texts[(ENVELOPE, found.path)] = found.text
     return texts
 
