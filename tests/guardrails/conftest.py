@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from guardrail_values import STANDARD_GUARDRAILS
 
 from loomllm._guardrails import Guard, GuardrailsConfig
 from loomllm._litellm import litellm_module
@@ -14,26 +15,7 @@ from loomllm._litellm import litellm_module
 @pytest.fixture
 def config() -> GuardrailsConfig:
     """A profile with every action in use, plus allow-lists."""
-    return GuardrailsConfig.model_validate(
-        {
-            "default": "standard",
-            "profiles": {
-                "standard": {
-                    "input": {
-                        "SECRET": "block",
-                        "EMAIL_ADDRESS": "redact",
-                        "PHONE_NUMBER": {"action": "redact", "threshold": 0.4},
-                        "CREDIT_CARD": "mask",
-                        "default": "allow",
-                    },
-                    "output": {"SECRET": "block", "CREDIT_CARD": "mask", "default": "allow"},
-                    "restore": True,
-                    "allow_values": ["support@ourco.com"],
-                    "allow_patterns": ["@ourco\\.com$", "^4242424242424242$"],
-                }
-            },
-        }
-    )
+    return GuardrailsConfig.model_validate(STANDARD_GUARDRAILS)
 
 
 @pytest.fixture

@@ -15,7 +15,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "guardrails"))
 
-from guardrail_values import AWS_KEY, CARD, EMAIL, GITHUB_TOKEN  # type: ignore[import-not-found]
+from guardrail_values import (  # type: ignore[import-not-found]
+    AWS_KEY,
+    CARD,
+    EMAIL,
+    GITHUB_TOKEN,
+    STANDARD_GUARDRAILS,
+)
 
 from loomllm._guardrails import Guard, GuardrailsConfig
 from loomllm._litellm import litellm_module
@@ -28,26 +34,7 @@ MASKED_CARD = "**** **** **** 1111"
 @pytest.fixture(scope="module")
 def guard() -> Guard:
     """The ``standard`` profile of tests/guardrails/conftest.py (module-scoped: one guard for the whole file)."""
-    config = GuardrailsConfig.model_validate(
-        {
-            "default": "standard",
-            "profiles": {
-                "standard": {
-                    "input": {
-                        "SECRET": "block",
-                        "EMAIL_ADDRESS": "redact",
-                        "PHONE_NUMBER": {"action": "redact", "threshold": 0.4},
-                        "CREDIT_CARD": "mask",
-                        "default": "allow",
-                    },
-                    "output": {"SECRET": "block", "CREDIT_CARD": "mask", "default": "allow"},
-                    "restore": True,
-                    "allow_values": ["support@ourco.com"],
-                    "allow_patterns": ["@ourco\\.com$", "^4242424242424242$"],
-                }
-            },
-        }
-    )
+    config = GuardrailsConfig.model_validate(STANDARD_GUARDRAILS)
     return Guard.from_config(config, "standard")
 
 
