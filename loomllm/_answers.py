@@ -92,14 +92,26 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
     service sets, not the model; a new ``id`` in every answer would otherwise cost a scan per call. A
     choice's logprobs are left to the output guardrail, which reads their tokens as text.
     """
-    found = _strings_of(answer, (), _ENVELOPE_WALKED_APART)
     choices = answer.get("choices") if isinstance(answer, dict) else getattr(answer, "choices", None)
+    if _only_walked_apart(answer, _ENVELOPE_WALKED_APART) and isinstance(choices, list) and all(
+            _only_walked_apart(choice, _CHOICE_WALKED_APART) and choice.__dict__.get("logprobs") is None
+            and (choice.__pydantic_extra__ or {}).get("logprobs") is None for choice in choices):
+        return []  # the usual answer: nothing but bookkeeping and choices, no logprobs
+    found = _strings_of(answer, (), _ENVELOPE_WALKED_APART)
     for position, choice in enumerate(choices if isinstance(choices, list) else []):
         found += _strings_of(choice, ("choices", position), _CHOICE_WALKED_APART)
         logprobs = choice.get("logprobs") if isinstance(choice, dict) else getattr(choice, "logprobs", None)
         if logprobs is not None:
             found += _logprob_extras(logprobs, ("choices", position, "logprobs"))
     return found
+
+
+def _only_walked_apart(node: Any, apart: frozenset[str]) -> bool:
+    """Whether a pydantic object has no field (declared or extra) outside ``apart``: nothing to walk."""
+    members = getattr(node, "__dict__", None)
+    if isinstance(node, dict) or not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
+        return False
+    return members.keys() <= apart and (getattr(node, "__pydantic_extra__", None) or {}).keys() <= apart
 
 
 def _logprob_extras(logprobs: Any, path: AnswerPath) -> list[AnswerString]:
