@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["KEYS", "AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "is_streamed",
-           "put_answer_string"]
+__all__ = ["KEYS", "AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "field_of", "is_streamed",
+           "listed", "put_answer_string"]
 
 AnswerPath = tuple[str | int, ...]
 """Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``).
@@ -26,6 +26,16 @@ AnswerPath = tuple[str | int, ...]
 Tool calls are named by their own ``index`` (a stream's deltas name the call they extend; parallel
 calls interleave), every other list member by its position.
 """
+
+def field_of(node: Any, name: str) -> Any:
+    """``node[name]`` of a dict, ``node.name`` of an object (LiteLLM hands out both), else ``None``."""
+    return node.get(name) if isinstance(node, dict) else getattr(node, name, None)
+
+
+def listed(items: Any) -> list[Any]:
+    """``items`` when it is a list, else no items."""
+    return items if isinstance(items, list) else []
+
 
 #: Fields that hold a fixed word, not text anyone wrote.
 _FIXED_FIELDS = frozenset({"role", "type", "finish_reason"})
@@ -62,7 +72,7 @@ def _children(node: Any) -> list[tuple[str | int, Any]]:
 
 def _tool_index(call: Any, position: int) -> int:
     """A tool call's own index, else its list position."""
-    index = call.get("index") if isinstance(call, dict) else getattr(call, "index", None)
+    index = field_of(call, "index")
     return index if isinstance(index, int) and not isinstance(index, bool) else position
 
 
@@ -92,15 +102,15 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
     service sets, not the model; a new ``id`` in every answer would otherwise cost a scan per call. A
     choice's logprobs are left to the output guardrail, which reads their tokens as text.
     """
-    choices = answer.get("choices") if isinstance(answer, dict) else getattr(answer, "choices", None)
+    choices = field_of(answer, "choices")
     if _only_walked_apart(answer, _ENVELOPE_WALKED_APART) and isinstance(choices, list) and all(
             _only_walked_apart(choice, _CHOICE_WALKED_APART) and choice.__dict__.get("logprobs") is None
             and (choice.__pydantic_extra__ or {}).get("logprobs") is None for choice in choices):
         return []  # the usual answer: nothing but bookkeeping and choices, no logprobs
     found = _strings_of(answer, (), _ENVELOPE_WALKED_APART)
-    for position, choice in enumerate(choices if isinstance(choices, list) else []):
+    for position, choice in enumerate(listed(choices)):
         found += _strings_of(choice, ("choices", position), _CHOICE_WALKED_APART)
-        logprobs = choice.get("logprobs") if isinstance(choice, dict) else getattr(choice, "logprobs", None)
+        logprobs = field_of(choice, "logprobs")
         if logprobs is not None:
             found += _logprob_extras(logprobs, ("choices", position, "logprobs"))
     return found
@@ -121,11 +131,9 @@ def _logprob_extras(logprobs: Any, path: AnswerPath) -> list[AnswerString]:
         return [_read_only(path, logprobs)]
     found = _strings_of(logprobs, path, _TOKEN_LISTS)
     for field in _TOKEN_LISTS:
-        items = logprobs.get(field) if isinstance(logprobs, dict) else getattr(logprobs, field, None)
-        for index, item in enumerate(items if isinstance(items, list) else []):
+        for index, item in enumerate(listed(field_of(logprobs, field))):
             found += _strings_of(item, (*path, field, index), _TOKEN_FIELDS)
-            alternatives = item.get("top_logprobs") if isinstance(item, dict) else getattr(item, "top_logprobs", None)
-            for rank, alternative in enumerate(alternatives if isinstance(alternatives, list) else []):
+            for rank, alternative in enumerate(listed(field_of(item, "top_logprobs"))):
                 found += _strings_of(alternative, (*path, field, index, "top_logprobs", rank), _TOKEN_FIELDS)
     return found
 

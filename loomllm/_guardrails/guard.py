@@ -10,7 +10,15 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from loomllm._answers import AnswerPath, AnswerString, answer_strings, envelope_strings, put_answer_string
+from loomllm._answers import (
+    AnswerPath,
+    AnswerString,
+    answer_strings,
+    envelope_strings,
+    field_of,
+    listed,
+    put_answer_string,
+)
 from loomllm._events import LibraryLogger
 
 from ..errors import ConfigError, Finding, GuardrailViolation
@@ -213,13 +221,13 @@ def _logprob_text(choice: Any) -> str:
     spelled = bytearray()  # the tokens' ``bytes``, which a caller may decode instead of reading the tokens
     ranks: list[list[str]] = []
     for field in ("content", "refusal"):
-        for item in _listed(_get_field(logprobs, field)):
-            token = _get_field(item, "token")
+        for item in listed(field_of(logprobs, field)):
+            token = field_of(item, "token")
             if isinstance(token, str):
                 tokens.append(token)
             spelled += token_bytes(item)
-            for rank, alternative in enumerate(_listed(_get_field(item, "top_logprobs"))):
-                other = _get_field(alternative, "token")
+            for rank, alternative in enumerate(listed(field_of(item, "top_logprobs"))):
+                other = field_of(alternative, "token")
                 if isinstance(other, str):
                     while rank >= len(ranks):  # a rank before it may have had no token
                         ranks.append([])
@@ -233,18 +241,12 @@ def _logprob_text(choice: Any) -> str:
 
 def token_bytes(item: Any) -> bytes:
     """A logprob token's ``bytes`` (a list of byte values), as bytes; empty when absent or not byte values."""
-    values = _get_field(item, "bytes")
+    values = field_of(item, "bytes")
     if not isinstance(values, list) or not all(isinstance(v, int) and 0 <= v < 256 for v in values):
         return b""
     return bytes(values)
 
 
-def _get_field(item: Any, name: str) -> Any:
-    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-
-
-def _listed(items: Any) -> list[Any]:
-    return items if isinstance(items, list) else []
 
 
 # --- the guard ------------------------------------------------------------------------------------------------

@@ -26,7 +26,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loomllm._answers import AnswerString, answer_strings, envelope_strings, is_streamed, put_answer_string
+from loomllm._answers import (
+    AnswerString,
+    answer_strings,
+    envelope_strings,
+    field_of,
+    is_streamed,
+    listed,
+    put_answer_string,
+)
 
 from ..errors import Finding
 from .policy import Decision, apply_decisions
@@ -139,27 +147,25 @@ def _keep_spelled_logprobs(choice: Any, content: Any, refusal: Any, delta: Any) 
     alternatives (``top_logprobs``) never spell the text: in a stream they are dropped, the chosen tokens' kept.
     """
     logprobs = choice.logprobs
-    items = [*_listed(_get(logprobs, "content")), *_listed(_get(logprobs, "refusal"))]
+    items = [*listed(field_of(logprobs, "content")), *listed(field_of(logprobs, "refusal"))]
     arrived = (content if isinstance(content, str) else "") + (refusal if isinstance(refusal, str) else "")
     unchanged = getattr(delta, "content", None) == content and getattr(delta, "refusal", None) == refusal
-    spelled = "".join(str(_get(item, "token") or "") for item in items)
+    spelled = "".join(str(field_of(item, "token") or "") for item in items)
     if not unchanged or spelled != arrived or any(_bytes_differ(item) for item in items):
         choice.logprobs = None
         return
     for item in items:
-        if _get(item, "top_logprobs"):
+        if field_of(item, "top_logprobs"):
             _put(item, "top_logprobs", [])
 
 
 def _bytes_differ(item: Any) -> bool:
     """Whether a token's ``bytes`` are there and are not its text's UTF-8 (then they spell something unscanned)."""
-    values = _get(item, "bytes")
-    token = _get(item, "token")
+    values = field_of(item, "bytes")
+    token = field_of(item, "token")
     return values is not None and (not isinstance(token, str) or values != list(token.encode("utf-8", "replace")))
 
 
-def _listed(items: Any) -> list[Any]:
-    return items if isinstance(items, list) else []
 
 
 @dataclass
@@ -180,8 +186,6 @@ class _ChoiceState:
 _REFUSAL, _THINKING, _FUNCTION_CALL = "refusal", "thinking", "function_call"
 
 
-def _get(node: Any, key: str) -> Any:
-    return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
 
 
 def _put(node: Any, key: str, value: Any) -> None:
@@ -361,11 +365,11 @@ class StreamFilter:
         if isinstance(refusal, str) and refusal:
             delta.refusal = self._field_stream(state, index, _REFUSAL).push(refusal)
         for block in getattr(delta, "thinking_blocks", None) or []:
-            thinking = _get(block, "thinking")
+            thinking = field_of(block, "thinking")
             if isinstance(thinking, str) and thinking:
                 _put(block, "thinking", self._field_stream(state, index, _THINKING).push(thinking))
         function_call = getattr(delta, "function_call", None)
-        arguments = _get(function_call, "arguments")
+        arguments = field_of(function_call, "arguments")
         if function_call is not None and isinstance(arguments, str) and arguments:
             _put(function_call, "arguments", self._field_stream(state, index, _FUNCTION_CALL).push(arguments))
 
@@ -464,7 +468,7 @@ def _has_payload(chunk: Any) -> bool:
         if getattr(delta, "refusal", None) or getattr(delta, "thinking_blocks", None):
             return True
         function_call = getattr(delta, "function_call", None)
-        if _get(function_call, "arguments") or _get(function_call, "name"):
+        if field_of(function_call, "arguments") or field_of(function_call, "name"):
             return True
         for call in getattr(delta, "tool_calls", None) or []:
             function = getattr(call, "function", None)
