@@ -99,8 +99,9 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
     The answer's own fields (``citations``, ``search_results``, whatever a provider adds) and each choice's own
     (``provider_specific_fields``) reach the caller too. Left out: the protocol's bookkeeping (``id``,
     ``model``, ``created``, ``system_fingerprint``, ``service_tier``, ``usage``), which the provider's
-    service sets, not the model; a new ``id`` in every answer would otherwise cost a scan per call. A
-    choice's logprobs are left to the output guardrail, which reads their tokens as text.
+    service sets, not the model; a new ``id`` in every answer would otherwise cost a scan per call. Of a
+    choice's logprobs only what is not a token's text is here (extra keys, on them or on any token): the output
+    guardrail reads the tokens as text.
     """
     choices = field_of(answer, "choices")
     if _only_walked_apart(answer, _ENVELOPE_WALKED_APART) and isinstance(choices, list) and all(

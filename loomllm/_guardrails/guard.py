@@ -225,7 +225,7 @@ def _logprob_text(choice: Any) -> str:
             token = field_of(item, "token")
             if isinstance(token, str):
                 tokens.append(token)
-            spelled += token_bytes(item)
+            spelled += _token_bytes(item)
             for rank, alternative in enumerate(listed(field_of(item, "top_logprobs"))):
                 other = field_of(alternative, "token")
                 if isinstance(other, str):
@@ -239,14 +239,12 @@ def _logprob_text(choice: Any) -> str:
     return "\n\n".join([text, *("".join(rank) for rank in ranks)]) if ranks else text
 
 
-def token_bytes(item: Any) -> bytes:
+def _token_bytes(item: Any) -> bytes:
     """A logprob token's ``bytes`` (a list of byte values), as bytes; empty when absent or not byte values."""
     values = field_of(item, "bytes")
     if not isinstance(values, list) or not all(isinstance(v, int) and 0 <= v < 256 for v in values):
         return b""
     return bytes(values)
-
-
 
 
 # --- the guard ------------------------------------------------------------------------------------------------

@@ -166,8 +166,6 @@ def _bytes_differ(item: Any) -> bool:
     return values is not None and (not isinstance(token, str) or values != list(token.encode("utf-8", "replace")))
 
 
-
-
 @dataclass
 class _ChoiceState:
     content: _TextStream
@@ -184,8 +182,6 @@ class _ChoiceState:
 
 #: Streamed fields of a delta besides content and reasoning: their name in ``_ChoiceState.fields``.
 _REFUSAL, _THINKING, _FUNCTION_CALL = "refusal", "thinking", "function_call"
-
-
 
 
 def _put(node: Any, key: str, value: Any) -> None:
@@ -247,10 +243,10 @@ class StreamFilter:
         self._scan_whole(found, state.whole_tails, choice_index)
 
     def _scan_envelope(self, chunk: Any) -> None:
-        """Scan (and rewrite) the chunk's own strings and its choices' (``id``, ``model``, ``citations``...).
+        """Scan (and rewrite) the chunk's own strings and its choices' (``citations``, provider extras...).
 
-        Most repeat in every chunk (the stream's id and model): a value the same as the last one at its path
-        was checked already.
+        A provider may repeat them in every chunk: a value the same as the last one at its path, which went out
+        unchanged, was checked already.
         """
         fresh = [f for f in envelope_strings(chunk) if self._envelope_last.get(f.path) != f.text]
         if fresh:
