@@ -109,7 +109,7 @@ class TokenizerNlpEngine(NlpEngine):  # type: ignore[misc]
         """The blank pipeline, built on first use.
 
         The windowed scan tokenizes candidate neighbourhoods with a regex and never reaches it: building it
-        costs ~0.3 s and ~19k long-lived objects (every full garbage collection walks them), so a process
+        costs ~0.1 s and ~3k long-lived objects (every full garbage collection walks them), so a process
         that never tokenizes a whole text never pays for it.
         """
         if self._nlp is None:
