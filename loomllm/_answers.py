@@ -118,11 +118,21 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
 
 
 def _only_walked_apart(node: Any, apart: frozenset[str]) -> bool:
-    """Whether a pydantic object has no field (declared or extra) outside ``apart``: nothing to walk."""
+    """Whether a pydantic object has no field (declared or extra) outside ``apart`` that holds anything: nothing
+    to walk (LiteLLM's ``_response_ms``, an empty ``provider_specific_fields``, a ``None`` extra hold no string)."""
     members = getattr(node, "__dict__", None)
     if isinstance(node, dict) or not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
         return False
-    return members.keys() <= apart and (getattr(node, "__pydantic_extra__", None) or {}).keys() <= apart
+    extra = getattr(node, "__pydantic_extra__", None) or {}
+    return all(key in apart or _holds_nothing(value) for key, value in members.items()) and all(
+        key in apart or _holds_nothing(value) for key, value in extra.items())
+
+
+def _holds_nothing(value: Any) -> bool:
+    """Whether :func:`_strings_of` would find no string in ``value``: ``None``, a number, an empty container."""
+    kind = type(value)
+    return value is None or kind is int or kind is float or kind is bool or (
+        (kind is str or kind is dict or kind is list or kind is tuple) and not value)
 
 
 def _logprob_extras(logprobs: Any, path: AnswerPath) -> list[AnswerString]:

@@ -293,6 +293,19 @@ class TestTheAnswersOwnFields:
         await guard.protect_output(answer, guard.new_vault(), agent="a")
         assert guard.scanner.stats.analyzer_calls == before
 
+    def test_fields_that_hold_nothing_are_not_walked_and_a_string_beside_them_is(self) -> None:
+        """The usual LiteLLM answer (``_response_ms``, an empty ``provider_specific_fields``, ``None`` extras)
+        takes the quick answer; the same fields holding a string do not."""
+        from loomllm._answers import envelope_strings
+
+        usual = self._answer(moderation=None, count=0, flags=[], choice={"provider_specific_fields": {}})
+        usual._response_ms = 252.03
+        assert [] == envelope_strings(usual)
+        for answer in (self._answer(moderation=f"key={AWS_KEY}", count=0),
+                       self._answer(choice={"provider_specific_fields": {"note": f"key={AWS_KEY}"}}),
+                       self._answer(flags=["", f"key={AWS_KEY}"])):
+            assert f"key={AWS_KEY}" in [found.text for found in envelope_strings(answer)]
+
     def test_a_secret_in_a_stream_chunks_extra_field_blocks(self, guard: Guard) -> None:
         first = chunk({"content": "Working "})
         second = self._chunk("on it ", citations=[f"key={AWS_KEY}"])
