@@ -31,7 +31,9 @@ calls, alternately; the steadier figure). Issue 12's target: <= 50 us p50 per ca
 plain agent and (with ``--policies``) the agent with every policy take turns, in blocks of 10 calls at concurrency
 1 and of 50 at concurrency 50, the order rotating block by block, so drift in the machine's speed hits every path
 alike. Printed: per path the median CPU per call and p50 over the blocks, and the median of the per-rotation CPU
-ratios against the bare Router (at concurrency 50 the process is CPU-bound, so this is the throughput ratio). In
+ratios against the bare Router (at concurrency 50 the process is CPU-bound, so this is the throughput ratio);
+then stream time to first token the same way (blocks of 5 streams one at a time, the order rotating): per path
+the median of the block medians and the median of the per-rotation differences from the bare Router. In
 that shared process the bare Router's calls also pass loomllm's LiteLLM callback (registered process-wide by the
 Loom), which returns at once for requests not made by an agent.
 
@@ -268,11 +270,25 @@ async def interleaved(base: str, paths: list[str], blocks: int, seed: int) -> di
         async def bare(messages: Messages) -> object:
             return await router.acompletion(model="smart", messages=messages, max_tokens=64)
 
+        async def bare_stream(messages: Messages) -> Any:
+            return await router.acompletion(model="smart", messages=messages, max_tokens=64, stream=True,
+                                            stream_options={"include_usage": True})
+
+        def agent_stream(name: str) -> Callable[[Messages], Awaitable[Any]]:
+            agent = loom.agent(name)
+
+            async def stream(messages: Messages) -> Any:
+                return agent.stream(messages)
+
+            return stream
+
         calls: dict[str, Callable[[Messages], Awaitable[object]]] = {
             BARE: bare, AGENT: loom.agent("bench").complete, POLICIES: loom.agent("guarded").complete,
         }
+        streams = {BARE: bare_stream, AGENT: agent_stream("bench"), POLICIES: agent_stream("guarded")}
         for name in paths:
             await timed_run(calls[name], new_messages(rng, 20), 1)
+            await first_token_times(streams[name], new_messages(rng, 5))
         result: dict[str, Any] = {}
         for concurrency in CONCURRENCIES:
             size = 10 if concurrency == 1 else concurrency
@@ -286,6 +302,12 @@ async def interleaved(base: str, paths: list[str], blocks: int, seed: int) -> di
                     per_path[name]["cpu"].append((cpu_ms() - start) / size)
                     per_path[name]["p50"].append(statistics.median(latencies))
             result[str(concurrency)] = per_path
+        ttft: dict[str, list[float]] = {name: [] for name in paths}
+        for index in range(blocks):  # time to first token: blocks of 5 streams one at a time, order rotating
+            shift = index % len(paths)
+            for name in paths[shift:] + paths[:shift]:
+                ttft[name].append(statistics.median(await first_token_times(streams[name], new_messages(rng, 5))))
+        result["ttft"] = ttft
         loom.close()
     return result
 
@@ -303,6 +325,11 @@ def report_interleaved(paths: list[str], result: dict[str, Any]) -> None:
             print(f"{concurrency:>11} {name:>16} cpu {cpu:7.2f} ms/call  p50 {p50:8.2f} ms  "
                   f"p50 added {statistics.median(added):6.2f} ms  ratio {statistics.median(ratios):.3f}x  "
                   f"({len(ratios)} rotations)")
+    ttft = result["ttft"]
+    for name in paths:
+        added = [t - b for b, t in zip(ttft[BARE], ttft[name], strict=True)]
+        print(f"{'ttft':>11} {name:>16} p50 {statistics.median(ttft[name]):7.2f} ms  "
+              f"added {statistics.median(added):6.2f} ms  (median over {len(added)} rotations of 5 streams each)")
 
 
 def run_worker(path: str, base: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
