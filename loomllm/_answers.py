@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 __all__ = ["KEYS", "AnswerPath", "AnswerString", "answer_strings", "envelope_strings", "field_of", "is_streamed",
-           "listed", "put_answer_string"]
+           "listed", "only_fields", "put_answer_string"]
 
 AnswerPath = tuple[str | int, ...]
 """Where a string sits in a message or delta (``("tool_calls", 1, "function", "arguments")``).
@@ -120,12 +120,21 @@ def envelope_strings(answer: Any) -> list[AnswerString]:
 def _only_walked_apart(node: Any, apart: frozenset[str]) -> bool:
     """Whether a pydantic object has no field (declared or extra) outside ``apart`` that holds anything: nothing
     to walk (LiteLLM's ``_response_ms``, an empty ``provider_specific_fields``, a ``None`` extra hold no string)."""
+    return only_fields(node, apart) is not None
+
+
+def only_fields(node: Any, allowed: frozenset[str]) -> dict[str, Any] | None:
+    """A pydantic object's fields (declared and extra, as attribute access reads them) when every one outside
+    ``allowed`` holds nothing (``None``, a number, an empty container), else ``None``; ``None`` for anything but a
+    pydantic object too."""
     members = getattr(node, "__dict__", None)
     if isinstance(node, dict) or not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
-        return False
+        return None
     extra = getattr(node, "__pydantic_extra__", None) or {}
-    return all(key in apart or _holds_nothing(value) for key, value in members.items()) and all(
-        key in apart or _holds_nothing(value) for key, value in extra.items())
+    if all(key in allowed or _holds_nothing(value) for key, value in members.items()) and all(
+            key in allowed or _holds_nothing(value) for key, value in extra.items()):
+        return {**extra, **members}  # a declared field is found before an extra one
+    return None
 
 
 def _holds_nothing(value: Any) -> bool:

@@ -33,6 +33,7 @@ from loomllm._answers import (
     field_of,
     is_streamed,
     listed,
+    only_fields,
     put_answer_string,
 )
 
@@ -312,6 +313,12 @@ class StreamFilter:
     def _feed_choice(self, choice: Any) -> None:
         index = getattr(choice, "index", 0) or 0
         state = self._state(index)
+        plain = _text_only(choice)
+        if plain is not None:  # the usual chunk: what follows would find nothing else to read
+            delta, content = plain
+            if content:
+                delta.content = state.content.push(content)
+            return
         delta = getattr(choice, "delta", None)
         if delta is None:
             if getattr(choice, "logprobs", None) is not None:
@@ -445,6 +452,28 @@ def _tool_delta(index: int, text: str, *, custom: bool = False) -> Any:
         payload = types.ChatCompletionDeltaCustomToolCallPayload(input=text)
         return types.ChatCompletionDeltaCustomToolCall(index=index, type="custom", custom=payload)
     return types.ChatCompletionDeltaToolCall(index=index, function=types.Function(arguments=text))
+
+
+#: The fields of a choice, and of its delta, that a chunk carrying only text has (any other must hold nothing).
+_TEXT_CHOICE = frozenset({"index", "delta", "finish_reason", "logprobs"})
+_TEXT_DELTA = frozenset({"content", "role"})
+
+
+def _text_only(choice: Any) -> tuple[Any, str] | None:
+    """``(delta, content)`` of a choice whose delta carries its text and nothing else: no finish reason, no
+    logprobs, no tool call, refusal, reasoning or thinking, no extra field with anything in it (``None``: read it
+    field by field)."""
+    fields = only_fields(choice, _TEXT_CHOICE)
+    if fields is None or fields.get("finish_reason") or fields.get("logprobs") is not None:
+        return None
+    delta = fields.get("delta")
+    found = only_fields(delta, _TEXT_DELTA)
+    if found is None:
+        return None
+    content, role = found.get("content"), found.get("role")
+    if (content is not None and type(content) is not str) or (role is not None and type(role) is not str):
+        return None
+    return delta, content or ""
 
 
 def _has_payload(chunk: Any) -> bool:

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from guardrail_values import EMAIL, GITHUB_TOKEN
+from guardrail_values import AWS_KEY, CARD, EMAIL, GITHUB_TOKEN
 
 from loomllm._guardrails import Guard, Vault
+from loomllm._litellm import litellm_module
 from loomllm.errors import GuardrailViolation
 
 
@@ -200,3 +201,67 @@ def test_secret_in_reasoning_blocks(guard: Guard) -> None:
         for text in ("the token is ", GITHUB_TOKEN[:20], GITHUB_TOKEN[20:], " ok"):
             stream.feed(_reasoning_chunk(text))
         stream.flush()
+
+
+class TestTextOnlyChunks:
+    """The usual chunk (text and nothing else) skips the field-by-field reading: the same chunks come out, the
+    same chunks block, whatever else a chunk carries."""
+
+    @staticmethod
+    def _chunks() -> list[list[Any]]:
+        types = litellm_module().types.utils
+
+        def chunk(delta: dict[str, Any], **choice: Any) -> Any:
+            return types.ModelResponseStream(
+                choices=[types.StreamingChoices(index=0, delta=types.Delta(**delta), **choice)])
+
+        def extra(content: str, **fields: Any) -> Any:
+            made = chunk({"content": content})
+            for name, value in fields.items():
+                setattr(made.choices[0].delta, name, value)
+            return made
+
+        function = types.Function(name="f", arguments="{")
+        tool = [types.ChatCompletionDeltaToolCall(index=0, id="call_1", function=function)]
+        return [
+            [chunk({"role": "assistant", "content": ""}), chunk({"content": "Mail "}), chunk({"content": EMAIL}),
+             chunk({"content": " today."}), chunk({}, finish_reason="stop")],
+            [chunk({"content": "key "}), chunk({"content": GITHUB_TOKEN[:12]}), chunk({"content": GITHUB_TOKEN[12:]})],
+            [chunk({"content": "Card "}), chunk({"content": CARD}), chunk({"content": " ok"}, finish_reason="stop")],
+            [chunk({"content": "Calling", "tool_calls": tool}), chunk({"content": " now"})],
+            [chunk({"content": "No.", "refusal": f"see {EMAIL}"})],
+            [chunk({"content": "Think", "reasoning_content": f"token {GITHUB_TOKEN}"})],
+            [extra("Note ", provider_specific_fields={"trace": f"token {GITHUB_TOKEN}"})],
+            [extra("Note ", annotations=[{"type": "url_citation", "url": f"https://x.test/?k={AWS_KEY}"}])],
+            [extra("Fine ", provider_specific_fields={}, audio=None), chunk({"content": "text."})],
+            [chunk({"content": "Tokens "},
+                   logprobs={"content": [{"token": GITHUB_TOKEN, "logprob": -0.1, "top_logprobs": []}]})],
+        ]
+
+    @staticmethod
+    def _outcome(guard: Guard, chunks: list[Any]) -> list[Any]:
+        stream = guard.stream_filter(email_vault(guard), agent="a")
+        out: list[Any] = []
+        try:
+            for chunk in chunks:
+                out += [c.model_dump(exclude={"id", "created"}) for c in stream.feed(chunk)]
+            out += [c.model_dump(exclude={"id", "created"}) for c in stream.flush()]
+        except GuardrailViolation as caught:
+            out.append(("blocked", [(f.entity_type, f.start, f.end) for f in caught.findings]))
+        return out
+
+    def test_the_shortcut_changes_nothing(self, guard: Guard, monkeypatch: pytest.MonkeyPatch) -> None:
+        import loomllm._guardrails.stream as stream_module
+
+        quick = [self._outcome(guard, chunks) for chunks in self._chunks()]
+        monkeypatch.setattr(stream_module, "_text_only", lambda choice: None)
+        assert quick == [self._outcome(guard, chunks) for chunks in self._chunks()]
+        blocked = [i for i, outcome in enumerate(quick) if outcome and isinstance(outcome[-1], tuple)]
+        assert [1, 5, 6, 7] == blocked  # split token, reasoning, delta extra, annotation
+        assert quick[9][0]["choices"][0]["logprobs"] is None  # tokens that do not spell the text are dropped
+
+    def test_a_chunk_with_anything_besides_text_is_read_field_by_field(self) -> None:
+        from loomllm._guardrails.stream import _text_only
+
+        taken = [_text_only(chunks[0].choices[0]) is not None for chunks in self._chunks()]
+        assert [True, True, True, False, False, False, False, False, True, False] == taken
