@@ -315,9 +315,9 @@ class StreamFilter:
         state = self._state(index)
         plain = _text_only(choice)
         if plain is not None:  # the usual chunk: what follows would find nothing else to read
-            delta, content = plain
-            if content:
-                delta.content = state.content.push(content)
+            text_delta, text = plain
+            if text:
+                text_delta.content = state.content.push(text)
             return
         delta = getattr(choice, "delta", None)
         if delta is None:
