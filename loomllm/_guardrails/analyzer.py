@@ -8,6 +8,7 @@ findings keyed by a hash of the scanned text — the cache never holds the text 
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import logging
 import re
@@ -626,9 +627,11 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
         self._screens = {entity: pattern_screen(recognizer) for entity, recognizer in self._pii.items()}
 
     def analyze(  # type: ignore[override]
-        self, text: str, language: str = _LANGUAGE, *, plan: Plan | None = None, **kwargs: Any
+        self, text: str, language: str = _LANGUAGE, *, plan: Plan | None = None, regions: RegionCache | None = None,
+        **kwargs: Any,
     ) -> list[RecognizerResult]:
-        """Findings in ``text`` (``plan`` from :meth:`Prefilter.plan`; computed when not given)."""
+        """Findings in ``text`` (``plan`` from :meth:`Prefilter.plan`; computed when not given); ``regions``
+        remembers what each PII recognizer found in each window's text."""
         plan = self.prefilter.plan(text) if plan is None else plan
         results: list[RecognizerResult] = []
         for index, windows in plan.secrets.items():
@@ -637,13 +640,13 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
         for entity, windows in plan.pii.items():
             recognizer = self._pii.get(entity)
             if recognizer is not None:
-                pii += _analyze_windows(recognizer, text, entity, windows, self._screens.get(entity))
+                pii += _analyze_windows(recognizer, text, entity, windows, self._screens.get(entity), regions)
         for entity in sorted(plan.whole):
             recognizer = self._pii.get(entity)
             if recognizer is not None:
                 pii += recognizer.analyze(text, [entity], None)
         if pii:
-            pii = self._enhance_in_neighbourhoods(text, pii)
+            pii = self._enhance_in_neighbourhoods(text, pii, regions)
         results += pii
         results = [r for r in results if r.score >= kwargs.get("score_threshold", 0.0) and r.score > 0]
         return list(EntityRecognizer.remove_duplicates(results))
@@ -652,8 +655,11 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
         """The spaCy model's PERSON/LOCATION/NRP/ORGANIZATION findings over the whole text."""
         return list(super().analyze(text=text, language=_LANGUAGE, entities=list(NER_ENTITIES), score_threshold=0.01))
 
-    def _enhance_in_neighbourhoods(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-        """Presidio's context enhancement, each group of nearby candidates against its own neighbourhood."""
+    def _enhance_in_neighbourhoods(
+        self, text: str, results: list[RecognizerResult], regions: RegionCache | None = None
+    ) -> list[RecognizerResult]:
+        """Presidio's context enhancement, each group of nearby candidates against its own neighbourhood (its
+        outcome remembered in ``regions``, by neighbourhood and candidates)."""
         recognizers = list({id(r): r for r in self._pii.values()}.values())
         by_id = {r.id: r for r in recognizers}
         enhanced: list[RecognizerResult] = []
@@ -673,8 +679,12 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
                 result.start -= lo
                 result.end -= lo
             region = text[lo:hi]
-            artifacts = _RegexArtifacts(region, self.nlp_engine, _LANGUAGE)  # type: ignore[arg-type]
-            for result in self.context_aware_enhancer.enhance_using_context(region, group, artifacts, recognizers):
+
+            def enhance(region: str = region, group: list[RecognizerResult] = group) -> list[RecognizerResult]:
+                artifacts = _RegexArtifacts(region, self.nlp_engine, _LANGUAGE)  # type: ignore[arg-type]
+                return list(self.context_aware_enhancer.enhance_using_context(region, group, artifacts, recognizers))
+
+            for result in enhance() if regions is None else regions.enhanced(region, group, enhance):
                 result.start += lo
                 result.end += lo
                 enhanced.append(result)
@@ -742,7 +752,8 @@ _BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=|\\g<|\\k<")
 
 
 def _analyze_windows(
-    recognizer: Any, text: str, entity: str, windows: list[tuple[int, int]], screen: Any = None
+    recognizer: Any, text: str, entity: str, windows: list[tuple[int, int]], screen: Any = None,
+    regions: RegionCache | None = None,
 ) -> list[Any]:
     found: list[Any] = []
     before = _LOOK_BEHIND.get(entity, 0)
@@ -751,7 +762,9 @@ def _analyze_windows(
         region = text[start:end]
         if screen is not None and screen.search(region) is None:
             continue
-        for result in recognizer.analyze(region, [entity], None) or ():
+        results = regions.found(recognizer, entity, region) if regions is not None else recognizer.analyze(
+            region, [entity], None)
+        for result in results or ():
             result.start += start
             result.end += start
             if "recognizer_identifier" not in (result.recognition_metadata or {}):
@@ -762,6 +775,68 @@ def _analyze_windows(
                 }
             found.append(result)
     return found
+
+
+class RegionCache:
+    """What each PII recognizer found in a window's text, and what context enhancement made of a group of
+    candidates in its neighbourhood, by digest (never the text itself).
+
+    A stream's output is scanned again with every chunk, its last 256 characters included: a phone number or a
+    name in them would go through Presidio (and its context enhancer, which deep-copies every result) once per
+    chunk. Both are functions of what the key holds (a region's text; a neighbourhood and its candidates), so
+    each is computed once while it stays the same.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._found: OrderedDict[bytes, tuple[RecognizerResult, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def found(self, recognizer: Any, entity: str, region: str) -> list[RecognizerResult]:
+        """``recognizer.analyze(region, [entity], None)``: fresh copies of the remembered results."""
+        key = hashlib.blake2b(f"{entity}\0{region}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        return self._remembered(key, lambda: recognizer.analyze(region, [entity], None) or ())
+
+    def enhanced(
+        self, region: str, group: list[RecognizerResult], enhance: Callable[[], list[RecognizerResult]]
+    ) -> list[RecognizerResult]:
+        """``enhance()``, Presidio's context enhancement of ``group`` (offsets in ``region``) against ``region``:
+        fresh copies of the remembered outcome. What the enhancer reads of a candidate is in the key."""
+        signature = repr([(r.entity_type, r.start, r.end, r.score,
+                           (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY),
+                           (r.recognition_metadata or {}).get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY))
+                          for r in group])
+        key = hashlib.blake2b(f"\1context\0{signature}\0{region}".encode("utf-8", "surrogatepass"),
+                              digest_size=16).digest()
+        return self._remembered(key, enhance)
+
+    def _remembered(self, key: bytes, compute: Callable[[], Iterable[RecognizerResult]]) -> list[RecognizerResult]:
+        with self._lock:
+            kept = self._found.get(key)
+            if kept is not None:
+                self._found.move_to_end(key)
+                self.hits += 1
+        if kept is None:
+            kept = tuple(_copied(result) for result in compute())
+            with self._lock:
+                self._found[key] = kept
+                while len(self._found) > self._size:
+                    self._found.popitem(last=False)
+        return [_copied(result) for result in kept]
+
+    def clear(self) -> None:
+        """Forget every region."""
+        with self._lock:
+            self._found.clear()
+
+
+def _copied(result: RecognizerResult) -> RecognizerResult:
+    """A copy the analyzer may move and re-label (offsets, metadata); the explanation is shared, as Presidio's
+    context enhancer deep-copies results before it writes into one."""
+    copied = copy.copy(result)
+    copied.recognition_metadata = dict(result.recognition_metadata or {})
+    return copied
 
 
 def build_analyzer(settings: ScanSettings, *, nlp_engine: Any = None) -> tuple[Any, bool]:
@@ -818,6 +893,7 @@ class Scanner:
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
         self._cache: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()
+        self.regions = RegionCache()
         self._analyzer: Any = None
         self._ner = False
 
@@ -833,12 +909,13 @@ class Scanner:
     def scan(self, text: str, *, cache: bool = True) -> tuple[Detection, ...]:
         """All detections in ``text`` (any score above zero), from the cache when this text was seen before.
 
-        ``cache=False`` neither reads nor fills the cache (stream windows: each is seen once).
+        ``cache=False`` neither reads nor fills the cache (stream windows: each is seen once), but remembers what
+        the recognizers found in each window region (:class:`RegionCache`: a stream's tail comes back every chunk).
         """
         if not text:
             return ()
         if not cache:
-            return self._analyze(text)
+            return self._analyze(text, self.regions)
         key = _content_key(text)
         with self._lock:
             cached = self._cache.get(key)
@@ -874,38 +951,40 @@ class Scanner:
         """Entity types whose recognizer may match ``text`` (the prefilter)."""
         return self.analyzer.prefilter.plan(text).entities(SECRET_SPECS)  # type: ignore[no-any-return]
 
-    def _analyze(self, text: str) -> tuple[Detection, ...]:
+    def _analyze(self, text: str, regions: RegionCache | None = None) -> tuple[Detection, ...]:
         found: set[Detection] = set()
         calls = self.stats.analyzer_calls
         for view in views(text):
             plan = self.analyzer.prefilter.plan(view.text)
-            for start, end, entity, score in self._analyze_view(view.text, plan):
+            for start, end, entity, score in self._analyze_view(view.text, plan, regions=regions):
                 lo, hi = view.to_original(start, end)
                 found.add(Detection(entity, lo, hi, score))
             for layer in decoded_views(view.text, starts=plan.encoded, percent=plan.percent):
-                for start, end, entity, score in self._analyze_view(layer.text, None, ner=False):
+                for start, end, entity, score in self._analyze_view(layer.text, None, ner=False, regions=regions):
                     lo, hi = view.to_original(*layer.to_original(start, end))
                     found.add(Detection(entity, lo, hi, score))
         if calls == self.stats.analyzer_calls and not self._ner:
             self.stats.prefilter_skips += 1
         return tuple(sorted(found, key=lambda d: (d.start, -d.end, d.entity_type)))
 
-    def _analyze_view(self, text: str, plan: Plan | None, *, ner: bool = True) -> list[tuple[int, int, str, float]]:
+    def _analyze_view(self, text: str, plan: Plan | None, *, ner: bool = True,
+                      regions: RegionCache | None = None) -> list[tuple[int, int, str, float]]:
         """``(start, end, entity, score)`` in ``text``: the planned windows, plus NER when a model is loaded."""
         analyzer = self.analyzer
         plan = analyzer.prefilter.plan(text) if plan is None else plan
         results: list[Any] = []
         if plan:
             self.stats.analyzer_calls += 1
-            results = analyzer.analyze(text=text, language=_LANGUAGE, plan=plan, score_threshold=0.01)
+            results = analyzer.analyze(text=text, language=_LANGUAGE, plan=plan, regions=regions, score_threshold=0.01)
         if ner and self._ner:
             results += analyzer.analyze_ner(text)
         return [(r.start, r.end, r.entity_type, round(float(r.score), 4)) for r in results]
 
     def clear_cache(self) -> None:
-        """Forget every cached scan."""
+        """Forget every cached scan (and every remembered window region)."""
         with self._lock:
             self._cache.clear()
+        self.regions.clear()
 
 
 def _content_key(text: str) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,11 @@ PLACEHOLDERS = [
     "password=self.password",
     "ANTHROPIC_API_KEY=sk-ant-...",
 ]
+
+
+def _corpus(name: str) -> list[dict[str, Any]]:
+    path = Path(__file__).parent / "corpus" / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def fresh_scanner(**overrides: Any) -> Scanner:
@@ -95,6 +102,33 @@ class TestCache:
         for i in range(10):
             scanner.scan(f"message number {i} to {EMAIL}")
         assert 3 == len(scanner._cache)
+
+    def test_region_cache_changes_no_finding(self) -> None:
+        """A stream's re-scans (``cache=False``) take recognizer results and context outcomes from the region
+        cache: the same detections as a scanner that computes every one, on every corpus text, twice."""
+        remembering, computing = fresh_scanner(), fresh_scanner()
+        computing.regions = None  # type: ignore[assignment]
+        texts = [row["text"] for name in ("pii", "mixed", "families") for row in _corpus(name)][:400]
+        for text in texts:
+            expected = computing._analyze(text)
+            assert expected == remembering.scan(text, cache=False) == remembering.scan(text, cache=False), text
+            grown = text + " and the rest of the answer"
+            assert computing._analyze(grown) == remembering.scan(grown, cache=False)
+        assert remembering.regions.hits > len(texts)
+
+    def test_region_cache_holds_no_text(self) -> None:
+        """Region keys are digests; the remembered results hold offsets, scores and labels, not the values."""
+        scanner = fresh_scanner()
+        text = f"Call Maria Gonzalez on +1 415-555-0143 or mail {EMAIL}; card 4111 1111 1111 1111, NI AB123456C."
+        assert scanner.scan(text, cache=False)
+        kept = scanner.regions._found
+        assert kept
+        for key, results in kept.items():
+            assert isinstance(key, bytes) and 16 == len(key)
+            dumped = repr([(vars(r), vars(r.analysis_explanation) if r.analysis_explanation else None)
+                           for r in results])
+            for value in (EMAIL, "Maria", "Gonzalez", "415-555-0143", "4111", "AB123456C"):
+                assert value not in dumped
 
     def test_prefilter_skips_texts_without_triggers(self) -> None:
         """Plain prose never reaches the analyzer."""
