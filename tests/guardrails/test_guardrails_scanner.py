@@ -107,14 +107,13 @@ class TestCache:
         """A stream's re-scans (``cache=False``) take recognizer results and context outcomes from the region
         cache: the same detections as a scanner that computes every one, on every corpus text, twice."""
         remembering, computing = fresh_scanner(), fresh_scanner()
-        computing.regions = None  # type: ignore[assignment]
         texts = [row["text"] for name in ("pii", "mixed", "families") for row in _corpus(name)][:400]
         for text in texts:
             expected = computing._analyze(text)
             assert expected == remembering.scan(text, cache=False) == remembering.scan(text, cache=False), text
             grown = text + " and the rest of the answer"
             assert computing._analyze(grown) == remembering.scan(grown, cache=False)
-        assert remembering.regions.hits > len(texts)
+        assert remembering.regions.hits > len(texts) and 0 == computing.regions.hits  # _analyze computes
 
     def test_region_cache_holds_no_text(self) -> None:
         """Region keys are digests; the remembered results hold offsets, scores and labels, not the values."""
