@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 import pytest
 
@@ -90,3 +92,79 @@ class TestPhoneWindows:
     def test_bare_number_after_a_context_word_still_opens_one(self, prefilter: Prefilter) -> None:
         """Without an id word, a bare run next to "call" is still looked at."""
         assert "PHONE_NUMBER" in prefilter.plan("Please call 4155550132 before noon.").pii
+
+
+class TestSeedStartsWithoutStartOfMatchTracking:
+    """The digit-run, encoded-token and crypto seeds run without Hyperscan's start-of-match tracking (it doubled
+    the cold scan); the scanner derives each start from the end. These tests compare every derived start with
+    the start Hyperscan itself reports when tracking is on, over the corpus and over edge shapes."""
+
+    EDGES = [
+        "1234567", "x1234567", "12 3456789", "1-2-3-4-5-6-7-8", "(415) 555-0132", "+44 (0)20 7946 0958",
+        "٣1234567 and 12٣4567890123", "order 7,755,519 / 39581892", "a1b2c3d4e5f6g7h8", "+1 336-555-0187.",
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+        "xbc3J98t1WpEZ73CNmQviecrnyiWrnq", "1bc1qar9srrr7xfkvy5m643mydnw9re59gtzz",
+        "bc1qar9srrr7xfkvy5m643mydnw9re59gtzzwf5",
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "dGhlIHBhc3N3b3JkIGlzIGh1bnRlcjI=", "é" * 3 + "QUtJQUlPU0ZPRE5ON0VYQU1QTEU" + "%41%42", "ghp_" + "a" * 36,
+    ]
+
+    @staticmethod
+    @functools.cache
+    def _tracking_database() -> tuple[Any, tuple[str, ...]]:
+        import hyperscan
+
+        from loomllm._guardrails import prefilter as module
+
+        shapes = {"num": module._HS_ENCODED["num"], "encoded": module._HS_ENCODED["encoded"],
+                  "crypto": module._HS_SHAPES["crypto"]}
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(expressions=[shape.encode() for shape in shapes.values()], ids=list(range(len(shapes))),
+                         elements=len(shapes), flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(shapes))
+        return database, tuple(shapes)
+
+    def _tracked_starts(self, text: str) -> set[tuple[str, int, int]]:
+        database, kinds = self._tracking_database()
+        found: set[tuple[str, int, int]] = set()
+
+        def on_match(expression: int, start: int, end: int, flags: int, context: object) -> bool:
+            found.add((kinds[expression], start, end))
+            return False
+
+        database.scan(text.encode("ascii", "replace"), match_event_handler=on_match)
+        return found
+
+    @staticmethod
+    def _derived_and_tracked(kind: str, text: str, start: int, end: int) -> tuple[int, int]:
+        """The start the planner derives from ``end``, and the one it took from Hyperscan's tracked ``start``."""
+        from loomllm._guardrails import prefilter as module
+
+        if kind == "num":
+            return module._run_start(text, end), start + (not text[start].isdigit())
+        if kind == "encoded":
+            return end - module._ENCODED_SEED, start + (text[start] not in module._ENCODED_CHARS)
+        return module._crypto_start(text, end), start
+
+    def _texts(self) -> list[str]:
+        import json
+        from pathlib import Path
+
+        corpus = Path(__file__).parent / "corpus"
+        texts = list(self.EDGES)
+        for name in ("mixed.jsonl", "pii.jsonl", "families.jsonl", "secrets.jsonl"):
+            texts += [json.loads(line)["text"] for line in (corpus / name).read_text().splitlines() if line]
+        return texts
+
+    def test_every_derived_start_is_hyperscans_own(self, prefilter: Prefilter) -> None:
+        seen = {"num": 0, "encoded": 0, "crypto": 0}
+        for text in self._texts():
+            for kind, start, end in self._tracked_starts(text):
+                derived, tracked = self._derived_and_tracked(kind, text, start, end)
+                assert derived == tracked, (kind, text[start:end])
+                seen[kind] += 1
+        assert min(seen.values()) >= 5, seen  # every seed kind was exercised
+
+    def test_the_seeds_are_compiled_without_tracking(self) -> None:
+        from loomllm._guardrails import prefilter as module
+
+        assert {"num", "encoded", "crypto"} <= module._NO_SOM
