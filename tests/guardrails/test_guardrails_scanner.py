@@ -115,6 +115,39 @@ class TestCache:
             assert computing._analyze(grown) == remembering.scan(grown, cache=False)
         assert remembering.regions.hits > len(texts) and 0 == computing.regions.hits  # _analyze computes
 
+    def test_context_enhancement_copies_only_what_it_writes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The enhancer copies a result and its explanation instead of deep-copying everything: every call over
+        the corpus returns what Presidio's deep-copying enhancer returns, and leaves its input untouched."""
+        import copy
+
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+        from loomllm._guardrails.analyzer import FastContextEnhancer
+
+        def state(results: list[Any]) -> list[Any]:
+            return [(r.entity_type, r.start, r.end, r.score, dict(r.recognition_metadata or {}),
+                     dict(vars(r.analysis_explanation)) if r.analysis_explanation else None) for r in results]
+
+        light = FastContextEnhancer.enhance_using_context
+        compared = {"calls": 0, "raised": 0}
+
+        def both(self: Any, text: str, raw: list[Any], artifacts: Any, recognizers: list[Any],
+                 context: Any = None) -> list[Any]:
+            before = state(raw)
+            stock = LemmaContextAwareEnhancer.enhance_using_context(self, text, copy.deepcopy(raw), artifacts,
+                                                                     recognizers, context)
+            ours = light(self, text, raw, artifacts, recognizers, context)
+            assert state(ours) == state(stock) and state(raw) == before, text
+            compared["calls"] += 1
+            compared["raised"] += sum(o.score != r.score for o, r in zip(ours, raw, strict=True))
+            return ours
+
+        monkeypatch.setattr(FastContextEnhancer, "enhance_using_context", both)
+        scanner = fresh_scanner()
+        for text in [row["text"] for name in ("pii", "mixed", "families") for row in _corpus(name)]:
+            scanner.scan(text)
+        assert compared["calls"] > 100 and compared["raised"] > 20, compared  # context words did raise scores
+
     def test_region_cache_holds_no_text(self) -> None:
         """Region keys are digests; the remembered results hold offsets, scores and labels, not the values."""
         scanner = fresh_scanner()
