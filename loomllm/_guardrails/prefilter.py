@@ -171,6 +171,8 @@ def _token_around(text: str, index: int) -> Window:
 
 _ENCODED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _NOT_DIGIT = str.maketrans("", "", " -./()")
+_DATE_SEPARATORS = frozenset("-/.")
+_DATE_CENTURIES = frozenset({"19", "20"})
 
 #: PII entity -> minimum digits in a run for the entity's recognizer to run on it, and the window padding.
 _DIGIT_RULES: dict[str, tuple[int, int]] = {
@@ -350,7 +352,8 @@ class _PiiWindows:
         self.text = text
         self.size = len(text)
         self.windows: dict[str, list[Window]] = {}
-        self.digit_rules = [(entity, rule) for entity, rule in _DIGIT_RULES.items() if entity in wanted]
+        self.digit_rules = sorted(((entity, minimum, pad) for entity, (minimum, pad) in _DIGIT_RULES.items()
+                                   if entity in wanted), key=lambda rule: rule[1])
 
     def add(self, entity: str, start: int, end: int) -> None:
         if entity in self.wanted:
@@ -360,15 +363,19 @@ class _PiiWindows:
         text = self.text
         if (start and text[start - 1].isalnum()) or (end < self.size and text[end].isalnum()):
             return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
-        date = _ISO_DATE.match(run)
-        if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
-            run = run[date.end() :]
-        digits = len(run.translate(_NOT_DIGIT))
+        if run.isdigit():
+            digits = len(run)
+        else:
+            if run[4:5] in _DATE_SEPARATORS and run[:2] in _DATE_CENTURIES:
+                date = _ISO_DATE.match(run)
+                if date is not None:  # "2024-05-17 13:45" is a timestamp, not a 12-digit number
+                    run = run[date.end() :]
+            digits = len(run.translate(_NOT_DIGIT))
         bare_without_context: bool | None = None  # looked up only when a phone window is at stake
         windows = self.windows
-        for entity, (minimum, pad) in self.digit_rules:
+        for entity, minimum, pad in self.digit_rules:  # fewest digits first
             if digits < minimum:
-                continue
+                break
             if entity == "PHONE_NUMBER":
                 if bare_without_context is None:
                     # "order 39581892" is an id even next to "call": the recognizer would drop it in every region.
@@ -448,6 +455,10 @@ def _run_start(text: str, end: int) -> int:
     """Where the digit run of the seed ending at ``end`` starts: the first of its seven ASCII digits (Hyperscan's
     ``\\d``), or the character before when that is a digit to ``re`` (non-ASCII: ``"٣"`` is a ``"?"`` to Hyperscan).
     """
+    start = end - 7
+    seed = text[start:end]
+    if seed.isdigit() and seed.isascii():  # the usual seed: seven digits in a row
+        return start - 1 if start and text[start - 1].isdigit() else start
     start, digits = end, 0
     while digits < 7:
         start -= 1
