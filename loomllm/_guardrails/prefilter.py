@@ -15,6 +15,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -344,6 +345,13 @@ class Prefilter:
 _SHAPE_ENTITIES = {**SHAPE_ENTITIES, "num": frozenset(_DIGIT_RULES)}
 
 
+@functools.cache
+def _digit_rules(wanted: frozenset[str]) -> tuple[tuple[str, int, int], ...]:
+    """``(entity, minimum digits, padding)`` of the wanted entities, fewest digits first."""
+    rules = [(entity, minimum, pad) for entity, (minimum, pad) in _DIGIT_RULES.items() if entity in wanted]
+    return tuple(sorted(rules, key=lambda rule: rule[1]))
+
+
 class _PiiWindows:
     """Collects PII windows from shape hits and digit runs."""
 
@@ -352,8 +360,7 @@ class _PiiWindows:
         self.text = text
         self.size = len(text)
         self.windows: dict[str, list[Window]] = {}
-        self.digit_rules = sorted(((entity, minimum, pad) for entity, (minimum, pad) in _DIGIT_RULES.items()
-                                   if entity in wanted), key=lambda rule: rule[1])
+        self.digit_rules = _digit_rules(wanted)
 
     def add(self, entity: str, start: int, end: int) -> None:
         if entity in self.wanted:
