@@ -124,12 +124,19 @@ _STREET_OTHER = (
 )
 _STREET = r"\d{1,6}[A-Za-z]?[ \t]+[A-Z0-9][A-Za-z0-9' \t]{1,60}[ \t](?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER
 
+#: The characters of a Bitcoin address after its prefix: Base58 (``1``/``3`` addresses: no ``0``, ``O``, ``I``,
+#: ``l``) and Bech32 (``bc1`` addresses, lower-case: ``0`` and ``l`` but no ``1``, ``b``, ``i``, ``o``). Presidio's
+#: checksum accepts nothing else, so a seed of either finds every address it can report.
+_BASE58 = "[a-km-zA-HJ-NP-Z1-9]"
+_BECH32 = "[02-9ac-hj-np-z]"
+_BECH32_RUN = re.compile(_BECH32 + "+")
+
 # PII shapes. Alternatives that can start on a digit come before the digit run; the scanner then also tries
 # the digit run at that position, so no shape hides another.
 _PII_SHAPES = re.compile(
     r"(?P<at>@)"
     r"|(?P<colon>::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4})"
-    r"|(?P<crypto>(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,})"
+    r"|(?P<crypto>bc1" + _BECH32 + r"{25,}|[13]" + _BASE58 + r"{25,})"
     r"|(?P<hexsep>(?:[0-9A-Fa-f]{2}(?P<sep>[:\-]))(?:[0-9A-Fa-f]{2}(?P=sep)){2}[0-9A-Fa-f]{2}"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
     r"|(?P<ipv4>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"
@@ -425,7 +432,7 @@ _SECRET, _WHOLE_SECRET, _SHAPE = 0, 1, 2
 _HS_SHAPES: dict[str, str] = {
     "at": r"@",
     "colon": r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}",
-    "crypto": r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25}",
+    "crypto": r"bc1" + _BECH32 + r"{25}|[13]" + _BASE58 + r"{25}",
     "hexsep": r"(?:[0-9A-Fa-f]{2}:){3}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){3}[0-9A-Fa-f]{2}"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.",
 }
@@ -476,7 +483,9 @@ def _run_start(text: str, end: int) -> int:
 def _crypto_start(text: str, end: int) -> int:
     """Where the leftmost ``crypto`` seed ending at ``end`` starts (``bc1`` or ``1``/``3``, then 25 characters)."""
     start = end - _CRYPTO_SEED - 1
-    return start - 2 if start >= 2 and text.startswith("bc1", start - 2) else start
+    if start >= 2 and text.startswith("bc1", start - 2) and _BECH32_RUN.fullmatch(text, start + 1, end):
+        return start - 2
+    return start
 
 
 def _street_start(text: str, end: int) -> int:

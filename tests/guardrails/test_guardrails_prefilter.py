@@ -104,7 +104,8 @@ class TestSeedStartsWithoutStartOfMatchTracking:
         "٣1234567 and 12٣4567890123", "order 7,755,519 / 39581892", "a1b2c3d4e5f6g7h8", "+1 336-555-0187.",
         "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
         "xbc3J98t1WpEZ73CNmQviecrnyiWrnq", "1bc1qar9srrr7xfkvy5m643mydnw9re59gtzz",
-        "bc1qar9srrr7xfkvy5m643mydnw9re59gtzzwf5",
+        "bc1qar9srrr7xfkvy5m643mydnw9re59gtzzwf5", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        "bc1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "xbc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3",
         "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "dGhlIHBhc3N3b3JkIGlzIGh1bnRlcjI=", "é" * 3 + "QUtJQUlPU0ZPRE5ON0VYQU1QTEU" + "%41%42", "ghp_" + "a" * 36,
     ]

@@ -246,9 +246,30 @@ def test_re_fallback_finds_what_hyperscan_finds() -> None:
         "MAC 00:1A:2B:3C:4D:5E from 203.0.113.45, IBAN DE89 3704 0044 0532 0130 00",
         "Please escalate to Maria Gonzalez; ship to 742 Evergreen Terrace. NI number AB 12 34 56 C",
         "the password for the staging db is Vq7#Lm2x!Rt9pK",
+        *(f"pay to {address} today" for address in BITCOIN_ADDRESSES),
     ]
     for text in texts:
         assert fast.scan(text) == slow.scan(text), text
+
+
+#: Bitcoin addresses from their specifications (BIP-173 and BIP-350 examples; Bech32 has ``0`` and ``l``, which
+#: Base58 lacks) and the Bitcoin wiki's P2PKH and P2SH examples.
+BITCOIN_ADDRESSES = [
+    "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+    "bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3",
+    "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+    "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+    "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+    "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+]
+
+
+@pytest.mark.parametrize("address", BITCOIN_ADDRESSES)
+def test_bitcoin_addresses_are_found(address: str) -> None:
+    """Every valid address is a CRYPTO finding over its whole length, in prose and in JSON."""
+    for text in (f"Send the refund to {address} please.", f'{{"wallet": "{address}"}}'):
+        start = text.index(address)
+        assert ("CRYPTO", start, start + len(address)) in {(f.entity_type, f.start, f.end) for f in scan_text(text)}
 
 
 class TestPhoneIds:
