@@ -128,13 +128,28 @@ def only_fields(node: Any, allowed: frozenset[str]) -> dict[str, Any] | None:
     ``allowed`` holds nothing (``None``, a number, an empty container), else ``None``; ``None`` for anything but a
     pydantic object too."""
     members = getattr(node, "__dict__", None)
-    if isinstance(node, dict) or not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
+    if isinstance(node, dict) or not isinstance(members, dict) or not _is_pydantic(type(node)):
         return None
     extra = getattr(node, "__pydantic_extra__", None) or {}
-    if all(key in allowed or _holds_nothing(value) for key, value in members.items()) and all(
-            key in allowed or _holds_nothing(value) for key, value in extra.items()):
-        return {**extra, **members}  # a declared field is found before an extra one
-    return None
+    for fields in (members, extra):
+        for key in fields.keys() - allowed:
+            if not _holds_nothing(fields[key]):
+                return None
+    return {**extra, **members}  # a declared field is found before an extra one
+
+
+def _is_pydantic(kind: type) -> bool:
+    """Whether instances of ``kind`` are pydantic objects (remembered per type: pydantic's ``model_fields`` is a
+    class property that costs a microsecond to read)."""
+    known = _PYDANTIC_TYPES.get(kind)
+    if known is None:
+        if len(_PYDANTIC_TYPES) >= 1024:  # classes made at run time (pydantic.create_model): stay bounded
+            _PYDANTIC_TYPES.clear()
+        known = _PYDANTIC_TYPES[kind] = hasattr(kind, "model_fields")
+    return known
+
+
+_PYDANTIC_TYPES: dict[type, bool] = {}
 
 
 def _holds_nothing(value: Any) -> bool:

@@ -311,14 +311,15 @@ class StreamFilter:
         return [chunk] if _has_payload(chunk) else []
 
     def _feed_choice(self, choice: Any) -> None:
-        index = getattr(choice, "index", 0) or 0
-        state = self._state(index)
         plain = _text_only(choice)
         if plain is not None:  # the usual chunk: what follows would find nothing else to read
-            text_delta, text = plain
+            index, text_delta, text = plain
+            state = self._state(index)
             if text:
                 text_delta.content = state.content.push(text)
             return
+        index = getattr(choice, "index", 0) or 0
+        state = self._state(index)
         delta = getattr(choice, "delta", None)
         if delta is None:
             if getattr(choice, "logprobs", None) is not None:
@@ -459,8 +460,8 @@ _TEXT_CHOICE = frozenset({"index", "delta", "finish_reason", "logprobs"})
 _TEXT_DELTA = frozenset({"content", "role"})
 
 
-def _text_only(choice: Any) -> tuple[Any, str] | None:
-    """``(delta, content)`` of a choice whose delta carries its text and nothing else: no finish reason, no
+def _text_only(choice: Any) -> tuple[int, Any, str] | None:
+    """``(index, delta, content)`` of a choice whose delta carries its text and nothing else: no finish reason, no
     logprobs, no tool call, refusal, reasoning or thinking, no extra field with anything in it (``None``: read it
     field by field)."""
     fields = only_fields(choice, _TEXT_CHOICE)
@@ -473,7 +474,7 @@ def _text_only(choice: Any) -> tuple[Any, str] | None:
     content, role = found.get("content"), found.get("role")
     if (content is not None and type(content) is not str) or (role is not None and type(role) is not str):
         return None
-    return delta, content or ""
+    return fields.get("index", 0) or 0, delta, content or ""
 
 
 def _has_payload(chunk: Any) -> bool:
