@@ -163,6 +163,8 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
 _NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+#: A decimal digit of another script.
+_WIDE_DIGIT = re.compile(r"(?![0-9])\d")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
 #: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
 _PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
@@ -316,6 +318,12 @@ class Prefilter:
                 pii.shape("crypto", _crypto_start(text, end), end)
             else:
                 pii.shape(payload, start, end)
+        if not text.isascii() and pii.wanted & _SHAPE_ENTITIES["num"] and _WIDE_DIGIT.search(text):
+            # Hyperscan reads non-ASCII characters as "?": runs of other scripts' digits ("٤١٥٥٥٥٠١٣٢", which
+            # phonenumbers reads as digits) are found by ``re``.
+            for match in _NUM.finditer(text):
+                if not match.group().isascii() and shapes.count("num"):
+                    pii.number(match.start(), match.end(), match.group())
         plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
         plan.pii = pii.merged()
         plan.encoded = encoded
