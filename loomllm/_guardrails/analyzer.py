@@ -833,8 +833,16 @@ def _analyze_windows(
 ) -> list[Any]:
     found: list[Any] = []
     before = _LOOK_BEHIND.get(entity, 0)
+    spans: list[tuple[int, int]] = []
     for window in windows:
         start, end = _widen_to_whitespace(text, max(0, window[0] - before), window[1])
+        if spans and start <= spans[-1][1]:
+            # A region reaching back over an earlier window's candidate would analyze it without the words before
+            # it ("Firmware 10.2.14.3 ... 4.19.0.12": the first is a version only after "Firmware"): one region.
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    for start, end in spans:
         region = text[start:end]
         if screen is not None and screen.search(region) is None:
             continue

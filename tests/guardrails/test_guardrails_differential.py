@@ -236,3 +236,27 @@ def test_found_misses_are_found(text: str, entity: str, value: str, force_re: bo
     finding = (entity, start, start + len(value))
     assert finding in check.reference(text)
     assert finding in check.scanned(text, force_re=force_re)
+
+
+#: Findings the windowed scan reported and Presidio does not: ``(text, entity, value)``. A window's region reaches
+#: back over words before it (``_LOOK_BEHIND``); where it reached over an earlier window's candidate, that one was
+#: analyzed again without the words before it (here the "Firmware" that makes it a version).
+EXTRAS = [
+    ("Firmware 10.2.14.3 fixes the boot loop seen on some racks in the lab; 4.19.0.12 is unaffected.", "IP_ADDRESS",
+     "10.2.14.3"),
+    ("Firmware 10.2.14.3 fixes the boot loop (seen on the rack), while 4.19.0.12 is unaffected.", "IP_ADDRESS",
+     "10.2.14.3"),
+]
+
+
+@pytest.mark.parametrize("force_re", [False, True], ids=["hyperscan", "re"])
+@pytest.mark.parametrize(("text", "entity", "value"), EXTRAS)
+def test_found_extras_are_gone(text: str, entity: str, value: str, force_re: bool) -> None:
+    """Presidio does not report the value over the whole text; the windowed scan no longer does either."""
+    check = differential()
+    if not force_re and not check.windowed.prefilter.uses_hyperscan:
+        pytest.skip("Hyperscan is not installed")
+    start = text.index(value)
+    finding = (entity, start, start + len(value))
+    assert finding not in check.reference(text)
+    assert check.reference(text) == check.scanned(text, force_re=force_re)
