@@ -439,7 +439,10 @@ class _PiiWindows:
                     # "order 39581892" is an id even next to "call": the recognizer would drop it in every region.
                     bare_without_context = (
                         run.isdigit()
-                        and text[start - 1 : start] not in ("+", "(")  # "(4155550132": phonenumbers keeps the "("
+                        # "(4155550132", "4155550132)": the recognizer's candidate takes the parenthesis (then it is
+                        # not bare, and needs no context word within its reach; phonenumbers may keep the "(")
+                        and text[start - 1 : start] not in ("+", "(")
+                        and text[end : end + 1] != ")"
                         and (not _PHONE_CONTEXT.search(text, max(0, start - 48), start) or named_as_an_id(text, start))
                     )
                 if bare_without_context:

@@ -190,6 +190,10 @@ MISSES = [
     ("Ref A1 4111-1111-1111-1111", "CREDIT_CARD", "4111-1111-1111-1111"),
     # A bare number in parentheses: phonenumbers keeps the "(", so the number is not bare to the recognizer.
     ("(4155550132)", "PHONE_NUMBER", "(4155550132"),
+    # ... and one before a ")": the recognizer's candidate takes it, so needs no context word within 48 characters;
+    # the enhancer then finds "mobile" five keywords back.
+    ("mobile (weekdays, after six in the evening, or weekends) jane.doe@example.com 4155550132)", "PHONE_NUMBER",
+     "4155550132"),
     # IBAN groups separated by hyphens.
     ("IBAN DE89-3704-0044-0532-0130-00", "IBAN_CODE", "DE89-3704-0044-0532-0130-00"),
     ("pay GB29-NWBK-6016-1331-9268-19 now", "IBAN_CODE", "GB29-NWBK-6016-1331-9268-19"),
