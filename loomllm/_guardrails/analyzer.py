@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import hashlib
 import logging
 import re
@@ -180,7 +181,7 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
         if self._doc is None:
             # Presidio's context enhancer only iterates tokens and takes their length: plain strings do, and
             # iterating the spaCy Doc once here is far cheaper than once per match.
-            quads = [(t.idx, t.text, t.lower_, t.is_stop or t.is_punct) for t in self._engine.nlp(self._text)]
+            quads = [(t.idx, t.text, t.lower_, t.is_stop or t.is_punct) for t in self._tokenized()]
             self._indices = [idx for idx, _, _, _ in quads]
             self._lemmas = [lemma for _, _, lemma, _ in quads]
             # Same rule as NlpArtifacts.set_keywords (no stop words, no punctuation, split on ":"), without a
@@ -194,6 +195,9 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
             tokens = _Tokens(text for _, text, _, _ in quads)
             tokens.ends = [idx + len(text) for idx, text, _, _ in quads]
             self._doc = tokens
+
+    def _tokenized(self) -> Any:
+        return self._engine.nlp(self._text)
 
     @property
     def tokens(self) -> Any:  # type: ignore[override]
@@ -220,32 +224,25 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
         return self._keywords
 
 
-class _RegexArtifacts(_LazyArtifacts):
-    """Artifacts of a short neighbourhood, tokenized by a regex (words and single punctuation marks).
+class _NeighbourhoodArtifacts(_LazyArtifacts):
+    """Artifacts of a candidate's neighbourhood, tokenized by spaCy's English tokenizer alone (whatever the engine).
 
-    Context enhancement only compares lower-cased tokens before a match with context words; for a hundred
-    characters a regex gives the same tokens as spaCy's tokenizer at a fraction of its per-call cost.
+    spaCy tokenizes each whitespace-delimited chunk on its own, so a neighbourhood that starts and ends on
+    whitespace has the tokens the whole text has there: context enhancement reads the same keywords before a
+    candidate. (A word regex does not: it splits "jane@example.com" and "415-555-0132" into three words each,
+    which push a context word out of the five the enhancer reads.)
     """
 
-    def _load(self) -> None:
-        if self._doc is None:
-            from spacy.lang.en.stop_words import STOP_WORDS
-
-            matches = list(_TOKEN.finditer(self._text))
-            self._indices = [m.start() for m in matches]
-            self._lemmas = [m.group().lower() for m in matches]
-            self._keywords = _Keywords(
-                part
-                for lemma in self._lemmas
-                if lemma not in STOP_WORDS and (lemma[0].isalnum() or lemma[0] == "_")
-                for part in lemma.split(":")
-            )
-            tokens = _Tokens(m.group() for m in matches)
-            tokens.ends = [m.end() for m in matches]
-            self._doc = tokens
+    def _tokenized(self) -> Any:
+        return _english_tokenizer()(self._text)
 
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+@functools.cache
+def _english_tokenizer() -> Any:
+    """The rule-based tokenizer of ``spacy.blank("en")`` (what :class:`TokenizerNlpEngine` runs)."""
+    import spacy
+
+    return spacy.blank(_LANGUAGE).tokenizer
 
 
 class _Tokens(list[str]):
@@ -625,6 +622,59 @@ def _recognizers(settings: ScanSettings) -> list[Any]:
 #: Context words are looked for this many characters before a candidate (Presidio reads five tokens back).
 _CONTEXT_BEFORE = 96
 _CONTEXT_AFTER = 16
+#: Presidio's enhancer reads the five keywords (tokens neither stop words nor punctuation) before a match however far
+#: back they are: dot leaders and rules ("NHS number . . . . . 9434765919") put them past _CONTEXT_BEFORE. A
+#: neighbourhood holds this many keywords before its candidate (five, and one for the match's own token when it is
+#: none), or reaches back _CONTEXT_BEFORE_MAX characters.
+_CONTEXT_KEYWORDS = 6
+_CONTEXT_BEFORE_MAX = 4096
+#: How far a neighbourhood's edge moves out to reach whitespace (spaCy tokenizes whitespace-delimited chunks).
+_CHUNK_REACH = 64
+
+
+def _context_start(text: str, start: int) -> int:
+    """Where the neighbourhood of a candidate starting at ``start`` starts: on whitespace, and far enough back to
+    hold the keywords Presidio's enhancer reads before it over the whole text."""
+    floor = max(0, start - _CONTEXT_BEFORE_MAX)
+    lo = max(0, start - _CONTEXT_BEFORE)
+    while True:
+        edge = max(floor, lo - _CHUNK_REACH)
+        while lo > edge and not text[lo - 1].isspace():
+            lo -= 1
+        if lo <= floor or _keywords_in(text[lo:start]) >= _CONTEXT_KEYWORDS:
+            return lo
+        lo = max(floor, lo - _CONTEXT_BEFORE)
+
+
+def _keywords_in(text: str) -> int:
+    """How many tokens of ``text`` Presidio's enhancer counts as keywords (as :class:`_LazyArtifacts` selects them),
+    or at least :data:`_CONTEXT_KEYWORDS` when there are that many."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    # Plain words between blanks ("number", "called,") are one keyword each unless stop words: most prose
+    # neighbourhoods hold enough of them, and need no tokenizing.
+    plain = sum(1 for word in _PLAIN_WORD.findall(text) if word.lower() not in STOP_WORDS)
+    if plain >= _CONTEXT_KEYWORDS:
+        return plain
+    return sum(
+        1
+        for t in _english_tokenizer()(text)
+        if not (t.is_stop or t.is_punct) and t.lower_ not in ("-pron-", "be") and ":" not in t.lower_
+    )
+
+
+#: A word of letters alone between blanks, with at most a comma or full stop after it (spaCy: one keyword token,
+#: unless a stop word).
+_PLAIN_WORD = re.compile(r"(?<!\S)([A-Za-z]{2,})[,.]?(?!\S)")
+
+
+def _context_end(text: str, end: int) -> int:
+    """Where the neighbourhood of a candidate ending at ``end`` ends: on whitespace after ``_CONTEXT_AFTER``."""
+    hi = min(len(text), end + _CONTEXT_AFTER)
+    ceiling = min(len(text), hi + _CHUNK_REACH)
+    while hi < ceiling and not text[hi].isspace():
+        hi += 1
+    return hi
 
 
 class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
@@ -695,7 +745,7 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
             if not _may_gain_context(result, by_id):
                 enhanced.append(result)  # Presidio's enhancer would leave it as it is
                 continue
-            lo, hi = max(0, result.start - _CONTEXT_BEFORE), min(len(text), result.end + _CONTEXT_AFTER)
+            lo, hi = _context_start(text, result.start), _context_end(text, result.end)
             if groups and lo <= groups[-1][1]:
                 groups[-1] = (groups[-1][0], max(hi, groups[-1][1]), [*groups[-1][2], result])
             else:
@@ -707,7 +757,7 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
             region = text[lo:hi]
 
             def enhance(region: str = region, group: list[RecognizerResult] = group) -> list[RecognizerResult]:
-                artifacts = _RegexArtifacts(region, self.nlp_engine, _LANGUAGE)  # type: ignore[arg-type]
+                artifacts = _NeighbourhoodArtifacts(region, self.nlp_engine, _LANGUAGE)  # type: ignore[arg-type]
                 return list(self.context_aware_enhancer.enhance_using_context(region, group, artifacts, recognizers))
 
             for result in enhance() if regions is None else regions.enhanced(region, group, enhance):
@@ -783,8 +833,16 @@ def _analyze_windows(
 ) -> list[Any]:
     found: list[Any] = []
     before = _LOOK_BEHIND.get(entity, 0)
+    spans: list[tuple[int, int]] = []
     for window in windows:
         start, end = _widen_to_whitespace(text, max(0, window[0] - before), window[1])
+        if spans and start <= spans[-1][1]:
+            # A region reaching back over an earlier window's candidate would analyze it without the words before
+            # it ("Firmware 10.2.14.3 ... 4.19.0.12": the first is a version only after "Firmware"): one region.
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    for start, end in spans:
         region = text[start:end]
         if screen is not None and screen.search(region) is None:
             continue

@@ -4,7 +4,7 @@ Every secret trigger (literals, case-insensitive) and every PII shape (digit run
 pairs, IPv4 heads, IBAN and NINO heads, base58 runs) is compiled into one Hyperscan database, which reports
 every occurrence of every pattern in a single pass over the text (about 20 µs for 2 KB). Without Hyperscan
 (an unsupported platform) two ``re`` passes do the same job about thirty times slower: a trie-shaped
-alternation of the literals over the lower-cased text, and one alternation of the PII shapes.
+alternation of the literals over the lower-cased text, and one pattern per PII shape.
 
 Each hit opens a window (a span around the hit, wide enough for the longest value its recognizer can match);
 windows of one recognizer are merged. The analyzer then runs each recognizer on its windows only, and context
@@ -107,22 +107,28 @@ def _merge(windows: list[Window]) -> list[Window]:
     return merged
 
 
-_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-Z]"
+#: A title before a capital: accented ones too ("Dr. Öztürk": the recognizer's name words start on any of them).
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-ZÀ-ÖØ-Þ\u0100-\u017f]"
+#: Two name words, the first possibly hyphenated with a lower-case second part ("Ji-woo Park", "Jean-luc"),
+#: an initial between them possibly accented ("Tomás Ó Briain"), the second possibly after ``O’``.
 _NAME_PAIR = (
-    r"[A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?"
+    r"[A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]+(?:-[A-Za-zÀ-ÖØ-öø-ÿ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]+)?"
+    r"[ \t]+(?:[A-ZÀ-ÖØ-Þ\u0100-\u017f]\.?[ \t]+)?(?:Mc|Mac|O['’])?"
     r"[A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]"
 )
 #: The same for Hyperscan, which sees every non-ASCII character as "?" (accented names: "Sof?a Ram?rez").
-_HS_NAME_PAIR = r"[A-Z?][a-z?]+[ \t]+(?:[A-Z]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z?][a-z?]"
+_HS_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+[A-Z?]"
+_HS_NAME_PAIR = r"[A-Z?][a-z?]+(?:-[A-Za-z?][a-z?]+)?[ \t]+(?:[A-Z?]\.?[ \t]+)?(?:Mc|Mac|O')?[A-Z?][a-z?]"
 _STREET_TYPES = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|"
     r"Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|Gardens|Mews|Row|Walk|Trail|Plaza|Alley|"
     r"Loop|Pike|Path|Hill|Park"
 )
 _STREET_OTHER = (
-    r"(?:stra.e|strasse|weg|gasse|platz|allee|ring|damm)[ \t]+\d|P\.?[ \t]?O\.?[ \t]?Box[ \t]+\d|Post Office Box"
+    r"(?:stra.e|strasse|str\.|weg|gasse|platz|allee|ring|damm)[ \t]+\d|P\.?[ \t]?O\.?[ \t]?Box[ \t]+\d|Post Office Box"
 )
-_STREET = r"\d{1,6}[A-Za-z]?[ \t]+[A-Z0-9][A-Za-z0-9' \t]{1,60}[ \t](?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER
+#: (A direction or a name may be abbreviated: "100 N. Main Street", "123 W. 45th St".)
+_STREET = r"\d{1,6}[A-Za-z]?[ \t]+[A-Z0-9][A-Za-z0-9'. \t]{1,60}[ \t](?:" + _STREET_TYPES + r")\b|" + _STREET_OTHER
 
 #: The characters of a Bitcoin address after its prefix: Base58 (``1``/``3`` addresses: no ``0``, ``O``, ``I``,
 #: ``l``) and Bech32 (``bc1`` addresses, lower-case: ``0`` and ``l`` but no ``1``, ``b``, ``i``, ``o``). Presidio's
@@ -131,24 +137,34 @@ _BASE58 = "[a-km-zA-HJ-NP-Z1-9]"
 _BECH32 = "[02-9ac-hj-np-z]"
 _BECH32_RUN = re.compile(_BECH32 + "+")
 
-# PII shapes. Alternatives that can start on a digit come before the digit run; the scanner then also tries
-# the digit run at that position, so no shape hides another.
-_PII_SHAPES = re.compile(
-    r"(?P<at>@)"
-    r"|(?P<colon>::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4})"
-    r"|(?P<crypto>bc1" + _BECH32 + r"{25,}|[13]" + _BASE58 + r"{25,})"
-    r"|(?P<hexsep>(?:[0-9A-Fa-f]{2}(?P<sep>[:\-]))(?:[0-9A-Fa-f]{2}(?P=sep)){2}[0-9A-Fa-f]{2}"
-    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.)"
-    r"|(?P<ipv4>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"
-    r"|(?P<num>\d(?:(?:[ \-./]|\) ?|\()?\d){6,})"
-    r"|(?P<street>" + _STREET + r")"
-    r"|(?P<iban>[A-Z]{2}\d{2} ?[A-Z0-9]{4})"
-    r"|(?P<nino>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
-    r"|(?P<title>" + _TITLE + r")"
-    r"|(?P<name>" + _NAME_PAIR + r")"
+#: The IBAN and NINO heads: Presidio's IBAN regex takes a space or a hyphen between groups
+#: ("DE89-3704-0044-..."), its NINO regex ignores case ("ab 12 34 56 c") and sits between word boundaries.
+_IBAN_HEAD = r"[A-Z]{2}\d{2}[ \-]?[A-Z0-9]{4}"
+_NINO_HEAD = r"\b[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-Da-d]\b"
+
+#: PII shapes for the ``re`` pass, one pattern per shape: a single alternation would let one shape consume the
+#: text another starts in (an IBAN head holds every NINO, a digit run an IPv4 address, a street a name pair),
+#: where Hyperscan reports every shape.
+_PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern))
+    for kind, pattern in (
+        ("at", r"@"),
+        ("colon", r"::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}"),
+        ("crypto", r"bc1" + _BECH32 + r"{25,}|[13]" + _BASE58 + r"{25,}"),
+        ("hexsep", r"(?:[0-9A-Fa-f]{2}(?P<sep>[:\-]))(?:[0-9A-Fa-f]{2}(?P=sep)){2}[0-9A-Fa-f]{2}"
+         r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\."),
+        ("ipv4", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
+        ("street", _STREET),
+        ("iban", _IBAN_HEAD),
+        ("nino", _NINO_HEAD),
+        ("title", _TITLE),
+        ("name", _NAME_PAIR),
+    )
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
 _NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+#: A decimal digit of another script.
+_WIDE_DIGIT = re.compile(r"(?![0-9])\d")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
 #: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
 _PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
@@ -302,6 +318,12 @@ class Prefilter:
                 pii.shape("crypto", _crypto_start(text, end), end)
             else:
                 pii.shape(payload, start, end)
+        if not text.isascii() and pii.wanted & _SHAPE_ENTITIES["num"] and _WIDE_DIGIT.search(text):
+            # Hyperscan reads non-ASCII characters as "?": runs of other scripts' digits ("٤١٥٥٥٥٠١٣٢", which
+            # phonenumbers reads as digits) are found by ``re``.
+            for match in _NUM.finditer(text):
+                if not match.group().isascii() and shapes.count("num"):
+                    pii.number(match.start(), match.end(), match.group())
         plan.secrets = {index: _merge(windows) for index, windows in secret_windows.items()}
         plan.pii = pii.merged()
         plan.encoded = encoded
@@ -331,19 +353,18 @@ class Prefilter:
             return
         pii = _PiiWindows(wanted, text)
         hits = ShapeCounter(_SHAPE_ENTITIES)
-        for match in _PII_SHAPES.finditer(text):
-            kind, start, end = match.lastgroup or "", match.start(), match.end()
-            if kind == "num":
-                if hits.count("num"):
-                    pii.number(start, end, match.group())
+        if wanted & _SHAPE_ENTITIES["num"]:
+            for match in _NUM.finditer(text):
+                if not hits.count("num"):
+                    break  # saturated: its entities run over the whole text
+                pii.number(match.start(), match.end(), match.group())
+        for kind, pattern in _PII_SHAPES:
+            if not wanted & _SHAPE_ENTITIES[kind]:
                 continue
-            if hits.count(kind):
-                pii.shape(kind, start, end)
-            if text[start].isdigit() and hits.count("num"):
-                # A shape that starts on a digit hides a digit run starting there: look for it too.
-                number = _NUM.match(text, start)
-                if number is not None:
-                    pii.number(start, number.end(), number.group())
+            for match in pattern.finditer(text):
+                if not hits.count(kind):
+                    break
+                pii.shape(kind, match.start(), match.end())
         plan.pii = pii.merged()
         hits.to_whole_text(plan, wanted, len(text))
 
@@ -357,6 +378,22 @@ def _digit_rules(wanted: frozenset[str]) -> tuple[tuple[str, int, int], ...]:
     """``(entity, minimum digits, padding)`` of the wanted entities, fewest digits first."""
     rules = [(entity, minimum, pad) for entity, (minimum, pad) in _DIGIT_RULES.items() if entity in wanted]
     return tuple(sorted(rules, key=lambda rule: rule[1]))
+
+
+def _unglued(text: str, start: int, end: int) -> Window | None:
+    """The digit run ``text[start:end]`` cut to the digits between its separators where a letter or digit touches
+    it on the outside (its first group glued to a word before it, its last to a word after it), or ``None``."""
+    if start and text[start - 1].isalnum():
+        while start < end and text[start].isdigit():
+            start += 1
+        while start < end and not text[start].isdigit():
+            start += 1
+    if end < len(text) and text[end].isalnum():
+        while end > start and text[end - 1].isdigit():
+            end -= 1
+        while end > start and not text[end - 1].isdigit():
+            end -= 1
+    return (start, end) if start < end else None
 
 
 class _PiiWindows:
@@ -376,7 +413,14 @@ class _PiiWindows:
     def number(self, start: int, end: int, run: str) -> None:
         text = self.text
         if (start and text[start - 1].isalnum()) or (end < self.size and text[end].isalnum()):
-            return  # digits inside an identifier or a hex string ("a3f9120398c", "INV2024")
+            # Digits inside an identifier or a hex string ("a3f9120398c", "INV2024") are no number; but the part
+            # of the run past its first separator ("v2 415-555-0132") or before its last one ("4111 1111 1111
+            # 1111 2nd") starts and ends on a word boundary, where every recognizer's \b holds.
+            unglued = _unglued(text, start, end)
+            if unglued is None:
+                return
+            start, end = unglued
+            run = text[start:end]
         if run.isdigit():
             digits = len(run)
         else:
@@ -395,7 +439,10 @@ class _PiiWindows:
                     # "order 39581892" is an id even next to "call": the recognizer would drop it in every region.
                     bare_without_context = (
                         run.isdigit()
-                        and text[start - 1 : start] != "+"
+                        # "(4155550132", "4155550132)": the recognizer's candidate takes the parenthesis (then it is
+                        # not bare, and needs no context word within its reach; phonenumbers may keep the "(")
+                        and text[start - 1 : start] not in ("+", "(")
+                        and text[end : end + 1] != ")"
                         and (not _PHONE_CONTEXT.search(text, max(0, start - 48), start) or named_as_an_id(text, start))
                     )
                 if bare_without_context:
@@ -443,9 +490,9 @@ _HS_ENCODED: dict[str, str] = {
     "ipv4": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",
     # Reported once per run: only a seed that starts where the run starts (the scanner reads the whole run).
     "num": r"(?:^|[^\d])\d(?:(?:[ \-./]|\) ?|\()?\d){6}",
-    "iban": r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}",
-    "nino": r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]",
-    "title": _TITLE,
+    "iban": _IBAN_HEAD,
+    "nino": _NINO_HEAD,
+    "title": _HS_TITLE,
     "name": _HS_NAME_PAIR,
     # Anchored on the street type (a bounded street-name run is too large for Hyperscan's start-of-match mode).
     # Start-of-match tracking made this alternative cost more than all the others together (48 µs per 2 KB):
