@@ -110,9 +110,9 @@ class TokenizerNlpEngine(NlpEngine):  # type: ignore[misc]
     def nlp(self) -> Any:
         """The blank pipeline, built on first use.
 
-        The windowed scan tokenizes candidate neighbourhoods with a regex and never reaches it: building it
-        costs ~0.1 s and ~3k long-lived objects (every full garbage collection walks them), so a process
-        that never tokenizes a whole text never pays for it.
+        The windowed scan tokenizes candidate neighbourhoods with the tokenizer's rules alone (:class:`_SpacyRules`)
+        and never reaches it: a pipeline costs ~0.1 s and ~3k long-lived objects (every full garbage collection
+        walks them), and its vocabulary would keep every string it tokenized.
         """
         if self._nlp is None:
             with self._nlp_lock:
@@ -225,24 +225,199 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
 
 
 class _NeighbourhoodArtifacts(_LazyArtifacts):
-    """Artifacts of a candidate's neighbourhood, tokenized by spaCy's English tokenizer alone (whatever the engine).
+    """Artifacts of a candidate's neighbourhood, tokenized as spaCy's English tokenizer would (whatever the engine).
 
     spaCy tokenizes each whitespace-delimited chunk on its own, so a neighbourhood that starts and ends on
     whitespace has the tokens the whole text has there: context enhancement reads the same keywords before a
-    candidate. (A word regex does not: it splits "jane@example.com" and "415-555-0132" into three words each,
-    which push a context word out of the five the enhancer reads.)
+    candidate. (A word regex does not: it splits "jane@example.com" into five tokens, which push a context word
+    out of the five the enhancer reads.) The tokens come from :class:`_SpacyRules`, which applies the tokenizer's
+    own rules without its vocabulary: spaCy's string store keeps every string it has tokenized, for good.
     """
 
-    def _tokenized(self) -> Any:
-        return _english_tokenizer()(self._text)
+    def _load(self) -> None:
+        if self._doc is None:
+            quads = _spacy_rules().tokens(self._text)
+            self._indices = [idx for idx, _, _, _ in quads]
+            self._lemmas = [lemma for _, _, lemma, _ in quads]
+            self._keywords = _Keywords(
+                part
+                for _, _, lemma, skip in quads
+                if not skip and lemma not in ("-pron-", "be")
+                for part in lemma.split(":")
+            )
+            tokens = _Tokens(text for _, text, _, _ in quads)
+            tokens.ends = [idx + len(text) for idx, text, _, _ in quads]
+            self._doc = tokens
+
+
+class _SpacyRules:
+    """The tokenization of ``spacy.blank("en")`` (what :class:`TokenizerNlpEngine` runs), computed in Python from the
+    tokenizer's own rules: special cases, prefix, suffix and infix patterns, URL match (as ``Tokenizer.explain``
+    applies them), and the lexical attributes its vocabulary would give each token.
+
+    Unlike the tokenizer, it adds nothing to a vocabulary: spaCy's string store keeps every token it has seen, a
+    value from a user's text included, for the life of the process. A chunk's split is remembered by digest, as
+    token lengths (no text).
+    """
+
+    def __init__(self, tokenizer: Any, cache_size: int = 4096) -> None:
+        from spacy.attrs import IS_PUNCT, IS_STOP, ORTH
+
+        never = re.compile("a^")
+        self._prefix = tokenizer.prefix_search or never.search
+        self._suffix = tokenizer.suffix_search or never.search
+        self._infixes = tokenizer.infix_finditer or never.finditer
+        self._token_match = tokenizer.token_match or never.match
+        self._url_match = tokenizer.url_match or never.match
+        self._specials = {orth: [piece[ORTH] for piece in pieces] for orth, pieces in tokenizer.rules.items()}
+        getters = tokenizer.vocab.lex_attr_getters
+        self._is_stop, self._is_punct = getters[IS_STOP], getters[IS_PUNCT]
+        self._stops = frozenset(getters[IS_STOP].keywords["stops"])  # is_stop(word): word.lower() in stops
+        # The special cases as the tokenizer's phrase matcher finds them after affixes are split off ("(Dr." ->
+        # "(", "Dr", "." -> "(", "Dr."; ":)" -> ":", ")" -> ":)"): each case's affix split, without special cases.
+        plain = dict(self._specials)
+        self._specials = {}
+        self._phrases = {pieces: orth for orth in plain if len(pieces := tuple(self._pieces(orth))) > 1}
+        self._specials = plain
+        self._longest_phrase = max(map(len, self._phrases), default=1)
+        self._splits: OrderedDict[bytes, tuple[tuple[int, bool], ...]] = OrderedDict()
+        self._size = cache_size
+        self._lock = threading.Lock()
+
+    def tokens(self, text: str) -> list[tuple[int, str, str, bool]]:
+        """``(offset, text, lower, stop word or punctuation)`` of each token of ``text``, whitespace tokens too."""
+        out: list[tuple[int, str, str, bool]] = []
+        specials, stops = self._specials, self._stops
+        for run in _RUNS.finditer(text):
+            start, span = run.start(), run.group()
+            if span[0] == " " and out:  # one space after a token is that token's trailing whitespace
+                start, span = start + 1, span[1:]
+                if not span:
+                    continue
+            if span.isalpha() and span.isascii() and span not in specials:  # (the usual run: see _split)
+                lower = span.lower()
+                out.append((start, span, lower, lower in stops))
+                continue
+            for length, skip in self._split(span):
+                piece = text[start : start + length]
+                out.append((start, piece, piece.lower(), skip))
+                start += length
+        return out
+
+    def _split(self, span: str) -> tuple[tuple[int, bool], ...]:
+        """``(length, stop word or punctuation)`` of each token of one run of ``tokens``."""
+        if span.isspace():
+            return ((len(span), False),)  # one token, neither a stop word nor punctuation
+        if span.isascii() and span.isalpha() and span not in self._specials:
+            return ((len(span), span.lower() in self._stops),)  # a plain word: no affix, infix or special case
+        key = hashlib.blake2b(span.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._lock:
+            known = self._splits.get(key)
+            if known is not None:
+                self._splits.move_to_end(key)
+                return known
+        pieces = self._with_phrases(self._pieces(span))
+        known = tuple((len(piece), bool(self._is_stop(piece) or self._is_punct(piece))) for piece in pieces)
+        with self._lock:
+            self._splits[key] = known
+            while len(self._splits) > self._size:
+                self._splits.popitem(last=False)
+        return known
+
+    def _with_phrases(self, tokens: list[str]) -> list[str]:
+        """``tokens`` with every run that spells a special case replaced by that case's pieces (longest runs
+        first, then the earliest: the tokenizer's ``filter_spans``)."""
+        found = [
+            (start, end)
+            for start in range(len(tokens))
+            for end in range(start + 1, min(len(tokens), start + self._longest_phrase) + 1)
+            if tuple(tokens[start:end]) in self._phrases
+        ]
+        if not found:
+            return tokens
+        kept: list[tuple[int, int]] = []
+        taken: set[int] = set()
+        for start, end in sorted(found, key=lambda span: (span[0] - span[1], span[0])):
+            if not taken.intersection(range(start, end)):
+                kept.append((start, end))
+                taken.update(range(start, end))
+        out: list[str] = []
+        position = 0
+        for start, end in sorted(kept):
+            out += tokens[position:start] + self._specials[self._phrases[tuple(tokens[start:end])]]
+            position = end
+        return out + tokens[position:]
+
+    def _pieces(self, substring: str) -> list[str]:
+        """``Tokenizer.explain``'s reading of one whitespace-free span (or one run of whitespace)."""
+        specials, prefix, suffix, token_match = self._specials, self._prefix, self._suffix, self._token_match
+        tokens: list[str] = []
+        suffixes: list[str] = []
+        while substring:
+            if substring in specials:
+                tokens += specials[substring]
+                substring = ""
+                continue
+            while prefix(substring) or suffix(substring):
+                if token_match(substring):
+                    tokens.append(substring)
+                    substring = ""
+                    break
+                if substring in specials:
+                    tokens += specials[substring]
+                    substring = ""
+                    break
+                found = prefix(substring)
+                if found:
+                    split = found.end()
+                    if split == 0:
+                        break
+                    tokens.append(substring[:split])
+                    substring = substring[split:]
+                    if substring in specials:
+                        continue
+                found = suffix(substring)
+                if found:
+                    split = found.start()
+                    if split == len(substring):
+                        break
+                    suffixes.append(substring[split:])
+                    substring = substring[:split]
+            if not substring:
+                continue
+            if token_match(substring) or self._url_match(substring):
+                tokens.append(substring)
+            elif substring in specials:
+                tokens += specials[substring]
+            else:
+                tokens += _infix_split(substring, self._infixes)
+            substring = ""
+        tokens.extend(reversed(suffixes))
+        return tokens
+
+
+def _infix_split(substring: str, infixes: Callable[[str], Iterator[re.Match[str]]]) -> list[str]:
+    pieces: list[str] = []
+    offset = 0
+    for match in infixes(substring):
+        if offset == 0 and match.start() == 0:
+            continue
+        pieces += [piece for piece in (substring[offset : match.start()], match.group()) if piece]
+        offset = match.end()
+    if substring[offset:]:
+        pieces.append(substring[offset:])
+    return pieces
+
+
+_RUNS = re.compile(r"\s+|\S+")
 
 
 @functools.cache
-def _english_tokenizer() -> Any:
-    """The rule-based tokenizer of ``spacy.blank("en")`` (what :class:`TokenizerNlpEngine` runs)."""
+def _spacy_rules() -> _SpacyRules:
+    """The rules of ``spacy.blank("en")``'s tokenizer (built once)."""
     import spacy
 
-    return spacy.blank(_LANGUAGE).tokenizer
+    return _SpacyRules(spacy.blank(_LANGUAGE).tokenizer)
 
 
 class _Tokens(list[str]):
@@ -621,7 +796,6 @@ def _recognizers(settings: ScanSettings) -> list[Any]:
 
 #: Context words are looked for this many characters before a candidate (Presidio reads five tokens back).
 _CONTEXT_BEFORE = 96
-_CONTEXT_AFTER = 16
 #: Presidio's enhancer reads the five keywords (tokens neither stop words nor punctuation) before a match however far
 #: back they are: dot leaders and rules ("NHS number . . . . . 9434765919") put them past _CONTEXT_BEFORE. A
 #: neighbourhood holds this many keywords before its candidate (five, and one for the match's own token when it is
@@ -658,8 +832,8 @@ def _keywords_in(text: str) -> int:
         return plain
     return sum(
         1
-        for t in _english_tokenizer()(text)
-        if not (t.is_stop or t.is_punct) and t.lower_ not in ("-pron-", "be") and ":" not in t.lower_
+        for _, _, lower, skip in _spacy_rules().tokens(text)
+        if not skip and lower not in ("-pron-", "be") and ":" not in lower
     )
 
 
@@ -668,13 +842,16 @@ def _keywords_in(text: str) -> int:
 _PLAIN_WORD = re.compile(r"(?<!\S)([A-Za-z]{2,})[,.]?(?!\S)")
 
 
-def _context_end(text: str, end: int) -> int:
-    """Where the neighbourhood of a candidate ending at ``end`` ends: on whitespace after ``_CONTEXT_AFTER``."""
-    hi = min(len(text), end + _CONTEXT_AFTER)
-    ceiling = min(len(text), hi + _CHUNK_REACH)
-    while hi < ceiling and not text[hi].isspace():
-        hi += 1
-    return hi
+def _context_end(text: str, start: int) -> int:
+    """Where the neighbourhood of a candidate starting at ``start`` ends: with the whitespace-delimited chunk that
+    holds its start (the enhancer reads no word after a candidate's start; the chunk is tokenized whole, as the
+    whole text is, because its suffixes are split off from its end), at most ``_CHUNK_END_REACH`` further."""
+    found = _WHITESPACE.search(text, start, min(len(text), start + _CHUNK_END_REACH))
+    return found.start() if found else min(len(text), start + _CHUNK_END_REACH)
+
+
+_WHITESPACE = re.compile(r"\s")
+_CHUNK_END_REACH = 256
 
 
 class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
@@ -745,7 +922,7 @@ class WindowedAnalyzerEngine(AnalyzerEngine):  # type: ignore[misc]
             if not _may_gain_context(result, by_id):
                 enhanced.append(result)  # Presidio's enhancer would leave it as it is
                 continue
-            lo, hi = _context_start(text, result.start), _context_end(text, result.end)
+            lo, hi = _context_start(text, result.start), _context_end(text, result.start)
             if groups and lo <= groups[-1][1]:
                 groups[-1] = (groups[-1][0], max(hi, groups[-1][1]), [*groups[-1][2], result])
             else:
