@@ -16,7 +16,7 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +181,7 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
         if self._doc is None:
             # Presidio's context enhancer only iterates tokens and takes their length: plain strings do, and
             # iterating the spaCy Doc once here is far cheaper than once per match.
-            quads = [(t.idx, t.text, t.lower_, t.is_stop or t.is_punct) for t in self._tokenized()]
+            quads = self._quads()
             self._indices = [idx for idx, _, _, _ in quads]
             self._lemmas = [lemma for _, _, lemma, _ in quads]
             # Same rule as NlpArtifacts.set_keywords (no stop words, no punctuation, split on ":"), without a
@@ -196,8 +196,9 @@ class _LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
             tokens.ends = [idx + len(text) for idx, text, _, _ in quads]
             self._doc = tokens
 
-    def _tokenized(self) -> Any:
-        return self._engine.nlp(self._text)
+    def _quads(self) -> list[tuple[int, str, str, bool]]:
+        """``(offset, text, lower, stop word or punctuation)`` of each token of the text."""
+        return [(t.idx, t.text, t.lower_, t.is_stop or t.is_punct) for t in self._engine.nlp(self._text)]
 
     @property
     def tokens(self) -> Any:  # type: ignore[override]
@@ -234,20 +235,8 @@ class _NeighbourhoodArtifacts(_LazyArtifacts):
     own rules without its vocabulary: spaCy's string store keeps every string it has tokenized, for good.
     """
 
-    def _load(self) -> None:
-        if self._doc is None:
-            quads = _spacy_rules().tokens(self._text)
-            self._indices = [idx for idx, _, _, _ in quads]
-            self._lemmas = [lemma for _, _, lemma, _ in quads]
-            self._keywords = _Keywords(
-                part
-                for _, _, lemma, skip in quads
-                if not skip and lemma not in ("-pron-", "be")
-                for part in lemma.split(":")
-            )
-            tokens = _Tokens(text for _, text, _, _ in quads)
-            tokens.ends = [idx + len(text) for idx, text, _, _ in quads]
-            self._doc = tokens
+    def _quads(self) -> list[tuple[int, str, str, bool]]:
+        return _spacy_rules().tokens(self._text)
 
 
 class _SpacyRules:
@@ -275,10 +264,7 @@ class _SpacyRules:
         self._stops = frozenset(getters[IS_STOP].keywords["stops"])  # is_stop(word): word.lower() in stops
         # The special cases as the tokenizer's phrase matcher finds them after affixes are split off ("(Dr." ->
         # "(", "Dr", "." -> "(", "Dr."; ":)" -> ":", ")" -> ":)"): each case's affix split, without special cases.
-        plain = dict(self._specials)
-        self._specials = {}
-        self._phrases = {pieces: orth for orth in plain if len(pieces := tuple(self._pieces(orth))) > 1}
-        self._specials = plain
+        self._phrases = {pieces: orth for orth in self._specials if len(pieces := tuple(self._pieces(orth, {}))) > 1}
         self._longest_phrase = max(map(len, self._phrases), default=1)
         self._splits: OrderedDict[bytes, tuple[tuple[int, bool], ...]] = OrderedDict()
         self._size = cache_size
@@ -294,7 +280,7 @@ class _SpacyRules:
                 start, span = start + 1, span[1:]
                 if not span:
                     continue
-            if span.isalpha() and span.isascii() and span not in specials:  # (the usual run: see _split)
+            if span.isalpha() and span.isascii() and span not in specials:  # a plain word: no affix, infix or case
                 lower = span.lower()
                 out.append((start, span, lower, lower in stops))
                 continue
@@ -308,8 +294,6 @@ class _SpacyRules:
         """``(length, stop word or punctuation)`` of each token of one run of ``tokens``."""
         if span.isspace():
             return ((len(span), False),)  # one token, neither a stop word nor punctuation
-        if span.isascii() and span.isalpha() and span not in self._specials:
-            return ((len(span), span.lower() in self._stops),)  # a plain word: no affix, infix or special case
         key = hashlib.blake2b(span.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         with self._lock:
             known = self._splits.get(key)
@@ -348,9 +332,11 @@ class _SpacyRules:
             position = end
         return out + tokens[position:]
 
-    def _pieces(self, substring: str) -> list[str]:
-        """``Tokenizer.explain``'s reading of one whitespace-free span (or one run of whitespace)."""
-        specials, prefix, suffix, token_match = self._specials, self._prefix, self._suffix, self._token_match
+    def _pieces(self, substring: str, specials: Mapping[str, list[str]] | None = None) -> list[str]:
+        """``Tokenizer.explain``'s reading of one whitespace-free span (``specials``: the special cases, by default
+        the tokenizer's)."""
+        specials = self._specials if specials is None else specials
+        prefix, suffix, token_match = self._prefix, self._suffix, self._token_match
         tokens: list[str] = []
         suffixes: list[str] = []
         while substring:
