@@ -261,7 +261,8 @@ class _SpacyRules:
         self._specials = {orth: [piece[ORTH] for piece in pieces] for orth, pieces in tokenizer.rules.items()}
         getters = tokenizer.vocab.lex_attr_getters
         self._is_stop, self._is_punct = getters[IS_STOP], getters[IS_PUNCT]
-        self._stops = frozenset(getters[IS_STOP].keywords["stops"])  # is_stop(word): word.lower() in stops
+        #: The vocabulary's stop words (its ``is_stop(word)`` is ``word.lower() in stops``).
+        self.stops = frozenset(getters[IS_STOP].keywords["stops"])
         # The special cases as the tokenizer's phrase matcher finds them after affixes are split off ("(Dr." ->
         # "(", "Dr", "." -> "(", "Dr."; ":)" -> ":", ")" -> ":)"): each case's affix split, without special cases.
         self._phrases = {pieces: orth for orth in self._specials if len(pieces := tuple(self._pieces(orth, {}))) > 1}
@@ -273,7 +274,7 @@ class _SpacyRules:
     def tokens(self, text: str) -> list[tuple[int, str, str, bool]]:
         """``(offset, text, lower, stop word or punctuation)`` of each token of ``text``, whitespace tokens too."""
         out: list[tuple[int, str, str, bool]] = []
-        specials, stops = self._specials, self._stops
+        specials, stops = self._specials, self.stops
         for run in _RUNS.finditer(text):
             start, span = run.start(), run.group()
             if span[0] == " " and out:  # one space after a token is that token's trailing whitespace
@@ -809,16 +810,15 @@ def _context_start(text: str, start: int) -> int:
 def _keywords_in(text: str) -> int:
     """How many tokens of ``text`` Presidio's enhancer counts as keywords (as :class:`_LazyArtifacts` selects them),
     or at least :data:`_CONTEXT_KEYWORDS` when there are that many."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
+    rules = _spacy_rules()
     # Plain words between blanks ("number", "called,") are one keyword each unless stop words: most prose
     # neighbourhoods hold enough of them, and need no tokenizing.
-    plain = sum(1 for word in _PLAIN_WORD.findall(text) if word.lower() not in STOP_WORDS)
+    plain = sum(1 for word in _PLAIN_WORD.findall(text) if word.lower() not in rules.stops)
     if plain >= _CONTEXT_KEYWORDS:
         return plain
     return sum(
         1
-        for _, _, lower, skip in _spacy_rules().tokens(text)
+        for _, _, lower, skip in rules.tokens(text)
         if not skip and lower not in ("-pron-", "be") and ":" not in lower
     )
 
