@@ -64,7 +64,7 @@ def _children(node: Any) -> list[tuple[str | int, Any]]:
     if isinstance(node, list | tuple):
         return list(enumerate(node))
     members = getattr(node, "__dict__", None)
-    if not isinstance(members, dict) or not hasattr(type(node), "model_fields"):
+    if not isinstance(members, dict) or not _is_pydantic(type(node)):
         return []
     extra = getattr(node, "__pydantic_extra__", None) or {}
     return [(key, value) for key, value in {**members, **extra}.items() if not key.startswith("_")]
@@ -90,7 +90,18 @@ def answer_strings(node: Any, path: AnswerPath = ()) -> list[AnswerString]:
     """
     if len(path) > _MAX_DEPTH:
         return [_read_only(path, _flattened(node))]  # too deep to walk: read whole, and any finding blocks
+    if not path:
+        plain = only_fields(node, _PLAIN_MESSAGE)
+        if plain is not None and type(plain.get("content")) is str and type(plain.get("role")) in _WORD_TYPES:
+            # The usual message (text, a role, every other field empty): what the walk below finds, for less.
+            content = plain["content"]
+            return [AnswerString(("content",), node, "content", content)] if content else []
     return _strings_of(node, path, frozenset())
+
+
+#: The fields of the usual message: its text and its role (a word, or none).
+_PLAIN_MESSAGE = frozenset({"content", "role"})
+_WORD_TYPES = (str, type(None))
 
 
 def envelope_strings(answer: Any) -> list[AnswerString]:
@@ -153,10 +164,12 @@ _PYDANTIC_TYPES: dict[type, bool] = {}
 
 
 def _holds_nothing(value: Any) -> bool:
-    """Whether :func:`_strings_of` would find no string in ``value``: ``None``, a number, an empty container."""
+    """Whether :func:`_strings_of` would find no string in ``value``: ``None``, a number, an empty container, a dict
+    of ``None`` values (LiteLLM's ``provider_specific_fields={"refusal": None}``: no key of a ``None`` is read)."""
     kind = type(value)
     return value is None or kind is int or kind is float or kind is bool or (
-        (kind is str or kind is dict or kind is list or kind is tuple) and not value)
+        (kind is str or kind is dict or kind is list or kind is tuple) and not value) or (
+        kind is dict and all(item is None for item in value.values()))
 
 
 def _logprob_extras(logprobs: Any, path: AnswerPath) -> list[AnswerString]:

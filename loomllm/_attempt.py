@@ -215,11 +215,16 @@ class Attempts:
 
     def succeeded(self, state: CallState, *, tokens_in: int, tokens_out: int, cost_usd: float,
                   cache_hit: bool) -> None:
-        """Log the attempt that answered (called by the call path, which knows the usage)."""
+        """Log the attempt that answered (called by the call path, which knows the usage).
+
+        At debug level: the call's own ``llm.call`` line, logged next, carries its deployment and numbers, so an
+        app logging at info gets one line per call and one per failed or refused attempt. The event file, the
+        hook and the listeners (metrics, traces) get it whatever the level.
+        """
         if not self._log_attempts or state.started is None:
             return
         self._events.emit(
-            "llm.attempt", agent=state.agent, call_id=state.call_id, outcome="ok",
+            "llm.attempt", "debug", agent=state.agent, call_id=state.call_id, outcome="ok",
             model_group=self._group_of.get(str(state.deployment)), deployment=state.deployment, model=state.model,
             host=state.host, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=round(cost_usd, 8),
             cache_hit=cache_hit, latency_ms=round((time.perf_counter() - state.started) * 1000, 2),

@@ -116,7 +116,8 @@ class LoggingConfig(StrictModel):
 
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
-    attempts: Flag = Field(default=True, description="Also log one event per Router attempt.")
+    attempts: Flag = Field(default=True, description="Also log one event per Router attempt "
+                           "(the one that answered at debug level: the call's line carries its numbers).")
     file: str | None = Field(default=None, description="Append every event as a JSON line to this file "
                              "(relative to the config file); `loomllm logs` reads it.")
 

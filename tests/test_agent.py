@@ -103,6 +103,24 @@ class TestReliability:
         assert "from claude" == await loom.agent("flaky").chat("hi")
         assert ["broken-model", "claude-haiku-4-5"] == [r.model for r in wire_server.requests]
 
+    async def test_attempt_that_answered_is_logged_at_debug(self, make_loom: Any, wire_server: WireServer) -> None:
+        """At info one line per call and one per failed attempt: the answering attempt's line is at debug (its
+        numbers are the call's), and still reaches the hook."""
+        events: list[dict[str, Any]] = []
+        loom = make_loom(AGENTS, on_event=events.append)
+        wire_server.route(Reply.status(500), model="broken-model")
+        wire_server.route(Reply.text("from claude"), model="claude-haiku-4-5")
+        await loom.agent("flaky").chat("hi")
+        for _ in range(100):
+            if sum(e["event"] == "llm.attempt" for e in events) == 2:
+                break
+            await asyncio.sleep(0.05)
+        levels = [(e["event"], e.get("outcome"), e["level"]) for e in events
+                  if e["event"] in ("llm.attempt", "llm.call")]
+        assert ("llm.attempt", "error", "info") in levels
+        assert ("llm.attempt", "ok", "debug") in levels
+        assert ("llm.call", "ok", "info") in levels
+
     async def test_two_live_looms_both_see_failed_attempts(self, make_loom: Any, wire_server: WireServer) -> None:
         """Each live Loom logs its own failed attempts (LiteLLM de-duplicates look-alike callbacks)."""
         first_events: list[dict[str, Any]] = []

@@ -128,3 +128,42 @@ class TestIsStreamed:
     def test_fields_that_arrive_whole(self, path: tuple[str | int, ...]) -> None:
         """Ids, names, signatures and the rest come whole in one delta."""
         assert not is_streamed(path)
+
+
+def _with(node: Any, **fields: Any) -> Any:
+    """``node`` with ``fields`` set as they are, past validation (what a provider adapter might leave there)."""
+    node.__dict__.update(fields)
+    return node
+
+
+class TestUsualMessageShortcut:
+    @pytest.mark.parametrize("build", [
+        lambda: message(content="The launch ships a beta."),
+        lambda: message(content=""),
+        lambda: message(content=None),
+        lambda: message(content="hi", provider_specific_fields={}),
+        lambda: message(content="hi", provider_specific_fields={"refusal": None}),
+        lambda: message(content="hi", provider_specific_fields={"refusal": None, "note": "kept"}),
+        lambda: message(content="hi", provider_specific_fields={"citations": ["see p. 2"]}),
+        lambda: message(content="hi", extra_note="x"),
+        lambda: message(content="hi", annotations=[]),
+        lambda: _with(message(content="x"), content=[{"type": "text", "text": "parts"}]),
+        lambda: message(content="data:image/png;base64,iVBOR="),
+        lambda: delta(content="piece"),
+        lambda: delta(content="piece", role="assistant"),
+    ], ids=["plain", "empty", "none", "empty-provider-fields", "none-provider-fields", "some-provider-fields",
+            "provider-fields", "extra", "empty-list", "parts",
+            "data-url", "delta", "delta-role"])
+    def test_same_strings_as_the_full_walk(self, build: Any) -> None:
+        """The shortcut for a message holding only text finds what walking every field finds, where it is."""
+        from loomllm._answers import _strings_of
+
+        node = build()
+        walked = _strings_of(node, (), frozenset())
+        assert [(f.path, f.container, f.key, f.text) for f in walked] == [
+            (f.path, f.container, f.key, f.text) for f in answer_strings(node)]
+
+    def test_a_role_that_is_no_word_is_walked(self) -> None:
+        """Only a role that is a word (or none) is left unread: anything else in it is walked like any field."""
+        node = _with(message(content="hi"), role={"note": "written"})
+        assert {("role", "note"): "written"}.items() <= strings(node).items()

@@ -178,6 +178,10 @@ class BudgetLedger:
         self._scoped: dict[tuple[str, str, str], tuple[_Limit, ...]] = {}
         self._spend_bases: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], str] = {}
         self._ttl = config.reservation_ttl_s
+        # A store in this process dies with it, so no lease of it can outlive its holder: it is taken for the
+        # whole call at once (what the heartbeat's renewals would add up to) and never renewed.
+        self._renews = not getattr(store, "process_local", False)
+        self._lease_s = self._ttl + (0.0 if self._renews else max(0.0, config.max_call_s))
         self._grace = config.reservation_ttl_s + 60.0
         self._free_cache_hits = config.cache_hit_cost == "free"
         self._log = LibraryLogger("loomllm.budget")
@@ -294,7 +298,7 @@ class BudgetLedger:
         charges, owners = self._charges(plan, estimate, now)
         lease = os.urandom(12).hex()
         try:
-            verdict = await self.store.reserve(lease, charges, now, now + self._ttl)
+            verdict = await self.store.reserve(lease, charges, now, now + self._lease_s)
         except BudgetStoreUnavailable as exc:
             return self._store_down(agent, estimate, plan, exc)
         if exact is not None and _too_close(charges, verdict):
@@ -354,6 +358,8 @@ class BudgetLedger:
 
         Until then only a timer waits (cheaper than a task, which most calls would cancel before it renews).
         """
+        if not self._renews:
+            return
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.config.max_call_s
 

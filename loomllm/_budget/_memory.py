@@ -39,6 +39,7 @@ class MemoryStore:
     """Counters in this process only: the right store for one process, tests and notebooks."""
 
     name = "memory://"
+    process_local = True  # its leases end with the process: taken for the whole call, never renewed
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

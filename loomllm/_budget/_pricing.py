@@ -329,7 +329,7 @@ def quick_estimate(
         for key, value in message.items():
             if key in _COUNTED_APART:
                 return None  # LiteLLM counts these its own way (and refuses some shapes): count exactly
-            counted += len(str(key).encode("utf-8", "surrogatepass"))
+            counted += _utf8_length(str(key))
             if value is None:
                 continue
             texts: list[str]
@@ -347,10 +347,15 @@ def quick_estimate(
                 if len(text) > longest:
                     return None
                 chars += len(text)
-                counted += len(text.encode("utf-8", "surrogatepass"))
+                counted += _utf8_length(text)
         if chars > _QUICK_MAX_CHARS:
             return None
     return plan.estimate(counted, max_tokens if max_tokens is not None else default_output_cap)
+
+
+def _utf8_length(text: str) -> int:
+    """The UTF-8 byte length of ``text`` (an ASCII text's is its length: ``isascii`` reads a flag)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _text_parts_strings(parts: list[Any]) -> list[str] | None:

@@ -135,7 +135,8 @@ class BudgetsConfig(StrictModel):
     journal_path: str | None = None
     """SQLite file for settles the store could not take (default ``./loomllm-budget-journal.db``, made on first use)."""
     max_call_s: Number = Field(default=3600, gt=0)
-    """A call's reservation is renewed (heartbeat) for at most this long; afterwards it expires on its own."""
+    """A call's reservation is renewed (heartbeat) for at most this long; afterwards it expires on its own (the
+    memory store takes it for this long plus the TTL at once)."""
     spend_retention_days: Integer = Field(default=400, gt=0)
     """How long the per-day spend records behind ``loom.spend()`` are kept."""
 

@@ -953,10 +953,11 @@ _LOOK_BEHIND = {"US_SSN": 48, "US_ITIN": 48, "UK_NHS": 48, "IP_ADDRESS": 48, "PH
 def _widen_to_whitespace(text: str, start: int, end: int) -> tuple[int, int]:
     """``start``/``end`` moved out to the nearest whitespace (at most 64 characters), so no token is cut."""
     floor, ceiling = max(0, start - 64), min(len(text), end + 64)
-    while start > floor and not text[start - 1].isspace():
-        start -= 1
-    while end < ceiling and not text[end].isspace():
-        end += 1
+    head, tail = text[floor:start], text[end:ceiling]
+    if head and not head[-1].isspace():  # split() splits where isspace() holds: its last word is the cut token
+        start -= len(head.rsplit(None, 1)[-1])
+    if tail and not tail[0].isspace():
+        end += len(tail.split(None, 1)[0])
     return start, end
 
 

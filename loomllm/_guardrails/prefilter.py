@@ -162,12 +162,35 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
-_NUM = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+#: (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.)
+_NUM = re.compile(r"\d(?:\d|(?:[ \-./]|\) ?|\()\d){6,}")
 #: A decimal digit of another script.
 _WIDE_DIGIT = re.compile(r"(?![0-9])\d")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
 #: Presidio's phone context words: an unformatted digit run is a phone number only next to one of them.
 _PHONE_CONTEXT = re.compile(r"(?i:phone|number|telephone|cell|mobile|call|tel\b|fax)")
+#: The same words for ASCII text, lower-cased ("telephone" holds "phone"; "tel" is looked for apart: its \b).
+_PHONE_WORDS = ("phone", "number", "cell", "mobile", "call", "fax")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_PHONE_REACH = 48
+
+
+def _phone_word_before(text: str, start: int) -> bool:
+    """Whether :data:`_PHONE_CONTEXT` matches in the 48 characters before ``start`` (a case-insensitive regex
+    alternation tries every word at every position: ASCII text is lower-cased once and searched word by word)."""
+    lo = max(0, start - _PHONE_REACH)
+    before = text[lo:start]
+    if not before.isascii():
+        return _PHONE_CONTEXT.search(text, lo, start) is not None
+    before = before.lower()
+    if any(word in before for word in _PHONE_WORDS):
+        return True
+    at = before.find("tel")
+    while at >= 0:
+        if before[at + 3 : at + 4] not in _WORD_CHARS:  # the end of the slice is a \b too
+            return True
+        at = before.find("tel", at + 1)
+    return False
 #: Words before a number that make it an order, parcel, voucher or case number, not a phone number.
 _ID_WORD_BEFORE = re.compile(
     r"(?i:\b(?:order|invoice|inv|ticket|ref|reference|rma|refund|awb|tracking|shipment|parcel|case|po|sku|part|"
@@ -443,7 +466,7 @@ class _PiiWindows:
                         # not bare, and needs no context word within its reach; phonenumbers may keep the "(")
                         and text[start - 1 : start] not in ("+", "(")
                         and text[end : end + 1] != ")"
-                        and (not _PHONE_CONTEXT.search(text, max(0, start - 48), start) or named_as_an_id(text, start))
+                        and (not _phone_word_before(text, start) or named_as_an_id(text, start))
                     )
                 if bare_without_context:
                     continue

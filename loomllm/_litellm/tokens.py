@@ -72,9 +72,11 @@ def byte_bounded(model: str) -> bool:
     return _native_params(model) is not None
 
 
+@functools.cache
 def exact_count_chars() -> int:
     """The longest text ``token_counter`` counts exactly (``TOKEN_COUNTER_MAX_EXACT_CHARS``, settable by
-    environment); longer ones it extrapolates from samples, which no byte length bounds."""
+    environment, read once by LiteLLM: ``Final``); longer ones it extrapolates from samples, which no byte length
+    bounds."""
     litellm_module()
     from litellm.constants import TOKEN_COUNTER_MAX_EXACT_CHARS
 

@@ -299,7 +299,8 @@ class TestLeases:
     async def test_expired_reservation_no_longer_counts(
         self, store: BudgetStore, clock: FakeClock, events: list[Any]
     ) -> None:
-        """A reservation whose holder crashed stops counting once its TTL has passed."""
+        """A reservation whose holder crashed stops counting once its TTL has passed (in the memory store, which
+        dies with its holder, once the longest call could have ended: ``max_call_s`` more)."""
         ledger = make_ledger(
             store,
             clock,
@@ -307,14 +308,27 @@ class TestLeases:
             policies={"p": {"limits": [{"usd": 0.3, "per": "day"}]}},
             agents={"a": "p"},
             reservation_ttl_s=5,
+            max_call_s=30,
         )
+        lease_s = 5 + (30 if getattr(store, "process_local", False) else 0)
         await ledger.reserve("a", EST)  # never settled: the process "crashed"
-        clock.advance(4.9)
+        clock.advance(lease_s - 0.1)
         with pytest.raises(BudgetExceeded):
             await ledger.reserve("a", EST)
         clock.advance(0.2)
         assert _spent(await ledger.status("a")) == [("p[0]", 0.0, 0.0)]
         await ledger.reserve("a", EST)
+
+    async def test_a_process_local_store_needs_no_renewal(self, clock: FakeClock, events: list[Any]) -> None:
+        """The memory store's lease covers the whole call when it is taken: no renewal timer per call."""
+        ledger = make_ledger(open_store("memory://"), clock, events, policies={"p": {"limits": [{"usd": 1.0,
+                             "per": "day"}]}}, agents={"a": "p"}, reservation_ttl_s=5, max_call_s=30)
+        held = await ledger.reserve("a", EST)
+        assert held._heartbeat is None
+        clock.advance(34.9)
+        assert [0.3] == [row.reserved for row in await ledger.status("a")]
+        await held.settle(Usage(1, 1, 0.1))
+        assert [(0.1, 0.0)] == [(row.spent, row.reserved) for row in await ledger.status("a")]
 
     async def test_late_settle_still_records_spend(
         self, store: BudgetStore, clock: FakeClock, events: list[Any]

@@ -239,12 +239,18 @@ class TestQuickBoundLimits:
         import litellm.constants
 
         from loomllm._budget import pricing_plan, quick_estimate
+        from loomllm._litellm.tokens import exact_count_chars
 
         plan = pricing_plan([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini"}}], FLAT)
         messages = [{"role": "user", "content": "a🙂" * 1000}]
         assert quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1) is not None
         monkeypatch.setattr(litellm.constants, "TOKEN_COUNTER_MAX_EXACT_CHARS", 1000)
-        assert quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1) is None
+        exact_count_chars.cache_clear()  # LiteLLM reads it once, at import (a default argument): so do we
+        try:
+            assert quick_estimate(messages, plan=plan, max_tokens=1, default_output_cap=1) is None
+        finally:
+            monkeypatch.undo()
+            exact_count_chars.cache_clear()
 
     def test_declines_text_parts_with_structured_fields(self) -> None:
         from loomllm._budget import pricing_plan, quick_estimate

@@ -169,3 +169,64 @@ class TestSeedStartsWithoutStartOfMatchTracking:
         from loomllm._guardrails import prefilter as module
 
         assert {"num", "encoded", "crypto"} <= module._NO_SOM
+
+
+class TestFasterEquivalents:
+    """Hand-made shortcuts of the planner's regexes: the same answers as the regexes they stand for."""
+
+    PIECES = ("phone", "PHONE", "Tel", "tel:", "tel_", "tele", "hotel", "telephone", "Number", "cell", "CALL",
+              "fax", "mobile", "mob", "fa x", " ", "\n", ".", "-", "_", "9", "x", "é", "İ", "K", "ß", "(", ")",
+              "order", "call-back", "ph one", "\u00a0")
+
+    def test_phone_word_before_matches_the_regex(self) -> None:
+        """Whether a phone context word is within 48 characters before a run: as the case-insensitive regex says,
+        on ASCII and non-ASCII text, words cut by the reach included."""
+        import random
+
+        from loomllm._guardrails.prefilter import _PHONE_CONTEXT, _phone_word_before
+
+        rng = random.Random(7)
+        for _ in range(20_000):
+            text = "".join(rng.choice(self.PIECES) for _ in range(rng.randint(0, 30)))
+            for start in {0, len(text), rng.randint(0, len(text)), max(0, len(text) - rng.randint(0, 8))}:
+                expected = _PHONE_CONTEXT.search(text, max(0, start - 48), start) is not None
+                assert expected == _phone_word_before(text, start), (text, start)
+
+    def test_digit_run_pattern_matches_the_original(self) -> None:
+        """The digit-run pattern with the digit tried first finds the same runs as the original."""
+        import random
+
+        from loomllm._guardrails.prefilter import _NUM
+
+        original = re.compile(r"\d(?:(?:[ \-./]|\) ?|\()?\d){6,}")
+        rng = random.Random(11)
+        pieces = ("1", "23", "4567", " ", "-", ".", "/", "(", ")", ") ", "  ", "a", "٣", "+", ",", "\n")
+        for _ in range(20_000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
+            assert [m.span() for m in original.finditer(text)] == [m.span() for m in _NUM.finditer(text)], text
+            for start in range(min(len(text), 6)):
+                a, b = original.match(text, start), _NUM.match(text, start)
+                assert (a and a.span()) == (b and b.span()), (text, start)
+
+    def test_widening_to_whitespace_matches_a_character_walk(self) -> None:
+        """Regions widen to the nearest whitespace (64 characters at most) exactly as walking character by
+        character does, Unicode spaces included."""
+        import random
+
+        from loomllm._guardrails.analyzer import _widen_to_whitespace
+
+        def walked(text: str, start: int, end: int) -> tuple[int, int]:
+            floor, ceiling = max(0, start - 64), min(len(text), end + 64)
+            while start > floor and not text[start - 1].isspace():
+                start -= 1
+            while end < ceiling and not text[end].isspace():
+                end += 1
+            return start, end
+
+        rng = random.Random(5)
+        pieces = ("a", "bc", "x" * 70, " ", "\t", "\n", "\u00a0", "\u2003", "\u200b", "é", "-", "9")
+        for _ in range(20_000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+            start = rng.randint(0, len(text))
+            end = rng.randint(start, len(text))
+            assert walked(text, start, end) == _widen_to_whitespace(text, start, end), (text, start, end)
