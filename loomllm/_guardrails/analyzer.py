@@ -615,8 +615,10 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
         return kept
 
 
-# Digit groups shaped like a phone number: an optional +country code, then groups of 2-5 digits after the first.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[ .\-]?)?\(?\d{1,5}\)?(?:[ .\-/]?\(?\d{2,5}\)?){1,5}(?!\w)")
+# Digit groups shaped like a phone number: an optional +country code, then groups of 2-5 digits after the first
+# (separated by nothing, one of " .-/" or a spaced hyphen).
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w.])(?:\+\d{1,3}[ .\-]?)?\(?\d{1,5}\)?(?:(?:[ .\-/]| - )?\(?\d{2,5}\)?){1,5}(?!\w)")
 _PHONE_PAD = 8
 _MAX_WINDOW = 96
 _BARE_DIGITS = re.compile(r"\d+")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from guardrail_values import AWS_KEY, CARD, EMAIL, GITHUB_TOKEN
 
-from loomllm._guardrails import Guard, Vault
+from loomllm._guardrails import Guard, GuardrailsConfig, Vault
 from loomllm._litellm import litellm_module
 from loomllm.errors import GuardrailViolation
 
@@ -265,3 +265,21 @@ class TestTextOnlyChunks:
 
         taken = [_text_only(chunks[0].choices[0]) is not None for chunks in self._chunks()]
         assert [True, True, True, False, False, False, False, False, True, False] == taken
+
+
+@pytest.mark.parametrize("pieces", [["call 415 - ", "555 - 0132 now"], ["call 415 ", "- 555 - 0132 now"],
+                                    ["call 415 - 555 -", " 0132 now"]])
+def test_phone_number_with_spaced_hyphens_split_across_chunks(
+    make_chunk: Callable[..., Any], pieces: list[str]
+) -> None:
+    """Groups joined by " - " are held like digit groups joined by spaces: no group leaves before the number
+    is complete (phonenumbers reads "415 - 555 - 0132" as one number)."""
+    config = GuardrailsConfig.model_validate(
+        {"profiles": {"phones": {"output": {"PHONE_NUMBER": "redact", "default": "allow"}}}})
+    guard = Guard.from_config(config, "phones")
+    whole = "".join("".join(s) for s in run(guard.stream_filter(guard.new_vault(), agent="a"),
+                                             [make_chunk("".join(pieces)), make_chunk(None, finish_reason="stop")]))
+    assert "415" not in whole and whole.endswith(" now")
+    stream = guard.stream_filter(guard.new_vault(), agent="a")
+    steps = run(stream, [*map(make_chunk, pieces), make_chunk(None, finish_reason="stop")])
+    assert whole == "".join("".join(s) for s in steps)
