@@ -615,10 +615,15 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
         return kept
 
 
-# Digit groups shaped like a phone number: an optional +country code, then groups of 2-5 digits after the first
-# (separated by nothing, one of " .-/" or a spaced hyphen).
+# Digit groups shaped like a phone number: an optional +country code, then groups of 2-5 digits after the first,
+# separated as phonenumbers reads them (nothing, up to three spaces, one or two of ".-/" or a Unicode dash with
+# spaces around).
+_PHONE_SEPARATOR = r"(?:[ \t]{1,3}|[ \t]{0,2}[.\-/\u2010-\u2015\u2212\uff0d]{1,2}[ \t]{0,2})"
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w.])(?:\+\d{1,3}[ .\-]?)?\(?\d{1,5}\)?(?:(?:[ .\-/]| - )?\(?\d{2,5}\)?){1,5}(?!\w)")
+    rf"(?<![\w.])(?:\+\d{{1,3}}{_PHONE_SEPARATOR}?)?\(?\d{{1,5}}\)?(?:{_PHONE_SEPARATOR}?\(?\d{{2,5}}\)?){{1,5}}(?!\w)")
+# An extension after a number ("ext. 123", "x4021", "#12"): the window reaches past it, or phonenumbers would read
+# a cut extension glued to its next digit and the number would be dropped.
+_EXTENSION = re.compile(r"[ \t]{0,3}[,;]?[ \t]{0,3}(?:ext(?:ension|n)?|x|#|~)\.?[ \t:=]{0,3}\d{1,20}", re.IGNORECASE)
 _PHONE_PAD = 8
 _MAX_WINDOW = 96
 _BARE_DIGITS = re.compile(r"\d+")
@@ -735,7 +740,9 @@ def _merged_windows(
                 # "order 39581892": not_a_phone_number drops what any region reads here (and a run starting
                 # inside it is glued to its digits), so the eight parses would find nothing to keep.
                 continue
-        start, end = max(0, match.start() - pad), min(len(text), match.end() + pad)
+        extension = _EXTENSION.match(text, match.end())
+        reach = match.end() if extension is None else extension.end()
+        start, end = max(0, match.start() - pad), min(len(text), reach + pad)
         if windows and start <= windows[-1][1] and end - windows[-1][0] <= _MAX_WINDOW:
             windows[-1] = (windows[-1][0], end)
         else:

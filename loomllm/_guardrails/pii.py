@@ -456,9 +456,13 @@ def not_a_phone_number(text: str, start: int, end: int) -> bool:
 
     "voucher number 0717076440066297" (16 digits), "RMA 08686-6419", "AWB 179-12926643", "Refund 9461-970-377".
     """
-    if sum(ch.isdigit() for ch in text[start:end]) > 15:
+    number = _EXTENSION_LABEL.split(text[start:end], maxsplit=1)[0]  # "+44 20 7946 0958 ext. 4021": 12 digits
+    if sum(ch.isdigit() for ch in number) > 15:
         return True
     return named_as_an_id(text, start)
+
+
+_EXTENSION_LABEL = re.compile(r"(?i:ext|[x#~,;])")
 
 
 def not_an_email_address(text: str, start: int, end: int) -> bool:

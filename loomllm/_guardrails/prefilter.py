@@ -162,9 +162,13 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
-#: (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.) A spaced
-#: hyphen separates groups too: phonenumbers reads "415 - 555 - 0132" as a number.
-_NUM = re.compile(r"\d(?:\d|(?:[ \-./]| - |\) ?|\()\d){6,}")
+#: (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.) Groups
+#: are separated as phonenumbers reads them: up to three spaces or tabs, one or two dots, hyphens or slashes with
+#: spaces around ("415 - 555 - 0132", "+44 20  7946  0958"), a Unicode dash ("415–555–0132"), parentheses.
+_DASHES = "\u2010-\u2015\u2212\uff0d"
+_NUM = re.compile(rf"\d(?:\d|(?:[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{_DASHES}]{{1,2}}[ \t]{{0,2}}|\) ?|\()\d){{6,}}")
+#: A Unicode dash next to a digit: Hyperscan reads it as "?", so ``re`` looks for the runs it joins.
+_WIDE_SEPARATOR = re.compile(rf"\d[ \t]{{0,2}}[{_DASHES}]|[{_DASHES}][ \t]{{0,2}}\d")
 #: A decimal digit of another script.
 _WIDE_DIGIT = re.compile(r"(?![0-9])\d")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
@@ -218,7 +222,7 @@ def _token_around(text: str, index: int) -> Window:
 
 
 _ENCODED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-_NOT_DIGIT = str.maketrans("", "", " -./()")
+_NOT_DIGIT = str.maketrans("", "", " \t-./()\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d")
 _DATE_SEPARATORS = frozenset("-/.")
 _DATE_CENTURIES = frozenset({"19", "20"})
 
@@ -342,9 +346,10 @@ class Prefilter:
                 pii.shape("crypto", _crypto_start(text, end), end)
             else:
                 pii.shape(payload, start, end)
-        if not text.isascii() and pii.wanted & _SHAPE_ENTITIES["num"] and _WIDE_DIGIT.search(text):
+        if not text.isascii() and pii.wanted & _SHAPE_ENTITIES["num"] and (
+                _WIDE_DIGIT.search(text) or _WIDE_SEPARATOR.search(text)):
             # Hyperscan reads non-ASCII characters as "?": runs of other scripts' digits ("٤١٥٥٥٥٠١٣٢", which
-            # phonenumbers reads as digits) are found by ``re``.
+            # phonenumbers reads as digits) and runs joined by Unicode dashes are found by ``re``.
             for match in _NUM.finditer(text):
                 if not match.group().isascii() and shapes.count("num"):
                     pii.number(match.start(), match.end(), match.group())
@@ -513,7 +518,7 @@ _HS_ENCODED: dict[str, str] = {
     "percent": r"%[0-9A-Fa-f]{2}",
     "ipv4": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",
     # Reported once per run: only a seed that starts where the run starts (the scanner reads the whole run).
-    "num": r"(?:^|[^\d])\d(?:(?:[ \-./]| - |\) ?|\()?\d){6}",
+    "num": r"(?:^|[^\d])\d(?:(?:[ \t]{1,3}|[ \t]{0,2}[\-./]{1,2}[ \t]{0,2}|\) ?|\()?\d){6}",
     "iban": _IBAN_HEAD,
     "nino": _NINO_HEAD,
     "title": _HS_TITLE,

@@ -53,8 +53,10 @@ _MAX_PEM_HOLD = 64 * 1024
 # A "word" for hold-back purposes: no credential, PII value or placeholder contains whitespace, quotes,
 # brackets, commas or semicolons (so compact JSON streams word by word too).
 _WORD = r"[^\s\"'{}\[\],;]"
-# The held tail: up to six words with a digit (or lone hyphens: "415 - 555 - 0132" is one phone number) and the last.
-_TRAILING = re.compile(rf"(?:(?:{_WORD}*\d{_WORD}*|-)[ \t]){{0,6}}{_WORD}*\Z")
+# The held tail: up to six words with a digit or separators standing alone ("415 - 555 - 0132" is one phone number),
+# and the last word.
+_LONE_SEPARATOR = r"(?<![^ \t])[\-./\u2010-\u2015\u2212\uff0d]{1,2}"
+_TRAILING = re.compile(rf"(?:(?:{_WORD}*\d{_WORD}*|{_LONE_SEPARATOR})[ \t]+){{0,6}}{_WORD}*\Z")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 # A BEGIN line whose header has not fully arrived yet (it may turn out to be a private key).
 _PEM_HEADER_ARRIVING = re.compile(r"-{3,5}(?:B(?:E(?:G(?:I(?:N(?: [A-Z0-9 ]*)?)?)?)?)?)?\Z")

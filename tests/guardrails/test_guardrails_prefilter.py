@@ -100,7 +100,8 @@ class TestSeedStartsWithoutStartOfMatchTracking:
     the start Hyperscan itself reports when tracking is on, over the corpus and over edge shapes."""
 
     EDGES = [
-        "1234567", "x1234567", "12 3456789", "415 - 555 - 0132", "1 - 2 -3- 4 - 5 - 6 - 7",
+        "1234567", "x1234567", "12 3456789", "415 - 555 - 0132", "1 - 2 -3- 4 - 5 - 6 - 7", "415  555 \t 0132",
+        "1 .. 2 // 3 -- 4   5 6 7", "415 \u2013 555 - 0132",
         "1-2-3-4-5-6-7-8", "(415) 555-0132", "+44 (0)20 7946 0958",
         "٣1234567 and 12٣4567890123", "order 7,755,519 / 39581892", "a1b2c3d4e5f6g7h8", "+1 336-555-0187.",
         "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
@@ -199,9 +200,11 @@ class TestFasterEquivalents:
 
         from loomllm._guardrails.prefilter import _NUM
 
-        original = re.compile(r"\d(?:(?:[ \-./]| - |\) ?|\()?\d){6,}")
+        separator = r"[ \t]{1,3}|[ \t]{0,2}[\-./\u2010-\u2015\u2212\uff0d]{1,2}[ \t]{0,2}|\) ?|\("
+        original = re.compile(rf"\d(?:(?:{separator})?\d){{6,}}")
         rng = random.Random(11)
-        pieces = ("1", "23", "4567", " ", "-", ".", "/", "(", ")", ") ", "  ", " - ", "a", "٣", "+", ",", "\n")
+        pieces = ("1", "23", "4567", " ", "-", ".", "/", "(", ")", ") ", "  ", " - ", "\t", "\u2013", "a", "٣", "+",
+                  ",", "\n")
         for _ in range(20_000):
             text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
             assert [m.span() for m in original.finditer(text)] == [m.span() for m in _NUM.finditer(text)], text

@@ -268,12 +268,13 @@ class TestTextOnlyChunks:
 
 
 @pytest.mark.parametrize("pieces", [["call 415 - ", "555 - 0132 now"], ["call 415 ", "- 555 - 0132 now"],
-                                    ["call 415 - 555 -", " 0132 now"]])
+                                    ["call 415 - 555 -", " 0132 now"], ["call 415  ", "555  0132 now"],
+                                    ["call 415 \u2013 ", "555 \u2013 0132 now"], ["call 415 .", ". 555 .. 0132 now"]])
 def test_phone_number_with_spaced_hyphens_split_across_chunks(
     make_chunk: Callable[..., Any], pieces: list[str]
 ) -> None:
-    """Groups joined by " - " are held like digit groups joined by spaces: no group leaves before the number
-    is complete (phonenumbers reads "415 - 555 - 0132" as one number)."""
+    """Groups joined by " - " (or two spaces, a Unicode dash, dots) are held like digit groups joined by spaces: no
+    group leaves before the number is complete (phonenumbers reads "415 - 555 - 0132" as one number)."""
     config = GuardrailsConfig.model_validate(
         {"profiles": {"phones": {"output": {"PHONE_NUMBER": "redact", "default": "allow"}}}})
     guard = Guard.from_config(config, "phones")

@@ -1,0 +1,57 @@
+"""Phone numbers written the way people write them are found as Presidio's stock ``PhoneRecognizer`` finds them
+over the whole text: separators phonenumbers reads (spaced hyphens, doubled spaces, dots and slashes with spaces
+around, Unicode dashes) and extensions after the number."""
+
+from __future__ import annotations
+
+import pytest
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+from loomllm._guardrails import GuardrailsConfig
+from loomllm._guardrails.analyzer import WindowedPhoneRecognizer
+from loomllm._guardrails.guard import scanner_for
+
+NUMBERS = {"US": "415 555 0132", "GB": "020 7946 0958", "international": "+44 20 7946 0958"}
+SEPARATORS = [" - ", "  ", " . ", " / ", "..", "--", " -", "- ", "\u2013", " \u2013 ", "\u2014", "\u2212", "\uff0d",
+              "\u2010"]
+EXTENSIONS = ["", " ext. 123", " ext. 4021", ", ext. 12", " x4021", " extension 77", " #12"]
+FRAMES = ["call {}", "Tel: {} (office)", "reach me on {}.", "**{}**", "| {} |"]
+
+
+def texts() -> list[str]:
+    """Every number with every separator between its groups, with and without an extension, in a few frames."""
+    found = []
+    for index, number in enumerate(NUMBERS.values()):
+        head, *groups = number.split(" ")
+        for separator in SEPARATORS:
+            written = f"{head} {separator.join(groups)}" if head.startswith("+") else separator.join([head, *groups])
+            extension = EXTENSIONS[(index + len(found)) % len(EXTENSIONS)]
+            found.append(FRAMES[len(found) % len(FRAMES)].format(written + extension))
+    return found
+
+
+@pytest.fixture(scope="module")
+def stock() -> PhoneRecognizer:
+    """Presidio's recognizer with the regions, leniency and context of the standard one."""
+    scanner = scanner_for(GuardrailsConfig())
+    ours = next(r for r in scanner.analyzer.registry.recognizers if isinstance(r, WindowedPhoneRecognizer))
+    return PhoneRecognizer(context=ours.context, supported_regions=ours.supported_regions, leniency=ours.leniency)
+
+
+@pytest.mark.parametrize("text", texts())
+def test_found_where_presidio_finds_it(stock: PhoneRecognizer, text: str) -> None:
+    """Every number the stock recognizer reports is a PHONE_NUMBER detection with the same span."""
+    expected = {(r.start, r.end) for r in stock.analyze(text, ["PHONE_NUMBER"])}
+    assert expected, text  # the case is a phone number to phonenumbers
+    found = {(d.start, d.end) for d in scanner_for(GuardrailsConfig()).scan(text, cache=False)
+             if d.entity_type == "PHONE_NUMBER"}
+    assert expected <= found, text
+
+
+@pytest.mark.parametrize("text", ["pages 10 - 20 - 30", "2024 \u2013 2025 roadmap", "order 39581892 ext. 12",
+                                  "build 4.19.0.12 - 3", "voucher number 0717076440066297"])
+def test_other_numbers_stay_numbers(text: str) -> None:
+    """Ranges, ids and versions written with the same separators are no phone numbers."""
+    found = [d for d in scanner_for(GuardrailsConfig()).scan(text, cache=False) if d.entity_type == "PHONE_NUMBER"
+             and d.score >= 0.4]
+    assert not found, text
