@@ -800,6 +800,8 @@ _CONTEXT_KEYWORDS = 6
 _CONTEXT_BEFORE_MAX = 4096
 #: How far a neighbourhood's edge moves out to reach whitespace (spaCy tokenizes whitespace-delimited chunks).
 _CHUNK_REACH = 64
+#: ... and how far when it is inside a long chunk (a pasted link: its start is where spaCy reads it from).
+_LINK_REACH = 1024
 
 
 def _context_start(text: str, start: int) -> int:
@@ -811,6 +813,13 @@ def _context_start(text: str, start: int) -> int:
         edge = max(floor, lo - _CHUNK_REACH)
         while lo > edge and not text[lo - 1].isspace():
             lo -= 1
+        if lo > floor and not text[lo - 1].isspace():
+            # Inside a long chunk that is a pasted link: spaCy reads it from its start, a URL as one token, where its
+            # tail alone would split into keywords enough to hide the context word before it. (Other long chunks, a
+            # CSV line, stay cut: read whole, each candidate's neighbourhood would cost a kilobyte of tokenizing.)
+            tail = _CHUNK_TAIL.search(text, max(floor, lo - _LINK_REACH), lo)
+            if tail is not None and _LINK_MARK.search(text, tail.start(), start):
+                lo = tail.start()
         if lo <= floor or _keywords_in(text[lo:start]) >= _CONTEXT_KEYWORDS:
             return lo
         lo = max(floor, lo - _CONTEXT_BEFORE)
@@ -846,6 +855,8 @@ def _context_end(text: str, start: int) -> int:
 
 
 _WHITESPACE = re.compile(r"\s")
+_CHUNK_TAIL = re.compile(r"\S*\Z")
+_LINK_MARK = re.compile(r"://|www\.", re.IGNORECASE)
 _CHUNK_END_REACH = 256
 
 
