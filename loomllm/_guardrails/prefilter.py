@@ -165,10 +165,12 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 #: (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.) Groups
 #: are separated as phonenumbers reads them: up to three spaces or tabs, one or two dots, hyphens or slashes with
 #: spaces around ("415 - 555 - 0132", "+44 20  7946  0958"), a Unicode dash ("415–555–0132"), parentheses.
-_DASHES = "\u2010-\u2015\u2212\uff0d"
-_NUM = re.compile(rf"\d(?:\d|(?:[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{_DASHES}]{{1,2}}[ \t]{{0,2}}|\) ?|\()\d){{6,}}")
+#: The Unicode dashes phonenumbers reads as group separators (the guardrails' phone candidates and stream hold-back
+#: take them too).
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
+_NUM = re.compile(rf"\d(?:\d|(?:[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{DASHES}]{{1,2}}[ \t]{{0,2}}|\) ?|\()\d){{6,}}")
 #: A Unicode dash next to a digit: Hyperscan reads it as "?", so ``re`` looks for the runs it joins.
-_WIDE_SEPARATOR = re.compile(rf"\d[ \t]{{0,2}}[{_DASHES}]|[{_DASHES}][ \t]{{0,2}}\d")
+_WIDE_SEPARATOR = re.compile(rf"\d[ \t]{{0,2}}[{DASHES}]|[{DASHES}][ \t]{{0,2}}\d")
 #: A decimal digit of another script.
 _WIDE_DIGIT = re.compile(r"(?![0-9])\d")
 _ISO_DATE = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?:[ T]\d\d)?(?!\d)")
@@ -222,7 +224,7 @@ def _token_around(text: str, index: int) -> Window:
 
 
 _ENCODED_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-_NOT_DIGIT = str.maketrans("", "", " \t-./()\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d")
+_NOT_DIGIT = str.maketrans("", "", " \t-./()" + DASHES)
 _DATE_SEPARATORS = frozenset("-/.")
 _DATE_CENTURIES = frozenset({"19", "20"})
 
