@@ -63,7 +63,7 @@ from .pii import (
     not_a_phone_number,
     not_an_email_address,
 )
-from .prefilter import DASHES, Plan, Prefilter, named_as_an_id
+from .prefilter import GROUP_SEPARATOR, Plan, Prefilter, named_as_an_id
 from .secret_patterns import SECRET_SPECS, SecretSpec, looks_like_placeholder, shannon_entropy
 from .suffixes import has_registrable_domain
 
@@ -616,9 +616,8 @@ class FilteredIpRecognizer(IpRecognizer):  # type: ignore[misc]
 
 
 # Digit groups shaped like a phone number: an optional +country code, then groups of 2-5 digits after the first,
-# separated as phonenumbers reads them (nothing, up to three spaces, one or two of ".-/" or a Unicode dash with
-# spaces around).
-_PHONE_SEPARATOR = rf"(?:[ \t]{{1,3}}|[ \t]{{0,2}}[.\-/{DASHES}]{{1,2}}[ \t]{{0,2}})"
+# next to each other or separated as phonenumbers reads them.
+_PHONE_SEPARATOR = rf"(?:{GROUP_SEPARATOR})"
 _PHONE_CANDIDATE = re.compile(
     rf"(?<![\w.])(?:\+\d{{1,3}}{_PHONE_SEPARATOR}?)?\(?\d{{1,5}}\)?(?:{_PHONE_SEPARATOR}?\(?\d{{2,5}}\)?){{1,5}}(?!\w)")
 # An extension after a number ("ext. 123", "x4021", "#12"): the window reaches past it, or phonenumbers would read

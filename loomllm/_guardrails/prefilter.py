@@ -161,14 +161,15 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("name", _NAME_PAIR),
     )
 )
-#: A digit run with at least seven digits (the fewest any digit-based recognizer needs).
-#: (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.) Groups
-#: are separated as phonenumbers reads them: up to three spaces or tabs, one or two dots, hyphens or slashes with
-#: spaces around ("415 - 555 - 0132", "+44 20  7946  0958"), a Unicode dash ("415–555–0132"), parentheses.
 #: The Unicode dashes phonenumbers reads as group separators (the guardrails' phone candidates and stream hold-back
 #: take them too).
 DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
-_NUM = re.compile(rf"\d(?:\d|(?:[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{DASHES}]{{1,2}}[ \t]{{0,2}}|\) ?|\()\d){{6,}}")
+#: Digit groups separated as phonenumbers reads them: up to three spaces or tabs, or one or two dots, hyphens, slashes
+#: or Unicode dashes with spaces around ("415 - 555 - 0132", "+44 20  7946  0958", "415–555–0132").
+GROUP_SEPARATOR = rf"[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{DASHES}]{{1,2}}[ \t]{{0,2}}"
+#: A digit run with at least seven digits (the fewest any digit-based recognizer needs), its groups also separated by
+#: parentheses. (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.)
+_NUM = re.compile(rf"\d(?:\d|(?:{GROUP_SEPARATOR}|\) ?|\()\d){{6,}}")
 #: A Unicode dash next to a digit: Hyperscan reads it as "?", so ``re`` looks for the runs it joins.
 _WIDE_SEPARATOR = re.compile(rf"\d[ \t]{{0,2}}[{DASHES}]|[{DASHES}][ \t]{{0,2}}\d")
 #: A decimal digit of another script.
