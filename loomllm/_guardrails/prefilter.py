@@ -164,9 +164,11 @@ _PII_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 #: The Unicode dashes phonenumbers reads as group separators (the guardrails' phone candidates and stream hold-back
 #: take them too).
 DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d"
-#: Digit groups separated as phonenumbers reads them: up to three spaces or tabs, or one or two dots, hyphens, slashes
-#: or Unicode dashes with spaces around ("415 - 555 - 0132", "+44 20  7946  0958", "415–555–0132").
-GROUP_SEPARATOR = rf"[ \t]{{1,3}}|[ \t]{{0,2}}[\-./{DASHES}]{{1,2}}[ \t]{{0,2}}"
+#: The punctuation between digit groups: one or two dots, hyphens, slashes or Unicode dashes.
+SEPARATOR_MARKS = rf"[\-./{DASHES}]{{1,2}}"
+#: Digit groups separated as phonenumbers reads them: up to three spaces or tabs, or separator marks with spaces
+#: around ("415 - 555 - 0132", "+44 20  7946  0958", "415–555–0132").
+GROUP_SEPARATOR = rf"[ \t]{{1,3}}|[ \t]{{0,2}}{SEPARATOR_MARKS}[ \t]{{0,2}}"
 #: A digit run with at least seven digits (the fewest any digit-based recognizer needs), its groups also separated by
 #: parentheses. (A digit is tried before the separators: the same runs, matched with fewer failed branches per digit.)
 _NUM = re.compile(rf"\d(?:\d|(?:{GROUP_SEPARATOR}|\) ?|\()\d){{6,}}")

@@ -39,7 +39,7 @@ from loomllm._answers import (
 
 from ..errors import Finding
 from .policy import Decision, apply_decisions
-from .prefilter import DASHES
+from .prefilter import SEPARATOR_MARKS
 
 if TYPE_CHECKING:
     from .guard import Guard
@@ -56,7 +56,7 @@ _MAX_PEM_HOLD = 64 * 1024
 _WORD = r"[^\s\"'{}\[\],;]"
 # The held tail: up to six words with a digit or separators standing alone ("415 - 555 - 0132" is one phone number),
 # and the last word.
-_LONE_SEPARATOR = rf"(?<![^ \t])[\-./{DASHES}]{{1,2}}"
+_LONE_SEPARATOR = rf"(?<![^ \t]){SEPARATOR_MARKS}"
 _TRAILING = re.compile(rf"(?:(?:{_WORD}*\d{_WORD}*|{_LONE_SEPARATOR})[ \t]+){{0,6}}{_WORD}*\Z")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 # A BEGIN line whose header has not fully arrived yet (it may turn out to be a private key).
