@@ -25,7 +25,6 @@ import hashlib
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import CONFIG, log_events_to_devnull
-from overhead import __file__ as overhead_file
+from overhead import CONFIG, log_events_to_devnull, wire_server_process
 from ticket_text import make_ticket
 
 Messages = list[dict[str, str]]
@@ -175,16 +173,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--only", default="", help="run only the operations whose name holds this text")
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, overhead_file, "--serve"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
+    with wire_server_process() as base:
         asyncio.run(measure(base, args.pairs, args.block, args.concurrency, args.only))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

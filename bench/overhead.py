@@ -53,7 +53,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,20 @@ def serve() -> None:
         server.route(Reply.text(ANSWER))
         print(server.openai_base, flush=True)
         sys.stdin.read()
+
+
+@contextmanager
+def wire_server_process() -> Iterator[str]:
+    """The wire server in a process of its own (this script with ``--serve``), for the block: its OpenAI base URL."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().strip()
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
 
 
 # --- one path in its own process --------------------------------------------------------------------------------
@@ -418,11 +433,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     paths = [BARE, AGENT, *([POLICIES] if args.policies else []), *([TELEMETRY] if args.telemetry else [])]
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
+    with wire_server_process() as base:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
         for round_index in range(args.rounds):
             shift = round_index % len(paths)
@@ -436,10 +447,6 @@ def main() -> None:
                        str(args.blocks), *(["--policies"] if args.policies else [])]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             report_interleaved(shared, json.loads(done.stdout.strip().splitlines()[-1]))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
