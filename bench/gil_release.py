@@ -41,47 +41,47 @@ Messages = list[dict[str, str]]
 
 def operations() -> dict[str, Callable[[str], object]]:
     """The operations compared, each applied to the call's ticket text."""
-    from loomllm._guardrails.analyzer import SECRET_SPECS
-    from loomllm._guardrails.entities import DEFAULT_PII_ENTITIES
-    from loomllm._guardrails.prefilter import Prefilter
-
-    hyperscan = Prefilter(SECRET_SPECS, frozenset(DEFAULT_PII_ENTITIES))._hyperscan
     ops: dict[str, Callable[[str], object]] = {
         "time.sleep(0)": lambda text: time.sleep(0),
         "os.urandom(12)": lambda text: os.urandom(12),
         "blake2b of the ticket": lambda text: hashlib.blake2b(text.encode(), digest_size=16).digest(),
         "sum(range(100)) (keeps the GIL)": lambda text: sum(range(100)),
-        # Memory as large as the prefilter's database, read through once, the GIL held: the cache side alone.
-        "bytes.find over 444 KB (keeps the GIL)": lambda text, block=bytes(444_000): block.find(b"\x01"),
     }
-    if hyperscan is not None:
-        import hyperscan as hs
+    recorded = _recorded_prefilter()
+    if recorded is None:
+        return ops
+    prefilter, expressions = recorded
+    import hyperscan as hs
 
-        ops["Hyperscan prefilter pass"] = hyperscan.hits
-        tiny = hs.Database(mode=hs.HS_MODE_BLOCK)
-        tiny.compile(expressions=[b"password"], ids=[0], elements=1, flags=[0])
-        scratch = hs.Scratch(tiny)
-        ops["Hyperscan, one literal, no match"] = lambda text: tiny.scan(text.encode("ascii", "replace"),
-                                                                        scratch=scratch)
-        literals = [(expression, flags) for expression, flags in _prefilter_expressions()
-                    if flags & hs.HS_FLAG_CASELESS and expression.replace(b"\\", b"").isalnum()]
-        small = hs.Database(mode=hs.HS_MODE_BLOCK)
-        small.compile(expressions=[e for e, _ in literals], ids=list(range(len(literals))), elements=len(literals),
-                      flags=[f for _, f in literals])
-        scratch3 = hs.Scratch(small)
-        ops[f"Hyperscan, the {len(literals)} literals only ({small.size() // 1000} KB)"] = (
-            lambda text: small.scan(text.encode("ascii", "replace"), scratch=scratch3))
-        whole = hyperscan._database  # the prefilter's database, no Python callback
-        scratch2 = hs.Scratch(whole)
-        ops["Hyperscan prefilter database, no callback"] = lambda text: whole.scan(text.encode("ascii", "replace"),
-                                                                                   scratch=scratch2)
+    whole = prefilter._hyperscan._database
+    size = whole.size()
+    # Memory as large as the prefilter's database, read through once with the GIL held: the caches' side alone.
+    ops[f"bytes.find over {size // 1000} KB (keeps the GIL)"] = lambda text, block=bytes(size): block.find(b"\x01")
+    ops["Hyperscan prefilter pass"] = prefilter._hyperscan.hits
+    ops["Hyperscan prefilter database, no callback"] = _scanning(whole)
+    literals = [(expression, flags) for expression, flags in expressions
+                if flags & hs.HS_FLAG_CASELESS and expression.replace(b"\\", b"").isalnum()]
+    small = hs.Database(mode=hs.HS_MODE_BLOCK)
+    small.compile(expressions=[e for e, _ in literals], ids=list(range(len(literals))), elements=len(literals),
+                  flags=[f for _, f in literals])
+    ops[f"Hyperscan, its {len(literals)} literals only ({small.size() // 1000} KB)"] = _scanning(small)
     return ops
 
 
-def _prefilter_expressions() -> list[tuple[bytes, int]]:
-    """The prefilter's Hyperscan expressions and flags, as it compiles them."""
+def _scanning(database: Any) -> Callable[[str], object]:
+    """A scan of the text by ``database`` with no match callback."""
     import hyperscan as hs
 
+    scratch = hs.Scratch(database)
+    return lambda text: database.scan(text.encode("ascii", "replace"), scratch=scratch)
+
+
+def _recorded_prefilter() -> tuple[Any, list[tuple[bytes, int]]] | None:
+    """The guardrails' prefilter and the Hyperscan expressions and flags it compiled (``None``: no Hyperscan)."""
+    try:
+        import hyperscan as hs
+    except ImportError:
+        return None
     from loomllm._guardrails.analyzer import SECRET_SPECS
     from loomllm._guardrails.entities import DEFAULT_PII_ENTITIES
     from loomllm._guardrails.prefilter import Prefilter
@@ -97,12 +97,16 @@ def _prefilter_expressions() -> list[tuple[bytes, int]]:
             seen.update(kwargs)
             self._db.compile(**kwargs)
 
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._db, name)
+
     hs.Database = Recording
     try:
-        Prefilter(SECRET_SPECS, frozenset(DEFAULT_PII_ENTITIES))
+        prefilter = Prefilter(SECRET_SPECS, frozenset(DEFAULT_PII_ENTITIES))
     finally:
         hs.Database = real
-    return list(zip(seen["expressions"], seen["flags"], strict=True))
+    prefilter._hyperscan._database = prefilter._hyperscan._database._db
+    return prefilter, list(zip(seen["expressions"], seen["flags"], strict=True))
 
 
 def alone_us(op: Callable[[str], object], texts: list[str]) -> float:
@@ -129,6 +133,7 @@ async def cpu_per_call(call: Callable[[Messages], Awaitable[object]], batch: lis
 
 
 async def measure(base: str, pairs: int, block: int, concurrency: int, only: str) -> None:
+    """Print one row per operation (those whose name holds ``only``)."""
     from loomllm import Loom
 
     log_events_to_devnull()
@@ -144,7 +149,7 @@ async def measure(base: str, pairs: int, block: int, concurrency: int, only: str
         loom = Loom(config)
         plain = loom.agent("bench").complete
         texts = [m[0]["content"] for m in requests(2000)]
-        print(f"{'operation before each call':38} {'alone us':>9} {'with ms':>8} {'without':>8} {'added us':>9}")
+        print(f"{'operation before each call':50} {'alone us':>9} {'with ms':>8} {'without':>8} {'added us':>9}")
         for name, op in operations().items():
             if only and only not in name:
                 continue
@@ -161,7 +166,7 @@ async def measure(base: str, pairs: int, block: int, concurrency: int, only: str
                 for samples, call in order if index % 2 == 0 else order[::-1]:
                     samples.append(await cpu_per_call(call, requests(block), concurrency))
             added = statistics.median(a - b for a, b in zip(withs, withouts, strict=True)) * 1000
-            print(f"{name:38} {alone_us(op, texts):9.2f} {statistics.median(withs):8.3f} "
+            print(f"{name:50} {alone_us(op, texts):9.2f} {statistics.median(withs):8.3f} "
                   f"{statistics.median(withouts):8.3f} {added:+9.0f}")
         loom.close()
 
