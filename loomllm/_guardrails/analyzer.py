@@ -634,7 +634,8 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
     """Presidio's phone recognizer run on short windows around digit runs instead of the whole text.
 
     ``phonenumbers.PhoneNumberMatcher`` walks the text once per region; on windows it sees a few dozen
-    characters, and findings are identical because phone numbers never span more than a window.
+    characters, and findings are identical because phone numbers never span more than a window. It also reports
+    what Presidio's leaves out: international numbers outside the allocated ranges (:func:`_possible_international`).
     """
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
@@ -642,7 +643,10 @@ class WindowedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         results: list[RecognizerResult] = []
         context = tuple(word.lower() for word in self.context or ())
         for start, end in _merged_windows(_PHONE_CANDIDATE, text, _PHONE_PAD, min_digits=7, context=context):
-            spans = phone_spans(text[start:end], self.supported_regions, self._leniency)
+            window = text[start:end]
+            spans = phone_spans(window, self.supported_regions, self._leniency)
+            if not spans and self._leniency <= 1 and _INTERNATIONAL.search(window):
+                spans = _possible_international(window, self.supported_regions[0])
             found = [self._result(s, e, region) for (s, e), region in spans.items()]
             for result in found:
                 result.start += start
@@ -710,6 +714,24 @@ def phone_spans(window: str, regions: Sequence[str], leniency: int) -> dict[tupl
     return spans
 
 
+def _possible_international(window: str, region: str) -> dict[tuple[int, int], str]:
+    """International numbers (a leading ``+``) of a possible length for their country code that no operator holds:
+    "+44 20 6854 1674" reads as a phone number to anyone, and a made-up number is still someone's once allocated.
+
+    Not an amount ("+12 345 678", "+1.234.567": thousands groups) and at least eight national digits.
+    """
+    spans: dict[tuple[int, int], str] = {}
+    for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.POSSIBLE):
+        raw = match.raw_string
+        if not raw.startswith("+") or _THOUSANDS_GROUPS.fullmatch(raw):
+            continue
+        if len(phonenumbers.national_significant_number(match.number)) < _MIN_INTERNATIONAL_DIGITS:
+            continue
+        number_region = phonenumbers.region_code_for_country_code(match.number.country_code or 0)
+        spans[(match.start, match.end)] = region if number_region == "ZZ" else number_region
+    return spans
+
+
 def _glued_to_token(text: str, start: int, end: int) -> bool:
     before = text[start - 1] if start else " "
     after = text[end : end + 2]
@@ -752,6 +774,9 @@ def _merged_windows(
 
 
 _INTERNATIONAL = re.compile(r"(?<![\w+])\+\d")
+#: A leading ``+`` and digits in thousands groups: a signed amount, not a phone number.
+_THOUSANDS_GROUPS = re.compile(r"\+\d{1,3}(?:[ .,]\d{3})+")
+_MIN_INTERNATIONAL_DIGITS = 8
 _ISO_DATE_HEAD = re.compile(r"(?:19|20)\d\d[\-/.](?:0?[1-9]|1[0-2])[\-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)")
 _CONTEXT_REACH = 48
 

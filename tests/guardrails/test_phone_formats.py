@@ -55,3 +55,31 @@ def test_other_numbers_stay_numbers(text: str) -> None:
     found = [d for d in scanner_for(GuardrailsConfig()).scan(text, cache=False) if d.entity_type == "PHONE_NUMBER"
              and d.score >= 0.4]
     assert not found, text
+
+
+# London's 020 6 range and France's 06 92 are not allocated (Ofcom's and ARCEP's plans): phonenumbers calls the
+# numbers invalid, a reader calls them phone numbers.
+UNALLOCATED = {
+    'phone_number="+44 20 6854 1674"': "+44 20 6854 1674",
+    "the caller ID showed +44 20 6369 2535": "+44 20 6369 2535",
+    "+33 6 92 61 09 46 (home)": "+33 6 92 61 09 46",
+    "WhatsApp: +44 20 6000 1234.": "+44 20 6000 1234",
+}
+SIGNED_AMOUNTS = ["delta +12.345.678 rows", "temperature +12 345 678", "changed +1234567 lines", "+1 555 0100 units",
+                  "score went +44 20 points", "growth +15% to 1234567", "+4.19.0.12 bump"]
+
+
+@pytest.mark.parametrize("text", list(UNALLOCATED))
+def test_international_numbers_outside_the_allocated_ranges_are_phone_numbers(text: str) -> None:
+    from loomllm import scan_text
+
+    spans = [(f.start, f.end) for f in scan_text(text) if f.entity_type == "PHONE_NUMBER"]
+    start = text.index(UNALLOCATED[text])
+    assert spans == [(start, start + len(UNALLOCATED[text]))]
+
+
+@pytest.mark.parametrize("text", SIGNED_AMOUNTS)
+def test_signed_amounts_and_short_international_numbers_are_not_phone_numbers(text: str) -> None:
+    from loomllm import scan_text
+
+    assert [f for f in scan_text(text) if f.entity_type == "PHONE_NUMBER"] == []
