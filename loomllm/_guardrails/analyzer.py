@@ -715,8 +715,8 @@ def phone_spans(window: str, regions: Sequence[str], leniency: int) -> dict[tupl
 
 
 def _possible_international(window: str, region: str) -> dict[tuple[int, int], str]:
-    """International numbers (a leading ``+``) of a possible length for their country code that no operator holds:
-    "+44 20 6854 1674" reads as a phone number to anyone, and a made-up number is still someone's once allocated.
+    """International numbers (a leading ``+``) of a possible length for their country code in no allocated range:
+    "+44 20 6854 1674" reads as a phone number to anyone, and a range unused today may be allocated tomorrow.
 
     Not an amount ("+12 345 678", "+1.234.567": thousands groups) and at least eight national digits.
     """

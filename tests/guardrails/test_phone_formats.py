@@ -1,12 +1,14 @@
 """Phone numbers written the way people write them are found as Presidio's stock ``PhoneRecognizer`` finds them
 over the whole text: separators phonenumbers reads (spaced hyphens, doubled spaces, dots and slashes with spaces
-around, Unicode dashes) and extensions after the number."""
+around, Unicode dashes) and extensions after the number; and international numbers outside the allocated ranges,
+which Presidio's leaves out."""
 
 from __future__ import annotations
 
 import pytest
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
+from loomllm import scan_text
 from loomllm._guardrails import GuardrailsConfig
 from loomllm._guardrails.analyzer import WindowedPhoneRecognizer
 from loomllm._guardrails.guard import scanner_for
@@ -57,8 +59,8 @@ def test_other_numbers_stay_numbers(text: str) -> None:
     assert not found, text
 
 
-# London's 020 6 range and France's 06 92 are not allocated (Ofcom's and ARCEP's plans): phonenumbers calls the
-# numbers invalid, a reader calls them phone numbers.
+# No range of phonenumbers' metadata (taken from the national numbering plans) holds London's 020 6 or France's
+# 06 92: the library calls these numbers invalid, a reader calls them phone numbers.
 UNALLOCATED = {
     'phone_number="+44 20 6854 1674"': "+44 20 6854 1674",
     "the caller ID showed +44 20 6369 2535": "+44 20 6369 2535",
@@ -71,8 +73,6 @@ SIGNED_AMOUNTS = ["delta +12.345.678 rows", "temperature +12 345 678", "changed 
 
 @pytest.mark.parametrize("text", list(UNALLOCATED))
 def test_international_numbers_outside_the_allocated_ranges_are_phone_numbers(text: str) -> None:
-    from loomllm import scan_text
-
     spans = [(f.start, f.end) for f in scan_text(text) if f.entity_type == "PHONE_NUMBER"]
     start = text.index(UNALLOCATED[text])
     assert spans == [(start, start + len(UNALLOCATED[text]))]
@@ -80,6 +80,4 @@ def test_international_numbers_outside_the_allocated_ranges_are_phone_numbers(te
 
 @pytest.mark.parametrize("text", SIGNED_AMOUNTS)
 def test_signed_amounts_and_short_international_numbers_are_not_phone_numbers(text: str) -> None:
-    from loomllm import scan_text
-
     assert [f for f in scan_text(text) if f.entity_type == "PHONE_NUMBER"] == []
