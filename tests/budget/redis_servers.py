@@ -64,6 +64,7 @@ class RedisServer:
         self.port = port or free_port()
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
+        self._may_move = port is None  # until it first answers: a port it lost to a race may be swapped
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -72,25 +73,36 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start (or restart, reloading the append-only file) and wait until it answers PING."""
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
-                "--loglevel", "warning", *self.extra]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait_ready()
-        return self
+        """Start (or restart, reloading the append-only file) and wait until it answers PING.
 
-    def _wait_ready(self) -> None:
+        A port :func:`free_port` found free can be taken by another process before the server binds it (a
+        client's outgoing connection, another suite's server); a first start that exits at once is retried on
+        new ports. A restart keeps its ports: clients and cluster peers know them.
+        """
+        for _attempt in range(3):
+            args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                    "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
+                    "--loglevel", "warning", *self.extra]
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._wait_ready(self.process):
+                self._may_move = False
+                return self
+            if not self._may_move or self.process.poll() is None:
+                break
+            self.port, self.extra = free_port(), _with_new_cluster_port(self.extra)
+        raise RuntimeError(f"{self.binary} on port {self.port} did not start")
+
+    def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
         import redis
 
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
             try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.5).ping():
+                    return True
             except redis.RedisError:
                 time.sleep(0.05)
-        raise RuntimeError(f"{self.binary} on port {self.port} did not start")
+        return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final save."""
@@ -108,6 +120,16 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.process = None
+
+
+def _with_new_cluster_port(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """``extra`` with a new free ``--cluster-port`` (if it names one) and no cluster config left by a failed start."""
+    args = list(extra)
+    if "--cluster-port" in args:
+        args[args.index("--cluster-port") + 1] = str(free_port())
+    if "--cluster-config-file" in args:
+        Path(args[args.index("--cluster-config-file") + 1]).unlink(missing_ok=True)
+    return tuple(args)
 
 
 def start_cluster(directory: Path, nodes: int = 3, flavor: Flavor = "redis") -> list[RedisServer]:
