@@ -25,8 +25,9 @@ class TestConcurrentCalls:
     async def test_each_request_leaves_under_its_own_call(
         self, make_loom: Any, wire_server: WireServer, monkeypatch: Any
     ) -> None:
-        """200 calls (a third of them streams) of two agents at once, a quarter cancelled at random moments: every request the transport
-        guard checks runs under the scope of the call that is current (never another call's), and none fails."""
+        """200 calls (a third of them streams) of two agents at once, a quarter cancelled at random moments:
+        every check the transport guard makes runs under the scope of the call that is current, never another
+        call's, and no call fails."""
         loom = make_loom(AGENTS)
         agents = [loom.agent("open"), loom.agent("fenced")]
         await agents[1].chat("warm-up")  # the transport guard is in place from here on
