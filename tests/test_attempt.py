@@ -43,7 +43,7 @@ class TestConcurrentCalls:
         rng = random.Random(7)
         wire_server.route(lambda request: Reply.text("ok").with_latency(rng.random() * 0.02))
 
-        async def one(index: int) -> str:
+        async def one(index: int) -> Any:
             agent = agents[index % 2]
             if index % 3:
                 return await agent.chat(f"question {index}")
