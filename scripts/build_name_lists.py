@@ -5,9 +5,11 @@ Everyday English words (Faker's English word list, spaCy's stop words) are left 
 PERSON without a spaCy model checks capitalised word pairs against name lists. The census lists (the ``names``
 package) know few names that are rare in the US; this file adds the Latin-script names of Faker's person
 providers (86 locales, MIT licence), accents folded, plus surnames that lead a name in Chinese, Korean and
-Vietnamese usage (``Liu Yang``, ``Park Ji-woo``, ``Nguyen Thi Lan``).
+Vietnamese usage (``Liu Yang``, ``Park Ji-woo``, ``Nguyen Thi Lan``). Names Faker writes in Greek, Cyrillic,
+Hangul or Devanagari are added in the Latin spellings people use for them (``Νίκος`` -> ``nikos``, ``Дмитрий``
+-> ``dmitriy``/``dmitry``/``dmitri``, ``अनन्या`` -> ``ananya``); Japanese surnames get a list of their own.
 
-Run (needs ``pip install faker``, a build-time tool only):
+Run (needs ``pip install faker anyascii wordfreq``, build-time tools only):
 ``.venv/bin/python scripts/build_name_lists.py`` — the output is committed; loomllm never imports Faker.
 """
 
@@ -39,6 +41,95 @@ def fold(word: str) -> str:
     return word.lower().replace("'", "").replace("’", "")
 
 
+_GREEK_PAIRS = {"ου": "ou", "αι": "ai", "ει": "ei", "οι": "oi", "αυ": "av", "ευ": "ev", "γγ": "ng", "γκ": "ng",
+                "μπ": "mb", "ντ": "nt", "τσ": "ts", "τζ": "tz"}
+_GREEK = dict(zip("αβγδεζηθικλμνξοπρσςτυφχψω", ["a", "v", "g", "d", "e", "z", "i", "th", "i", "k", "l", "m", "n",
+                  "x", "o", "p", "r", "s", "s", "t", "y", "f", "ch", "ps", "o"], strict=True))
+_DEVANAGARI_CONSONANTS = {
+    "KA": "k", "KHA": "kh", "GA": "g", "GHA": "gh", "NGA": "n", "CA": "ch", "CHA": "chh", "JA": "j", "JHA": "jh",
+    "NYA": "n", "TTA": "t", "TTHA": "th", "DDA": "d", "DDHA": "dh", "NNA": "n", "TA": "t", "THA": "th", "DA": "d",
+    "DHA": "dh", "NA": "n", "PA": "p", "PHA": "ph", "BA": "b", "BHA": "bh", "MA": "m", "YA": "y", "RA": "r",
+    "LA": "l", "VA": "v", "SHA": "sh", "SSA": "sh", "SA": "s", "HA": "h", "LLA": "l",
+}
+_DEVANAGARI_VOWELS = {"A": "a", "AA": "aa", "I": "i", "II": "ee", "U": "u", "UU": "oo", "VOCALIC R": "ri",
+                      "E": "e", "AI": "ai", "O": "o", "AU": "au"}
+
+
+def romanized(name: str) -> set[str]:
+    """The Latin spellings of a name written in Greek, Cyrillic, Hangul or Devanagari (empty for others)."""
+    letters = [unicodedata.name(c, "") for c in name if c.isalpha()]
+    if not letters:
+        return set()
+    if letters[0].startswith("GREEK"):
+        return _greek(name)
+    if letters[0].startswith("DEVANAGARI"):
+        return _devanagari(name)
+    if letters[0].startswith(("CYRILLIC", "HANGUL")):
+        from anyascii import anyascii
+
+        spelling = anyascii(name).lower().replace("'", "")
+        variants = {spelling}
+        if name[0] in "Ее" and spelling.startswith("e"):  # Evgeniy, Yevgeniy; Elena, Yelena
+            variants.add("y" + spelling)
+        for variant in list(variants):
+            if variant.endswith(("iy", "yy")):  # Dmitriy, Dmitry, Dmitri
+                variants |= {variant[:-2] + "y", variant[:-1]}
+        if "ks" in spelling:  # Aleksandr, Alexandr
+            variants.add(spelling.replace("ks", "x"))
+        if spelling.endswith("iya"):  # Yuliya, Yulia
+            variants.add(spelling[:-3] + "ia")
+        return variants
+    return set()
+
+
+def _greek(name: str) -> set[str]:
+    word = "".join(c for c in unicodedata.normalize("NFD", name.lower()) if not unicodedata.combining(c))
+    out, index = [], 0
+    while index < len(word):
+        pair = word[index:index + 2]
+        if pair in _GREEK_PAIRS:
+            latin = _GREEK_PAIRS[pair]
+            if pair in ("αυ", "ευ") and word[index + 2:index + 3] in ("", *"θκξπστφχψ"):
+                latin = latin[0] + "f"  # voiceless before these and at the end: Eleftheria, Evangelos
+            out.append(latin[-1] if index == 0 and pair in ("μπ", "ντ", "γκ") else latin)  # initial: b, d, g
+            index += 2
+        else:
+            out.append(_GREEK.get(word[index], ""))
+            index += 1
+    spelling = "".join(out)
+    return {spelling, spelling.replace("ch", "h")}
+
+
+def _devanagari(name: str) -> set[str]:
+    """Latin spellings of a Devanagari name: letter by letter, the inherent vowel written except at the end."""
+    out: list[str] = []
+    inherent = False  # the last consonant still carries its inherent "a"
+    for char in name:
+        label = unicodedata.name(char, "")
+        kind, _, sound = label.removeprefix("DEVANAGARI ").partition(" ")
+        if kind == "LETTER" and sound in _DEVANAGARI_CONSONANTS:
+            out.append(("a" if inherent else "") + _DEVANAGARI_CONSONANTS[sound])
+            inherent = True
+        elif kind == "LETTER" and sound in _DEVANAGARI_VOWELS:
+            out.append(("a" if inherent else "") + _DEVANAGARI_VOWELS[sound])
+            inherent = False
+        elif label.startswith("DEVANAGARI VOWEL SIGN ") and label[22:] in _DEVANAGARI_VOWELS:
+            out.append(_DEVANAGARI_VOWELS[label[22:]])
+            inherent = False
+        elif label.endswith("SIGN VIRAMA"):
+            inherent = False
+        elif label.endswith(("SIGN ANUSVARA", "SIGN CANDRABINDU")):
+            out.append(("a" if inherent else "") + "n")
+            inherent = False
+    spelling = "".join(out)
+    if inherent and len(out) >= 2 and out[-1] in ("y", "r", "v") and out[-2][-1] not in "aeiou":
+        spelling += "a"  # Aditya, Chandra keep it after a cluster ending in y, r or v; Amit, Arvind drop it
+    for long, short in (("aa", "a"), ("ee", "i"), ("oo", "u")):  # Ananyaa, Lakshmee: written short at the end
+        if spelling.endswith(long):
+            spelling = spelling[: -len(long)] + short
+    return {spelling, spelling.replace("aa", "a").replace("ee", "i").replace("oo", "u")}  # Aaditya, Aditya
+
+
 def words(values: object) -> set[str]:
     out: set[str] = set()
     if isinstance(values, dict):
@@ -51,10 +142,21 @@ def words(values: object) -> set[str]:
         if not isinstance(value, str):
             continue
         for part in value.replace("-", " ").split():
-            folded = fold(part)
-            if _LATIN.fullmatch(folded) and len(folded) >= 2:
-                out.add(folded)
+            for spelling in romanized(part) or {fold(part)}:
+                if _LATIN.fullmatch(spelling) and len(spelling) >= 2:
+                    out.add(spelling)
     return out
+
+
+def _hepburn_shaped_english() -> set[str]:
+    """Common English words shaped like Japanese given names ("Banana", "Definition"): never one beside a
+    Japanese surname. Word frequencies from wordfreq (its data: CC BY-SA 4.0); Zipf 3.3 and up is about one use in
+    two million words; the Japanese given names it also knows ("Kenji", 2.8; "Akira", 3.2) stay below."""
+    from wordfreq import top_n_list, zipf_frequency
+
+    from loomllm._guardrails.pii import japanese_shaped
+
+    return {w for w in top_n_list("en", 60000) if zipf_frequency(w, "en") >= 3.3 and japanese_shaped(w)}
 
 
 def main() -> None:
@@ -63,6 +165,7 @@ def main() -> None:
     first: set[str] = set()
     last: set[str] = set()
     leading: set[str] = set(_KOREAN.split())
+    japanese: set[str] = set()  # surnames: a Japanese-shaped given name beside one is a name ("Haruto Sato")
     for module in pkgutil.iter_modules(person.__path__):
         provider = getattr(importlib.import_module(f"faker.providers.person.{module.name}"), "Provider", None)
         if provider is None:
@@ -77,6 +180,8 @@ def main() -> None:
                 last |= found
                 if module.name in ("zh_CN", "zh_TW", "vi_VN") and (module.name == "vi_VN" or "romanized" in attr):
                     leading |= found
+                if module.name == "ja_JP" and "romanized" in attr:
+                    japanese |= found
     leading -= _ENGLISH
     # Everyday English words are no names on their own ("Too Many Requests"): Faker's own English word list and
     # spaCy's stop words (both build-time only).
@@ -86,12 +191,16 @@ def main() -> None:
     english = {w.lower() for w in EnglishWords.word_list} | {w.lower() for w in STOP_WORDS}
     first -= english
     last -= english
-    lines = ["# Generated by scripts/build_name_lists.py from Faker's person providers (MIT); do not edit."]
+    lines = ["# Generated by scripts/build_name_lists.py from Faker's person providers (MIT) and, for the h lines, "
+             "wordfreq's English frequencies (CC BY-SA 4.0); do not edit."]
     lines += [f"f {w}" for w in sorted(first)] + [f"l {w}" for w in sorted(last)] + [f"e {w}" for w in sorted(leading)]
+    lines += [f"j {w}" for w in sorted(japanese - english)]
+    lines += [f"h {w}" for w in sorted(_hepburn_shaped_english() - first)]
     # and the English words themselves: an unlisted word before a surname ("When True") is no given name
     lines += [f"x {w}" for w in sorted(english | {"true", "false", "yes", "no", "null", "none"}) if _LATIN.fullmatch(w)]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{OUT}: {len(first)} given names, {len(last)} surnames, {len(leading)} leading surnames")
+    print(f"{OUT}: {len(first)} given names, {len(last)} surnames, {len(leading)} leading surnames, "
+          f"{len(japanese)} Japanese surnames")
 
 
 if __name__ == "__main__":

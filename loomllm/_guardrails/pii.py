@@ -92,8 +92,14 @@ def _english_words() -> frozenset[str]:
 
 
 @functools.cache
+def _japanese_surnames() -> frozenset[str]:
+    """Common Japanese surnames (``names_world.txt``): beside one, a Hepburn-shaped word is a given name."""
+    return frozenset(_name_file()["j"])
+
+
+@functools.cache
 def _name_file() -> dict[str, set[str]]:
-    lists: dict[str, set[str]] = {"f": set(), "l": set(), "e": set(), "x": set()}
+    lists: dict[str, set[str]] = {"f": set(), "l": set(), "e": set(), "x": set(), "j": set(), "h": set()}
     with open(Path(__file__).with_name("names_world.txt"), encoding="utf-8") as handle:
         for line in handle:
             kind, _, word = line.rstrip("\n").partition(" ")
@@ -260,6 +266,8 @@ def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], 
         return 0.0  # a lone capitalised word is not a name without a title
     given = _key(first)
     if given not in first_names:
+        if _japanese_given(given) and surname in _japanese_surnames():
+            return _CONFIRMED  # "Haruto Sato": given names are too many to list, their shape is not
         # An unlisted given name before a listed surname: a name only when a context word ("Hi", "contact",
         # "Dear") raises the score.
         unlisted_ok = given not in surnames and given not in _english_words()
@@ -269,6 +277,8 @@ def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], 
         return 0.0  # "My Doppler key", "Will Smith"-shaped words opening a sentence
     if _is_surname(surname, surnames):
         return _CONFIRMED
+    if not english and _japanese_given(given) and _japanese_given(surname) and _JAPANESE_SURNAME_END.search(surname):
+        return _CONFIRMED  # "Atsushi Odagiri": a listed given name, and an unlisted surname shaped like one
     if english or given not in _census_names()[0]:
         return 0.0  # "Too Many Requests", "Press Ctrl": without a listed surname only a census given name counts
     return 0.45
@@ -285,6 +295,18 @@ _PINYIN_SYLLABLE = (
     r"a|e|i|o|u|v)"
 )
 _PINYIN_NAME = re.compile(rf"(?:{_PINYIN_SYLLABLE}){{1,2}}")
+#: Endings that mark a surname in Greek, Slavic, Romanian, Turkish and Georgian usage.
+_SURNAME_ENDING = re.compile(
+    r"[a-z]{3,}(?:opoulos|opoulou|idis|idou|akis|akou|iou|enko|chuk|ovich|evich|ovic|evic|ova|eva|ov|ev|sky|ska|"
+    r"ski|escu|oglu|oglou|dze|shvili)|[a-z]{4,}ou"  # the last: Greek genitives, "Ioannou", "Christou"
+)
+#: A Japanese name in Hepburn romanization: morae, each a vowel after an optional consonant, or a closing n.
+_HEPBURN_NAME = re.compile(r"(?:(?:ky|gy|sh|ch|ny|hy|by|py|my|ry|ts|[kgsztdnhbpmyrwjf])?[aeiou]|n(?![aeiouy]))+")
+#: How Japanese surnames end: Yamada, Ota, Ono, Aoki, Odagiri, Nishimura, Furukawa...
+_JAPANESE_SURNAME_END = re.compile(
+    r"(?:moto|mura|kawa|gawa|yama|shima|jima|saki|zaki|hara|bara|wara|kami|uchi|ishi|oka|giri|hashi|bashi|sawa|"
+    r"zawa|mori|naka|shita|zuka|tsuka|guchi|kuchi|da|ta|no|ki)$"
+)
 #: Korean and Wade-Giles given names: two syllables joined by a hyphen ("Ji-woo", "Chia-hao").
 _HYPHENATED_GIVEN = re.compile(r"[a-z]{1,5}-[a-z]{2,5}")
 
@@ -293,6 +315,8 @@ def _is_surname(word: str, surnames: frozenset[str]) -> bool:
     """A listed surname, an Arabic-style ``Al-Name``, or a double-barrelled name with a listed part."""
     if word in surnames or _SURNAME_PARTICLE.fullmatch(word):
         return True
+    if _SURNAME_ENDING.fullmatch(word) and word not in _english_words():
+        return True  # "Ioannou", "Kovalchuk": surnames are too many to list, these endings mark them
     return "-" in word and any(part in surnames for part in word.split("-") if len(part) > 2)
 
 
@@ -303,11 +327,24 @@ def _leading_surname_score(match: re.Match[str], leading: frozenset[str], first_
     family = _key(match.group("first"))
     middle = match.group("middle")
     given = _key(middle if middle and not middle.endswith(".") else match.group("last") or "")
+    if family in _japanese_surnames() and _japanese_given(given):
+        return 0.85  # "Sato Haruto", the order Japanese text uses
     if family not in leading or given in _NOT_NAMES or given in _english_words():
         return 0.0
     if given in first_names or _PINYIN_NAME.fullmatch(given) or _HYPHENATED_GIVEN.fullmatch(given):
         return 0.85
     return 0.0
+
+
+def japanese_shaped(word: str) -> bool:
+    """A lower-case word of three letters or more shaped like a Japanese name in Hepburn spelling."""
+    return len(word) >= 3 and _HEPBURN_NAME.fullmatch(word) is not None
+
+
+def _japanese_given(word: str) -> bool:
+    """A Japanese-shaped word that is no common English word ("Banana") or non-name."""
+    return japanese_shaped(word) and word not in _NOT_NAMES and word not in _english_words() and (
+        word not in _name_file()["h"])
 
 
 _FOLD = str.maketrans({"ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "'": None, "’": None})
@@ -470,6 +507,11 @@ def not_an_email_address(text: str, start: int, end: int) -> bool:
     return text[start : start + 4].lower() == "git@"
 
 
+#: "NHS" a few words after a bare number: "4841408541 is the NHS number", "4841408541 (NHS no.)". It reads at
+#: most 27 characters past the number: the prefilter's UK_NHS window reaches that far.
+_NHS_NAMED_AFTER = re.compile(
+    r"[ \t(,:\-]{1,3}(?:(?:is|was|the|my|your|his|her|their|our|an?)[ \t]{1,2}){0,3}(?i:NHS)\b"
+)
 _TIMESTAMP_CONTEXT = re.compile(r"(?i:\b(?:timestamp|epoch|unix|ts|time|id|order|invoice)\b)[\s:=#]*\Z")
 
 
@@ -482,6 +524,7 @@ class ContextualNhsRecognizer(NhsRecognizer):  # type: ignore[misc]
 
     CONTEXT = ["nhs", "health", "patient", "hospital", "gp", "medical", "number"]
     BARE_SCORE = 0.2
+    NAMED_AFTER_BOOST = 0.35  # what a context word before it adds
 
     def __init__(self) -> None:
         super().__init__(context=self.CONTEXT)
@@ -495,6 +538,8 @@ class ContextualNhsRecognizer(NhsRecognizer):  # type: ignore[misc]
             if _COUNTRY_CODE_BEFORE.search(text[max(0, result.start - 8) : result.start]):
                 continue  # "+1 512-560-9897": a phone number that passes mod 11 by chance
             if text[result.start : result.end].isdigit():
-                result.score = self.BARE_SCORE
+                # Context counts only before a number (Presidio's reading); "4841408541 is my NHS number" after it.
+                named_after = _NHS_NAMED_AFTER.match(text, result.end)
+                result.score = self.BARE_SCORE + (self.NAMED_AFTER_BOOST if named_after else 0.0)
             kept.append(result)
         return kept
