@@ -237,7 +237,7 @@ _DIGIT_RULES: dict[str, tuple[int, int]] = {
     "CREDIT_CARD": (12, 4),
     "US_SSN": (9, 4),
     "US_ITIN": (9, 4),
-    "UK_NHS": (10, 4),
+    "UK_NHS": (10, 32),  # the recognizer reads "is the NHS number" after a bare number
     "US_BANK_NUMBER": (8, 4),
     "US_PASSPORT": (8, 4),
 }

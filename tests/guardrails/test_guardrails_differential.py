@@ -221,6 +221,9 @@ MISSES = [
     ("NHS number https://example.org/patients/records/search?query=abcdefgh&page=2&sort=desc&filter=active&session="
      "0123456789abcdef0123456789abcdef&utm_source=newsletter&utm_medium=email&utm_campaign=winter 9434765919",
      "UK_NHS", "9434765919"),
+    # A bare NHS number named after it, as far as the recognizer reads past it.
+    ("4841408541 is the NHS number on the letter", "UK_NHS", "4841408541"),
+    ("9434765919 ((your  your  your  nhs", "UK_NHS", "9434765919"),
 ]
 #: Misses of the Hyperscan pass only: it reads every non-ASCII character as "?", digits of other scripts too.
 HYPERSCAN_MISSES = [
