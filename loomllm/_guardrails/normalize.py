@@ -92,7 +92,8 @@ class View:
 
 
 def _unicode_view(text: str) -> View:
-    """NFKC per character with format characters (zero-width, BOM, soft hyphen, bidi marks) dropped."""
+    """NFKC per character with format characters (zero-width, BOM, soft hyphen, bidi marks) dropped, and tag
+    characters read as the ASCII they spell."""
     if text.isascii():
         return View(text)
     pieces: list[str] = []
@@ -104,8 +105,8 @@ def _unicode_view(text: str) -> View:
             pieces.append(text[cursor : match.start()])
             starts.extend(range(cursor, match.start()))
             ends.extend(range(cursor + 1, match.start() + 1))
-        run = [(match.start() + offset, unicodedata.normalize("NFKC", ch))
-               for offset, ch in enumerate(match.group()) if unicodedata.category(ch) != "Cf"]
+        run = [(match.start() + offset, _TAG_ASCII.get(ch) or unicodedata.normalize("NFKC", ch))
+               for offset, ch in enumerate(match.group()) if ch in _TAG_ASCII or unicodedata.category(ch) != "Cf"]
         if run and _spoofs_latin(text, match.start(), match.end(), run):
             run = [(position, _LATIN_TWIN.get(ch, ch)) for position, ch in run]
         for position, replacement in run:
@@ -123,6 +124,8 @@ def _unicode_view(text: str) -> View:
     return View(normalized, starts, ends)
 
 
+#: Unicode tag characters, invisible format characters that spell ASCII ("ASCII smuggling"): models read them.
+_TAG_ASCII = {chr(0xE0000 + code): chr(code) for code in range(0x20, 0x7F)}
 #: Cyrillic and Greek letters drawn like a Latin one (Unicode TR39 confusables mapping to one ASCII letter).
 _LATIN_TWIN = {
     **dict(zip("АВЕКМНОРСТХУІЈЅаеорсухіјѕԁһԛԝ", "ABEKMHOPCTXYIJSaeopcyxijsdhqw", strict=True)),

@@ -49,6 +49,11 @@ def full_width(value: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in value)
 
 
+def tags(value: str) -> str:
+    """``value`` spelled in Unicode tag characters (U+E0020..U+E007E): invisible, yet models read them."""
+    return "".join(chr(0xE0000 + ord(c)) for c in value)
+
+
 def blocked_types(guard: Guard, text: str) -> set[str]:
     """Entity types of the block findings for one user message (empty when it passes)."""
     try:
@@ -68,6 +73,8 @@ TRANSFORMS = {
     "hex of the key": lambda v: v.encode().hex(),
     "percent-encoded line": lambda v: quote(f"token={v}&x=1", safe=""),
     "Cyrillic and Greek look-alikes": lambda v: v.translate(LOOK_ALIKES),
+    "Unicode tag characters (ASCII smuggling)": lambda v: tags(v),
+    "a whole line in tag characters": lambda v: tags(f"the deploy key is {v}, keep it"),
     "HTML character references": lambda v: "".join(f"&#{ord(c)};" if i % 2 else f"&#x{ord(c):x};"
                                                     for i, c in enumerate(v)),
 }
@@ -118,6 +125,14 @@ def test_redaction_acts_on_the_original_text(guard: Guard) -> None:
     assert address not in protected["content"]
     assert protected["content"].startswith("write to <EMAIL_ADDRESS_") and protected["content"].endswith(" today")
     assert text == vault.restore(protected["content"])
+
+
+def test_tag_characters_are_redacted_in_place(guard: Guard) -> None:
+    """An e-mail address smuggled in tag characters is replaced where it hides; the visible text stays."""
+    text = "write to " + tags(EMAIL) + " today"
+    [protected] = guard.protect_input_sync([user(text)], guard.new_vault(), agent="t")
+    assert protected["content"].startswith("write to <EMAIL_ADDRESS_") and protected["content"].endswith(" today")
+    assert not any(0xE0000 <= ord(c) <= 0xE007F for c in protected["content"])
 
 
 def test_plain_ascii_needs_no_second_view() -> None:
