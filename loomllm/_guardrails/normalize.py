@@ -1,8 +1,9 @@
 """Views of a text that see through obfuscation, each able to map its offsets back to the original.
 
 A :class:`View` is a transformed copy of the scanned text (NFKC, zero-width and other format characters
-removed, Cyrillic and Greek look-alikes glued to Latin text read as Latin, JSON string escapes or HTML
-character references decoded) plus, per view character, the span of original characters it came from.
+removed, tag characters read as the ASCII they spell, Cyrillic and Greek look-alikes glued to Latin text read
+as Latin, JSON string escapes or HTML character references decoded, string literals that code joins inside a
+token read as one) plus, per view character, the span of original characters it came from.
 Findings are made on views and always reported, redacted and restored on the original text.
 
 Decoded layers (:func:`decoded_views`) go one step further: every base64, hex or percent-encoded token is
@@ -213,14 +214,60 @@ def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[re.Match[st
 
 
 def views(text: str) -> list[View]:
-    """The views to scan for ``text``: the normalized text, and its JSON- or HTML-unescaped form when it has
-    escapes (a text with both gets a view of each: a JSON document may hold HTML, and the reverse)."""
+    """The views to scan for ``text``: the normalized text; its JSON- or HTML-unescaped form when it has
+    escapes (a text with both gets a view of each: a JSON document may hold HTML, and the reverse); and, when
+    string literals are joined in it, the text with their joins removed."""
     out = [_unicode_view(text)]
     for unescape in (_json_view, _html_view):
         unescaped = unescape(text)
         if unescaped is not None:
             out.append(unescaped.then(_unicode_view(unescaped.text)))
+    joined = _joined_literals_view(out[0].text)
+    if joined is not None:
+        out.append(out[0].then(joined))
     return out
+
+
+#: Where code joins two string literals: ``"ghp_a1B2" + "c3D4"``, ``'...' . '...'`` (PHP), ``"..." || "..."``
+#: (SQL), adjacent literals (``"..." "..."``, over a line break too, or after a ``\\``). Matched at a quote.
+_LITERAL_JOIN = re.compile(r"([\"'`])[ \t]*(?:(?:\+|\.|\|\|)[ \t]*)?(?:\\?\r?\n[ \t]*(?:(?:\+|\.|\|\|)[ \t]*)?)?\1")
+#: What a key is made of on both sides of a join (a join between words of prose is left alone).
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-+/=")
+
+
+def _literal_joins(text: str) -> list[tuple[int, int]]:
+    """The joins between string literals inside what reads as one token, in order."""
+    joins: list[tuple[int, int]] = []
+    for quote in ('"', "'", "`"):
+        at = text.find(quote, 1)
+        while at != -1:
+            match = _LITERAL_JOIN.match(text, at)
+            if match is not None and text[at - 1] in _TOKEN_CHARS and text[match.end():match.end() + 1] in _TOKEN_CHARS:
+                joins.append(match.span())
+            at = text.find(quote, at + 1)
+    return sorted(joins)
+
+
+def _joined_literals_view(text: str) -> View | None:
+    """``text`` with the joins between string literals removed (a key split over them reads whole), or ``None``."""
+    joins = _literal_joins(text)
+    if not joins:
+        return None
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    cursor = 0
+    for start, end in joins:
+        if start < cursor:
+            continue  # overlaps the join before it
+        pieces.append(text[cursor:start])
+        starts.extend(range(cursor, start))
+        ends.extend(range(cursor + 1, start + 1))
+        cursor = end
+    pieces.append(text[cursor:])
+    starts.extend(range(cursor, len(text)))
+    ends.extend(range(cursor + 1, len(text) + 1))
+    return View("".join(pieces), starts, ends)
 
 
 def _readable(data: bytes) -> str | None:

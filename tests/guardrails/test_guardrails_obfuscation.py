@@ -75,6 +75,9 @@ TRANSFORMS = {
     "Cyrillic and Greek look-alikes": lambda v: v.translate(LOOK_ALIKES),
     "Unicode tag characters (ASCII smuggling)": lambda v: tags(v),
     "a whole line in tag characters": lambda v: tags(f"the deploy key is {v}, keep it"),
+    "split over joined string literals": lambda v: f'"{v[:9]}" + "{v[9:]}"',
+    "split over adjacent literals on two lines": lambda v: f"(\n    '{v[:11]}'\n    '{v[11:]}'\n)",
+    "split three ways (PHP)": lambda v: f"'{v[:5]}' . '{v[5:14]}' . '{v[14:]}'",
     "HTML character references": lambda v: "".join(f"&#{ord(c)};" if i % 2 else f"&#x{ord(c):x};"
                                                     for i, c in enumerate(v)),
 }
@@ -135,6 +138,13 @@ def test_tag_characters_are_redacted_in_place(guard: Guard) -> None:
     assert not any(0xE0000 <= ord(c) <= 0xE007F for c in protected["content"])
 
 
+def test_joined_literals_are_redacted_with_their_joins(guard: Guard) -> None:
+    """An address split over two string literals is replaced whole, the join with it; the code around stays."""
+    text = f'to = "{EMAIL[:6]}" + "{EMAIL[6:]}";'
+    [protected] = guard.protect_input_sync([user(text)], guard.new_vault(), agent="t")
+    assert protected["content"].startswith('to = "<EMAIL_ADDRESS_') and protected["content"].endswith('";')
+
+
 def test_plain_ascii_needs_no_second_view() -> None:
     """ASCII text without escapes is scanned as it is (no copy, no offset map)."""
     [view] = views("plain ascii text, order 1234")
@@ -150,10 +160,12 @@ def test_plain_ascii_needs_no_second_view() -> None:
         "commit 3f786850e387550fdab836ed7e6dc881de23001b",
         "\u200bzero\u200bwidth\u200bprose\u200b with nothing secret",
         "ｆｕｌｌ－ｗｉｄｔｈ ｐｒｏｓｅ ｏｒｄｅｒ １２３４",
+        'digest = "sha256:" + "9f86d081884c7d659a2feaa0c55ad015" + "a3bf4f1b2b0b822cd15d6c15b0f00a08"',
+        "msg = 'Request failed: ' + 'retrying in 5 seconds' + 'the dogs' 'toys'",
     ],
 )
 def test_decoding_adds_no_false_positives(guard: Guard, text: str) -> None:
-    """Hashes, encoded prose and escaped URLs stay clean."""
+    """Hashes, encoded prose, escaped URLs and joined literals of harmless parts stay clean."""
     assert set() == blocked_types(guard, text)
 
 
