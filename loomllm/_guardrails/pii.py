@@ -92,6 +92,12 @@ def _english_words() -> frozenset[str]:
 
 
 @functools.cache
+def _common_words() -> frozenset[str]:
+    """Everyday English words and the merely common ones (``names_world.txt``): no unlisted surname."""
+    return _english_words() | frozenset(_name_file()["w"])
+
+
+@functools.cache
 def _japanese_surnames() -> frozenset[str]:
     """Common Japanese surnames (``names_world.txt``): beside one, a Hepburn-shaped word is a given name."""
     return frozenset(_name_file()["j"])
@@ -99,7 +105,7 @@ def _japanese_surnames() -> frozenset[str]:
 
 @functools.cache
 def _name_file() -> dict[str, set[str]]:
-    lists: dict[str, set[str]] = {"f": set(), "l": set(), "e": set(), "x": set(), "j": set(), "h": set()}
+    lists: dict[str, set[str]] = {"f": set(), "l": set(), "e": set(), "x": set(), "j": set(), "w": set()}
     with open(Path(__file__).with_name("names_world.txt"), encoding="utf-8") as handle:
         for line in handle:
             kind, _, word = line.rstrip("\n").partition(" ")
@@ -279,9 +285,14 @@ def _person_score(match: re.Match[str], text: str, first_names: frozenset[str], 
         return _CONFIRMED
     if not english and _japanese_given(given) and _japanese_given(surname) and _JAPANESE_SURNAME_END.search(surname):
         return _CONFIRMED  # "Atsushi Odagiri": a listed given name, and an unlisted surname shaped like one
-    if english or given not in _census_names()[0]:
-        return 0.0  # "Too Many Requests", "Press Ctrl": without a listed surname only a census given name counts
-    return 0.45
+    if english:
+        return 0.0  # "Too Many Requests", "Press Ctrl"
+    # Without a listed surname a context word must raise the score: after a census given name ("Eric Firing"),
+    # or after another listed one, before a word that is no common English word ("Armin Ronacher", but not
+    # "Branch Protection").
+    if given in _census_names()[0]:
+        return 0.45
+    return 0.3 if surname not in _common_words() else 0.0
 
 
 #: The score of a name whose given name and surname are both listed.
@@ -336,15 +347,14 @@ def _leading_surname_score(match: re.Match[str], leading: frozenset[str], first_
     return 0.0
 
 
-def japanese_shaped(word: str) -> bool:
+def _japanese_shaped(word: str) -> bool:
     """A lower-case word of three letters or more shaped like a Japanese name in Hepburn spelling."""
     return len(word) >= 3 and _HEPBURN_NAME.fullmatch(word) is not None
 
 
 def _japanese_given(word: str) -> bool:
     """A Japanese-shaped word that is no common English word ("Banana") or non-name."""
-    return japanese_shaped(word) and word not in _NOT_NAMES and word not in _english_words() and (
-        word not in _name_file()["h"])
+    return _japanese_shaped(word) and word not in _NOT_NAMES and word not in _common_words()
 
 
 _FOLD = str.maketrans({"ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "'": None, "’": None})

@@ -18,7 +18,7 @@ FOUND = [
 ]
 WORDS = [
     "Use Goto Definition in the editor.", "The Sato Banana Bread recipe.", "Ito Time Tracker",
-    "Shipping to Reino Unido takes a week.", "Kato Api Gateway", "Open Mori Tower Settings and Goto Home.",
+    "Kato Api Gateway", "Open Mori Tower Settings and Goto Home.",
 ]
 
 
