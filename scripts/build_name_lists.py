@@ -6,8 +6,9 @@ PERSON without a spaCy model checks capitalised word pairs against name lists. T
 package) know few names that are rare in the US; this file adds the Latin-script names of Faker's person
 providers (86 locales, MIT licence), accents folded, plus surnames that lead a name in Chinese, Korean and
 Vietnamese usage (``Liu Yang``, ``Park Ji-woo``, ``Nguyen Thi Lan``). Names Faker writes in Greek, Cyrillic,
-Hangul or Devanagari are added in the Latin spellings people use for them (``Νίκος`` -> ``nikos``, ``Дмитрий``
--> ``dmitriy``/``dmitry``/``dmitri``, ``अनन्या`` -> ``ananya``); Japanese surnames get a list of their own.
+Hangul, Devanagari, Bengali, Gujarati or Odia are added in the Latin spellings people use for them (``Νίκος``
+-> ``nikos``, ``Дмитрий`` -> ``dmitriy``/``dmitry``/``dmitri``, ``अनन्या`` -> ``ananya``); Japanese surnames get
+a list of their own, and common English words (wordfreq) one that tells an unlisted surname from a word.
 
 Run (needs ``pip install faker anyascii wordfreq``, build-time tools only):
 ``.venv/bin/python scripts/build_name_lists.py`` — the output is committed; loomllm never imports Faker.
@@ -49,21 +50,25 @@ _DEVANAGARI_CONSONANTS = {
     "KA": "k", "KHA": "kh", "GA": "g", "GHA": "gh", "NGA": "n", "CA": "ch", "CHA": "chh", "JA": "j", "JHA": "jh",
     "NYA": "n", "TTA": "t", "TTHA": "th", "DDA": "d", "DDHA": "dh", "NNA": "n", "TA": "t", "THA": "th", "DA": "d",
     "DHA": "dh", "NA": "n", "PA": "p", "PHA": "ph", "BA": "b", "BHA": "bh", "MA": "m", "YA": "y", "RA": "r",
-    "LA": "l", "VA": "v", "SHA": "sh", "SSA": "sh", "SA": "s", "HA": "h", "LLA": "l",
+    "LA": "l", "VA": "v", "SHA": "sh", "SSA": "sh", "SA": "s", "HA": "h", "LLA": "l", "YYA": "y", "RRA": "r",
+    "RHA": "rh",
 }
+#: Scripts whose letters Unicode names the same way (and whose names Faker has): Hindi, Marathi, Nepali,
+#: Bengali, Gujarati, Odia.
+_BRAHMIC = frozenset({"DEVANAGARI", "BENGALI", "GUJARATI", "ORIYA"})
 _DEVANAGARI_VOWELS = {"A": "a", "AA": "aa", "I": "i", "II": "ee", "U": "u", "UU": "oo", "VOCALIC R": "ri",
                       "E": "e", "AI": "ai", "O": "o", "AU": "au"}
 
 
 def romanized(name: str) -> set[str]:
-    """The Latin spellings of a name written in Greek, Cyrillic, Hangul or Devanagari (empty for others)."""
+    """The Latin spellings of a name written in Greek, Cyrillic, Hangul or a Brahmic script (empty for others)."""
     letters = [unicodedata.name(c, "") for c in name if c.isalpha()]
     if not letters:
         return set()
     if letters[0].startswith("GREEK"):
         return _greek(name)
-    if letters[0].startswith("DEVANAGARI"):
-        return _devanagari(name)
+    if letters[0].split(" ", 1)[0] in _BRAHMIC:
+        return _brahmic(name)
     if letters[0].startswith(("CYRILLIC", "HANGUL")):
         from anyascii import anyascii
 
@@ -100,21 +105,22 @@ def _greek(name: str) -> set[str]:
     return {spelling, spelling.replace("ch", "h")}
 
 
-def _devanagari(name: str) -> set[str]:
-    """Latin spellings of a Devanagari name: letter by letter, the inherent vowel written except at the end."""
+def _brahmic(name: str) -> set[str]:
+    """Latin spellings of a name in Devanagari, Bengali, Gujarati or Odia (letters named alike in Unicode): letter
+    by letter, the inherent vowel written except at the end."""
     out: list[str] = []
     inherent = False  # the last consonant still carries its inherent "a"
     for char in name:
-        label = unicodedata.name(char, "")
-        kind, _, sound = label.removeprefix("DEVANAGARI ").partition(" ")
+        label = unicodedata.name(char, "").partition(" ")[2]  # "LETTER KA", "VOWEL SIGN AA", "SIGN VIRAMA"
+        kind, _, sound = label.partition(" ")
         if kind == "LETTER" and sound in _DEVANAGARI_CONSONANTS:
             out.append(("a" if inherent else "") + _DEVANAGARI_CONSONANTS[sound])
             inherent = True
         elif kind == "LETTER" and sound in _DEVANAGARI_VOWELS:
             out.append(("a" if inherent else "") + _DEVANAGARI_VOWELS[sound])
             inherent = False
-        elif label.startswith("DEVANAGARI VOWEL SIGN ") and label[22:] in _DEVANAGARI_VOWELS:
-            out.append(_DEVANAGARI_VOWELS[label[22:]])
+        elif label.startswith("VOWEL SIGN ") and label[11:] in _DEVANAGARI_VOWELS:
+            out.append(_DEVANAGARI_VOWELS[label[11:]])
             inherent = False
         elif label.endswith("SIGN VIRAMA"):
             inherent = False
@@ -146,6 +152,7 @@ def words(values: object) -> set[str]:
                 if _LATIN.fullmatch(spelling) and len(spelling) >= 2:
                     out.add(spelling)
     return out
+
 
 
 def _common_english() -> set[str]:
