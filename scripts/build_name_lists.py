@@ -10,7 +10,7 @@ Hangul, Devanagari, Bengali, Gujarati or Odia are added in the Latin spellings p
 -> ``nikos``, ``Дмитрий`` -> ``dmitriy``/``dmitry``/``dmitri``, ``अनन्या`` -> ``ananya``); Japanese surnames get
 a list of their own, and common English words (wordfreq) one that tells an unlisted surname from a word.
 
-Run (needs ``pip install faker anyascii wordfreq``, build-time tools only):
+Run (needs ``pip install -e '.[name-lists]'``: Faker, anyascii and wordfreq, build-time tools only):
 ``.venv/bin/python scripts/build_name_lists.py`` — the output is committed; loomllm never imports Faker.
 """
 
