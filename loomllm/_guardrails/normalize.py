@@ -193,23 +193,30 @@ _BUILDING_CHARACTERS = frozenset(string.ascii_letters + string.digits + "@.:/=_-
 
 def _unescaped(text: str, escape: re.Pattern[str], decode: Callable[[re.Match[str]], str]) -> View:
     """``text`` with every match of ``escape`` replaced by ``decode(match)`` (one character), offsets mapped."""
+    return _spliced(text, [(m.start(), m.end(), decode(m)) for m in escape.finditer(text)])
+
+
+def _spliced(text: str, edits: list[tuple[int, int, str]]) -> View:
+    """``text`` with each ``(start, end, replacement)`` applied, in order; a replacement is one character (mapped
+    to the whole span it replaces) or none. An edit that overlaps the one before it is skipped."""
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     cursor = 0
-    for match in escape.finditer(text):
-        if match.start() > cursor:
-            pieces.append(text[cursor : match.start()])
-            starts.extend(range(cursor, match.start()))
-            ends.extend(range(cursor + 1, match.start() + 1))
-        pieces.append(decode(match))
-        starts.append(match.start())
-        ends.append(match.end())
-        cursor = match.end()
-    if cursor < len(text):
-        pieces.append(text[cursor:])
-        starts.extend(range(cursor, len(text)))
-        ends.extend(range(cursor + 1, len(text) + 1))
+    for start, end, replacement in edits:
+        if start < cursor:
+            continue
+        pieces.append(text[cursor:start])
+        starts.extend(range(cursor, start))
+        ends.extend(range(cursor + 1, start + 1))
+        if replacement:
+            pieces.append(replacement)
+            starts.append(start)
+            ends.append(end)
+        cursor = end
+    pieces.append(text[cursor:])
+    starts.extend(range(cursor, len(text)))
+    ends.extend(range(cursor + 1, len(text) + 1))
     return View("".join(pieces), starts, ends)
 
 
@@ -251,23 +258,7 @@ def _literal_joins(text: str) -> list[tuple[int, int]]:
 def _joined_literals_view(text: str) -> View | None:
     """``text`` with the joins between string literals removed (a key split over them reads whole), or ``None``."""
     joins = _literal_joins(text)
-    if not joins:
-        return None
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    cursor = 0
-    for start, end in joins:
-        if start < cursor:
-            continue  # overlaps the join before it
-        pieces.append(text[cursor:start])
-        starts.extend(range(cursor, start))
-        ends.extend(range(cursor + 1, start + 1))
-        cursor = end
-    pieces.append(text[cursor:])
-    starts.extend(range(cursor, len(text)))
-    ends.extend(range(cursor + 1, len(text) + 1))
-    return View("".join(pieces), starts, ends)
+    return _spliced(text, [(start, end, "") for start, end in joins]) if joins else None
 
 
 def _readable(data: bytes) -> str | None:
